@@ -1,0 +1,30 @@
+# The two commands that matter:
+#   make run   - install what is missing, build, start a local cluster (tansu, osmem, collector, ingester)
+#   make test  - install what is missing, build, run every unit and integration test
+.PHONY: run test tools build build-release bench fmt clippy clean-tools
+
+CARGO ?= cargo
+
+tools:
+	scripts/install-tools.sh
+
+build:
+	$(CARGO) build --workspace --bins
+
+build-release:
+	$(CARGO) build --release --workspace --bins
+
+run: tools build-release
+	scripts/run-local.sh
+
+test: tools
+	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+bench: tools
+	$(CARGO) bench -p ferrotrace-common --bench hot_paths
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

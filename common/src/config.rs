@@ -1,0 +1,76 @@
+//! Parsers for flag values shared by every binary: listen addresses (empty
+//! disables a listener), `key=value` pass-through properties and durations.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A listen address flag; an empty value disables the listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl Listen {
+    pub fn addr(self) -> Option<SocketAddr> {
+        self.0
+    }
+}
+
+/// Parses a [`Listen`] flag value.
+pub fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s.trim().is_empty() {
+        return Ok(Listen(None));
+    }
+    s.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|e| format!("invalid listen address {s:?}: {e}"))
+}
+
+/// A `key=value` pair, e.g. a librdkafka property.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+/// Durations like `500ms`, `5s`, `2m`; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}, use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_parse_or_disable() {
+        assert_eq!(parse_listen("").unwrap().addr(), None);
+        assert_eq!(
+            parse_listen("127.0.0.1:4317").unwrap().addr(),
+            Some("127.0.0.1:4317".parse().unwrap())
+        );
+        assert!(parse_listen("localhost").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Pieces shared by the ferrotrace binaries: the OTLP wire-level split, the
+//! OTLP to Jaeger document translation, telemetry and shutdown helpers, and
+//! (behind the `testkit` feature) launchers for real test servers.
+//!
+//! Nothing here has process-level side effects until a binary calls it.
+
+pub mod admin;
+pub mod config;
+pub mod jaeger;
+pub mod otlp;
+pub mod shutdown;
+pub mod telemetry;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;

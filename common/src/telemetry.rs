@@ -1,0 +1,72 @@
+//! Process telemetry: `tracing` logs and the Prometheus metrics recorder.
+//!
+//! Both binaries call [`init_logs`] and [`init_metrics`] once at start. The
+//! recorder's handle renders `/metrics`; build information is published as
+//! `ferrotrace_build_info{component,version}` so dashboards can tell versions
+//! apart during a rollout.
+
+use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown log format {other:?}, expected text or json"
+            )),
+        }
+    }
+}
+
+/// Installs the global `tracing` subscriber. `RUST_LOG` overrides `default_level`.
+pub fn init_logs(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second init (tests that start several components in one process) is harmless.
+    let _ = match format {
+        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true))
+            .try_init(),
+    };
+}
+
+/// Installs the global Prometheus recorder and returns the handle that renders it.
+///
+/// Histograms named in `histograms_seconds` are exported as real histograms
+/// (buckets suited to request latencies) instead of summaries.
+pub fn init_metrics(
+    component: &'static str,
+    histograms_seconds: &[&str],
+) -> Result<PrometheusHandle, BuildError> {
+    let mut builder = PrometheusBuilder::new();
+    for name in histograms_seconds {
+        builder = builder.set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full((*name).to_string()),
+            LATENCY_BUCKETS_SECONDS,
+        )?;
+    }
+    let handle = builder.install_recorder()?;
+    metrics::describe_gauge!(
+        "ferrotrace_build_info",
+        "Build information of the running ferrotrace process (always 1)."
+    );
+    metrics::gauge!("ferrotrace_build_info", "component" => component, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
+
+/// Buckets from 1 ms to 30 s: Kafka acknowledgements and bulk requests live there.
+pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];

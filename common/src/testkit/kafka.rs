@@ -1,0 +1,114 @@
+//! A tansu broker on a free loopback port, with in-memory storage.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use tokio::process::{Child, Command};
+
+use super::process::{die_with_parent, free_port, tool_path};
+
+/// A running tansu broker; killed on drop.
+pub struct Tansu {
+    child: Option<Child>,
+    port: u16,
+    storage: String,
+}
+
+impl Tansu {
+    /// Starts a broker with memory storage and waits until it answers Kafka requests.
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = free_port();
+        let storage = format!("memory://tansu-{port}/");
+        let mut broker = Self {
+            child: None,
+            port,
+            storage,
+        };
+        broker.spawn().await?;
+        Ok(broker)
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker process (like a crash); `restart` brings it back on the same port.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the broker again on the same port (memory storage starts empty).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await;
+        self.spawn().await
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let bin = tool_path("tansu", "FERROTRACE_TANSU_BIN")?;
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", &self.storage])
+        .env(
+            "RUST_LOG",
+            std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        let up = super::wait_until(Duration::from_secs(30), || {
+            let addr = addr.clone();
+            async move { tokio::net::TcpStream::connect(addr).await.is_ok() }
+        })
+        .await;
+        anyhow::ensure!(up, "tansu did not listen on {addr} within 30 s");
+        Ok(())
+    }
+
+    /// Creates a topic through the Kafka admin API and waits until it is usable.
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.brokers())
+            .create()
+            .context("creating Kafka admin client")?;
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = admin
+            .create_topics([&topic], &opts)
+            .await
+            .context("create_topics")?;
+        for result in results {
+            if let Err((topic, code)) = result {
+                anyhow::bail!("creating topic {topic}: {code}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}

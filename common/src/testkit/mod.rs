@@ -1,0 +1,16 @@
+//! Real test servers for integration tests: a tansu Kafka broker and an
+//! osmem OpenSearch-compatible server, each started on a free loopback port
+//! and stopped when its handle is dropped.
+//!
+//! The binaries come from `.tools/bin/` (installed by `scripts/install-tools.sh`,
+//! which `make test` runs) or from `FERROTRACE_TANSU_BIN` / `FERROTRACE_OSMEM_BIN`.
+//! A missing binary is an error that says how to install it: integration
+//! tests never skip silently.
+
+mod kafka;
+mod opensearch;
+mod process;
+
+pub use kafka::Tansu;
+pub use opensearch::Osmem;
+pub use process::{free_port, tool_path, unique_name, wait_until};

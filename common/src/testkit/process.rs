@@ -1,0 +1,73 @@
+//! Child-process plumbing shared by the test servers: finding binaries,
+//! free ports, readiness polling, and making sure no server outlives the test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Path of a tool from its environment variable or `<workspace>/.tools/bin/<name>`.
+pub fn tool_path(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var(env_var) {
+        return Ok(PathBuf::from(path));
+    }
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = workspace.join(".tools").join("bin").join(name);
+    if path.exists() {
+        return Ok(path);
+    }
+    anyhow::bail!(
+        "{name} not found at {} (nor ${env_var}); install it with `scripts/install-tools.sh` (run by `make test`)",
+        path.display()
+    )
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    // Binding port 0 asks the kernel for a free port; the tiny window before the
+    // server binds it is acceptable for tests.
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// A name unique within this test process run, for topics, groups and index prefixes.
+pub fn unique_name(base: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{base}-{}-{n}", std::process::id())
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Makes the child die with its parent (Linux), so a crashed test leaves no server behind.
+pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    unsafe {
+        cmd.pre_exec(|| {
+            // SAFETY: prctl is async-signal-safe; called between fork and exec.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.kill_on_drop(true);
+}

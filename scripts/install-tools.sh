@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the local test servers once per machine and links them into .tools/:
+#   tansu        Kafka-compatible broker (crates.io), built with cargo (~12 min the first time)
+#   osmem-server OpenSearch-compatible server (PyPI), in a Python venv
+# Both live in a cache outside the clone ($FERROTRACE_CACHE, default ~/.cache/ferrotrace)
+# so a fresh clone (CI) reuses them. Safe to run concurrently: a lock serialises installs.
+set -euo pipefail
+
+TANSU_VERSION=0.6.0
+OSMEM_VERSION=0.1.6
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=${FERROTRACE_CACHE:-$HOME/.cache/ferrotrace}
+mkdir -p "$cache/bin"
+
+exec 9>"$cache/.install.lock"
+flock 9
+
+apt_install() {
+  # Only root on Debian can install system packages; elsewhere, say what is missing.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "install-tools: apt-get install $*" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "install-tools: missing system packages: $* (install them with your package manager)" >&2
+    exit 1
+  fi
+}
+
+# Build prerequisites of librdkafka (bundled by the rdkafka crate) and tansu.
+missing=()
+command -v cc >/dev/null || missing+=(build-essential)
+command -v make >/dev/null || missing+=(make)
+command -v perl >/dev/null || missing+=(perl)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+tansu_root="$cache/tansu-$TANSU_VERSION"
+if [ ! -x "$tansu_root/bin/tansu" ]; then
+  echo "install-tools: building tansu $TANSU_VERSION into $tansu_root (about 12 minutes, once per machine)" >&2
+  cargo install "tansu@$TANSU_VERSION" --locked --features dynostore,libsql --root "$tansu_root" >&2
+fi
+ln -sfn "$tansu_root/bin/tansu" "$cache/bin/tansu"
+
+venv="$cache/osmem-venv-$OSMEM_VERSION"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import osmem_server" 2>/dev/null; then
+  echo "install-tools: installing osmem-server $OSMEM_VERSION into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "osmem-server==$OSMEM_VERSION" >&2
+fi
+osmem_bin=$("$venv/bin/python" -c 'import os, osmem_server; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')
+ln -sfn "$osmem_bin" "$cache/bin/osmem-server"
+
+# .tools/ in the clone points at the cache (it is gitignored).
+if [ ! -e "$here/.tools" ] || [ -L "$here/.tools" ]; then ln -sfn "$cache" "$here/.tools"; fi
+"$here/.tools/bin/tansu" --version >/dev/null 2>&1 || "$here/.tools/bin/tansu" --help >/dev/null
+"$here/.tools/bin/osmem-server" -version >/dev/null
+echo "install-tools: tansu and osmem-server ready in $here/.tools/bin" >&2
