@@ -1,0 +1,2018 @@
+//! The ingester's hot path: OTLP spans straight to Jaeger v1 Elasticsearch
+//! span documents, written as JSON bytes without serde.
+//!
+//! [`SpanDocWriter::write_request`] walks a decoded `ExportTraceServiceRequest`
+//! and hands out one borrowed [`SpanDoc`] per span: the document JSON, a
+//! deterministic `_id`, and the values the caller needs to route it (trace
+//! ID, start time for the daily index, service and operation for the service
+//! index). The buffers are reused from span to span and request to request;
+//! once warm, a span costs no heap allocation (an array or key/value-list
+//! attribute value needs a scratch buffer that also stays warm).
+//!
+//! What it guarantees:
+//! - **Jaeger's document, field for field.** The translation is the
+//!   OpenTelemetry Collector's `pkg/translator/jaeger` (`ProtoFromTraces`,
+//!   the version Jaeger 1.x collectors run for OTLP input) followed by Jaeger
+//!   1.x's `FromDomainEmbedProcess` and Go's `encoding/json`: the same fields
+//!   in the same order, the same tag order, value texts and string escaping
+//!   (including Go's `\u003c`-style escaping of `<`, `>`, `&`). The rules are
+//!   spelled out where they are applied below.
+//! - **A deterministic `_id`**: `{trace id, 32 hex}-{span id, 16 hex}-{hash of
+//!   the document bytes, 16 hex}`. Replaying a Kafka message rewrites the
+//!   same documents instead of duplicating them, while two different spans
+//!   sharing a span ID (Zipkin-style client/server spans) get different ids.
+//!   The hash function is part of the storage contract: changing it changes
+//!   every id, so a replay across versions would duplicate.
+//! - **Valid JSON for any input.** Strings are escaped completely (prost has
+//!   already checked they are UTF-8); a span whose IDs have an impossible
+//!   length is skipped and counted instead of written with a made-up ID.
+
+use std::fmt::Write as _;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Link;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::ids::{self, SpanIdBytes, TraceIdBytes};
+
+/// Service name of a span whose resource has no attributes at all (the
+/// Collector translator's `tracetranslator.ResourceNoServiceName`).
+pub const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
+
+/// Service name of a span whose resource has attributes but no string
+/// `service.name` (the translator leaves it empty, and the Jaeger collector's
+/// standard `EmptyServiceNameSanitizer` replaces the empty name with this).
+pub const EMPTY_SERVICE_NAME: &str = "empty-service-name";
+
+/// Length of a [`SpanDoc::doc_id`]: 32 + 1 + 16 + 1 + 16.
+pub const DOC_ID_LEN: usize = 66;
+
+const SERVICE_NAME_KEY: &str = "service.name";
+const EVENT_NAME_KEY: &str = "event";
+const REF_TYPE_KEY: &str = "opentracing.ref_type";
+const REF_TYPE_CHILD_OF: &str = "child_of";
+
+/// One span document, borrowed from the writer (and the request) until the
+/// next one is written.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanDoc<'a> {
+    /// The document, compact JSON.
+    pub json: &'a [u8],
+    /// The document `_id`, [`DOC_ID_LEN`] ASCII characters.
+    pub doc_id: &'a str,
+    /// The trace ID's 16 raw bytes (all zero for an empty OTLP trace ID).
+    pub trace_id: &'a [u8],
+    /// Span start, µs since the Unix epoch: picks the daily index.
+    pub start_time_micros: u64,
+    /// `process.serviceName` as written in the document.
+    pub service_name: &'a str,
+    /// `operationName` as written in the document.
+    pub operation_name: &'a str,
+}
+
+/// What one [`SpanDocWriter::write_request`] call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Spans handed to the callback.
+    pub spans: usize,
+    /// Spans skipped because a trace or span ID (own, parent or link) had a
+    /// length other than 0 or 16/8 bytes. The OpenTelemetry Collector rejects
+    /// a whole request over such an ID; we keep the rest of it.
+    pub skipped_invalid_ids: usize,
+}
+
+/// Writes Jaeger span documents; keep one per worker and reuse it.
+#[derive(Debug)]
+pub struct SpanDocWriter {
+    /// The current span document.
+    json: Vec<u8>,
+    /// `,"process":{…}}`: the tail shared by every span of the current
+    /// resource, rendered once per resource.
+    process: Vec<u8>,
+    scratch: Scratch,
+    doc_id: [u8; DOC_ID_LEN],
+    trace_id: TraceIdBytes,
+}
+
+/// Reusable buffers for the rare, nested attribute values.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// JSON text of an array / key-value-list value before it is embedded as
+    /// a string.
+    text: Vec<u8>,
+    /// Per nesting depth, the sorted entry order of a key-value list.
+    key_order: Vec<Vec<usize>>,
+}
+
+impl Default for SpanDocWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpanDocWriter {
+    pub fn new() -> Self {
+        SpanDocWriter {
+            json: Vec::with_capacity(4096),
+            process: Vec::with_capacity(1024),
+            scratch: Scratch::default(),
+            doc_id: [b'0'; DOC_ID_LEN],
+            trace_id: [0; 16],
+        }
+    }
+
+    /// Writes every span of `req` and calls `each` with its document, in
+    /// request order.
+    pub fn write_request(
+        &mut self,
+        req: &ExportTraceServiceRequest,
+        mut each: impl FnMut(SpanDoc<'_>),
+    ) -> WriteStats {
+        let mut stats = WriteStats::default();
+        for resource_spans in &req.resource_spans {
+            if resource_spans
+                .scope_spans
+                .iter()
+                .all(|s| s.spans.is_empty())
+            {
+                continue;
+            }
+            let service_name = self.render_process(resource_spans.resource.as_ref());
+            for scope_spans in &resource_spans.scope_spans {
+                let scope = scope_spans.scope.as_ref();
+                for span in &scope_spans.spans {
+                    let Some(start_time_micros) = self.render_span(span, scope) else {
+                        stats.skipped_invalid_ids += 1;
+                        continue;
+                    };
+                    stats.spans += 1;
+                    each(SpanDoc {
+                        json: &self.json,
+                        doc_id: std::str::from_utf8(&self.doc_id).unwrap_or_default(),
+                        trace_id: &self.trace_id,
+                        start_time_micros,
+                        service_name,
+                        operation_name: &span.name,
+                    });
+                }
+            }
+        }
+        stats
+    }
+
+    /// Renders `,"process":{"serviceName":…,"tags":[…]}}` for a resource and
+    /// returns the service name.
+    ///
+    /// Translator rules: no attributes → `OTLPResourceNoServiceName`;
+    /// otherwise the first `service.name` attribute's string value (a
+    /// non-string reads as empty, and empty becomes `empty-service-name` in
+    /// the Jaeger collector's sanitizer); every other attribute, in order,
+    /// becomes a process tag, and every `service.name` entry is left out.
+    fn render_process<'r>(&mut self, resource: Option<&'r Resource>) -> &'r str {
+        let attributes: &'r [KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
+        let service_name = if attributes.is_empty() {
+            NO_SERVICE_NAME
+        } else {
+            let name = attributes
+                .iter()
+                .find(|kv| kv.key == SERVICE_NAME_KEY)
+                .map_or("", |kv| {
+                    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::StringValue(s)) => s.as_str(),
+                        _ => "",
+                    }
+                });
+            if name.is_empty() {
+                EMPTY_SERVICE_NAME
+            } else {
+                name
+            }
+        };
+        let out = &mut self.process;
+        out.clear();
+        out.extend_from_slice(b",\"process\":{\"serviceName\":");
+        push_json_str(out, service_name);
+        out.extend_from_slice(b",\"tags\":[");
+        for kv in attributes.iter().filter(|kv| kv.key != SERVICE_NAME_KEY) {
+            push_attribute_tag(out, &mut self.scratch, kv);
+        }
+        out.extend_from_slice(b"]}}");
+        service_name
+    }
+
+    /// Writes the document of one span into `self.json` and its id into
+    /// `self.doc_id`; returns the start time in µs, or `None` (nothing
+    /// written) when an ID has an impossible length.
+    fn render_span(&mut self, span: &Span, scope: Option<&InstrumentationScope>) -> Option<u64> {
+        let trace_id = ids::trace_id_from_wire(&span.trace_id)?;
+        let span_id = ids::span_id_from_wire(&span.span_id)?;
+        let parent_id = ids::span_id_from_wire(&span.parent_span_id)?;
+        let has_parent = parent_id != [0; 8];
+
+        // References: the parent first as CHILD_OF, then one per link,
+        // FOLLOWS_FROM unless the link says `opentracing.ref_type=child_of`.
+        // A link to the parent itself is not repeated: it only overrides the
+        // parent reference's type (the last such link wins).
+        let mut parent_ref_child_of = true;
+        for link in &span.links {
+            let link_trace = ids::trace_id_from_wire(&link.trace_id)?;
+            let link_span = ids::span_id_from_wire(&link.span_id)?;
+            if has_parent && link_trace == trace_id && link_span == parent_id {
+                parent_ref_child_of = link_is_child_of(link);
+            }
+        }
+
+        let start_time_micros = span.start_time_unix_nano / 1_000;
+        // Jaeger computes end - start in ns, then truncates to µs. A span that
+        // ends before it starts gets 0 here (Go would wrap the negative value
+        // into a huge unsigned number).
+        let duration_micros = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano)
+            / 1_000;
+
+        let out = &mut self.json;
+        out.clear();
+        out.extend_from_slice(b"{\"traceID\":\"");
+        ids::push_jaeger_trace_id(out, &trace_id);
+        out.extend_from_slice(b"\",\"spanID\":\"");
+        ids::push_hex(out, &span_id);
+        // `parentSpanID` (deprecated) and `flags` (never set by the 1.x
+        // translator, and omitted by Jaeger when zero) are not written.
+        out.extend_from_slice(b"\",\"operationName\":");
+        push_json_str(out, &span.name);
+
+        out.extend_from_slice(b",\"references\":[");
+        if has_parent {
+            push_reference(out, parent_ref_child_of, &trace_id, &parent_id);
+        }
+        for link in &span.links {
+            // Lengths were checked above.
+            let link_trace = ids::trace_id_from_wire(&link.trace_id).unwrap_or_default();
+            let link_span = ids::span_id_from_wire(&link.span_id).unwrap_or_default();
+            if has_parent && link_trace == trace_id && link_span == parent_id {
+                continue;
+            }
+            push_reference(out, link_is_child_of(link), &link_trace, &link_span);
+        }
+
+        out.extend_from_slice(b"],\"startTime\":");
+        push_u64(out, start_time_micros);
+        out.extend_from_slice(b",\"startTimeMillis\":");
+        push_u64(out, start_time_micros / 1_000);
+        out.extend_from_slice(b",\"duration\":");
+        push_u64(out, duration_micros);
+
+        // Tags, in the translator's order: scope name and version, the span
+        // attributes (duplicates kept), span.kind, otel.status_code, error,
+        // otel.status_description, w3c.tracestate.
+        out.extend_from_slice(b",\"tags\":[");
+        if let Some(scope) = scope {
+            if !scope.name.is_empty() {
+                push_string_tag(out, "otel.scope.name", &scope.name);
+            }
+            if !scope.version.is_empty() {
+                push_string_tag(out, "otel.scope.version", &scope.version);
+            }
+        }
+        for kv in &span.attributes {
+            push_attribute_tag(out, &mut self.scratch, kv);
+        }
+        let kind = match span.kind {
+            1 => "internal",
+            2 => "server",
+            3 => "client",
+            4 => "producer",
+            5 => "consumer",
+            _ => "",
+        };
+        if !kind.is_empty() {
+            push_string_tag(out, "span.kind", kind);
+        }
+        let (status_code, status_message) = span
+            .status
+            .as_ref()
+            .map_or((0, ""), |s| (s.code, s.message.as_str()));
+        match status_code {
+            1 => push_string_tag(out, "otel.status_code", "OK"),
+            2 => {
+                push_string_tag(out, "otel.status_code", "ERROR");
+                push_separator(out);
+                out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
+            }
+            _ => {}
+        }
+        if !status_message.is_empty() {
+            push_string_tag(out, "otel.status_description", status_message);
+        }
+        if !span.trace_state.is_empty() {
+            push_string_tag(out, "w3c.tracestate", &span.trace_state);
+        }
+
+        // Logs: one per event. Fields are the event name as `event` (unless
+        // an attribute is already called `event`) and then the attributes.
+        // A log with no fields is written as `null`, as Go writes a nil slice.
+        out.extend_from_slice(b"],\"logs\":[");
+        for event in &span.events {
+            push_separator(out);
+            out.extend_from_slice(b"{\"timestamp\":");
+            push_u64(out, event.time_unix_nano / 1_000);
+            out.extend_from_slice(b",\"fields\":");
+            if event.name.is_empty() && event.attributes.is_empty() {
+                out.extend_from_slice(b"null}");
+                continue;
+            }
+            out.push(b'[');
+            if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT_NAME_KEY)
+            {
+                push_string_tag(out, EVENT_NAME_KEY, &event.name);
+            }
+            for kv in &event.attributes {
+                push_attribute_tag(out, &mut self.scratch, kv);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.push(b']');
+        out.extend_from_slice(&self.process);
+
+        self.trace_id = trace_id;
+        let hash = doc_hash(&self.json);
+        ids::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
+        self.doc_id[32] = b'-';
+        ids::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
+        self.doc_id[49] = b'-';
+        ids::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
+        Some(start_time_micros)
+    }
+}
+
+/// The link's reference type: CHILD_OF only when its first
+/// `opentracing.ref_type` attribute is the string `child_of`.
+fn link_is_child_of(link: &Link) -> bool {
+    link.attributes
+        .iter()
+        .find(|kv| kv.key == REF_TYPE_KEY)
+        .is_some_and(|kv| {
+            matches!(
+                kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                Some(Value::StringValue(s)) if s == REF_TYPE_CHILD_OF
+            )
+        })
+}
+
+/// Writes a comma unless `out` is right after the opening bracket.
+#[inline]
+fn push_separator(out: &mut Vec<u8>) {
+    if out.last() != Some(&b'[') {
+        out.push(b',');
+    }
+}
+
+fn push_reference(
+    out: &mut Vec<u8>,
+    child_of: bool,
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+) {
+    push_separator(out);
+    out.extend_from_slice(if child_of {
+        b"{\"refType\":\"CHILD_OF\",\"traceID\":\""
+    } else {
+        b"{\"refType\":\"FOLLOWS_FROM\",\"traceID\":\""
+    });
+    ids::push_jaeger_trace_id(out, trace_id);
+    out.extend_from_slice(b"\",\"spanID\":\"");
+    ids::push_hex(out, span_id);
+    out.extend_from_slice(b"\"}");
+}
+
+fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+    push_separator(out);
+    out.extend_from_slice(b"{\"key\":");
+    push_json_str(out, key);
+    out.extend_from_slice(b",\"type\":\"string\",\"value\":");
+    push_json_str(out, value);
+    out.push(b'}');
+}
+
+/// Writes an OTLP attribute as a Jaeger tag: `{"key":…,"type":…,"value":…}`.
+///
+/// Types and value texts (translator's `attributeToJaegerProtoTag`, then
+/// Jaeger's `KeyValue.AsString`): string as is; bool `"true"`/`"false"`;
+/// int64 in decimal; float64 as Go `strconv.FormatFloat(v, 'g', 10, 64)`;
+/// bytes as `binary`, lowercase hex; arrays and key-value lists as `string`
+/// holding pdata's `AsString()` JSON; an absent value as an empty string.
+fn push_attribute_tag(out: &mut Vec<u8>, scratch: &mut Scratch, kv: &KeyValue) {
+    push_separator(out);
+    out.extend_from_slice(b"{\"key\":");
+    push_json_str(out, &kv.key);
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => {
+            out.extend_from_slice(b",\"type\":\"string\",\"value\":");
+            push_json_str(out, s);
+        }
+        Some(Value::BoolValue(b)) => {
+            out.extend_from_slice(if *b {
+                b",\"type\":\"bool\",\"value\":\"true\""
+            } else {
+                b",\"type\":\"bool\",\"value\":\"false\""
+            });
+        }
+        Some(Value::IntValue(i)) => {
+            out.extend_from_slice(b",\"type\":\"int64\",\"value\":\"");
+            push_i64(out, *i);
+            out.push(b'"');
+        }
+        Some(Value::DoubleValue(f)) => {
+            out.extend_from_slice(b",\"type\":\"float64\",\"value\":\"");
+            push_go_float_g10(out, *f);
+            out.push(b'"');
+        }
+        Some(Value::BytesValue(b)) => {
+            out.extend_from_slice(b",\"type\":\"binary\",\"value\":\"");
+            ids::push_hex(out, b);
+            out.push(b'"');
+        }
+        Some(value @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {
+            scratch.text.clear();
+            // pdata's AsString ignores json.Marshal's error (NaN or ±Inf
+            // inside) and returns the empty string.
+            if !push_raw_json(&mut scratch.text, &mut scratch.key_order, Some(value), 0) {
+                scratch.text.clear();
+            }
+            out.extend_from_slice(b",\"type\":\"string\",\"value\":");
+            push_json_bytes(out, &scratch.text);
+        }
+        // Empty value (and the profiling-only string-table index, which pdata
+        // does not know): Jaeger's zero KeyValue is an empty string.
+        Some(Value::StringValueStrindex(_)) | None => {
+            out.extend_from_slice(b",\"type\":\"string\",\"value\":\"\"");
+        }
+    }
+    out.push(b'}');
+}
+
+/// Writes a value the way pdata's `AsRaw()` + Go `encoding/json` render it
+/// (the text inside an array or key-value-list tag): `null` for an empty
+/// value, JSON numbers and booleans, strings escaped, bytes base64 (`null`
+/// when empty, Go's nil slice), arrays in order, key-value lists as objects
+/// with keys sorted bytewise and the last of duplicate keys winning (Go map
+/// semantics). Returns false for NaN/±Inf, which `encoding/json` refuses.
+fn push_raw_json(
+    out: &mut Vec<u8>,
+    key_order: &mut Vec<Vec<usize>>,
+    value: Option<&Value>,
+    depth: usize,
+) -> bool {
+    match value {
+        None | Some(Value::StringValueStrindex(_)) => out.extend_from_slice(b"null"),
+        Some(Value::StringValue(s)) => push_json_str(out, s),
+        Some(Value::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Some(Value::IntValue(i)) => push_i64(out, *i),
+        Some(Value::DoubleValue(f)) => return push_go_json_float(out, *f),
+        Some(Value::BytesValue(b)) if b.is_empty() => out.extend_from_slice(b"null"),
+        Some(Value::BytesValue(b)) => {
+            out.push(b'"');
+            push_base64(out, b);
+            out.push(b'"');
+        }
+        Some(Value::ArrayValue(array)) => {
+            out.push(b'[');
+            for (i, item) in array.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !push_raw_json(out, key_order, any_value(item), depth + 1) {
+                    return false;
+                }
+            }
+            out.push(b']');
+        }
+        Some(Value::KvlistValue(list)) => {
+            if key_order.len() <= depth {
+                key_order.resize_with(depth + 1, Vec::new);
+            }
+            let mut order = std::mem::take(&mut key_order[depth]);
+            order.clear();
+            order.extend(0..list.values.len());
+            // Stable, so equal keys keep their request order and the last one
+            // of a run is the one a Go map would keep.
+            order.sort_by(|&a, &b| list.values[a].key.cmp(&list.values[b].key));
+            out.push(b'{');
+            let mut ok = true;
+            let mut first = true;
+            for (pos, &index) in order.iter().enumerate() {
+                let entry = &list.values[index];
+                if let Some(&next) = order.get(pos + 1) {
+                    if list.values[next].key == entry.key {
+                        continue;
+                    }
+                }
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                push_json_str(out, &entry.key);
+                out.push(b':');
+                let value = entry.value.as_ref().and_then(any_value);
+                if !push_raw_json(out, key_order, value, depth + 1) {
+                    ok = false;
+                    break;
+                }
+            }
+            out.push(b'}');
+            key_order[depth] = order;
+            return ok;
+        }
+    }
+    true
+}
+
+#[inline]
+fn any_value(value: &AnyValue) -> Option<&Value> {
+    value.value.as_ref()
+}
+
+// ---------------------------------------------------------------------------
+// JSON strings
+
+const ESC_NONE: u8 = 0;
+/// `\u00XX` (control characters, and `<`, `>`, `&` as Go escapes them).
+const ESC_UNICODE: u8 = b'u';
+/// First byte of U+2028 / U+2029, which Go escapes as `\u2028` / `\u2029`.
+const ESC_E2: u8 = 0xe2;
+
+/// How each byte must be written inside a JSON string; `ESC_NONE` means
+/// as is. Mirrors Go `encoding/json` with HTML escaping on (what
+/// `json.Marshal`, and so Jaeger's ES client, uses).
+static ESCAPES: [u8; 256] = {
+    let mut table = [ESC_NONE; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = ESC_UNICODE;
+        i += 1;
+    }
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[b'<' as usize] = ESC_UNICODE;
+    table[b'>' as usize] = ESC_UNICODE;
+    table[b'&' as usize] = ESC_UNICODE;
+    table[0xe2] = ESC_E2;
+    table
+};
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// True when any of the 8 bytes may need escaping: a control character,
+/// `"`, `\`, `<`, `>`, `&`, or a non-ASCII byte (looked at byte by byte for
+/// U+2028/U+2029). Exact "none" answers let plain ASCII text skip 8 bytes
+/// per step.
+#[inline]
+fn word_needs_care(w: u64) -> bool {
+    #[inline]
+    fn has_zero(v: u64) -> u64 {
+        v.wrapping_sub(LO) & !v & HI
+    }
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    let specials = has_zero(w ^ (LO * u64::from(b'"')))
+        | has_zero(w ^ (LO * u64::from(b'\\')))
+        | has_zero(w ^ (LO * u64::from(b'<')))
+        | has_zero(w ^ (LO * u64::from(b'>')))
+        | has_zero(w ^ (LO * u64::from(b'&')));
+    (below_space | specials | (w & HI)) != 0
+}
+
+/// Appends `s` as a JSON string literal, quotes included.
+#[inline]
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    push_json_bytes(out, s.as_bytes());
+}
+
+/// Appends UTF-8 `bytes` as a JSON string literal, quotes included.
+#[inline]
+fn push_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Nearly every key and value on the wire is plain ASCII with nothing to
+    // escape: check 8 bytes at a time and copy it in one go.
+    if !needs_escaping(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    push_json_bytes_escaped(out, bytes);
+}
+
+/// False only when no byte of `bytes` needs escaping (and all are ASCII).
+#[inline]
+fn needs_escaping(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if word_needs_care(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return false;
+    }
+    if bytes.len() >= 8 {
+        // Re-read the last 8 bytes (overlapping checked ones is harmless):
+        // cheaper than assembling a partial word.
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[bytes.len() - 8..]);
+        return word_needs_care(u64::from_le_bytes(word));
+    }
+    // A short string: pad with spaces, which never need escaping. Built
+    // byte by byte because a variable-length copy into the word would be a
+    // `memcpy` call followed by a store-forwarding stall.
+    let mut word = u64::from_le_bytes([b' '; 8]);
+    for (i, &b) in rest.iter().enumerate() {
+        let shift = 8 * i;
+        word = (word & !(0xff << shift)) | (u64::from(b) << shift);
+    }
+    word_needs_care(word)
+}
+
+/// The general path: escapes, non-ASCII text.
+#[inline(never)]
+fn push_json_bytes_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let len = bytes.len();
+    let mut start = 0; // first byte not yet copied
+    let mut i = 0;
+    while i < len {
+        if i + 8 <= len {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[i..i + 8]);
+            if !word_needs_care(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        // Something in the next (up to) 8 bytes: go byte by byte over them.
+        let end = (i + 8).min(len);
+        while i < end {
+            let b = bytes[i];
+            match ESCAPES[usize::from(b)] {
+                ESC_NONE => i += 1,
+                ESC_E2 => {
+                    if bytes.get(i + 1) == Some(&0x80)
+                        && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9))
+                    {
+                        out.extend_from_slice(&bytes[start..i]);
+                        out.extend_from_slice(if bytes[i + 2] == 0xa8 {
+                            b"\\u2028"
+                        } else {
+                            b"\\u2029"
+                        });
+                        i += 3;
+                        start = i;
+                    } else {
+                        i += 1;
+                    }
+                }
+                ESC_UNICODE => {
+                    out.extend_from_slice(&bytes[start..i]);
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 0x0f)],
+                    ]);
+                    i += 1;
+                    start = i;
+                }
+                short => {
+                    out.extend_from_slice(&bytes[start..i]);
+                    out.extend_from_slice(&[b'\\', short]);
+                    i += 1;
+                    start = i;
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+// ---------------------------------------------------------------------------
+// Numbers
+
+static DEC_PAIRS: [[u8; 2]; 100] = {
+    let mut table = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    table
+};
+
+/// Appends `value` in decimal.
+#[inline]
+fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while value >= 100 {
+        let pair = DEC_PAIRS[(value % 100) as usize];
+        value /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair);
+    }
+    if value >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DEC_PAIRS[value as usize]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + value as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[inline]
+fn push_i64(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, value.unsigned_abs());
+}
+
+/// A fixed-size `fmt::Write` target, so float formatting needs no heap.
+struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        StackText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Appends `v` as Go's `strconv.FormatFloat(v, 'g', 10, 64)`: Jaeger's text
+/// for a float64 tag.
+///
+/// Go rounds to 10 significant digits (ties to even, exactly like Rust's
+/// `{:.9e}`), drops trailing zeros, and picks `%e` form when the decimal
+/// exponent is below -4 or at least the precision (10, or the digit count
+/// when that is smaller and the number has no fractional digits), with a
+/// signed, at least two-digit exponent (`1e+21`, `1.5e-07`).
+fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    let abs = v.abs();
+    if abs == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    let mut text = StackText::new();
+    // "d.ddddddddde<exp>": 10 significant digits, correctly rounded.
+    if write!(text, "{abs:.9e}").is_err() {
+        return;
+    }
+    let t = text.bytes();
+    let mut digits = [0u8; 10];
+    digits[0] = t[0];
+    digits[1..].copy_from_slice(&t[2..11]);
+    let exp: i32 = std::str::from_utf8(&t[12..])
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let mut nd: i32 = 10;
+    while nd > 1 && digits[(nd - 1) as usize] == b'0' {
+        nd -= 1;
+    }
+    let dp = exp + 1; // decimal point position relative to the digits
+    const PREC: i32 = 10;
+    let mut eprec = PREC;
+    if eprec > nd && nd >= dp {
+        eprec = nd;
+    }
+    let x = dp - 1;
+    if x < -4 || x >= eprec {
+        // %e with nd - 1 fraction digits.
+        out.push(digits[0]);
+        if nd > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..nd as usize]);
+        }
+        out.push(b'e');
+        out.push(if x < 0 { b'-' } else { b'+' });
+        let e = x.unsigned_abs();
+        if e < 10 {
+            out.push(b'0');
+        }
+        push_u64(out, u64::from(e));
+    } else {
+        // %f with max(prec - dp, 0) fraction digits, prec = nd when the
+        // digits reach past the decimal point.
+        let prec = if PREC > dp { nd } else { PREC };
+        let frac = (prec - dp).max(0);
+        if dp > 0 {
+            let int_digits = dp.min(nd) as usize;
+            out.extend_from_slice(&digits[..int_digits]);
+            for _ in nd..dp {
+                out.push(b'0');
+            }
+        } else {
+            out.push(b'0');
+        }
+        if frac > 0 {
+            out.push(b'.');
+            for i in 1..=frac {
+                let j = dp + i - 1;
+                out.push(if (0..nd).contains(&j) {
+                    digits[j as usize]
+                } else {
+                    b'0'
+                });
+            }
+        }
+    }
+}
+
+/// Appends `v` as Go's `encoding/json` writes a float64: the shortest
+/// round-trip digits, in plain decimal unless |v| < 1e-6 or ≥ 1e21, where it
+/// is exponent form with `e-7` / `e+21` style exponents. Returns false for
+/// NaN/±Inf, which Go refuses to encode.
+fn push_go_json_float(out: &mut Vec<u8>, v: f64) -> bool {
+    if !v.is_finite() {
+        return false;
+    }
+    let abs = v.abs();
+    let mut text = StackText::new();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // Rust's `{:e}` is shortest round-trip, like Go's 'e' with -1, and
+        // writes `e-7` (what Go's clean-up of `e-07` gives) but `e21` where Go
+        // writes `e+21`.
+        if write!(text, "{v:e}").is_err() {
+            return false;
+        }
+        let t = text.bytes();
+        match t.iter().position(|&b| b == b'e') {
+            Some(e) => {
+                out.extend_from_slice(&t[..=e]);
+                if t.get(e + 1) != Some(&b'-') {
+                    out.push(b'+');
+                }
+                out.extend_from_slice(&t[e + 1..]);
+            }
+            None => out.extend_from_slice(t),
+        }
+    } else {
+        // Rust's Display never uses an exponent and is shortest round-trip,
+        // like Go's 'f' with -1 (`100`, `0.5`, `-0`).
+        if write!(text, "{v}").is_err() {
+            return false;
+        }
+        out.extend_from_slice(text.bytes());
+    }
+    true
+}
+
+/// Appends standard base64 with padding (Go's `encoding/json` for []byte).
+fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut chunks = bytes.chunks_exact(3);
+    for c in &mut chunks {
+        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
+        out.extend_from_slice(&[
+            ALPHABET[(n >> 18) as usize & 63],
+            ALPHABET[(n >> 12) as usize & 63],
+            ALPHABET[(n >> 6) as usize & 63],
+            ALPHABET[n as usize & 63],
+        ]);
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let n = u32::from(a) << 16;
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
+        }
+        [a, b] => {
+            let n = (u32::from(a) << 16) | (u32::from(b) << 8);
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                ALPHABET[(n >> 6) as usize & 63],
+                b'=',
+            ]);
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Document hash
+
+/// 64-bit hash of a document's bytes for its `_id`: a multiply-fold hash in
+/// the style of wyhash, four 16-byte lanes per step, little-endian reads so
+/// the value is the same on every platform. Not cryptographic: it only has to tell
+/// apart different documents that share a trace and span ID.
+///
+/// Part of the storage contract (see the module docs): do not change it.
+pub fn doc_hash(data: &[u8]) -> u64 {
+    const P0: u64 = 0xa076_1d64_78bd_642f;
+    const P1: u64 = 0xe703_7ed1_a0b4_28db;
+    const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+    const P3: u64 = 0x5899_65cc_7537_4cc3;
+
+    #[inline]
+    fn fold(a: u64, b: u64) -> u64 {
+        let product = u128::from(a) * u128::from(b);
+        (product as u64) ^ ((product >> 64) as u64)
+    }
+    #[inline]
+    fn read(bytes: &[u8]) -> u64 {
+        let mut word = [0u8; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(word)
+    }
+
+    let len = data.len() as u64;
+    // Four independent lanes over 64-byte blocks: the multiplies of one lane
+    // do not wait for the others', which matters for multi-kilobyte docs.
+    let mut lanes = [
+        P0 ^ len.wrapping_mul(P1),
+        P1 ^ len,
+        P2 ^ len.rotate_left(17),
+        P3 ^ len.rotate_left(41),
+    ];
+    let mut blocks = data.chunks_exact(64);
+    for block in &mut blocks {
+        for (lane, words) in lanes.iter_mut().zip(block.chunks_exact(16)) {
+            let a = read(&words[..8]);
+            let b = read(&words[8..]);
+            *lane = fold(a ^ P1 ^ *lane, b ^ P2) ^ lane.rotate_left(29);
+        }
+    }
+    let mut state = fold(lanes[0] ^ P0, lanes[1] ^ P1) ^ fold(lanes[2] ^ P2, lanes[3] ^ P3);
+    let mut chunks = blocks.remainder().chunks_exact(16);
+    for chunk in &mut chunks {
+        let a = read(&chunk[..8]);
+        let b = read(&chunk[8..]);
+        state = fold(a ^ P1 ^ state, b ^ P2) ^ state.rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    let (a, b) = if rest.len() > 8 {
+        (read(&rest[..8]), read(&rest[8..]))
+    } else {
+        (read(rest), 0)
+    };
+    let state = fold(a ^ P1 ^ state, b ^ P3) ^ state.rotate_left(29);
+    fold(state ^ P0, len ^ P2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jaeger::model::{self, RefType, ValueType};
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
+    use proptest::prelude::*;
+
+    const TRACE: [u8; 16] = [
+        0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6,
+        0x0c,
+    ];
+    const SPAN: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
+    const PARENT: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73];
+    const LINKED_TRACE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff];
+    const LINKED_SPAN: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0xfe];
+    /// 2017-01-26T21:46:31.639875123Z
+    const START_NANOS: u64 = 1_485_467_191_639_875_123;
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn string(value: &str) -> Value {
+        Value::StringValue(value.into())
+    }
+
+    fn array(values: Vec<Value>) -> Value {
+        Value::ArrayValue(ArrayValue {
+            values: values
+                .into_iter()
+                .map(|v| AnyValue { value: Some(v) })
+                .collect(),
+        })
+    }
+
+    fn kvlist(values: Vec<KeyValue>) -> Value {
+        Value::KvlistValue(KeyValueList { values })
+    }
+
+    fn span() -> Span {
+        Span {
+            trace_id: TRACE.to_vec(),
+            span_id: SPAN.to_vec(),
+            name: "GET /dispatch".into(),
+            start_time_unix_nano: START_NANOS,
+            end_time_unix_nano: START_NANOS + 5_432_100,
+            ..Default::default()
+        }
+    }
+
+    fn request(
+        resource: Vec<KeyValue>,
+        scope: Option<InstrumentationScope>,
+        spans: Vec<Span>,
+    ) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope,
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn service(name: &str) -> Vec<KeyValue> {
+        vec![kv("service.name", string(name))]
+    }
+
+    /// An owned copy of a [`SpanDoc`].
+    #[derive(Debug, Clone, PartialEq)]
+    struct Written {
+        json: String,
+        doc_id: String,
+        trace_id: Vec<u8>,
+        start_time_micros: u64,
+        service_name: String,
+        operation_name: String,
+    }
+
+    fn write_all(req: &ExportTraceServiceRequest) -> (Vec<Written>, WriteStats) {
+        let mut writer = SpanDocWriter::new();
+        let mut docs = Vec::new();
+        let stats = writer.write_request(req, |doc| {
+            docs.push(Written {
+                json: String::from_utf8(doc.json.to_vec()).expect("utf-8 json"),
+                doc_id: doc.doc_id.to_owned(),
+                trace_id: doc.trace_id.to_vec(),
+                start_time_micros: doc.start_time_micros,
+                service_name: doc.service_name.to_owned(),
+                operation_name: doc.operation_name.to_owned(),
+            })
+        });
+        (docs, stats)
+    }
+
+    fn write_one(req: &ExportTraceServiceRequest) -> Written {
+        let (mut docs, stats) = write_all(req);
+        assert_eq!(stats.spans, 1);
+        docs.remove(0)
+    }
+
+    fn parse(doc: &Written) -> model::Span {
+        serde_json::from_str(&doc.json).unwrap_or_else(|e| panic!("{e}: {}", doc.json))
+    }
+
+    fn tags_of(span: Span) -> Vec<(String, ValueType, String)> {
+        let doc = write_one(&request(service("svc"), None, vec![span]));
+        parse(&doc)
+            .tags
+            .into_iter()
+            .map(|t| (t.key, t.value_type, t.value))
+            .collect()
+    }
+
+    fn tag(key: &str, value_type: ValueType, value: &str) -> (String, ValueType, String) {
+        (key.into(), value_type, value.into())
+    }
+
+    #[test]
+    fn maps_every_attribute_type_to_tag_type_and_value() {
+        let mut s = span();
+        s.attributes = vec![
+            kv("str", string("hello")),
+            kv("bool.t", Value::BoolValue(true)),
+            kv("bool.f", Value::BoolValue(false)),
+            kv("int", Value::IntValue(23456)),
+            kv("int.neg", Value::IntValue(i64::MIN)),
+            kv("double", Value::DoubleValue(72.5)),
+            kv("double.third", Value::DoubleValue(1.0 / 3.0)),
+            kv("bytes", Value::BytesValue(vec![0x00, 0x00, 0x30, 0x39])),
+            kv(
+                "array",
+                array(vec![
+                    string("a"),
+                    Value::IntValue(1),
+                    Value::BoolValue(true),
+                ]),
+            ),
+            kv(
+                "kvlist",
+                kvlist(vec![kv("b", Value::IntValue(2)), kv("a", string("x"))]),
+            ),
+            KeyValue {
+                key: "empty".into(),
+                value: None,
+                ..Default::default()
+            },
+            kv("dup", string("first")),
+            kv("dup", string("second")),
+        ];
+        assert_eq!(
+            tags_of(s),
+            vec![
+                tag("str", ValueType::String, "hello"),
+                tag("bool.t", ValueType::Bool, "true"),
+                tag("bool.f", ValueType::Bool, "false"),
+                tag("int", ValueType::Int64, "23456"),
+                tag("int.neg", ValueType::Int64, "-9223372036854775808"),
+                tag("double", ValueType::Float64, "72.5"),
+                tag("double.third", ValueType::Float64, "0.3333333333"),
+                tag("bytes", ValueType::Binary, "00003039"),
+                tag("array", ValueType::String, r#"["a",1,true]"#),
+                tag("kvlist", ValueType::String, r#"{"a":"x","b":2}"#),
+                tag("empty", ValueType::String, ""),
+                tag("dup", ValueType::String, "first"),
+                tag("dup", ValueType::String, "second"),
+            ]
+        );
+    }
+
+    #[test]
+    fn renders_nested_values_like_pdata_as_string() {
+        let render = |value: Value| {
+            let mut s = span();
+            s.attributes = vec![kv("v", value)];
+            tags_of(s).remove(0).2
+        };
+        // Keys sorted bytewise, the last duplicate wins, nested lists too.
+        assert_eq!(
+            render(kvlist(vec![
+                kv("z", Value::IntValue(1)),
+                kv("B", string("first")),
+                kv(
+                    "a",
+                    kvlist(vec![
+                        kv("y", Value::BoolValue(false)),
+                        kv("x", array(vec![]))
+                    ])
+                ),
+                kv("B", string("last")),
+            ])),
+            r#"{"B":"last","a":{"x":[],"y":false},"z":1}"#
+        );
+        // Bytes are base64, empty bytes and empty values null.
+        assert_eq!(
+            render(array(vec![
+                Value::BytesValue(b"hi!?".to_vec()),
+                Value::BytesValue(vec![]),
+                Value::StringValueStrindex(3),
+            ])),
+            r#"["aGkhPw==",null,null]"#
+        );
+        // Floats as Go's encoding/json writes them.
+        assert_eq!(
+            render(array(vec![
+                Value::DoubleValue(1.0),
+                Value::DoubleValue(-0.0),
+                Value::DoubleValue(0.1),
+                Value::DoubleValue(1e-6),
+                Value::DoubleValue(1.5e-7),
+                Value::DoubleValue(1e20),
+                Value::DoubleValue(1e21),
+                Value::DoubleValue(-2.5e100),
+            ])),
+            "[1,-0,0.1,0.000001,1.5e-7,100000000000000000000,1e+21,-2.5e+100]"
+        );
+        // Strings inside are JSON-escaped with Go's HTML escaping.
+        assert_eq!(
+            render(array(vec![string("<a href=\"x\">")])),
+            r#"["\u003ca href=\"x\"\u003e"]"#
+        );
+        // json.Marshal fails on NaN/Inf, and pdata then returns "".
+        assert_eq!(
+            render(array(vec![
+                Value::IntValue(1),
+                Value::DoubleValue(f64::NAN)
+            ])),
+            ""
+        );
+        assert_eq!(
+            render(kvlist(vec![kv("inf", Value::DoubleValue(f64::INFINITY))])),
+            ""
+        );
+    }
+
+    /// Expected texts produced by Go 1.19's `strconv.FormatFloat(v, 'g', 10,
+    /// 64)` (Jaeger's float64 tag text) for the same inputs.
+    #[test]
+    fn formats_float_tags_like_go_format_float_g10() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (72.5, "72.5"),
+            (-72.5, "-72.5"),
+            (0.1, "0.1"),
+            (1.0 / 3.0, "0.3333333333"),
+            (2.0 / 3.0, "0.6666666667"),
+            (100.0, "100"),
+            (123_456_789.0, "123456789"),
+            (1_234_567_890.0, "1234567890"),
+            (12_345_678_901.0, "1.23456789e+10"),
+            (1e10, "1e+10"),
+            (1e21, "1e+21"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (0.000_123_456_789_01, "0.000123456789"),
+            (1.5e-7, "1.5e-07"),
+            (5e-324, "4.940656458e-324"),
+            (f64::MAX, "1.797693135e+308"),
+            (f64::MIN_POSITIVE, "2.225073859e-308"),
+            (1_234_567_890.5, "1234567890"),
+            (1_234_567_891.5, "1234567892"),
+            (99.999_999_999_99, "100"),
+            (9_999_999_999.5, "1e+10"),
+            (std::f64::consts::PI, "3.141592654"),
+            (-1.25e-300, "-1.25e-300"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for &(value, expected) in cases {
+            let mut out = Vec::new();
+            push_go_float_g10(&mut out, value);
+            assert_eq!(String::from_utf8_lossy(&out), expected, "value {value:e}");
+        }
+    }
+
+    #[test]
+    fn writes_events_as_logs() {
+        let mut s = span();
+        s.events = vec![
+            Event {
+                time_unix_nano: START_NANOS + 1_500,
+                name: "cache miss".into(),
+                attributes: vec![kv("key", string("k1")), kv("attempt", Value::IntValue(2))],
+                ..Default::default()
+            },
+            Event {
+                // An `event` attribute takes the place of the name.
+                time_unix_nano: START_NANOS + 2_999,
+                name: "ignored".into(),
+                attributes: vec![kv("event", Value::IntValue(123_415))],
+                ..Default::default()
+            },
+            Event {
+                time_unix_nano: START_NANOS,
+                ..Default::default()
+            },
+        ];
+        let doc = write_one(&request(service("svc"), None, vec![s]));
+        assert!(doc
+            .json
+            .contains(r#"{"timestamp":1485467191639875,"fields":null}"#));
+        let logs = parse(&doc).logs;
+        assert_eq!(logs.len(), 3);
+        assert_eq!(logs[0].timestamp, 1_485_467_191_639_876);
+        assert_eq!(
+            logs[0].fields,
+            vec![
+                model::KeyValue::string("event", "cache miss"),
+                model::KeyValue {
+                    key: "key".into(),
+                    value_type: ValueType::String,
+                    value: "k1".into()
+                },
+                model::KeyValue {
+                    key: "attempt".into(),
+                    value_type: ValueType::Int64,
+                    value: "2".into()
+                },
+            ]
+        );
+        assert_eq!(logs[1].timestamp, 1_485_467_191_639_878);
+        assert_eq!(logs[1].fields.len(), 1);
+        assert_eq!(logs[1].fields[0].key, "event");
+        assert_eq!(logs[1].fields[0].value, "123415");
+        assert!(logs[2].fields.is_empty());
+    }
+
+    #[test]
+    fn puts_parent_first_as_child_of() {
+        let mut s = span();
+        s.parent_span_id = PARENT.to_vec();
+        s.links = vec![Link {
+            trace_id: LINKED_TRACE.to_vec(),
+            span_id: LINKED_SPAN.to_vec(),
+            ..Default::default()
+        }];
+        let refs = parse(&write_one(&request(service("svc"), None, vec![s]))).references;
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].ref_type, RefType::ChildOf);
+        assert_eq!(refs[0].trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(refs[0].span_id, "eee19b7ec3c1b173");
+        assert_eq!(refs[1].ref_type, RefType::FollowsFrom);
+    }
+
+    #[test]
+    fn writes_links_as_follows_from_references() {
+        let mut s = span();
+        s.links = vec![
+            Link {
+                trace_id: LINKED_TRACE.to_vec(),
+                span_id: LINKED_SPAN.to_vec(),
+                attributes: vec![kv("other", string("x"))],
+                ..Default::default()
+            },
+            Link {
+                trace_id: TRACE.to_vec(),
+                span_id: LINKED_SPAN.to_vec(),
+                attributes: vec![kv("opentracing.ref_type", string("child_of"))],
+                ..Default::default()
+            },
+            Link {
+                trace_id: TRACE.to_vec(),
+                span_id: PARENT.to_vec(),
+                attributes: vec![kv("opentracing.ref_type", string("follows_from"))],
+                ..Default::default()
+            },
+        ];
+        let refs = parse(&write_one(&request(service("svc"), None, vec![s]))).references;
+        let got: Vec<_> = refs
+            .iter()
+            .map(|r| (r.ref_type, r.trace_id.as_str(), r.span_id.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                // A high-zero trace ID is written in its 16-character form.
+                (RefType::FollowsFrom, "00000000000000ff", "00000000000000fe"),
+                (
+                    RefType::ChildOf,
+                    "5b8efff798038103d269b633813fc60c",
+                    "00000000000000fe"
+                ),
+                (
+                    RefType::FollowsFrom,
+                    "5b8efff798038103d269b633813fc60c",
+                    "eee19b7ec3c1b173"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn link_to_the_parent_only_overrides_the_parent_reference_type() {
+        let mut s = span();
+        s.parent_span_id = PARENT.to_vec();
+        s.links = vec![Link {
+            trace_id: TRACE.to_vec(),
+            span_id: PARENT.to_vec(),
+            ..Default::default()
+        }];
+        let refs = parse(&write_one(&request(service("svc"), None, vec![s]))).references;
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].ref_type, RefType::FollowsFrom);
+        assert_eq!(refs[0].span_id, "eee19b7ec3c1b173");
+    }
+
+    #[test]
+    fn adds_kind_and_status_tags() {
+        let kinds = [
+            (0, None),
+            (1, Some("internal")),
+            (2, Some("server")),
+            (3, Some("client")),
+            (4, Some("producer")),
+            (5, Some("consumer")),
+            (9, None),
+        ];
+        for (kind, expected) in kinds {
+            let mut s = span();
+            s.kind = kind;
+            let tags = tags_of(s);
+            let got = tags
+                .iter()
+                .find(|t| t.0 == "span.kind")
+                .map(|t| t.2.as_str());
+            assert_eq!(got, expected, "kind {kind}");
+        }
+
+        let mut s = span();
+        s.attributes = vec![kv("a", string("1"))];
+        s.kind = 3;
+        s.status = Some(Status {
+            code: 2,
+            message: "boom".into(),
+        });
+        s.trace_state = "rojo=00f067aa0ba902b7".into();
+        assert_eq!(
+            tags_of(s),
+            vec![
+                tag("a", ValueType::String, "1"),
+                tag("span.kind", ValueType::String, "client"),
+                tag("otel.status_code", ValueType::String, "ERROR"),
+                tag("error", ValueType::Bool, "true"),
+                tag("otel.status_description", ValueType::String, "boom"),
+                tag("w3c.tracestate", ValueType::String, "rojo=00f067aa0ba902b7"),
+            ]
+        );
+
+        let mut s = span();
+        s.status = Some(Status {
+            code: 1,
+            message: String::new(),
+        });
+        assert_eq!(
+            tags_of(s),
+            vec![tag("otel.status_code", ValueType::String, "OK")]
+        );
+
+        // Unset status: no code tag, but a message is still kept.
+        let mut s = span();
+        s.status = Some(Status {
+            code: 0,
+            message: "note".into(),
+        });
+        assert_eq!(
+            tags_of(s),
+            vec![tag("otel.status_description", ValueType::String, "note")]
+        );
+        assert!(tags_of(span()).is_empty());
+    }
+
+    #[test]
+    fn adds_scope_tags_before_attributes() {
+        let mut s = span();
+        s.attributes = vec![kv("a", Value::IntValue(1))];
+        let scope = InstrumentationScope {
+            name: "io.opentelemetry.http".into(),
+            version: "1.2.3".into(),
+            ..Default::default()
+        };
+        let doc = write_one(&request(service("svc"), Some(scope), vec![s.clone()]));
+        let tags: Vec<_> = parse(&doc)
+            .tags
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                (
+                    "otel.scope.name".to_owned(),
+                    "io.opentelemetry.http".to_owned()
+                ),
+                ("otel.scope.version".to_owned(), "1.2.3".to_owned()),
+                ("a".to_owned(), "1".to_owned()),
+            ]
+        );
+        let only_version = InstrumentationScope {
+            version: "9".into(),
+            ..Default::default()
+        };
+        let doc = write_one(&request(service("svc"), Some(only_version), vec![s]));
+        assert_eq!(parse(&doc).tags[0].key, "otel.scope.version");
+    }
+
+    #[test]
+    fn maps_resource_to_process_without_service_name_tag() {
+        let resource = vec![
+            kv("host.name", string("node-1")),
+            kv("service.name", string("frontend")),
+            kv("process.pid", Value::IntValue(4242)),
+            kv("service.name", string("second")),
+        ];
+        let doc = write_one(&request(resource, None, vec![span()]));
+        assert_eq!(doc.service_name, "frontend");
+        let process = parse(&doc).process;
+        assert_eq!(process.service_name, "frontend");
+        let tags: Vec<_> = process
+            .tags
+            .into_iter()
+            .map(|t| (t.key, t.value_type, t.value))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![
+                tag("host.name", ValueType::String, "node-1"),
+                tag("process.pid", ValueType::Int64, "4242"),
+            ]
+        );
+    }
+
+    #[test]
+    fn names_service_when_resource_lacks_service_name() {
+        let no_resource = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: None,
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let doc = write_one(&no_resource);
+        assert_eq!(doc.service_name, NO_SERVICE_NAME);
+        assert!(doc
+            .json
+            .ends_with(r#""process":{"serviceName":"OTLPResourceNoServiceName","tags":[]}}"#));
+
+        let doc = write_one(&request(vec![], None, vec![span()]));
+        assert_eq!(doc.service_name, "OTLPResourceNoServiceName");
+
+        let doc = write_one(&request(
+            vec![kv("host.name", string("h"))],
+            None,
+            vec![span()],
+        ));
+        assert_eq!(doc.service_name, "empty-service-name");
+        assert_eq!(parse(&doc).process.tags.len(), 1);
+
+        let doc = write_one(&request(
+            vec![kv("service.name", Value::IntValue(7))],
+            None,
+            vec![span()],
+        ));
+        assert_eq!(doc.service_name, "empty-service-name");
+        assert!(parse(&doc).process.tags.is_empty());
+
+        let doc = write_one(&request(service(""), None, vec![span()]));
+        assert_eq!(doc.service_name, "empty-service-name");
+    }
+
+    #[test]
+    fn written_json_parses_into_model_span() {
+        let mut s = span();
+        s.parent_span_id = PARENT.to_vec();
+        s.kind = 2;
+        let doc = write_one(&request(service("frontend"), None, vec![s]));
+        let parsed = parse(&doc);
+        assert_eq!(parsed.trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(parsed.span_id, "eee19b7ec3c1b174");
+        assert_eq!(parsed.parent_span_id, None);
+        assert_eq!(parsed.parent_span_id(), Some("eee19b7ec3c1b173"));
+        assert_eq!(parsed.flags, 0);
+        assert_eq!(parsed.operation_name, "GET /dispatch");
+        assert_eq!(parsed.start_time, 1_485_467_191_639_875);
+        assert_eq!(parsed.start_time_millis, 1_485_467_191_639);
+        assert_eq!(parsed.duration, 5_432);
+        assert_eq!(parsed.process.service_name, "frontend");
+        assert!(parsed.logs.is_empty());
+        assert!(!doc.json.contains("flags"));
+        assert!(!doc.json.contains("parentSpanID"));
+
+        assert_eq!(doc.trace_id, TRACE.to_vec());
+        assert_eq!(doc.start_time_micros, 1_485_467_191_639_875);
+        assert_eq!(doc.operation_name, "GET /dispatch");
+        // Serialising the model gives back the same bytes: field order and
+        // omissions agree with Jaeger's dbmodel.
+        assert_eq!(
+            serde_json::to_string(&parsed).expect("serialises"),
+            doc.json
+        );
+    }
+
+    #[test]
+    fn writes_high_zero_trace_id_as_16_hex() {
+        let mut s = span();
+        s.trace_id = LINKED_TRACE.to_vec();
+        let doc = write_one(&request(service("svc"), None, vec![s]));
+        assert_eq!(parse(&doc).trace_id, "00000000000000ff");
+        // The _id always carries the full 32-character form.
+        assert!(doc
+            .doc_id
+            .starts_with("000000000000000000000000000000ff-eee19b7ec3c1b174-"));
+    }
+
+    #[test]
+    fn duration_saturates_when_end_precedes_start() {
+        let mut s = span();
+        s.end_time_unix_nano = s.start_time_unix_nano - 1;
+        assert_eq!(
+            parse(&write_one(&request(service("svc"), None, vec![s]))).duration,
+            0
+        );
+    }
+
+    #[test]
+    fn skips_spans_with_invalid_id_lengths() {
+        let mut bad_trace = span();
+        bad_trace.trace_id = vec![1; 8];
+        let mut bad_parent = span();
+        bad_parent.parent_span_id = vec![1; 4];
+        let mut bad_link = span();
+        bad_link.links = vec![Link {
+            trace_id: TRACE.to_vec(),
+            span_id: vec![1; 9],
+            ..Default::default()
+        }];
+        let mut empty_ids = span();
+        empty_ids.trace_id.clear();
+        empty_ids.span_id.clear();
+        let req = request(
+            service("svc"),
+            None,
+            vec![bad_trace, span(), bad_parent, bad_link, empty_ids],
+        );
+        let (docs, stats) = write_all(&req);
+        assert_eq!(
+            stats,
+            WriteStats {
+                spans: 2,
+                skipped_invalid_ids: 3
+            }
+        );
+        // Empty IDs read as zero, as pdata decodes them.
+        let zero = parse(&docs[1]);
+        assert_eq!(zero.trace_id, "0000000000000000");
+        assert_eq!(zero.span_id, "0000000000000000");
+    }
+
+    #[test]
+    fn doc_id_is_deterministic_and_changes_with_any_field() {
+        let mut base = span();
+        base.parent_span_id = PARENT.to_vec();
+        base.attributes = vec![kv("http.status_code", Value::IntValue(200))];
+        base.events = vec![Event {
+            time_unix_nano: START_NANOS,
+            name: "e".into(),
+            ..Default::default()
+        }];
+        let scope = || {
+            Some(InstrumentationScope {
+                name: "lib".into(),
+                version: "1".into(),
+                ..Default::default()
+            })
+        };
+        let id_of = |s: Span, resource: Vec<KeyValue>, scope: Option<InstrumentationScope>| {
+            write_one(&request(resource, scope, vec![s])).doc_id
+        };
+        let base_id = id_of(base.clone(), service("svc"), scope());
+        assert_eq!(base_id.len(), DOC_ID_LEN);
+        assert!(base_id.starts_with("5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-"));
+        assert_eq!(id_of(base.clone(), service("svc"), scope()), base_id);
+
+        let mut variants: Vec<String> = Vec::new();
+        let mut push = |s: Span| variants.push(id_of(s, service("svc"), scope()));
+        let mut s = base.clone();
+        s.name.push('x');
+        push(s);
+        let mut s = base.clone();
+        s.start_time_unix_nano += 1_000;
+        push(s);
+        let mut s = base.clone();
+        s.end_time_unix_nano += 1_000;
+        push(s);
+        let mut s = base.clone();
+        s.attributes[0] = kv("http.status_code", Value::IntValue(201));
+        push(s);
+        let mut s = base.clone();
+        s.events[0].name = "f".into();
+        push(s);
+        let mut s = base.clone();
+        s.parent_span_id = SPAN.to_vec();
+        push(s);
+        let mut s = base.clone();
+        s.kind = 3; // Zipkin-style client/server spans sharing one span ID
+        push(s);
+        let mut s = base.clone();
+        s.status = Some(Status {
+            code: 2,
+            message: String::new(),
+        });
+        push(s);
+        variants.push(id_of(base.clone(), service("svc2"), scope()));
+        variants.push(id_of(base.clone(), service("svc"), None));
+
+        for (i, id) in variants.iter().enumerate() {
+            assert_ne!(id, &base_id, "variant {i}");
+            assert_eq!(&id[..50], &base_id[..50], "variant {i}");
+            for other in &variants[i + 1..] {
+                assert_ne!(id, other);
+            }
+        }
+    }
+
+    #[test]
+    fn writes_each_resource_with_its_own_process() {
+        let mut req = request(service("a"), None, vec![span(), span()]);
+        let mut other = request(service("b"), None, vec![span()]);
+        req.resource_spans.append(&mut other.resource_spans);
+        // A resource without spans produces nothing.
+        req.resource_spans.push(ResourceSpans::default());
+        let (docs, stats) = write_all(&req);
+        assert_eq!(stats.spans, 3);
+        let names: Vec<_> = docs.iter().map(|d| d.service_name.as_str()).collect();
+        assert_eq!(names, ["a", "a", "b"]);
+        assert_eq!(parse(&docs[2]).process.service_name, "b");
+        assert_eq!(docs[0].doc_id, docs[1].doc_id);
+    }
+
+    fn escaped(s: &str) -> String {
+        let mut out = Vec::new();
+        push_json_str(&mut out, s);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn escapes_quotes_control_chars_and_unicode() {
+        assert_eq!(escaped(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(escaped("\n\r\t"), r#""\n\r\t""#);
+        assert_eq!(
+            escaped("\u{0}\u{1f}\u{8}\u{c}"),
+            r#""\u0000\u001f\u0008\u000c""#
+        );
+        assert_eq!(escaped("<a>&"), r#""\u003ca\u003e\u0026""#);
+        assert_eq!(escaped("x\u{2028}y\u{2029}"), r#""x\u2028y\u2029""#);
+        assert_eq!(
+            escaped("é日本🎉\u{7f}\u{2027}"),
+            "\"é日本🎉\u{7f}\u{2027}\""
+        );
+        assert_eq!(escaped(""), r#""""#);
+        // A special byte at every offset of the 8-byte fast path.
+        for pos in 0..24 {
+            let mut text: String = "abcdefghijklmnopqrstuvwx".into();
+            text.replace_range(pos..pos + 1, "\"");
+            let out = escaped(&text);
+            assert_eq!(serde_json::from_str::<String>(&out).expect("valid"), text);
+            assert_eq!(out.len(), text.len() + 3);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_strings_parse_back_to_the_original(text in any::<String>()) {
+            let out = escaped(&text);
+            prop_assert_eq!(serde_json::from_str::<String>(&out).expect("valid JSON string"), text);
+        }
+
+        #[test]
+        fn any_span_name_and_attribute_gives_a_parsable_document(
+            name in any::<String>(),
+            key in any::<String>(),
+            value in any::<String>(),
+            number in any::<f64>(),
+        ) {
+            let mut s = span();
+            s.name = name.clone();
+            s.attributes = vec![kv(&key, string(&value)), kv("n", Value::DoubleValue(number))];
+            let doc = write_one(&request(service("svc"), None, vec![s]));
+            let parsed = parse(&doc);
+            prop_assert_eq!(parsed.operation_name, name);
+            prop_assert_eq!(&parsed.tags[0].key, &key);
+            prop_assert_eq!(&parsed.tags[0].value, &value);
+        }
+    }
+
+    #[test]
+    fn doc_hash_is_stable() {
+        // Pinned values: a change here changes every document id.
+        assert_eq!(doc_hash(b""), doc_hash(b""));
+        assert_ne!(doc_hash(b"a"), doc_hash(b"b"));
+        assert_ne!(doc_hash(b"a"), doc_hash(b"a\0"));
+        let long: Vec<u8> = (0..=255).collect();
+        let mut changed = long.clone();
+        changed[200] ^= 1;
+        assert_ne!(doc_hash(&long), doc_hash(&changed));
+        assert_eq!(format!("{:016x}", doc_hash(b"")), PINNED_EMPTY);
+        assert_eq!(format!("{:016x}", doc_hash(&long)), PINNED_0_255);
+        // 64-byte block, a 16-byte step and a 4-byte tail.
+        assert_eq!(format!("{:016x}", doc_hash(&long[..100])), PINNED_0_99);
+        for len in 0..200 {
+            let mut changed = long[..len].to_vec();
+            if let Some(last) = changed.last_mut() {
+                *last ^= 0x80;
+                assert_ne!(doc_hash(&long[..len]), doc_hash(&changed), "len {len}");
+            }
+            assert_ne!(
+                doc_hash(&long[..len]),
+                doc_hash(&long[..len + 1]),
+                "len {len}"
+            );
+        }
+    }
+
+    const PINNED_EMPTY: &str = "a54bcfd34e77c47f";
+    const PINNED_0_255: &str = "e33bb04256e14f83";
+    const PINNED_0_99: &str = "ba83c5bde2144210";
+
+    // ---- golden fixture ---------------------------------------------------
+
+    const GOLDEN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jaeger_span_golden.json"
+    );
+
+    /// One span exercising every translation rule.
+    fn golden_request() -> ExportTraceServiceRequest {
+        let mut s = span();
+        s.parent_span_id = PARENT.to_vec();
+        s.kind = 2;
+        s.trace_state = "rojo=00f067aa0ba902b7".into();
+        s.status = Some(Status {
+            code: 2,
+            message: "upstream \"db\" timed out".into(),
+        });
+        s.attributes = vec![
+            kv("http.method", string("GET")),
+            kv("http.status_code", Value::IntValue(504)),
+            kv("http.response_time_ratio", Value::DoubleValue(72.5)),
+            kv("retry", Value::BoolValue(true)),
+            kv("payload", Value::BytesValue(vec![0x00, 0x00, 0x30, 0x39])),
+            kv(
+                "http.request.header.accept",
+                array(vec![string("text/html"), string("*/*")]),
+            ),
+            kv(
+                "db.params",
+                kvlist(vec![
+                    kv("limit", Value::IntValue(10)),
+                    kv("id", string("<7>")),
+                ]),
+            ),
+        ];
+        s.events = vec![Event {
+            time_unix_nano: START_NANOS + 1_000_000,
+            name: "retrying".into(),
+            attributes: vec![kv("attempt", Value::IntValue(2))],
+            ..Default::default()
+        }];
+        s.links = vec![Link {
+            trace_id: LINKED_TRACE.to_vec(),
+            span_id: LINKED_SPAN.to_vec(),
+            ..Default::default()
+        }];
+        request(
+            vec![
+                kv("service.name", string("frontend")),
+                kv("host.name", string("node-1")),
+                kv("process.pid", Value::IntValue(4242)),
+            ],
+            Some(InstrumentationScope {
+                name: "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp".into(),
+                version: "0.46.1".into(),
+                ..Default::default()
+            }),
+            vec![s],
+        )
+    }
+
+    /// Re-indents compact JSON, keeping field order (serde_json's `Value`
+    /// would sort keys).
+    fn pretty(json: &str) -> String {
+        let mut out = String::new();
+        let mut indent = 0usize;
+        let mut in_string = false;
+        let mut escape = false;
+        let chars: Vec<char> = json.chars().collect();
+        let newline = |out: &mut String, indent: usize| {
+            out.push('\n');
+            out.push_str(&"  ".repeat(indent));
+        };
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            i += 1;
+            if in_string {
+                out.push(c);
+                if escape {
+                    escape = false;
+                } else if c == '\\' {
+                    escape = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match c {
+                '"' => {
+                    in_string = true;
+                    out.push(c);
+                }
+                '{' | '[' => {
+                    let close = if c == '{' { '}' } else { ']' };
+                    out.push(c);
+                    if chars.get(i) == Some(&close) {
+                        out.push(close);
+                        i += 1;
+                    } else {
+                        indent += 1;
+                        newline(&mut out, indent);
+                    }
+                }
+                '}' | ']' => {
+                    indent -= 1;
+                    newline(&mut out, indent);
+                    out.push(c);
+                }
+                ',' => {
+                    out.push(c);
+                    newline(&mut out, indent);
+                }
+                ':' => out.push_str(": "),
+                _ => out.push(c),
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    /// Drops the whitespace outside strings.
+    fn minify(json: &str) -> String {
+        let mut out = String::new();
+        let mut in_string = false;
+        let mut escape = false;
+        for c in json.chars() {
+            if in_string {
+                out.push(c);
+                if escape {
+                    escape = false;
+                } else if c == '\\' {
+                    escape = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+            } else if c == '"' {
+                in_string = true;
+                out.push(c);
+            } else if !c.is_whitespace() {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The fixture was produced by this writer and checked field by field
+    /// against Jaeger's dbmodel and the Collector's translator. Regenerate
+    /// with `FERROTRACE_BLESS=1` after a deliberate change, and review the
+    /// diff.
+    #[test]
+    fn matches_golden_document() {
+        let doc = write_one(&golden_request());
+        if std::env::var_os("FERROTRACE_BLESS").is_some() {
+            std::fs::write(GOLDEN, pretty(&doc.json)).expect("write golden fixture");
+        }
+        let golden = std::fs::read_to_string(GOLDEN).expect("golden fixture present");
+        assert_eq!(minify(&golden), doc.json);
+        assert_eq!(pretty(&doc.json), golden);
+    }
+}
