@@ -1,0 +1,172 @@
+//! Command-line and environment configuration of the collector.
+//!
+//! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
+//! the Jaeger collector and the OpenTelemetry Collector where users know them.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::telemetry::LogFormat;
+
+/// Receives spans (OTLP, Jaeger, Zipkin), splits them by trace ID and produces
+/// them to Kafka; a client is answered only after Kafka has the data.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "ferrotrace-collector", version)]
+pub struct Config {
+    /// Kafka bootstrap servers (comma-separated host:port).
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_BROKERS",
+        default_value = "localhost:9092"
+    )]
+    pub kafka_brokers: String,
+
+    /// Kafka topic the spans are written to.
+    #[arg(long, env = "FERROTRACE_KAFKA_TOPIC", default_value = "otlp_spans")]
+    pub kafka_topic: String,
+
+    /// Extra librdkafka producer property `key=value` (repeatable, or `;`-separated in the environment; overrides ferrotrace's defaults).
+    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    pub kafka_producer_config: Vec<(String, String)>,
+
+    /// Largest Kafka message value in bytes; bigger traces are split into several messages.
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_MAX_MESSAGE_BYTES",
+        default_value_t = 1_000_000
+    )]
+    pub kafka_max_message_bytes: usize,
+
+    /// How long Kafka may take to acknowledge a request's spans before the client gets UNAVAILABLE.
+    #[arg(long, env = "FERROTRACE_KAFKA_PRODUCE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub kafka_produce_timeout: Duration,
+
+    /// Bytes of requests being produced at once; beyond it clients are told to retry later.
+    #[arg(long, env = "FERROTRACE_MAX_INFLIGHT_BYTES", default_value_t = 256 << 20)]
+    pub max_inflight_bytes: usize,
+
+    /// Largest request body accepted, after decompression.
+    #[arg(long, env = "FERROTRACE_MAX_REQUEST_BYTES", default_value_t = 16 << 20)]
+    pub max_request_bytes: usize,
+
+    /// OTLP/gRPC listen address (empty disables the receiver).
+    #[arg(long, env = "FERROTRACE_OTLP_GRPC_LISTEN", default_value = "0.0.0.0:4317", value_parser = parse_listen)]
+    pub otlp_grpc_listen: Listen,
+
+    /// OTLP/HTTP listen address (empty disables the receiver).
+    #[arg(long, env = "FERROTRACE_OTLP_HTTP_LISTEN", default_value = "0.0.0.0:4318", value_parser = parse_listen)]
+    pub otlp_http_listen: Listen,
+
+    /// Jaeger Thrift compact UDP listen address (reserved: the receiver is not built yet).
+    #[arg(long, env = "FERROTRACE_JAEGER_COMPACT_LISTEN", default_value = "0.0.0.0:6831", value_parser = parse_listen)]
+    pub jaeger_compact_listen: Listen,
+
+    /// Jaeger Thrift binary UDP listen address (reserved: the receiver is not built yet).
+    #[arg(long, env = "FERROTRACE_JAEGER_BINARY_LISTEN", default_value = "0.0.0.0:6832", value_parser = parse_listen)]
+    pub jaeger_binary_listen: Listen,
+
+    /// Jaeger Thrift HTTP listen address (reserved: the receiver is not built yet).
+    #[arg(long, env = "FERROTRACE_JAEGER_HTTP_LISTEN", default_value = "0.0.0.0:14268", value_parser = parse_listen)]
+    pub jaeger_http_listen: Listen,
+
+    /// Jaeger gRPC listen address (reserved: the receiver is not built yet).
+    #[arg(long, env = "FERROTRACE_JAEGER_GRPC_LISTEN", default_value = "0.0.0.0:14250", value_parser = parse_listen)]
+    pub jaeger_grpc_listen: Listen,
+
+    /// Zipkin listen address (reserved: the receiver is not built yet).
+    #[arg(long, env = "FERROTRACE_ZIPKIN_LISTEN", default_value = "0.0.0.0:9411", value_parser = parse_listen)]
+    pub zipkin_listen: Listen,
+
+    /// Admin HTTP listen address: /metrics, /healthz, /readyz.
+    #[arg(long, env = "FERROTRACE_ADMIN_LISTEN", default_value = "0.0.0.0:14269", value_parser = parse_listen)]
+    pub admin_listen: Listen,
+
+    /// Log format: text or json.
+    #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// How long SIGTERM waits for in-flight requests to finish.
+    #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Checks what clap cannot; returns one clear line on error.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.kafka_topic.is_empty() {
+            return Err("--kafka-topic must not be empty".into());
+        }
+        if self.kafka_max_message_bytes < 1024 {
+            return Err("--kafka-max-message-bytes must be at least 1024".into());
+        }
+        if self.max_inflight_bytes < self.max_request_bytes {
+            return Err("--max-inflight-bytes must be at least --max-request-bytes".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_jaeger_and_otel_ports() {
+        let config = Config::try_parse_from(["ferrotrace-collector"]).unwrap();
+        assert_eq!(config.kafka_topic, "otlp_spans");
+        assert_eq!(
+            config.otlp_grpc_listen.addr(),
+            Some("0.0.0.0:4317".parse().unwrap())
+        );
+        assert_eq!(
+            config.otlp_http_listen.addr(),
+            Some("0.0.0.0:4318".parse().unwrap())
+        );
+        assert_eq!(
+            config.admin_listen.addr(),
+            Some("0.0.0.0:14269".parse().unwrap())
+        );
+        assert_eq!(
+            config.jaeger_compact_listen.addr(),
+            Some("0.0.0.0:6831".parse().unwrap())
+        );
+        assert_eq!(
+            config.zipkin_listen.addr(),
+            Some("0.0.0.0:9411".parse().unwrap())
+        );
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn empty_listen_address_disables_a_receiver() {
+        let config =
+            Config::try_parse_from(["ferrotrace-collector", "--otlp-http-listen", ""]).unwrap();
+        assert_eq!(config.otlp_http_listen.addr(), None);
+    }
+
+    #[test]
+    fn producer_properties_pass_through() {
+        let config = Config::try_parse_from([
+            "ferrotrace-collector",
+            "--kafka-producer-config",
+            "linger.ms=20",
+            "--kafka-producer-config",
+            "compression.type=zstd",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.kafka_producer_config,
+            vec![
+                ("linger.ms".into(), "20".into()),
+                ("compression.type".into(), "zstd".into())
+            ]
+        );
+        assert!(Config::try_parse_from([
+            "ferrotrace-collector",
+            "--kafka-producer-config",
+            "nonsense"
+        ])
+        .is_err());
+    }
+}

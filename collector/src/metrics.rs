@@ -1,0 +1,49 @@
+//! Names and descriptions of the collector's metrics, in one place.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+/// Spans received, by receiver and outcome (`accepted`, `rejected`, `refused`).
+pub const SPANS: &str = "ferrotrace_collector_spans_total";
+/// Requests answered, by receiver and result (`ok`, `invalid`, `unavailable`, `exhausted`, ...).
+pub const REQUESTS: &str = "ferrotrace_collector_requests_total";
+/// Time from request receipt to the answer, by receiver.
+pub const REQUEST_DURATION: &str = "ferrotrace_collector_request_duration_seconds";
+/// Kafka messages produced, by result.
+pub const KAFKA_MESSAGES: &str = "ferrotrace_collector_kafka_messages_total";
+/// Bytes of Kafka message values acknowledged by the broker.
+pub const KAFKA_BYTES: &str = "ferrotrace_collector_kafka_bytes_total";
+/// Bytes of requests currently being produced (the in-flight budget in use).
+pub const INFLIGHT_BYTES: &str = "ferrotrace_collector_inflight_bytes";
+
+/// Histograms exported with buckets rather than as summaries.
+pub const HISTOGRAMS: &[&str] = &[REQUEST_DURATION];
+
+/// Registers HELP text for every metric above.
+pub fn describe() {
+    describe_counter!(SPANS, Unit::Count, "Spans received, by receiver and outcome (accepted, rejected in partial_success, refused with a retryable error).");
+    describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "Export requests answered, by receiver and result."
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Time from receiving an export request to answering it, Kafka acknowledgements included."
+    );
+    describe_counter!(
+        KAFKA_MESSAGES,
+        Unit::Count,
+        "Kafka messages produced, by result (acked, failed)."
+    );
+    describe_counter!(
+        KAFKA_BYTES,
+        Unit::Bytes,
+        "Bytes of Kafka message values acknowledged by the broker."
+    );
+    describe_gauge!(
+        INFLIGHT_BYTES,
+        Unit::Bytes,
+        "Bytes of export requests currently waiting for Kafka acknowledgements."
+    );
+}

@@ -1,0 +1,194 @@
+//! The Kafka side of the collector: an idempotent librdkafka producer with
+//! `acks=all`, and the in-flight byte budget that keeps memory bounded.
+//!
+//! [`Producer::produce_all`] enqueues every per-trace message of a request
+//! and resolves only when the broker acknowledged all of them, so the caller
+//! can answer its client truthfully. Budget exhaustion and broker trouble are
+//! distinct errors because clients are told different things.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrotrace_common::otlp::Split;
+use futures::future::join_all;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+use crate::config::Config;
+use crate::metrics as m;
+
+/// Why spans could not be handed to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The broker did not acknowledge in time or refused: retryable.
+    #[error("kafka unavailable: {0}")]
+    Unavailable(String),
+    /// The in-flight byte budget is used up: retry after a short pause.
+    #[error("collector at capacity: {0} bytes already in flight")]
+    Exhausted(usize),
+}
+
+/// A share of the in-flight budget, returned when dropped.
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+    bytes: usize,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        metrics::gauge!(m::INFLIGHT_BYTES).decrement(self.bytes as f64);
+    }
+}
+
+pub struct Producer {
+    inner: FutureProducer,
+    topic: String,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+    produce_timeout: Duration,
+}
+
+impl Producer {
+    /// Creates the producer; user properties override ferrotrace's defaults.
+    pub fn new(config: &Config) -> Result<Self, KafkaError> {
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.kafka_brokers)
+            .set("client.id", "ferrotrace-collector")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                config.kafka_produce_timeout.as_millis().max(1).to_string(),
+            )
+            // Room for the key and record overhead on top of the largest value we write.
+            .set(
+                "message.max.bytes",
+                (config.kafka_max_message_bytes + 1024).to_string(),
+            );
+        for (key, value) in &config.kafka_producer_config {
+            client.set(key, value);
+        }
+        let inner: FutureProducer = client.create()?;
+        Ok(Self {
+            inner,
+            topic: config.kafka_topic.clone(),
+            budget: Arc::new(Semaphore::new(config.max_inflight_bytes)),
+            budget_bytes: config.max_inflight_bytes,
+            produce_timeout: config.kafka_produce_timeout,
+        })
+    }
+
+    /// Takes `bytes` of the in-flight budget without waiting; refuses when it is used up.
+    pub fn try_reserve(&self, bytes: usize) -> Result<Reservation, ProduceError> {
+        let permits =
+            u32::try_from(bytes.max(1)).map_err(|_| ProduceError::Exhausted(self.budget_bytes))?;
+        match self.budget.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes as f64);
+                Ok(Reservation {
+                    _permit: permit,
+                    bytes,
+                })
+            }
+            Err(TryAcquireError::NoPermits) | Err(TryAcquireError::Closed) => Err(
+                ProduceError::Exhausted(self.budget_bytes - self.budget.available_permits()),
+            ),
+        }
+    }
+
+    /// Produces every message of `split` and waits until Kafka acknowledged all of them.
+    pub async fn produce_all(&self, split: &Split) -> Result<(), ProduceError> {
+        let deadline = Instant::now() + self.produce_timeout;
+        let mut deliveries = Vec::with_capacity(split.messages.len());
+        for message in &split.messages {
+            let key = message.key();
+            let payload = &split.buf[message.value.clone()];
+            loop {
+                let record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                    .key(&key[..])
+                    .payload(payload);
+                match self.inner.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    // librdkafka's queue is full: wait for it to drain rather than fail.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                        if Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    Err((error, _)) => {
+                        metrics::counter!(m::KAFKA_MESSAGES, "result" => "failed").increment(1);
+                        return Err(ProduceError::Unavailable(error.to_string()));
+                    }
+                }
+            }
+        }
+        // librdkafka times messages out itself (message.timeout.ms); the outer
+        // timeout only guards against a delivery report that never comes.
+        let results = tokio::time::timeout(
+            self.produce_timeout + Duration::from_secs(5),
+            join_all(deliveries),
+        )
+        .await
+        .map_err(|_| ProduceError::Unavailable("no delivery report from kafka".into()))?;
+        let mut first_error = None;
+        let mut acked_bytes = 0u64;
+        let mut failed = 0u64;
+        for (result, message) in results.into_iter().zip(&split.messages) {
+            match result {
+                Ok(Ok(_)) => acked_bytes += message.value.len() as u64,
+                Ok(Err((error, _))) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| error.to_string());
+                }
+                Err(_canceled) => {
+                    failed += 1;
+                    first_error
+                        .get_or_insert_with(|| "producer shut down before delivery".to_string());
+                }
+            }
+        }
+        let acked = split.messages.len() as u64 - failed;
+        metrics::counter!(m::KAFKA_MESSAGES, "result" => "acked").increment(acked);
+        metrics::counter!(m::KAFKA_BYTES).increment(acked_bytes);
+        if failed > 0 {
+            metrics::counter!(m::KAFKA_MESSAGES, "result" => "failed").increment(failed);
+        }
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(ProduceError::Unavailable(error)),
+        }
+    }
+
+    /// Asks the brokers for the topic's metadata: true when they answered.
+    pub async fn is_reachable(self: &Arc<Self>) -> bool {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.inner
+                .client()
+                .fetch_metadata(Some(&this.topic), Duration::from_secs(3))
+                .map(|md| {
+                    md.topics()
+                        .iter()
+                        .any(|t| t.error().is_none() && !t.partitions().is_empty())
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Waits for queued messages to be delivered (used at shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.inner.flush(timeout) {
+            tracing::warn!(%error, "kafka flush at shutdown did not complete");
+        }
+    }
+}

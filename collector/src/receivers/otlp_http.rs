@@ -1,0 +1,258 @@
+//! OTLP/HTTP receiver: `POST /v1/traces` with `application/x-protobuf` or
+//! `application/json` bodies, optionally gzip-compressed.
+//!
+//! Protobuf bodies go to the pipeline untouched. JSON bodies (OTLP's JSON
+//! mapping: hex IDs, camelCase, enums as integers) are decoded and re-encoded
+//! to protobuf first: JSON is the slow path by nature. Answers use the
+//! request's content type, failures carry a `google.rpc.Status` body as the
+//! OTLP/HTTP specification asks, and retryable failures a `Retry-After`.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::export_response;
+use crate::pipeline::{ExportError, Pipeline};
+
+const RECEIVER: &str = "otlp_http";
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+#[derive(Clone)]
+struct HttpState {
+    pipeline: Arc<Pipeline>,
+    max_request_bytes: usize,
+}
+
+/// The receiver's routes, without a socket.
+pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export))
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        .with_state(HttpState {
+            pipeline,
+            max_request_bytes,
+        })
+}
+
+/// Serves the receiver on `listener` until `shutdown`; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let format = match content_type(&headers) {
+        Ok(format) => format,
+        Err(error) => {
+            error.record(RECEIVER, started);
+            return error_response(Format::Json, &error);
+        }
+    };
+    match handle(&state, &headers, format, body, started).await {
+        Ok(response) => response,
+        Err(error) => {
+            // Errors inside the pipeline were counted there.
+            error_response(format, &error)
+        }
+    }
+}
+
+async fn handle(
+    state: &HttpState,
+    headers: &HeaderMap,
+    format: Format,
+    body: Bytes,
+    started: Instant,
+) -> Result<Response, ExportError> {
+    let body = decompress(headers, body, state.max_request_bytes)
+        .inspect_err(|e| e.record(RECEIVER, started))?;
+    let protobuf = match format {
+        Format::Protobuf => body,
+        Format::Json => {
+            let request: ExportTraceServiceRequest = serde_json::from_slice(&body)
+                .map_err(|e| ExportError::InvalidArgument(format!("invalid OTLP JSON: {e}")))
+                .inspect_err(|e| e.record(RECEIVER, started))?;
+            Bytes::from(request.encode_to_vec())
+        }
+    };
+    let accepted = state.pipeline.export(RECEIVER, &protobuf, started).await?;
+    let response = export_response(&accepted);
+    Ok(match format {
+        Format::Protobuf => {
+            ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
+        }
+        Format::Json => {
+            let json = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+            ([(header::CONTENT_TYPE, JSON)], json).into_response()
+        }
+    })
+}
+
+fn content_type(headers: &HeaderMap) -> Result<Format, ExportError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        PROTOBUF | "application/protobuf" => Ok(Format::Protobuf),
+        JSON => Ok(Format::Json),
+        _ => Err(ExportError::Unsupported(format!(
+            "unsupported content type {value:?}, expected {PROTOBUF} or {JSON}"
+        ))),
+    }
+}
+
+/// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is refused, not expanded).
+fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ExportError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    match encoding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" => {
+            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
+            reader
+                .read_to_end(&mut out)
+                .map_err(|e| ExportError::InvalidArgument(format!("invalid gzip body: {e}")))?;
+            if out.len() > limit {
+                return Err(ExportError::TooLarge(format!(
+                    "decompressed body exceeds the limit of {limit} bytes"
+                )));
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(ExportError::Unsupported(format!(
+            "unsupported content encoding {other:?}, expected gzip"
+        ))),
+    }
+}
+
+/// `google.rpc.Status`, the body OTLP/HTTP sends with a failure.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn error_response(format: Format, error: &ExportError) -> Response {
+    let (status, retry_after) = error.http_status();
+    let grpc_code = error.grpc_status().code() as i32;
+    let message = error.to_string();
+    let mut response = match format {
+        Format::Protobuf => {
+            let body = RpcStatus {
+                code: grpc_code,
+                message,
+            }
+            .encode_to_vec();
+            (status, [(header::CONTENT_TYPE, PROTOBUF)], body).into_response()
+        }
+        Format::Json => {
+            let body = serde_json::json!({ "code": grpc_code, "message": message }).to_string();
+            (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
+        }
+    };
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn content_types_with_parameters_are_recognised() {
+        assert!(matches!(
+            content_type(&headers(&[(
+                "content-type",
+                "application/json; charset=utf-8"
+            )])),
+            Ok(Format::Json)
+        ));
+        assert!(matches!(
+            content_type(&headers(&[("content-type", "application/x-protobuf")])),
+            Ok(Format::Protobuf)
+        ));
+        assert!(matches!(
+            content_type(&headers(&[("content-type", "text/plain")])),
+            Err(ExportError::Unsupported(_))
+        ));
+        assert!(matches!(
+            content_type(&headers(&[])),
+            Err(ExportError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit_and_bombs_are_refused() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(&vec![0u8; 100_000]).unwrap();
+        let compressed = Bytes::from(encoder.finish().unwrap());
+        let gzip = headers(&[("content-encoding", "gzip")]);
+        assert_eq!(
+            decompress(&gzip, compressed.clone(), 100_000)
+                .unwrap()
+                .len(),
+            100_000
+        );
+        assert!(matches!(
+            decompress(&gzip, compressed, 99_999),
+            Err(ExportError::TooLarge(_))
+        ));
+        assert!(matches!(
+            decompress(&gzip, Bytes::from_static(b"not gzip"), 1000),
+            Err(ExportError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            decompress(&headers(&[("content-encoding", "br")]), Bytes::new(), 10),
+            Err(ExportError::Unsupported(_))
+        ));
+    }
+}
