@@ -1,0 +1,163 @@
+//! Command-line and environment configuration of the ingester.
+//!
+//! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
+//! Jaeger's ingester and Elasticsearch storage options where users know them.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::telemetry::LogFormat;
+
+/// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
+/// OpenSearch daily indices in Jaeger's schema; offsets are committed only
+/// after the spans are stored.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "ferrotrace-ingester", version)]
+pub struct Config {
+    /// Kafka bootstrap servers (comma-separated host:port).
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_BROKERS",
+        default_value = "localhost:9092"
+    )]
+    pub kafka_brokers: String,
+
+    /// Kafka topic to consume.
+    #[arg(long, env = "FERROTRACE_KAFKA_TOPIC", default_value = "otlp_spans")]
+    pub kafka_topic: String,
+
+    /// Kafka consumer group shared by all ingesters.
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_GROUP",
+        default_value = "ferrotrace-ingester"
+    )]
+    pub kafka_group: String,
+
+    /// Extra librdkafka consumer property `key=value` (repeatable, or `;`-separated in the environment).
+    #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    pub kafka_consumer_config: Vec<(String, String)>,
+
+    /// Elasticsearch/OpenSearch URLs (comma-separated).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_URL",
+        default_value = "http://localhost:9200",
+        value_delimiter = ','
+    )]
+    pub es_url: Vec<String>,
+
+    /// Prefix of every index name, e.g. `prod` gives `prod-jaeger-span-2026-11-26`.
+    #[arg(long, env = "FERROTRACE_ES_INDEX_PREFIX", default_value = "")]
+    pub es_index_prefix: String,
+
+    /// Separator inside the date of daily index names (Jaeger's `es.index-date-separator`).
+    #[arg(long, env = "FERROTRACE_ES_INDEX_DATE_SEPARATOR", default_value = "-")]
+    pub es_index_date_separator: String,
+
+    /// Install the index templates at start.
+    #[arg(long, env = "FERROTRACE_ES_CREATE_TEMPLATES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub es_create_templates: bool,
+
+    /// Primary shards of new daily indices (Jaeger's default).
+    #[arg(long, env = "FERROTRACE_ES_NUM_SHARDS", default_value_t = 5)]
+    pub es_num_shards: u32,
+
+    /// Replicas of new daily indices (Jaeger's default).
+    #[arg(long, env = "FERROTRACE_ES_NUM_REPLICAS", default_value_t = 1)]
+    pub es_num_replicas: u32,
+
+    /// A bulk request is sent once it holds this many documents.
+    #[arg(long, env = "FERROTRACE_ES_BULK_ACTIONS", default_value_t = 1000)]
+    pub es_bulk_actions: usize,
+
+    /// A bulk request is sent once its body reaches this many bytes.
+    #[arg(long, env = "FERROTRACE_ES_BULK_BYTES", default_value_t = 5_000_000)]
+    pub es_bulk_bytes: usize,
+
+    /// A bulk request is sent at the latest this long after its first document.
+    #[arg(long, env = "FERROTRACE_ES_BULK_FLUSH_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
+    pub es_bulk_flush_interval: Duration,
+
+    /// Bulk requests in flight at once.
+    #[arg(long, env = "FERROTRACE_ES_BULK_WORKERS", default_value_t = 4)]
+    pub es_bulk_workers: usize,
+
+    /// Timeout of one bulk request (it is retried after).
+    #[arg(long, env = "FERROTRACE_ES_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub es_timeout: Duration,
+
+    /// Admin HTTP listen address: /metrics, /healthz, /readyz.
+    #[arg(long, env = "FERROTRACE_ADMIN_LISTEN", default_value = "0.0.0.0:14270", value_parser = parse_listen)]
+    pub admin_listen: Listen,
+
+    /// Log format: text or json.
+    #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
+    #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Checks what clap cannot; returns one clear line on error.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.kafka_topic.is_empty() || self.kafka_group.is_empty() {
+            return Err("--kafka-topic and --kafka-group must not be empty".into());
+        }
+        if self.es_url.iter().all(|u| u.trim().is_empty()) {
+            return Err("--es-url needs at least one URL".into());
+        }
+        for url in &self.es_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "--es-url {url:?} must start with http:// or https://"
+                ));
+            }
+        }
+        if self.es_bulk_actions == 0 || self.es_bulk_bytes == 0 || self.es_bulk_workers == 0 {
+            return Err(
+                "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_jaeger() {
+        let config = Config::try_parse_from(["ferrotrace-ingester"]).unwrap();
+        assert_eq!(config.kafka_topic, "otlp_spans");
+        assert_eq!(config.kafka_group, "ferrotrace-ingester");
+        assert_eq!(config.es_url, vec!["http://localhost:9200".to_string()]);
+        assert_eq!(
+            config.admin_listen.addr(),
+            Some("0.0.0.0:14270".parse().unwrap())
+        );
+        assert_eq!(
+            (config.es_bulk_actions, config.es_bulk_bytes),
+            (1000, 5_000_000)
+        );
+        assert_eq!(config.es_bulk_flush_interval, Duration::from_millis(200));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn several_es_urls_are_accepted_and_checked() {
+        let config = Config::try_parse_from([
+            "ferrotrace-ingester",
+            "--es-url",
+            "http://a:9200,https://b:9200",
+        ])
+        .unwrap();
+        assert_eq!(config.es_url.len(), 2);
+        let bad = Config::try_parse_from(["ferrotrace-ingester", "--es-url", "a:9200"]).unwrap();
+        assert!(bad.validate().is_err());
+    }
+}

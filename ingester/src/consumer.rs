@@ -1,0 +1,489 @@
+//! The Kafka side of the ingester: the poll loop, per-partition offset
+//! tracking, and rebalance handling.
+//!
+//! Commit discipline (at-least-once, never-lose): offsets are stored only for
+//! a contiguous prefix of messages whose documents Elasticsearch has stored,
+//! because bulk requests finish out of order. librdkafka's auto-commit then
+//! commits only stored offsets (`enable.auto.offset.store=false`), and on
+//! revocation and shutdown the stored offsets are committed synchronously. A
+//! message read again after a crash or rebalance is harmless: document IDs
+//! are deterministic.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
+use crate::es::client::EsClient;
+use crate::metrics as m;
+
+/// Offsets stored for commit, per partition (the next offset to read).
+type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
+
+/// Rebalance events, handed from librdkafka's callbacks to the poll loop.
+#[derive(Debug)]
+enum Assignment {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+/// librdkafka context: records rebalances and commits on revocation.
+pub struct IngestContext {
+    topic: String,
+    events: Mutex<Vec<Assignment>>,
+    stored: StoredOffsets,
+}
+
+impl ClientContext for IngestContext {}
+
+impl ConsumerContext for IngestContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let partitions = partitions_of(list, &self.topic);
+            // Commit what is stored for the revoked partitions before another
+            // ingester takes them, so it starts right after our last stored span.
+            let mut commit = TopicPartitionList::new();
+            if let Ok(stored) = self.stored.lock() {
+                for p in &partitions {
+                    if let Some(&next) = stored.get(p) {
+                        let _ = commit.add_partition_offset(&self.topic, *p, Offset::Offset(next));
+                    }
+                }
+            }
+            if commit.count() > 0 {
+                if let Err(error) = consumer.commit(&commit, CommitMode::Sync) {
+                    tracing::warn!(%error, "commit on revocation failed; the next owner will re-read some messages");
+                }
+            }
+            tracing::info!(?partitions, "partitions revoked");
+            self.push(Assignment::Revoked(partitions));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            let partitions = partitions_of(list, &self.topic);
+            tracing::info!(?partitions, "partitions assigned");
+            self.push(Assignment::Assigned(partitions));
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "offset commit failed; it is retried with the next commit");
+        }
+    }
+}
+
+impl IngestContext {
+    fn push(&self, event: Assignment) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+    fn drain(&self) -> Vec<Assignment> {
+        self.events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    list.elements()
+        .iter()
+        .filter(|e| e.topic() == topic)
+        .map(|e| e.partition())
+        .collect()
+}
+
+/// Which offsets of a partition are in flight, in read order.
+#[derive(Debug, Default)]
+struct PartitionState {
+    epoch: u64,
+    /// (offset, stored in Elasticsearch)
+    in_flight: VecDeque<(i64, bool)>,
+}
+
+/// Tracks, per partition, the contiguous prefix of fully stored messages.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<i32, PartitionState>,
+    next_epoch: u64,
+}
+
+impl OffsetTracker {
+    /// A partition was (re)assigned: start afresh with a new epoch.
+    pub fn assign(&mut self, partition: i32) {
+        self.next_epoch += 1;
+        self.partitions.insert(
+            partition,
+            PartitionState {
+                epoch: self.next_epoch,
+                in_flight: VecDeque::new(),
+            },
+        );
+    }
+
+    /// A partition was revoked: late completions for it are ignored.
+    pub fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Records a message read from `partition`; returns its reference, or None
+    /// if the partition is not (or no longer) assigned.
+    pub fn read(&mut self, partition: i32, offset: i64) -> Option<MessageRef> {
+        let state = self.partitions.get_mut(&partition)?;
+        state.in_flight.push_back((offset, false));
+        Some(MessageRef {
+            partition,
+            offset,
+            epoch: state.epoch,
+        })
+    }
+
+    /// Marks messages stored; returns, per partition, the new next offset to
+    /// commit when the contiguous prefix advanced.
+    pub fn complete(&mut self, messages: &[MessageRef]) -> Vec<(i32, i64)> {
+        let mut advanced: HashMap<i32, i64> = HashMap::new();
+        for message in messages {
+            let Some(state) = self.partitions.get_mut(&message.partition) else {
+                continue;
+            };
+            if state.epoch != message.epoch {
+                continue;
+            }
+            if let Ok(i) = state
+                .in_flight
+                .binary_search_by_key(&message.offset, |(o, _)| *o)
+            {
+                state.in_flight[i].1 = true;
+            }
+            while let Some(&(offset, true)) = state.in_flight.front() {
+                state.in_flight.pop_front();
+                advanced.insert(message.partition, offset + 1);
+            }
+        }
+        let mut out: Vec<_> = advanced.into_iter().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Messages read but not yet stored, over all partitions.
+    pub fn pending(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|s| s.in_flight.iter().filter(|(_, done)| !done).count())
+            .sum()
+    }
+}
+
+pub type IngestConsumer = StreamConsumer<IngestContext>;
+
+/// Creates the group consumer and subscribes to the topic.
+pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, StoredOffsets)> {
+    let stored: StoredOffsets = Arc::default();
+    let context = IngestContext {
+        topic: config.kafka_topic.clone(),
+        events: Mutex::default(),
+        stored: stored.clone(),
+    };
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", &config.kafka_group)
+        .set("client.id", "ferrotrace-ingester")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (key, value) in &config.kafka_consumer_config {
+        client.set(key, value);
+    }
+    let consumer: IngestConsumer = client.create_with_context(context)?;
+    consumer.subscribe(&[&config.kafka_topic])?;
+    Ok((Arc::new(consumer), stored))
+}
+
+/// Result of one bulk task, reported back to the poll loop.
+struct Completion {
+    messages: Vec<MessageRef>,
+    outcome: Outcome,
+}
+
+/// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
+pub async fn run(
+    config: &Config,
+    consumer: Arc<IngestConsumer>,
+    stored: StoredOffsets,
+    es: EsClient,
+    mut builder: BatchBuilder,
+    shutdown: CancellationToken,
+    give_up: CancellationToken,
+) {
+    let topic = config.kafka_topic.clone();
+    let slots = Arc::new(Semaphore::new(config.es_bulk_workers));
+    // At most one completion per in-flight bulk task, so this bound is never the limit.
+    let (done_tx, mut done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
+    let mut tasks = JoinSet::new();
+    let mut tracker = OffsetTracker::default();
+    let mut flush_tick =
+        tokio::time::interval(config.es_bulk_flush_interval.max(Duration::from_millis(10)) / 2);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let flush_interval = config.es_bulk_flush_interval;
+
+    let store = |tracker_advanced: Vec<(i32, i64)>| {
+        for (partition, next) in tracker_advanced {
+            match consumer.store_offset(&topic, partition, next) {
+                Ok(()) => {
+                    if let Ok(mut stored) = stored.lock() {
+                        stored.insert(partition, next);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, partition, next, "offset not stored (partition revoked?)")
+                }
+            }
+        }
+    };
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(done) = done_rx.recv() => {
+                if let Outcome::Stored { .. } = done.outcome {
+                    metrics::counter!(m::OFFSETS_COMMITTED).increment(done.messages.len() as u64);
+                    store(tracker.complete(&done.messages));
+                }
+            }
+            _ = flush_tick.tick() => {
+                if builder.age().is_some_and(|age| age >= flush_interval) {
+                    flush(&mut builder, &slots, &mut tasks, &es, &done_tx, &give_up, &mut done_rx, &mut tracker, &store).await;
+                }
+            }
+            received = consumer.recv() => {
+                for event in consumer.context().drain() {
+                    match event {
+                        Assignment::Assigned(partitions) => partitions.into_iter().for_each(|p| tracker.assign(p)),
+                        Assignment::Revoked(partitions) => {
+                            for p in partitions {
+                                tracker.revoke(p);
+                                if let Ok(mut stored) = stored.lock() { stored.remove(&p); }
+                            }
+                        }
+                    }
+                }
+                let message = match received {
+                    Ok(message) => message,
+                    Err(error) => {
+                        // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
+                        tracing::warn!(%error, "kafka consumer error");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                let (partition, offset) = (message.partition(), message.offset());
+                let Some(reference) = tracker.read(partition, offset) else {
+                    tracing::debug!(partition, offset, "message of an unassigned partition skipped");
+                    continue;
+                };
+                let payload = message.payload().unwrap_or_default();
+                match ExportTraceServiceRequest::decode(payload) {
+                    Ok(request) => {
+                        metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                        let skipped = builder.add(reference, &request);
+                        if skipped > 0 {
+                            metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
+                            tracing::warn!(partition, offset, skipped, "spans with malformed IDs skipped");
+                        }
+                    }
+                    Err(error) => {
+                        // Nothing to store; the dead-letter topic comes with the next issue.
+                        metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
+                        tracing::error!(%error, partition, offset, bytes = payload.len(), "undecodable message skipped");
+                        drop(message);
+                        store(tracker.complete(&[reference]));
+                        continue;
+                    }
+                }
+                drop(message);
+                if builder.is_full(config.es_bulk_actions, config.es_bulk_bytes) {
+                    flush(&mut builder, &slots, &mut tasks, &es, &done_tx, &give_up, &mut done_rx, &mut tracker, &store).await;
+                }
+            }
+        }
+    }
+
+    // Draining: send what is batched, wait for in-flight bulks, commit.
+    tracing::info!(
+        pending = tracker.pending(),
+        "draining in-flight bulk requests"
+    );
+    flush(
+        &mut builder,
+        &slots,
+        &mut tasks,
+        &es,
+        &done_tx,
+        &give_up,
+        &mut done_rx,
+        &mut tracker,
+        &store,
+    )
+    .await;
+    drop(done_tx);
+    loop {
+        tokio::select! {
+            done = done_rx.recv() => match done {
+                Some(done) => {
+                    if let Outcome::Stored { .. } = done.outcome {
+                        store(tracker.complete(&done.messages));
+                    }
+                }
+                None => break,
+            },
+            _ = give_up.cancelled() => {
+                tracing::warn!(pending = tracker.pending(), "shutdown timeout: in-flight bulks abandoned, their offsets are not committed");
+                break;
+            }
+        }
+    }
+    tasks.abort_all();
+    commit_stored(&consumer, &topic, &stored);
+}
+
+/// Hands the current batch to a bulk task, waiting for a free slot while
+/// still recording completions (so a full pipeline cannot deadlock).
+#[allow(clippy::too_many_arguments)]
+async fn flush(
+    builder: &mut BatchBuilder,
+    slots: &Arc<Semaphore>,
+    tasks: &mut JoinSet<()>,
+    es: &EsClient,
+    done_tx: &mpsc::Sender<Completion>,
+    give_up: &CancellationToken,
+    done_rx: &mut mpsc::Receiver<Completion>,
+    tracker: &mut OffsetTracker,
+    store: &impl Fn(Vec<(i32, i64)>),
+) {
+    let Some(batch) = builder.take() else { return };
+    let permit = loop {
+        tokio::select! {
+            biased;
+            Some(done) = done_rx.recv() => {
+                if let Outcome::Stored { .. } = done.outcome {
+                    metrics::counter!(m::OFFSETS_COMMITTED).increment(done.messages.len() as u64);
+                    store(tracker.complete(&done.messages));
+                }
+            }
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => break permit,
+                Err(_) => return,
+            },
+        }
+    };
+    while let Some(finished) = tasks.try_join_next() {
+        if let Err(error) = finished {
+            tracing::error!(%error, "bulk task failed");
+        }
+    }
+    let (es, done_tx, give_up) = (es.clone(), done_tx.clone(), give_up.clone());
+    tasks.spawn(async move {
+        let messages = batch.messages.clone();
+        let outcome = bulk::send(&es, batch, &give_up).await;
+        let _ = done_tx.send(Completion { messages, outcome }).await;
+        drop(permit);
+    });
+}
+
+/// Commits the stored offsets synchronously (shutdown).
+fn commit_stored(consumer: &IngestConsumer, topic: &str, stored: &StoredOffsets) {
+    let mut list = TopicPartitionList::new();
+    if let Ok(stored) = stored.lock() {
+        for (&partition, &next) in stored.iter() {
+            let _ = list.add_partition_offset(topic, partition, Offset::Offset(next));
+        }
+    }
+    if list.count() == 0 {
+        return;
+    }
+    match consumer.commit(&list, CommitMode::Sync) {
+        Ok(()) => tracing::info!(partitions = list.count(), "offsets committed at shutdown"),
+        Err(error) => {
+            tracing::warn!(%error, "final offset commit failed; some messages will be read again")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(tracker: &mut OffsetTracker, partition: i32, offsets: &[i64]) -> Vec<MessageRef> {
+        offsets
+            .iter()
+            .map(|&o| tracker.read(partition, o).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn commits_only_contiguous_offsets() {
+        let mut tracker = OffsetTracker::default();
+        tracker.assign(0);
+        let r = refs(&mut tracker, 0, &[10, 11, 12, 13]);
+        // Later messages finish first: nothing may be committed yet.
+        assert_eq!(tracker.complete(&[r[1], r[3]]), vec![]);
+        assert_eq!(tracker.complete(&[r[0]]), vec![(0, 12)]);
+        assert_eq!(tracker.complete(&[r[2]]), vec![(0, 14)]);
+        assert_eq!(tracker.pending(), 0);
+    }
+
+    #[test]
+    fn partitions_advance_independently() {
+        let mut tracker = OffsetTracker::default();
+        tracker.assign(0);
+        tracker.assign(1);
+        let a = refs(&mut tracker, 0, &[5, 6]);
+        let b = refs(&mut tracker, 1, &[100]);
+        assert_eq!(tracker.complete(&[a[1], b[0]]), vec![(1, 101)]);
+        assert_eq!(tracker.complete(&[a[0]]), vec![(0, 7)]);
+    }
+
+    #[test]
+    fn completions_from_before_a_revocation_are_ignored() {
+        let mut tracker = OffsetTracker::default();
+        tracker.assign(3);
+        let old = refs(&mut tracker, 3, &[40]);
+        tracker.revoke(3);
+        assert!(
+            tracker.read(3, 41).is_none(),
+            "a revoked partition is not tracked"
+        );
+        tracker.assign(3);
+        let new = refs(&mut tracker, 3, &[40]);
+        assert_ne!(old[0].epoch, new[0].epoch);
+        assert_eq!(
+            tracker.complete(&old),
+            vec![],
+            "a stale completion must not commit"
+        );
+        assert_eq!(tracker.complete(&new), vec![(3, 41)]);
+    }
+}

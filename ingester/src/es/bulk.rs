@@ -1,0 +1,452 @@
+//! Bulk indexing: turning decoded Kafka messages into `_bulk` request bodies,
+//! and sending them until Elasticsearch has stored every document.
+//!
+//! Guarantees:
+//! - a [`Batch`] remembers which Kafka messages it holds whole, so their
+//!   offsets can be committed once the batch is stored;
+//! - transient failures (connection, timeouts, 429/5xx, per-item 429/5xx) are
+//!   retried with exponential backoff and jitter, without limit, re-sending
+//!   only the documents that failed; permanent per-item failures are counted
+//!   and logged, never retried;
+//! - document `_id`s are deterministic, so a replay overwrites instead of
+//!   duplicating.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use elasticsearch::http::Method;
+use ferrotrace_common::jaeger::{index, SpanDocWriter};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{is_retryable_status, snippet, EsClient, EsError};
+use crate::metrics as m;
+
+/// A Kafka message whose documents are all inside one batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub partition: i32,
+    pub offset: i64,
+    /// Assignment generation of the partition when the message was read.
+    pub epoch: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocKind {
+    Span,
+    Service,
+}
+
+impl DocKind {
+    fn label(self) -> &'static str {
+        match self {
+            DocKind::Span => "span",
+            DocKind::Service => "service",
+        }
+    }
+}
+
+/// One action+document pair inside the body.
+#[derive(Clone, Debug)]
+struct Item {
+    range: Range<usize>,
+    kind: DocKind,
+}
+
+/// The documents of whole Kafka messages, as one `_bulk` NDJSON body.
+#[derive(Debug, Default)]
+pub struct Batch {
+    body: Vec<u8>,
+    items: Vec<Item>,
+    pub messages: Vec<MessageRef>,
+    pub spans: usize,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+    pub fn docs(&self) -> usize {
+        self.items.len()
+    }
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+}
+
+/// Where and how documents are written.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    pub prefix: String,
+    pub date_separator: String,
+}
+
+/// Builds batches from decoded messages; reuses its buffers across messages.
+pub struct BatchBuilder {
+    options: IndexOptions,
+    writer: SpanDocWriter,
+    span_indices: index::IndexNamer,
+    service_indices: index::IndexNamer,
+    /// Service/operation pairs already written per day (Jaeger writes each once).
+    services_seen: HashSet<u64>,
+    batch: Batch,
+    started: Option<Instant>,
+}
+
+/// Bound on the service/operation cache; cleared when reached (it is only an optimisation).
+const SERVICES_SEEN_MAX: usize = 100_000;
+
+impl BatchBuilder {
+    pub fn new(options: IndexOptions) -> Self {
+        Self {
+            span_indices: index::IndexNamer::new(
+                index::IndexKind::Span,
+                &options.prefix,
+                &options.date_separator,
+            ),
+            service_indices: index::IndexNamer::new(
+                index::IndexKind::Service,
+                &options.prefix,
+                &options.date_separator,
+            ),
+            options,
+            writer: SpanDocWriter::new(),
+            services_seen: HashSet::new(),
+            batch: Batch::default(),
+            started: None,
+        }
+    }
+
+    /// Appends every span of `request` (one Kafka message) to the current batch;
+    /// returns how many spans were skipped for invalid IDs.
+    pub fn add(&mut self, message: MessageRef, request: &ExportTraceServiceRequest) -> usize {
+        self.started.get_or_insert_with(Instant::now);
+        let batch = &mut self.batch;
+        let span_indices = &mut self.span_indices;
+        let service_indices = &mut self.service_indices;
+        let services_seen = &mut self.services_seen;
+        let stats = self.writer.write_request(request, |doc| {
+            let index_name = span_indices.name_for(doc.start_time_micros);
+            push_doc(batch, DocKind::Span, index_name, doc.doc_id, doc.json);
+            batch.spans += 1;
+
+            let day = doc.start_time_micros / MICROS_PER_DAY;
+            let key = service_key(day, doc.service_name, doc.operation_name);
+            if services_seen.len() >= SERVICES_SEEN_MAX {
+                services_seen.clear();
+            }
+            if services_seen.insert(key) {
+                let index_name = service_indices.name_for(doc.start_time_micros);
+                let id = index::service_doc_id(doc.service_name, doc.operation_name);
+                let mut json =
+                    Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
+                index::write_service_doc(&mut json, doc.service_name, doc.operation_name);
+                push_doc(batch, DocKind::Service, index_name, &id, &json);
+            }
+        });
+        self.batch.messages.push(message);
+        stats.skipped_invalid_ids
+    }
+
+    /// True when the batch reached a size limit and should be sent.
+    pub fn is_full(&self, max_docs: usize, max_bytes: usize) -> bool {
+        self.batch.items.len() >= max_docs || self.batch.body.len() >= max_bytes
+    }
+
+    /// How long ago the first message of the current batch was added.
+    pub fn age(&self) -> Option<Duration> {
+        self.started.map(|t| t.elapsed())
+    }
+
+    /// Takes the current batch, leaving an empty one.
+    pub fn take(&mut self) -> Option<Batch> {
+        self.started = None;
+        if self.batch.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.batch))
+    }
+
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+}
+
+const MICROS_PER_DAY: u64 = 86_400_000_000;
+
+fn push_doc(batch: &mut Batch, kind: DocKind, index_name: &str, id: &str, json: &[u8]) {
+    let start = batch.body.len();
+    let body = &mut batch.body;
+    body.extend_from_slice(br#"{"index":{"_index":""#);
+    body.extend_from_slice(index_name.as_bytes());
+    body.extend_from_slice(br#"","_id":""#);
+    body.extend_from_slice(id.as_bytes());
+    body.extend_from_slice(b"\"}}\n");
+    body.extend_from_slice(json);
+    body.push(b'\n');
+    batch.items.push(Item {
+        range: start..batch.body.len(),
+        kind,
+    });
+}
+
+/// FNV-1a over day, service and operation: a cheap key for the seen-set.
+fn service_key(day: u64, service: &str, operation: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(&day.to_le_bytes());
+    feed(service.as_bytes());
+    feed(&[0xff]);
+    feed(operation.as_bytes());
+    hash
+}
+
+/// What became of a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every document is stored or permanently rejected (and counted): commit.
+    Stored { spans: usize, rejected: usize },
+    /// Gave up because the process is stopping: do not commit.
+    Abandoned,
+}
+
+#[derive(Deserialize)]
+struct BulkResponse {
+    errors: bool,
+    #[serde(default)]
+    items: Vec<BulkItem>,
+}
+
+#[derive(Deserialize)]
+struct BulkItem {
+    #[serde(alias = "create", alias = "update", alias = "delete")]
+    index: BulkItemResult,
+}
+
+#[derive(Deserialize)]
+struct BulkItemResult {
+    status: u16,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// Retry delays: 100 ms doubling to 10 s, with jitter, forever.
+pub fn retry_policy() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+}
+
+/// Sends `batch` until every document is stored or permanently refused.
+/// Stops retrying only when `give_up` is cancelled.
+pub async fn send(client: &EsClient, batch: Batch, give_up: &CancellationToken) -> Outcome {
+    let mut backoff = retry_policy().build();
+    let mut pending: Vec<Item> = batch.items.clone();
+    let mut body = Bytes::from(batch.body);
+    let mut rejected = 0usize;
+    let mut stored_spans = 0usize;
+    loop {
+        let started = Instant::now();
+        let result = client
+            .request(
+                Method::Post,
+                "/_bulk",
+                "application/x-ndjson",
+                Some(body.clone()),
+            )
+            .await; // a Bytes clone is a reference count
+        metrics::histogram!(m::BULK_DURATION).record(started.elapsed().as_secs_f64());
+        let retry: Vec<Item> = match result {
+            Err(error) => {
+                debug_assert!(error.is_transient());
+                tracing::warn!(%error, docs = pending.len(), "bulk request failed, retrying");
+                pending.clone()
+            }
+            Ok((status, response)) if !status.is_success() => {
+                // The whole request was refused for a reason retrying cannot fix.
+                let error =
+                    EsError::Permanent(format!("bulk answered {status}: {}", snippet(&response)));
+                tracing::error!(%error, docs = pending.len(), "bulk request refused, documents dropped");
+                for item in &pending {
+                    metrics::counter!(m::DOCS_REJECTED, "kind" => item.kind.label()).increment(1);
+                }
+                rejected += pending.len();
+                Vec::new()
+            }
+            Ok((_, response)) => match classify(&pending, &response) {
+                Ok(classified) => {
+                    stored_spans += classified.stored_spans;
+                    rejected += classified.rejected;
+                    classified.retry
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "unreadable bulk response, retrying the request");
+                    pending.clone()
+                }
+            },
+        };
+        if retry.is_empty() {
+            metrics::counter!(m::BULK_REQUESTS, "result" => "ok").increment(1);
+            metrics::counter!(m::SPANS_INDEXED).increment(stored_spans as u64);
+            return Outcome::Stored {
+                spans: stored_spans,
+                rejected,
+            };
+        }
+        metrics::counter!(m::BULK_REQUESTS, "result" => "retry").increment(1);
+        let delay = backoff.next().unwrap_or(Duration::from_secs(10));
+        tokio::select! {
+            _ = give_up.cancelled() => return Outcome::Abandoned,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        // Re-send only what failed, from the original body.
+        let mut next = Vec::with_capacity(retry.iter().map(|i| i.range.len()).sum());
+        let mut next_items = Vec::with_capacity(retry.len());
+        for item in &retry {
+            let start = next.len();
+            next.extend_from_slice(&body[item.range.clone()]);
+            next_items.push(Item {
+                range: start..next.len(),
+                kind: item.kind,
+            });
+        }
+        body = Bytes::from(next);
+        pending = next_items;
+    }
+}
+
+struct Classified {
+    retry: Vec<Item>,
+    stored_spans: usize,
+    rejected: usize,
+}
+
+/// Splits a bulk response into stored, retryable and permanently rejected items.
+fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
+    let parsed: BulkResponse =
+        serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
+    if !parsed.errors {
+        let spans = items.iter().filter(|i| i.kind == DocKind::Span).count();
+        return Ok(Classified {
+            retry: Vec::new(),
+            stored_spans: spans,
+            rejected: 0,
+        });
+    }
+    if parsed.items.len() != items.len() {
+        return Err(format!(
+            "bulk response has {} items for {} documents",
+            parsed.items.len(),
+            items.len()
+        ));
+    }
+    let mut classified = Classified {
+        retry: Vec::new(),
+        stored_spans: 0,
+        rejected: 0,
+    };
+    for (item, result) in items.iter().zip(parsed.items) {
+        let status = result.index.status;
+        if (200..300).contains(&status) {
+            classified.stored_spans += usize::from(item.kind == DocKind::Span);
+        } else if is_retryable_status(status) {
+            classified.retry.push(item.clone());
+        } else {
+            classified.rejected += 1;
+            metrics::counter!(m::DOCS_REJECTED, "kind" => item.kind.label()).increment(1);
+            tracing::error!(status, kind = item.kind.label(), error = %result.index.error.unwrap_or_default(), "document rejected by elasticsearch");
+        }
+    }
+    if !classified.retry.is_empty() {
+        metrics::counter!(m::BULK_REQUESTS, "result" => "partial").increment(1);
+    }
+    Ok(classified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(kinds: &[DocKind]) -> Vec<Item> {
+        kinds
+            .iter()
+            .enumerate()
+            .map(|(i, &kind)| Item {
+                range: i * 10..i * 10 + 10,
+                kind,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_bulk_response_stores_everything() {
+        let items = items(&[DocKind::Span, DocKind::Service, DocKind::Span]);
+        let c = classify(&items, br#"{"took":3,"errors":false,"items":[]}"#).unwrap();
+        assert!(c.retry.is_empty());
+        assert_eq!((c.stored_spans, c.rejected), (2, 0));
+    }
+
+    #[test]
+    fn only_retryable_items_are_resent() {
+        let items = items(&[
+            DocKind::Span,
+            DocKind::Span,
+            DocKind::Span,
+            DocKind::Service,
+        ]);
+        let response = br#"{"errors":true,"items":[
+            {"index":{"status":201}},
+            {"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}},
+            {"index":{"status":400,"error":{"type":"mapper_parsing_exception"}}},
+            {"index":{"status":503}}]}"#;
+        let c = classify(&items, response).unwrap();
+        assert_eq!(
+            c.retry.iter().map(|i| i.range.start).collect::<Vec<_>>(),
+            vec![10, 30]
+        );
+        assert_eq!((c.stored_spans, c.rejected), (1, 1));
+    }
+
+    #[test]
+    fn a_response_that_does_not_match_the_request_is_an_error() {
+        let items = items(&[DocKind::Span, DocKind::Span]);
+        assert!(classify(
+            &items,
+            br#"{"errors":true,"items":[{"index":{"status":201}}]}"#
+        )
+        .is_err());
+        assert!(classify(&items, b"<html>").is_err());
+    }
+
+    #[test]
+    fn service_keys_differ_by_day_service_and_operation() {
+        let a = service_key(1, "frontend", "GET /");
+        assert_eq!(a, service_key(1, "frontend", "GET /"));
+        assert_ne!(a, service_key(2, "frontend", "GET /"));
+        assert_ne!(a, service_key(1, "frontend", "GET /x"));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(service_key(1, "ab", "c"), service_key(1, "a", "bc"));
+    }
+
+    #[test]
+    fn retry_policy_backs_off_with_growing_delays() {
+        let mut delays = retry_policy().build();
+        let first = delays.next().unwrap();
+        let later: Vec<_> = (0..10).filter_map(|_| delays.next()).collect();
+        assert!(first <= Duration::from_millis(200), "{first:?}");
+        assert_eq!(later.len(), 10, "the policy never stops retrying");
+        assert!(later.iter().all(|d| *d <= Duration::from_secs(20)));
+        assert!(later.last().unwrap() >= &Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,149 @@
+//! ferrotrace ingester: Kafka ([`consumer`]) → Jaeger documents → bulk
+//! indexing into Elasticsearch/OpenSearch ([`es`]), committing offsets only
+//! after the documents are stored.
+
+pub mod config;
+pub mod consumer;
+pub mod es;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use backon::BackoffBuilder;
+use ferrotrace_common::admin::{self, Readiness};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::es::bulk::{BatchBuilder, IndexOptions};
+use crate::es::client::EsClient;
+use crate::es::templates::TemplateOptions;
+
+/// An ingester with its admin listener bound and Elasticsearch prepared.
+pub struct Ingester {
+    config: Config,
+    es: EsClient,
+    metrics: PrometheusHandle,
+    admin: Option<TcpListener>,
+}
+
+impl Ingester {
+    /// Binds the admin listener, detects the Elasticsearch flavour and installs
+    /// the index templates (retrying while Elasticsearch is unreachable).
+    pub async fn bind(
+        config: Config,
+        metrics: PrometheusHandle,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        crate::metrics::describe();
+        let admin = match config.admin_listen.addr() {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin listener on {addr}"))?,
+            ),
+            None => None,
+        };
+        let es = EsClient::new(&config.es_url, config.es_timeout)?;
+        let mut delays = es::bulk::retry_policy().build();
+        let flavour = loop {
+            match es.detect_flavour().await {
+                Ok(flavour) => break flavour,
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(%error, "elasticsearch not reachable yet, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => anyhow::bail!("stopped before elasticsearch answered"),
+                        _ = tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))) => {}
+                    }
+                }
+                Err(error) => return Err(error).context("detecting the elasticsearch flavour"),
+            }
+        };
+        tracing::info!(?flavour, "elasticsearch detected");
+        if config.es_create_templates {
+            let options = TemplateOptions {
+                prefix: config.es_index_prefix.clone(),
+                shards: config.es_num_shards,
+                replicas: config.es_num_replicas,
+            };
+            es.install_templates(flavour, &options)
+                .await
+                .context("installing index templates")?;
+        }
+        Ok(Self {
+            config,
+            es,
+            metrics,
+            admin,
+        })
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Consumes until `shutdown`, then drains and commits within `--shutdown-timeout`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            config,
+            es,
+            metrics,
+            admin,
+        } = self;
+        let ready = Readiness::default();
+        let admin_stop = CancellationToken::new();
+        let admin_task = admin.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "admin server listening");
+            let (metrics, ready, token) = (metrics.clone(), ready.clone(), admin_stop.clone());
+            tokio::spawn(async move { admin::serve(listener, metrics, ready, token).await })
+        });
+        let watcher = tokio::spawn(watch_es(es.clone(), ready.clone(), shutdown.clone()));
+
+        let (consumer, stored) =
+            consumer::create_consumer(&config).context("creating the Kafka consumer")?;
+        let builder = BatchBuilder::new(IndexOptions {
+            prefix: config.es_index_prefix.clone(),
+            date_separator: config.es_index_date_separator.clone(),
+        });
+        // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
+        let give_up = CancellationToken::new();
+        let deadline = {
+            let (give_up, shutdown, timeout) =
+                (give_up.clone(), shutdown.clone(), config.shutdown_timeout);
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(timeout).await;
+                give_up.cancel();
+            })
+        };
+        tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group, "consuming");
+        consumer::run(&config, consumer, stored, es, builder, shutdown, give_up).await;
+
+        deadline.abort();
+        watcher.abort();
+        admin_stop.cancel();
+        if let Some(task) = admin_task {
+            let _ = task.await;
+        }
+        tracing::info!("ingester stopped");
+        Ok(())
+    }
+}
+
+/// Marks the ingester ready while Elasticsearch answers.
+async fn watch_es(es: EsClient, ready: Readiness, shutdown: CancellationToken) {
+    loop {
+        let reachable = es.detect_flavour().await.is_ok();
+        if reachable != ready.is_ready() {
+            tracing::info!(reachable, "elasticsearch reachability changed");
+        }
+        ready.set(reachable);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(if reachable { 5 } else { 1 })) => {}
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Names and descriptions of the ingester's metrics, in one place.
+
+use metrics::{describe_counter, describe_histogram, Unit};
+
+/// Kafka messages consumed, by result (`ok`, `undecodable`).
+pub const MESSAGES: &str = "ferrotrace_ingester_messages_total";
+/// Spans stored in Elasticsearch.
+pub const SPANS_INDEXED: &str = "ferrotrace_ingester_spans_indexed_total";
+/// Spans not indexed because their trace, span, parent or link ID was malformed.
+pub const SPANS_SKIPPED: &str = "ferrotrace_ingester_spans_skipped_total";
+/// Documents Elasticsearch rejected permanently, by index kind.
+pub const DOCS_REJECTED: &str = "ferrotrace_ingester_documents_rejected_total";
+/// Bulk requests, by result (`ok`, `retry`, `partial`).
+pub const BULK_REQUESTS: &str = "ferrotrace_ingester_bulk_requests_total";
+/// Duration of one bulk HTTP request.
+pub const BULK_DURATION: &str = "ferrotrace_ingester_bulk_duration_seconds";
+/// Offsets stored for commit, i.e. messages fully stored, by partition.
+pub const OFFSETS_COMMITTED: &str = "ferrotrace_ingester_offsets_committed_total";
+
+pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
+
+/// Registers HELP text for every metric above.
+pub fn describe() {
+    describe_counter!(
+        MESSAGES,
+        Unit::Count,
+        "Kafka messages consumed, by result (ok, undecodable)."
+    );
+    describe_counter!(
+        SPANS_INDEXED,
+        Unit::Count,
+        "Span documents stored in Elasticsearch."
+    );
+    describe_counter!(
+        SPANS_SKIPPED,
+        Unit::Count,
+        "Spans not indexed because an ID (trace, span, parent or link) had an invalid length."
+    );
+    describe_counter!(
+        DOCS_REJECTED,
+        Unit::Count,
+        "Documents Elasticsearch rejected permanently (not retried), by kind."
+    );
+    describe_counter!(
+        BULK_REQUESTS,
+        Unit::Count,
+        "Bulk requests sent, by result (ok, retry, partial)."
+    );
+    describe_histogram!(
+        BULK_DURATION,
+        Unit::Seconds,
+        "Duration of one bulk HTTP request to Elasticsearch."
+    );
+    describe_counter!(
+        OFFSETS_COMMITTED,
+        Unit::Count,
+        "Messages whose offset was stored for commit after all their spans were stored."
+    );
+}
