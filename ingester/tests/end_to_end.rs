@@ -1,0 +1,441 @@
+//! The whole spine against real servers: OTLP into the collector, through a
+//! tansu broker, out of the ingester (a real child process) into osmem in
+//! Jaeger's schema, exactly once, even when the ingester is killed mid-stream.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use ferrotrace_common::testkit::{unique_name, Osmem, Tansu};
+use ferrotrace_loadtest::generator::{self, Shape};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// 2026-11-25T23:59:59.500Z and 2026-11-26T00:00:00.500Z in ns: either side of midnight.
+const BEFORE_MIDNIGHT_NS: u64 = 1_764_115_199_500_000_000;
+const AFTER_MIDNIGHT_NS: u64 = 1_764_115_200_500_000_000;
+
+struct Cluster {
+    tansu: Tansu,
+    osmem: Osmem,
+    topic: String,
+    prefix: String,
+    collector_grpc: String,
+    collector_http: String,
+    collector_stop: CancellationToken,
+}
+
+impl Cluster {
+    async fn start(partitions: i32) -> Self {
+        let tansu = Tansu::start().await.expect("tansu starts");
+        let osmem = Osmem::start().await.expect("osmem starts");
+        let topic = unique_name("spans");
+        tansu
+            .create_topic(&topic, partitions)
+            .await
+            .expect("topic created");
+        let config = ferrotrace_collector::config::Config::try_parse_from([
+            "ferrotrace-collector".to_string(),
+            format!("--kafka-brokers={}", tansu.brokers()),
+            format!("--kafka-topic={topic}"),
+            "--otlp-grpc-listen=127.0.0.1:0".into(),
+            "--otlp-http-listen=127.0.0.1:0".into(),
+            "--admin-listen=".into(),
+            "--jaeger-compact-listen=".into(),
+            "--jaeger-binary-listen=".into(),
+            "--jaeger-http-listen=".into(),
+            "--jaeger-grpc-listen=".into(),
+            "--zipkin-listen=".into(),
+        ])
+        .expect("collector flags");
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let collector = ferrotrace_collector::Collector::bind(config, metrics)
+            .await
+            .expect("collector binds");
+        let collector_grpc = format!("http://{}", collector.otlp_grpc_addr().unwrap());
+        let collector_http = format!("http://{}", collector.otlp_http_addr().unwrap());
+        let collector_stop = CancellationToken::new();
+        tokio::spawn(collector.run(collector_stop.clone()));
+        let prefix = unique_name("t");
+        Self {
+            tansu,
+            osmem,
+            topic,
+            prefix,
+            collector_grpc,
+            collector_http,
+            collector_stop,
+        }
+    }
+
+    fn ingester(&self, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
+        cmd.arg(format!("--kafka-brokers={}", self.tansu.brokers()))
+            .arg(format!("--kafka-topic={}", self.topic))
+            .arg(format!("--kafka-group={}-group", self.topic))
+            .arg(format!("--es-url={}", self.osmem.url()))
+            .arg(format!("--es-index-prefix={}", self.prefix))
+            .arg("--es-num-replicas=0")
+            .arg("--es-num-shards=1")
+            .arg("--admin-listen=")
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("INGESTER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd.spawn().expect("ingester starts")
+    }
+
+    /// Counts span documents in all of this test's span indices.
+    async fn span_count(&self) -> u64 {
+        let index = format!("{}-jaeger-span-*", self.prefix);
+        match self
+            .osmem
+            .search(
+                &index,
+                serde_json::json!({"size": 0, "track_total_hits": true}),
+            )
+            .await
+        {
+            Ok(json) => json["hits"]["total"]["value"].as_u64().unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    async fn wait_for_spans(&self, expected: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut count = 0;
+        while Instant::now() < deadline {
+            count = self.span_count().await;
+            if count >= expected {
+                // Give late duplicates a chance to show up before judging.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return self.span_count().await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        count
+    }
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_over_grpc_and_http_arrive_once_in_the_right_daily_index() {
+    let cluster = Cluster::start(3).await;
+    let mut ingester = cluster.ingester(&[]);
+    let mut rng = rand::rng();
+    let shape = Shape {
+        spans_per_trace: 5,
+        attributes_per_span: 8,
+        error_rate: 0.0,
+    };
+
+    // gRPC: traces whose spans fall either side of midnight UTC.
+    let mut grpc_request = generator::request(&mut rng, 20, shape, AFTER_MIDNIGHT_NS);
+    let mut before = 0;
+    for (i, span) in grpc_request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+        .enumerate()
+    {
+        if i % 2 == 0 {
+            span.start_time_unix_nano = BEFORE_MIDNIGHT_NS;
+            span.end_time_unix_nano = BEFORE_MIDNIGHT_NS + 2_000_000;
+            before += 1;
+        } else {
+            span.start_time_unix_nano = AFTER_MIDNIGHT_NS;
+            span.end_time_unix_nano = AFTER_MIDNIGHT_NS + 2_000_000;
+        }
+    }
+    // One span with a known shape to check fields end to end.
+    let probe = &mut grpc_request.resource_spans[0].scope_spans[0].spans[0];
+    probe.name = "probe-operation".into();
+    probe.attributes = vec![
+        kv("s", any_value::Value::StringValue("text".into())),
+        kv("i", any_value::Value::IntValue(23456)),
+        kv("b", any_value::Value::BoolValue(true)),
+        kv("d", any_value::Value::DoubleValue(72.5)),
+    ];
+    let probe = probe.clone();
+    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
+        .await
+        .expect("connect");
+    grpc.export(grpc_request.clone())
+        .await
+        .expect("grpc export");
+
+    // HTTP protobuf and JSON.
+    let http_request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/traces", cluster.collector_http);
+    let response = client
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(http_request.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let json_request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+    let response = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&json_request).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
+    let sent: Vec<&Span> = spans(&grpc_request)
+        .chain(spans(&http_request))
+        .chain(spans(&json_request))
+        .collect();
+    let total = sent.len() as u64;
+    let count = cluster
+        .wait_for_spans(total, Duration::from_secs(120))
+        .await;
+    assert_eq!(count, total, "every span exactly once");
+
+    let day_before = format!("{}-jaeger-span-2026-11-25", cluster.prefix);
+    let day_after = format!("{}-jaeger-span-2026-11-26", cluster.prefix);
+    let docs_before = cluster
+        .osmem
+        .all_docs(&day_before)
+        .await
+        .expect("index of the day before midnight");
+    let docs_after = cluster
+        .osmem
+        .all_docs(&day_after)
+        .await
+        .expect("index of the day after midnight");
+    assert_eq!(
+        docs_before.len() as u64,
+        before,
+        "spans starting before midnight are in that day's index"
+    );
+    assert_eq!((docs_before.len() + docs_after.len()) as u64, total);
+
+    let mut seen = HashSet::new();
+    for (_, doc) in docs_before.iter().chain(&docs_after) {
+        let key = (
+            doc["traceID"].as_str().unwrap().to_string(),
+            doc["spanID"].as_str().unwrap().to_string(),
+        );
+        assert!(seen.insert(key), "duplicate span document {doc}");
+    }
+    let expected: HashSet<_> = sent
+        .iter()
+        .map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id)))
+        .collect();
+    assert_eq!(seen, expected, "exactly the spans that were sent");
+
+    let (_, doc) = docs_before
+        .iter()
+        .chain(&docs_after)
+        .find(|(_, d)| d["spanID"] == hex::encode(&probe.span_id))
+        .expect("probe span stored");
+    assert_eq!(doc["operationName"], "probe-operation");
+    assert_eq!(doc["startTime"], probe.start_time_unix_nano / 1000);
+    assert_eq!(
+        doc["startTimeMillis"],
+        probe.start_time_unix_nano / 1_000_000
+    );
+    assert_eq!(doc["duration"], 2000);
+    assert_eq!(doc["process"]["serviceName"], "frontend");
+    let tags: HashMap<&str, (&str, &str)> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap(),
+                (t["type"].as_str().unwrap(), t["value"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(tags["s"], ("string", "text"));
+    assert_eq!(tags["i"], ("int64", "23456"));
+    assert_eq!(tags["b"], ("bool", "true"));
+    assert_eq!(tags["d"], ("float64", "72.5"));
+    assert_eq!(tags["span.kind"], ("string", "server"));
+
+    let services = cluster
+        .osmem
+        .all_docs(&format!("{}-jaeger-service-2026-11-26", cluster.prefix))
+        .await
+        .expect("service index");
+    let pairs: HashSet<_> = services
+        .iter()
+        .map(|(_, d)| {
+            (
+                d["serviceName"].as_str().unwrap().to_string(),
+                d["operationName"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        pairs.contains(&("frontend".to_string(), "HTTP GET /dispatch".to_string())),
+        "{pairs:?}"
+    );
+    assert_eq!(
+        pairs.len(),
+        services.len(),
+        "one service document per service and operation"
+    );
+
+    ingester.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_ingester_mid_stream_loses_and_duplicates_nothing() {
+    let cluster = Cluster::start(2).await;
+    let mut rng = rand::rng();
+    let shape = Shape {
+        spans_per_trace: 10,
+        attributes_per_span: 10,
+        error_rate: 0.0,
+    };
+    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
+        .await
+        .expect("connect");
+    let mut expected = HashSet::new();
+    for _ in 0..20 {
+        let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+        expected
+            .extend(spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))));
+        grpc.export(request).await.expect("export");
+    }
+    let total = expected.len() as u64;
+    assert_eq!(total, 2000);
+
+    // Small bulks so that the kill lands between commits.
+    let small = ["--es-bulk-actions=100", "--es-bulk-workers=2"];
+    let mut ingester = cluster.ingester(&small);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.span_count().await < 300 {
+        assert!(Instant::now() < deadline, "the ingester made no progress");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ingester.start_kill().expect("kill -9");
+    ingester.wait().await.expect("reaped");
+    let at_kill = cluster.span_count().await;
+    assert!(
+        at_kill < total,
+        "the kill must land mid-stream (had {at_kill} of {total})"
+    );
+
+    let mut restarted = cluster.ingester(&small);
+    let count = cluster
+        .wait_for_spans(total, Duration::from_secs(180))
+        .await;
+    assert_eq!(
+        count, total,
+        "no span lost and none duplicated across the crash"
+    );
+    let mut seen = HashSet::new();
+    for day in ["2026-11-26"] {
+        for (_, doc) in cluster
+            .osmem
+            .all_docs(&format!("{}-jaeger-span-{day}", cluster.prefix))
+            .await
+            .unwrap()
+        {
+            seen.insert((
+                doc["traceID"].as_str().unwrap().to_string(),
+                doc["spanID"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    assert_eq!(seen, expected);
+    restarted.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_commits_and_exits_zero() {
+    let cluster = Cluster::start(1).await;
+    let mut rng = rand::rng();
+    let shape = Shape {
+        spans_per_trace: 4,
+        attributes_per_span: 4,
+        error_rate: 0.0,
+    };
+    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
+        .await
+        .expect("connect");
+    let request = generator::request(&mut rng, 25, shape, AFTER_MIDNIGHT_NS);
+    grpc.export(request).await.expect("export");
+
+    let mut ingester = cluster.ingester(&[]);
+    assert_eq!(
+        cluster.wait_for_spans(100, Duration::from_secs(120)).await,
+        100
+    );
+    let pid = ingester.id().expect("running");
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(40), ingester.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+
+    // Every message was stored, so the group's committed offset is past the last one.
+    let reader: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", cluster.tansu.brokers())
+        .set("group.id", format!("{}-group", cluster.topic))
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition(&cluster.topic, 0);
+    let committed = tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer;
+        reader
+            .committed_offsets(list, Duration::from_secs(10))
+            .expect("offset fetch")
+    })
+    .await
+    .unwrap();
+    let offset = committed
+        .find_partition(&cluster.topic, 0)
+        .expect("partition listed")
+        .offset();
+    assert_eq!(
+        offset,
+        rdkafka::Offset::Offset(25),
+        "25 messages (one per trace) committed at shutdown"
+    );
+    cluster.collector_stop.cancel();
+}
