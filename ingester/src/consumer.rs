@@ -248,9 +248,15 @@ pub async fn run(
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let flush_interval = config.es_bulk_flush_interval;
 
+    // `store_offsets` stores the list as given (the next offset to read);
+    // `store_offset` would add one itself and skip a message on restart.
     let store = |tracker_advanced: Vec<(i32, i64)>| {
         for (partition, next) in tracker_advanced {
-            match consumer.store_offset(&topic, partition, next) {
+            let mut list = TopicPartitionList::new();
+            let stored_now = list
+                .add_partition_offset(&topic, partition, Offset::Offset(next))
+                .and_then(|()| consumer.store_offsets(&list));
+            match stored_now {
                 Ok(()) => {
                     if let Ok(mut stored) = stored.lock() {
                         stored.insert(partition, next);

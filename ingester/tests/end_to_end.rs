@@ -18,8 +18,8 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 /// 2026-11-25T23:59:59.500Z and 2026-11-26T00:00:00.500Z in ns: either side of midnight.
-const BEFORE_MIDNIGHT_NS: u64 = 1_764_115_199_500_000_000;
-const AFTER_MIDNIGHT_NS: u64 = 1_764_115_200_500_000_000;
+const BEFORE_MIDNIGHT_NS: u64 = 1_795_651_199_500_000_000;
+const AFTER_MIDNIGHT_NS: u64 = 1_795_651_200_500_000_000;
 
 struct Cluster {
     tansu: Tansu,
@@ -432,10 +432,39 @@ async fn sigterm_drains_commits_and_exits_zero() {
         .find_partition(&cluster.topic, 0)
         .expect("partition listed")
         .offset();
+    let (records, last) = last_offset(&cluster.tansu.brokers(), &cluster.topic).await;
+    assert_eq!(records, 25, "one message per trace");
     assert_eq!(
         offset,
-        rdkafka::Offset::Offset(25),
-        "25 messages (one per trace) committed at shutdown"
+        rdkafka::Offset::Offset(last + 1),
+        "committed right after the last message at shutdown"
     );
     cluster.collector_stop.cancel();
+}
+
+/// Reads partition 0 from the start until it is quiet: (records, last offset).
+async fn last_offset(brokers: &str, topic: &str) -> (usize, i64) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&list).expect("assign");
+    let (mut records, mut last) = (0, -1);
+    while let Ok(Ok(message)) = tokio::time::timeout(
+        Duration::from_secs(if records == 0 { 20 } else { 3 }),
+        consumer.recv(),
+    )
+    .await
+    {
+        records += 1;
+        last = last.max(message.offset());
+    }
+    (records, last)
 }
