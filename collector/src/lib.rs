@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrotrace_common::admin::{self, Readiness};
+use ferrotrace_common::admin::{AdminServer, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -118,12 +118,8 @@ impl Collector {
             });
         }
         // The admin server outlives the receivers so /metrics stays readable while draining.
-        let admin_stop = CancellationToken::new();
-        let admin_task = admin.map(|listener| {
-            tracing::info!(addr = ?listener.local_addr().ok(), "admin server listening");
-            let (metrics, ready, token) = (metrics.clone(), ready.clone(), admin_stop.clone());
-            tokio::spawn(async move { admin::serve(listener, metrics, ready, token).await })
-        });
+        let admin_server =
+            admin.map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
         let readiness = tokio::spawn(watch_kafka(
             producer.clone(),
             ready.clone(),
@@ -149,9 +145,8 @@ impl Collector {
         }
         readiness.abort();
         producer.flush(Duration::from_secs(5));
-        admin_stop.cancel();
-        if let Some(task) = admin_task {
-            let _ = task.await;
+        if let Some(server) = admin_server {
+            server.stop().await;
         }
         tracing::info!("collector stopped");
         Ok(())

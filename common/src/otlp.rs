@@ -148,23 +148,9 @@ pub enum SplitError {
 /// The trace ID as 32 lowercase hex characters (the Kafka key).
 pub fn trace_id_hex(id: &[u8; 16]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    for (pair, &byte) in out.chunks_exact_mut(2).zip(id) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
-    }
+    crate::jaeger::ids::encode_hex_into(id, &mut out);
     out
 }
-
-/// One lookup per byte instead of two nibble conversions.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    let digits = b"0123456789abcdef";
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [digits[i >> 4], digits[i & 15]];
-        i += 1;
-    }
-    table
-};
 
 /// Splits `request` (a serialized `ExportTraceServiceRequest`) into one message
 /// per trace, none larger than `max_message_bytes`. See the module docs for

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use backon::BackoffBuilder;
-use ferrotrace_common::admin::{self, Readiness};
+use ferrotrace_common::admin::{AdminServer, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -94,12 +94,8 @@ impl Ingester {
             admin,
         } = self;
         let ready = Readiness::default();
-        let admin_stop = CancellationToken::new();
-        let admin_task = admin.map(|listener| {
-            tracing::info!(addr = ?listener.local_addr().ok(), "admin server listening");
-            let (metrics, ready, token) = (metrics.clone(), ready.clone(), admin_stop.clone());
-            tokio::spawn(async move { admin::serve(listener, metrics, ready, token).await })
-        });
+        let admin_server =
+            admin.map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
         let watcher = tokio::spawn(watch_es(es.clone(), ready.clone(), shutdown.clone()));
 
         let (consumer, stored) =
@@ -124,9 +120,8 @@ impl Ingester {
 
         deadline.abort();
         watcher.abort();
-        admin_stop.cancel();
-        if let Some(task) = admin_task {
-            let _ = task.await;
+        if let Some(server) = admin_server {
+            server.stop().await;
         }
         tracing::info!("ingester stopped");
         Ok(())
