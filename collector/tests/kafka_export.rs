@@ -125,9 +125,11 @@ async fn export_produces_one_message_per_trace_keyed_by_hex_trace_id() {
         error_rate: 0.2,
     };
     let request = generator::request(&mut rng, 25, shape, 1_764_115_200_000_000_000);
+    // gzip-compressed, as OTel SDKs send by default.
     let mut client = TraceServiceClient::connect(collector.grpc.clone())
         .await
-        .expect("connect");
+        .expect("connect")
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let response = client
         .export(request.clone())
         .await
@@ -226,6 +228,28 @@ async fn http_protobuf_and_json_are_accepted_and_empty_trace_ids_rejected_in_par
         partial.error_message
     );
 
+    // A gzip body is inflated before the split.
+    let gzipped_request = generator::request(
+        &mut rng,
+        2,
+        Shape {
+            spans_per_trace: 2,
+            ..Default::default()
+        },
+        1_764_115_200_000_000_000,
+    );
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &gzipped_request.encode_to_vec()).unwrap();
+    let response = http
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .body(encoder.finish().unwrap())
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(response.status(), 200);
+
     let json = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"json-svc"}}]},
         "scopeSpans":[{"scope":{"name":"s"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
         "name":"json-op","kind":2,"startTimeUnixNano":"1764115200000000000","endTimeUnixNano":"1764115200001000000",
@@ -263,7 +287,7 @@ async fn http_protobuf_and_json_are_accepted_and_empty_trace_ids_rejected_in_par
         .sum();
     assert_eq!(
         total,
-        4 * 3 - 1 + 1,
+        4 * 3 - 1 + 2 * 2 + 1,
         "every accepted span is on the topic, the rejected one is not"
     );
     collector.stop().await;
