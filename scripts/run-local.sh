@@ -22,6 +22,7 @@ done
 pids=()
 stop() {
   trap - INT TERM EXIT
+  trap '' PIPE  # a closed stdout (e.g. a pipe to tee) must not stop the cleanup
   echo; echo "run-local: stopping"
   # Collector and ingester first (they drain), then the servers.
   for pid in "${pids[@]:2}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -40,11 +41,13 @@ wait_port() { # port name
   exit 1
 }
 
-.tools/bin/tansu broker \
+# setsid: Ctrl-C must reach only this script, which then stops the children in
+# order (collector and ingester drain and commit while Kafka is still up).
+setsid .tools/bin/tansu broker \
   --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --storage-engine "sqlite://$here/.run/tansu.db" > .run/tansu.log 2>&1 &
+  --storage-engine "sqlite://.run/tansu.db" > .run/tansu.log 2>&1 &
 pids+=($!)
-.tools/bin/osmem-server -addr "127.0.0.1:$ES_PORT" -no-stdin-watch > .run/osmem.log 2>&1 &
+setsid .tools/bin/osmem-server -addr "127.0.0.1:$ES_PORT" -no-stdin-watch > .run/osmem.log 2>&1 &
 pids+=($!)
 wait_port "$KAFKA_PORT" tansu
 wait_port "$ES_PORT" osmem
@@ -54,10 +57,10 @@ wait_port "$ES_PORT" osmem
 export FERROTRACE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" FERROTRACE_ES_URL="http://127.0.0.1:$ES_PORT"
 # A single-node test server cannot hold replicas.
 export FERROTRACE_ES_NUM_REPLICAS=${FERROTRACE_ES_NUM_REPLICAS:-0}
-"$BIN/ferrotrace-collector" --jaeger-compact-listen '' --jaeger-binary-listen '' --jaeger-http-listen '' \
+setsid "$BIN/ferrotrace-collector" --jaeger-compact-listen '' --jaeger-binary-listen '' --jaeger-http-listen '' \
   --jaeger-grpc-listen '' --zipkin-listen '' > .run/collector.log 2>&1 &
 pids+=($!)
-"$BIN/ferrotrace-ingester" > .run/ingester.log 2>&1 &
+setsid "$BIN/ferrotrace-ingester" > .run/ingester.log 2>&1 &
 pids+=($!)
 wait_port 4318 collector
 wait_port 14270 ingester

@@ -105,7 +105,11 @@ async fn handle(
             ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
         }
         Format::Json => {
-            let json = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+            // `{}` rather than `{"partialSuccess":null}` when nothing was rejected.
+            let json = match response.partial_success {
+                None => b"{}".to_vec(),
+                Some(_) => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            };
             ([(header::CONTENT_TYPE, JSON)], json).into_response()
         }
     })
