@@ -20,7 +20,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaResult;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -227,38 +227,161 @@ struct Completion {
     outcome: Outcome,
 }
 
+/// Everything the poll loop owns: the batch being built, the bulk tasks in
+/// flight and the offsets waiting for them.
+struct IngestLoop {
+    topic: String,
+    consumer: Arc<IngestConsumer>,
+    stored: StoredOffsets,
+    es: EsClient,
+    builder: BatchBuilder,
+    tracker: OffsetTracker,
+    /// One permit per bulk request allowed in flight.
+    slots: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    /// Dropped at drain so the channel closes when the last bulk task ends.
+    done_tx: Option<mpsc::Sender<Completion>>,
+    done_rx: mpsc::Receiver<Completion>,
+    give_up: CancellationToken,
+}
+
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
 pub async fn run(
     config: &Config,
     consumer: Arc<IngestConsumer>,
     stored: StoredOffsets,
     es: EsClient,
-    mut builder: BatchBuilder,
+    builder: BatchBuilder,
     shutdown: CancellationToken,
     give_up: CancellationToken,
 ) {
-    let topic = config.kafka_topic.clone();
-    let slots = Arc::new(Semaphore::new(config.es_bulk_workers));
     // At most one completion per in-flight bulk task, so this bound is never the limit.
-    let (done_tx, mut done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
-    let mut tasks = JoinSet::new();
-    let mut tracker = OffsetTracker::default();
-    let mut flush_tick =
-        tokio::time::interval(config.es_bulk_flush_interval.max(Duration::from_millis(10)) / 2);
-    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (done_tx, done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
+    let mut ingest = IngestLoop {
+        topic: config.kafka_topic.clone(),
+        consumer,
+        stored,
+        es,
+        builder,
+        tracker: OffsetTracker::default(),
+        slots: Arc::new(Semaphore::new(config.es_bulk_workers)),
+        tasks: JoinSet::new(),
+        done_tx: Some(done_tx),
+        done_rx,
+        give_up,
+    };
     let flush_interval = config.es_bulk_flush_interval;
+    let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let consumer = ingest.consumer.clone();
 
-    // `store_offsets` stores the list as given (the next offset to read);
-    // `store_offset` would add one itself and skip a message on restart.
-    let store = |tracker_advanced: Vec<(i32, i64)>| {
-        for (partition, next) in tracker_advanced {
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(done) = ingest.done_rx.recv() => ingest.completed(done),
+            _ = flush_tick.tick() => {
+                if ingest.builder.age().is_some_and(|age| age >= flush_interval) {
+                    ingest.flush().await;
+                }
+            }
+            received = consumer.recv() => {
+                ingest.apply_rebalances();
+                match received {
+                    Ok(message) => ingest.add(&message),
+                    Err(error) => {
+                        // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
+                        tracing::warn!(%error, "kafka consumer error");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+                if ingest.builder.is_full(config.es_bulk_actions, config.es_bulk_bytes) {
+                    ingest.flush().await;
+                }
+            }
+        }
+    }
+    ingest.drain().await;
+}
+
+impl IngestLoop {
+    /// Decodes one message and appends its documents to the current batch.
+    fn add(&mut self, message: &BorrowedMessage<'_>) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let Some(reference) = self.tracker.read(partition, offset) else {
+            tracing::debug!(
+                partition,
+                offset,
+                "message of an unassigned partition skipped"
+            );
+            return;
+        };
+        let payload = message.payload().unwrap_or_default();
+        match ExportTraceServiceRequest::decode(payload) {
+            Ok(request) => {
+                metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                let skipped = self.builder.add(reference, &request);
+                if skipped > 0 {
+                    metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
+                    tracing::warn!(
+                        partition,
+                        offset,
+                        skipped,
+                        "spans with malformed IDs skipped"
+                    );
+                }
+            }
+            Err(error) => {
+                // Until the dead-letter topic exists, an undecodable message is
+                // counted, logged and passed over so that it cannot block the partition.
+                metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
+                tracing::error!(%error, partition, offset, bytes = payload.len(), "undecodable message skipped");
+                let advanced = self.tracker.complete(&[reference]);
+                self.store(advanced);
+            }
+        }
+    }
+
+    /// Applies the rebalances librdkafka reported since the last poll.
+    fn apply_rebalances(&mut self) {
+        for event in self.consumer.context().drain() {
+            match event {
+                Assignment::Assigned(partitions) => {
+                    partitions.into_iter().for_each(|p| self.tracker.assign(p))
+                }
+                Assignment::Revoked(partitions) => {
+                    for p in partitions {
+                        self.tracker.revoke(p);
+                        if let Ok(mut stored) = self.stored.lock() {
+                            stored.remove(&p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a finished bulk request: its messages' offsets may advance.
+    fn completed(&mut self, done: Completion) {
+        if let Outcome::Stored { .. } = done.outcome {
+            metrics::counter!(m::MESSAGES_STORED).increment(done.messages.len() as u64);
+            let advanced = self.tracker.complete(&done.messages);
+            self.store(advanced);
+        }
+    }
+
+    /// Stores offsets for commit. `store_offsets` keeps the value as given (the
+    /// next offset to read); `store_offset` would add one and skip a message on restart.
+    fn store(&self, advanced: Vec<(i32, i64)>) {
+        for (partition, next) in advanced {
             let mut list = TopicPartitionList::new();
-            let stored_now = list
-                .add_partition_offset(&topic, partition, Offset::Offset(next))
-                .and_then(|()| consumer.store_offsets(&list));
-            match stored_now {
+            let result = list
+                .add_partition_offset(&self.topic, partition, Offset::Offset(next))
+                .and_then(|()| self.consumer.store_offsets(&list));
+            match result {
                 Ok(()) => {
-                    if let Ok(mut stored) = stored.lock() {
+                    if let Ok(mut stored) = self.stored.lock() {
                         stored.insert(partition, next);
                     }
                 }
@@ -267,156 +390,64 @@ pub async fn run(
                 }
             }
         }
-    };
-
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            Some(done) = done_rx.recv() => {
-                if let Outcome::Stored { .. } = done.outcome {
-                    metrics::counter!(m::OFFSETS_COMMITTED).increment(done.messages.len() as u64);
-                    store(tracker.complete(&done.messages));
-                }
-            }
-            _ = flush_tick.tick() => {
-                if builder.age().is_some_and(|age| age >= flush_interval) {
-                    flush(&mut builder, &slots, &mut tasks, &es, &done_tx, &give_up, &mut done_rx, &mut tracker, &store).await;
-                }
-            }
-            received = consumer.recv() => {
-                for event in consumer.context().drain() {
-                    match event {
-                        Assignment::Assigned(partitions) => partitions.into_iter().for_each(|p| tracker.assign(p)),
-                        Assignment::Revoked(partitions) => {
-                            for p in partitions {
-                                tracker.revoke(p);
-                                if let Ok(mut stored) = stored.lock() { stored.remove(&p); }
-                            }
-                        }
-                    }
-                }
-                let message = match received {
-                    Ok(message) => message,
-                    Err(error) => {
-                        // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
-                        tracing::warn!(%error, "kafka consumer error");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
-                let (partition, offset) = (message.partition(), message.offset());
-                let Some(reference) = tracker.read(partition, offset) else {
-                    tracing::debug!(partition, offset, "message of an unassigned partition skipped");
-                    continue;
-                };
-                let payload = message.payload().unwrap_or_default();
-                match ExportTraceServiceRequest::decode(payload) {
-                    Ok(request) => {
-                        metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
-                        let skipped = builder.add(reference, &request);
-                        if skipped > 0 {
-                            metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
-                            tracing::warn!(partition, offset, skipped, "spans with malformed IDs skipped");
-                        }
-                    }
-                    Err(error) => {
-                        // Nothing to store; the dead-letter topic comes with the next issue.
-                        metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
-                        tracing::error!(%error, partition, offset, bytes = payload.len(), "undecodable message skipped");
-                        drop(message);
-                        store(tracker.complete(&[reference]));
-                        continue;
-                    }
-                }
-                drop(message);
-                if builder.is_full(config.es_bulk_actions, config.es_bulk_bytes) {
-                    flush(&mut builder, &slots, &mut tasks, &es, &done_tx, &give_up, &mut done_rx, &mut tracker, &store).await;
-                }
-            }
-        }
     }
 
-    // Draining: send what is batched, wait for in-flight bulks, commit.
-    tracing::info!(
-        pending = tracker.pending(),
-        "draining in-flight bulk requests"
-    );
-    flush(
-        &mut builder,
-        &slots,
-        &mut tasks,
-        &es,
-        &done_tx,
-        &give_up,
-        &mut done_rx,
-        &mut tracker,
-        &store,
-    )
-    .await;
-    drop(done_tx);
-    loop {
-        tokio::select! {
-            done = done_rx.recv() => match done {
-                Some(done) => {
-                    if let Outcome::Stored { .. } = done.outcome {
-                        store(tracker.complete(&done.messages));
-                    }
-                }
-                None => break,
-            },
-            _ = give_up.cancelled() => {
-                tracing::warn!(pending = tracker.pending(), "shutdown timeout: in-flight bulks abandoned, their offsets are not committed");
-                break;
+    /// Hands the current batch to a bulk task, waiting for a free slot while
+    /// still recording completions (so a full pipeline cannot deadlock).
+    async fn flush(&mut self) {
+        let Some(batch) = self.builder.take() else {
+            return;
+        };
+        let permit = loop {
+            tokio::select! {
+                biased;
+                Some(done) = self.done_rx.recv() => self.completed(done),
+                permit = self.slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => break permit,
+                    Err(_) => return,
+                },
+            }
+        };
+        while let Some(finished) = self.tasks.try_join_next() {
+            if let Err(error) = finished {
+                tracing::error!(%error, "bulk task failed");
             }
         }
+        let Some(done_tx) = self.done_tx.clone() else {
+            return;
+        };
+        let (es, give_up) = (self.es.clone(), self.give_up.clone());
+        self.tasks.spawn(async move {
+            let messages = batch.messages.clone();
+            let outcome = bulk::send(&es, batch, &give_up).await;
+            let _ = done_tx.send(Completion { messages, outcome }).await;
+            drop(permit);
+        });
     }
-    tasks.abort_all();
-    commit_stored(&consumer, &topic, &stored);
-}
 
-/// Hands the current batch to a bulk task, waiting for a free slot while
-/// still recording completions (so a full pipeline cannot deadlock).
-#[allow(clippy::too_many_arguments)]
-async fn flush(
-    builder: &mut BatchBuilder,
-    slots: &Arc<Semaphore>,
-    tasks: &mut JoinSet<()>,
-    es: &EsClient,
-    done_tx: &mpsc::Sender<Completion>,
-    give_up: &CancellationToken,
-    done_rx: &mut mpsc::Receiver<Completion>,
-    tracker: &mut OffsetTracker,
-    store: &impl Fn(Vec<(i32, i64)>),
-) {
-    let Some(batch) = builder.take() else { return };
-    let permit = loop {
-        tokio::select! {
-            biased;
-            Some(done) = done_rx.recv() => {
-                if let Outcome::Stored { .. } = done.outcome {
-                    metrics::counter!(m::OFFSETS_COMMITTED).increment(done.messages.len() as u64);
-                    store(tracker.complete(&done.messages));
+    /// Sends what is batched, waits for in-flight bulks (until `give_up`), commits.
+    async fn drain(mut self) {
+        tracing::info!(
+            pending = self.tracker.pending(),
+            "draining in-flight bulk requests"
+        );
+        self.flush().await;
+        self.done_tx = None;
+        loop {
+            tokio::select! {
+                done = self.done_rx.recv() => match done {
+                    Some(done) => self.completed(done),
+                    None => break,
+                },
+                _ = self.give_up.cancelled() => {
+                    tracing::warn!(pending = self.tracker.pending(), "shutdown timeout: in-flight bulks abandoned, their offsets are not committed");
+                    break;
                 }
             }
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => break permit,
-                Err(_) => return,
-            },
         }
-    };
-    while let Some(finished) = tasks.try_join_next() {
-        if let Err(error) = finished {
-            tracing::error!(%error, "bulk task failed");
-        }
+        self.tasks.abort_all();
+        commit_stored(&self.consumer, &self.topic, &self.stored);
     }
-    let (es, done_tx, give_up) = (es.clone(), done_tx.clone(), give_up.clone());
-    tasks.spawn(async move {
-        let messages = batch.messages.clone();
-        let outcome = bulk::send(&es, batch, &give_up).await;
-        let _ = done_tx.send(Completion { messages, outcome }).await;
-        drop(permit);
-    });
 }
 
 /// Commits the stored offsets synchronously (shutdown).

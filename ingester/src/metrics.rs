@@ -14,8 +14,8 @@ pub const DOCS_REJECTED: &str = "ferrotrace_ingester_documents_rejected_total";
 pub const BULK_REQUESTS: &str = "ferrotrace_ingester_bulk_requests_total";
 /// Duration of one bulk HTTP request.
 pub const BULK_DURATION: &str = "ferrotrace_ingester_bulk_duration_seconds";
-/// Offsets stored for commit, i.e. messages fully stored, by partition.
-pub const OFFSETS_COMMITTED: &str = "ferrotrace_ingester_offsets_committed_total";
+/// Messages whose spans are all stored (their offsets may then be committed).
+pub const MESSAGES_STORED: &str = "ferrotrace_ingester_messages_stored_total";
 
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 
@@ -52,8 +52,8 @@ pub fn describe() {
         "Duration of one bulk HTTP request to Elasticsearch."
     );
     describe_counter!(
-        OFFSETS_COMMITTED,
+        MESSAGES_STORED,
         Unit::Count,
-        "Messages whose offset was stored for commit after all their spans were stored."
+        "Kafka messages whose spans are all stored; their offsets become committable once every earlier message is stored too."
     );
 }
