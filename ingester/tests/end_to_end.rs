@@ -85,7 +85,8 @@ impl Cluster {
             .arg(format!("--es-index-prefix={}", self.prefix))
             .arg("--es-num-replicas=0")
             .arg("--es-num-shards=1")
-            .arg("--admin-listen=")
+            // An environment default, so a test can still pass --admin-listen.
+            .env("FERROTRACE_ADMIN_LISTEN", "")
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -467,4 +468,96 @@ async fn last_offset(brokers: &str, topic: &str) -> (usize, i64) {
         last = last.max(message.offset());
     }
     (records, last)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ingester_joining_mid_stream_loses_and_duplicates_nothing() {
+    let cluster = Cluster::start(4).await;
+    let mut rng = rand::rng();
+    let shape = Shape {
+        spans_per_trace: 10,
+        attributes_per_span: 10,
+        error_rate: 0.0,
+    };
+    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
+        .await
+        .expect("connect");
+    let mut expected = HashSet::new();
+    for _ in 0..20 {
+        let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+        expected
+            .extend(spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))));
+        grpc.export(request).await.expect("export");
+    }
+    let total = expected.len() as u64;
+
+    // The first ingester takes all four partitions; the second joins while
+    // spans are still flowing, so partitions move with work in flight.
+    let (admin_a, admin_b) = (
+        ferrotrace_common::testkit::free_port(),
+        ferrotrace_common::testkit::free_port(),
+    );
+    let small = ["--es-bulk-actions=100", "--es-bulk-workers=2"];
+    let mut first = cluster.ingester(
+        &[
+            &small[..],
+            &[&format!("--admin-listen=127.0.0.1:{admin_a}")],
+        ]
+        .concat(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.span_count().await < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the first ingester made no progress"
+        );
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first ingester exited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let at_join = cluster.span_count().await;
+    let mut second = cluster.ingester(
+        &[
+            &small[..],
+            &[&format!("--admin-listen=127.0.0.1:{admin_b}")],
+        ]
+        .concat(),
+    );
+
+    let count = cluster
+        .wait_for_spans(total, Duration::from_secs(180))
+        .await;
+    assert_eq!(
+        count, total,
+        "no span lost and none duplicated across the rebalance (joined at {at_join})"
+    );
+    let mut seen = HashSet::new();
+    for (_, doc) in cluster
+        .osmem
+        .all_docs(&format!("{}-jaeger-span-2026-11-26", cluster.prefix))
+        .await
+        .unwrap()
+    {
+        seen.insert((
+            doc["traceID"].as_str().unwrap().to_string(),
+            doc["spanID"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert_eq!(seen, expected);
+
+    // Both members are alive and healthy after the rebalance.
+    let http = reqwest::Client::new();
+    for port in [admin_a, admin_b] {
+        let health = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .expect("admin answers");
+        assert_eq!(health.status(), 200);
+    }
+    first.kill().await.ok();
+    second.kill().await.ok();
+    cluster.collector_stop.cancel();
 }
