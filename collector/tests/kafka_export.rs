@@ -380,6 +380,69 @@ async fn broker_down_gives_retryable_errors_not_success() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
+
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_recovers_by_itself_when_the_broker_returns() {
+    let mut tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("spans");
+    tansu.create_topic(&topic, 1).await.expect("topic");
+    // Idempotence is off here only: tansu's memory storage restarts as an
+    // empty cluster that has forgotten the idempotent producer's ID (and
+    // tansu 0.6.0's sqlite storage panics on idempotent produce after a
+    // restart), so this checks the collector's own recovery, not librdkafka's
+    // producer-ID handling, which needs a real Kafka broker to test.
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--kafka-produce-timeout=2s",
+            "--kafka-producer-config=enable.idempotence=false",
+        ],
+    )
+    .await;
+    let mut rng = rand::rng();
+    let request = generator::request(&mut rng, 2, Shape::default(), 1_764_115_200_000_000_000);
+    let mut client = TraceServiceClient::connect(collector.grpc.clone())
+        .await
+        .expect("connect");
+    client
+        .export(request.clone())
+        .await
+        .expect("accepted while the broker is up");
+
+    tansu.stop().await;
+    let status = client
+        .export(request.clone())
+        .await
+        .expect_err("must not succeed without kafka");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+
+    // The broker comes back and the same collector takes spans again
+    // without a restart of its own.
+    tansu.restart().await.expect("tansu restarts");
+    tansu.create_topic(&topic, 1).await.expect("topic again");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match client.export(request.clone()).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "collector did not recover: {status:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    let records = read_topic(&tansu.brokers(), &topic, Duration::from_secs(3)).await;
+    assert!(
+        !records.is_empty(),
+        "spans accepted after recovery are on the topic"
+    );
     collector.stop().await;
 }
 
