@@ -97,6 +97,41 @@ impl Cluster {
         cmd.spawn().expect("ingester starts")
     }
 
+    /// Sends `traces` ten-span traces over gRPC, ten per request; returns the
+    /// (trace ID, span ID) hex pairs sent.
+    async fn send_traces(&self, traces: usize) -> HashSet<(String, String)> {
+        let mut rng = rand::rng();
+        let shape = Shape {
+            spans_per_trace: 10,
+            attributes_per_span: 10,
+            error_rate: 0.0,
+        };
+        let mut grpc = TraceServiceClient::connect(self.collector_grpc.clone())
+            .await
+            .expect("connect");
+        let mut sent = HashSet::new();
+        for _ in 0..traces.div_ceil(10) {
+            let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+            sent.extend(
+                spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))),
+            );
+            grpc.export(request).await.expect("export");
+        }
+        sent
+    }
+
+    /// (traceID, spanID) of every span document in the given day's index.
+    async fn stored_spans(&self, day: &str) -> HashSet<(String, String)> {
+        let index = format!("{}-jaeger-span-{day}", self.prefix);
+        let docs = self.osmem.all_docs(&index).await.expect("span index");
+        docs.iter()
+            .map(|(_, doc)| {
+                let field = |name: &str| doc[name].as_str().unwrap_or_default().to_string();
+                (field("traceID"), field("spanID"))
+            })
+            .collect()
+    }
+
     /// Counts span documents in all of this test's span indices.
     async fn span_count(&self) -> u64 {
         let index = format!("{}-jaeger-span-*", self.prefix);
@@ -318,22 +353,7 @@ async fn spans_over_grpc_and_http_arrive_once_in_the_right_daily_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_ingester_mid_stream_loses_and_duplicates_nothing() {
     let cluster = Cluster::start(2).await;
-    let mut rng = rand::rng();
-    let shape = Shape {
-        spans_per_trace: 10,
-        attributes_per_span: 10,
-        error_rate: 0.0,
-    };
-    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
-        .await
-        .expect("connect");
-    let mut expected = HashSet::new();
-    for _ in 0..20 {
-        let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
-        expected
-            .extend(spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))));
-        grpc.export(request).await.expect("export");
-    }
+    let expected = cluster.send_traces(200).await;
     let total = expected.len() as u64;
     assert_eq!(total, 2000);
 
@@ -361,20 +381,7 @@ async fn killing_the_ingester_mid_stream_loses_and_duplicates_nothing() {
         count, total,
         "no span lost and none duplicated across the crash"
     );
-    let mut seen = HashSet::new();
-    for day in ["2026-11-26"] {
-        for (_, doc) in cluster
-            .osmem
-            .all_docs(&format!("{}-jaeger-span-{day}", cluster.prefix))
-            .await
-            .unwrap()
-        {
-            seen.insert((
-                doc["traceID"].as_str().unwrap().to_string(),
-                doc["spanID"].as_str().unwrap().to_string(),
-            ));
-        }
-    }
+    let seen = cluster.stored_spans("2026-11-26").await;
     assert_eq!(seen, expected);
     restarted.kill().await.ok();
     cluster.collector_stop.cancel();
@@ -473,22 +480,7 @@ async fn last_offset(brokers: &str, topic: &str) -> (usize, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_ingester_joining_mid_stream_loses_and_duplicates_nothing() {
     let cluster = Cluster::start(4).await;
-    let mut rng = rand::rng();
-    let shape = Shape {
-        spans_per_trace: 10,
-        attributes_per_span: 10,
-        error_rate: 0.0,
-    };
-    let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
-        .await
-        .expect("connect");
-    let mut expected = HashSet::new();
-    for _ in 0..20 {
-        let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
-        expected
-            .extend(spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))));
-        grpc.export(request).await.expect("export");
-    }
+    let expected = cluster.send_traces(200).await;
     let total = expected.len() as u64;
 
     // The first ingester takes all four partitions; the second joins while
@@ -533,18 +525,7 @@ async fn a_second_ingester_joining_mid_stream_loses_and_duplicates_nothing() {
         count, total,
         "no span lost and none duplicated across the rebalance (joined at {at_join})"
     );
-    let mut seen = HashSet::new();
-    for (_, doc) in cluster
-        .osmem
-        .all_docs(&format!("{}-jaeger-span-2026-11-26", cluster.prefix))
-        .await
-        .unwrap()
-    {
-        seen.insert((
-            doc["traceID"].as_str().unwrap().to_string(),
-            doc["spanID"].as_str().unwrap().to_string(),
-        ));
-    }
+    let seen = cluster.stored_spans("2026-11-26").await;
     assert_eq!(seen, expected);
 
     // Both members are alive and healthy after the rebalance.
