@@ -310,10 +310,12 @@ impl IngestLoop {
     fn add(&mut self, message: &BorrowedMessage<'_>) {
         let (partition, offset) = (message.partition(), message.offset());
         let Some(reference) = self.tracker.read(partition, offset) else {
-            tracing::debug!(
+            // librdkafka fetches only assigned partitions, so an assignment was
+            // missed: loud, because the partition stalls until the next rebalance.
+            tracing::warn!(
                 partition,
                 offset,
-                "message of an unassigned partition skipped"
+                "message of a partition not known as assigned skipped"
             );
             return;
         };

@@ -357,8 +357,13 @@ async fn killing_the_ingester_mid_stream_loses_and_duplicates_nothing() {
     let total = expected.len() as u64;
     assert_eq!(total, 2000);
 
-    // Small bulks so that the kill lands between commits.
-    let small = ["--es-bulk-actions=100", "--es-bulk-workers=2"];
+    // Small bulks so that the kill lands between commits; a short session
+    // timeout so the restarted member does not wait 45 s for the dead one.
+    let small = [
+        "--es-bulk-actions=100",
+        "--es-bulk-workers=2",
+        "--kafka-consumer-config=session.timeout.ms=6000;heartbeat.interval.ms=1000",
+    ];
     let mut ingester = cluster.ingester(&small);
     let deadline = Instant::now() + Duration::from_secs(120);
     while cluster.span_count().await < 300 {
