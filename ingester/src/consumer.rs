@@ -397,7 +397,7 @@ impl IngestLoop {
     /// Hands the current batch to a bulk task, waiting for a free slot while
     /// still recording completions (so a full pipeline cannot deadlock).
     async fn flush(&mut self) {
-        let Some(batch) = self.builder.take() else {
+        let Some(mut batch) = self.builder.take() else {
             return;
         };
         let permit = loop {
@@ -420,7 +420,7 @@ impl IngestLoop {
         };
         let (es, give_up) = (self.es.clone(), self.give_up.clone());
         self.tasks.spawn(async move {
-            let messages = batch.messages.clone();
+            let messages = std::mem::take(&mut batch.messages);
             let outcome = bulk::send(&es, batch, &give_up).await;
             let _ = done_tx.send(Completion { messages, outcome }).await;
             drop(permit);

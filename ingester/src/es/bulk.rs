@@ -252,7 +252,7 @@ pub fn retry_policy() -> ExponentialBuilder {
 /// Stops retrying only when `give_up` is cancelled.
 pub async fn send(client: &EsClient, batch: Batch, give_up: &CancellationToken) -> Outcome {
     let mut backoff = retry_policy().build();
-    let mut pending: Vec<Item> = batch.items.clone();
+    let mut pending: Vec<Item> = batch.items;
     let mut body = Bytes::from(batch.body);
     let mut rejected = 0usize;
     let mut stored_spans = 0usize;
