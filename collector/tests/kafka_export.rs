@@ -349,27 +349,12 @@ async fn bad_payloads_get_invalid_argument_and_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_gives_retryable_errors_not_success() {
-    let mut tansu = Tansu::start().await.expect("tansu starts");
-    let topic = unique_name("spans");
-    tansu.create_topic(&topic, 1).await.expect("topic");
-    let collector =
-        start_collector(&tansu.brokers(), &topic, &["--kafka-produce-timeout=2s"]).await;
-    let mut rng = rand::rng();
-    let request = generator::request(&mut rng, 2, Shape::default(), 1_764_115_200_000_000_000);
-    let mut client = TraceServiceClient::connect(collector.grpc.clone())
-        .await
-        .expect("connect");
-    client
-        .export(request.clone())
-        .await
-        .expect("accepted while the broker is up");
-
-    tansu.stop().await;
-    let status = client
-        .export(request.clone())
-        .await
-        .expect_err("must not succeed without kafka");
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let BrokerLost {
+        tansu: _tansu,
+        collector,
+        request,
+        ..
+    } = lose_the_broker(&[]).await;
 
     let response = reqwest::Client::new()
         .post(format!("{}/v1/traces", collector.http))
@@ -386,39 +371,18 @@ async fn broker_down_gives_retryable_errors_not_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_recovers_by_itself_when_the_broker_returns() {
-    let mut tansu = Tansu::start().await.expect("tansu starts");
-    let topic = unique_name("spans");
-    tansu.create_topic(&topic, 1).await.expect("topic");
     // Idempotence is off here only: tansu's memory storage restarts as an
     // empty cluster that has forgotten the idempotent producer's ID (and
     // tansu 0.6.0's sqlite storage panics on idempotent produce after a
     // restart), so this checks the collector's own recovery, not librdkafka's
     // producer-ID handling, which needs a real Kafka broker to test.
-    let collector = start_collector(
-        &tansu.brokers(),
-        &topic,
-        &[
-            "--kafka-produce-timeout=2s",
-            "--kafka-producer-config=enable.idempotence=false",
-        ],
-    )
-    .await;
-    let mut rng = rand::rng();
-    let request = generator::request(&mut rng, 2, Shape::default(), 1_764_115_200_000_000_000);
-    let mut client = TraceServiceClient::connect(collector.grpc.clone())
-        .await
-        .expect("connect");
-    client
-        .export(request.clone())
-        .await
-        .expect("accepted while the broker is up");
-
-    tansu.stop().await;
-    let status = client
-        .export(request.clone())
-        .await
-        .expect_err("must not succeed without kafka");
-    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let BrokerLost {
+        mut tansu,
+        topic,
+        collector,
+        mut client,
+        request,
+    } = lose_the_broker(&["--kafka-producer-config=enable.idempotence=false"]).await;
 
     // The broker comes back and the same collector takes spans again
     // without a restart of its own.
@@ -480,6 +444,50 @@ async fn a_full_inflight_budget_gives_resource_exhausted_with_retry_info() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     collector.stop().await;
+}
+
+/// A collector whose broker took one request and then went away; the next
+/// export was refused with UNAVAILABLE.
+struct BrokerLost {
+    tansu: Tansu,
+    topic: String,
+    collector: Running,
+    client: TraceServiceClient<tonic::transport::Channel>,
+    request: ExportTraceServiceRequest,
+}
+
+async fn lose_the_broker(extra: &[&str]) -> BrokerLost {
+    let mut tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("spans");
+    tansu.create_topic(&topic, 1).await.expect("topic");
+    let flags: Vec<&str> = ["--kafka-produce-timeout=2s"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let collector = start_collector(&tansu.brokers(), &topic, &flags).await;
+    let mut rng = rand::rng();
+    let request = generator::request(&mut rng, 2, Shape::default(), 1_764_115_200_000_000_000);
+    let mut client = TraceServiceClient::connect(collector.grpc.clone())
+        .await
+        .expect("connect");
+    client
+        .export(request.clone())
+        .await
+        .expect("accepted while the broker is up");
+    tansu.stop().await;
+    let status = client
+        .export(request.clone())
+        .await
+        .expect_err("must not succeed without kafka");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    BrokerLost {
+        tansu,
+        topic,
+        collector,
+        client,
+        request,
+    }
 }
 
 /// Sends and receives raw bytes, to put invalid protobuf on the wire.
