@@ -10,6 +10,9 @@ pub mod jaeger;
 pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;
+pub mod thrift;
+pub mod translate;
+pub mod zipkin;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -16,6 +16,9 @@
 pub mod ids;
 pub mod index;
 pub mod model;
+pub mod proto;
+pub mod thrift;
+pub mod to_otlp;
 pub mod writer;
 
 pub use index::{
