@@ -28,3 +28,9 @@ fmt:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Short cargo-fuzz run of every decoder target (nightly; not part of `make test`).
+.PHONY: fuzz
+FUZZ_SECONDS ?= 30
+fuzz:
+	scripts/fuzz-smoke.sh $(FUZZ_SECONDS)

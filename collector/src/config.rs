@@ -58,25 +58,45 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_OTLP_HTTP_LISTEN", default_value = "0.0.0.0:4318", value_parser = parse_listen)]
     pub otlp_http_listen: Listen,
 
-    /// Jaeger Thrift compact UDP listen address (reserved: the receiver is not built yet).
+    /// Jaeger agent UDP listen address, Thrift compact protocol (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_JAEGER_COMPACT_LISTEN", default_value = "0.0.0.0:6831", value_parser = parse_listen)]
     pub jaeger_compact_listen: Listen,
 
-    /// Jaeger Thrift binary UDP listen address (reserved: the receiver is not built yet).
+    /// Jaeger agent UDP listen address, Thrift binary protocol (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_JAEGER_BINARY_LISTEN", default_value = "0.0.0.0:6832", value_parser = parse_listen)]
     pub jaeger_binary_listen: Listen,
 
-    /// Jaeger Thrift HTTP listen address (reserved: the receiver is not built yet).
+    /// Jaeger Thrift HTTP listen address, `POST /api/traces` (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_JAEGER_HTTP_LISTEN", default_value = "0.0.0.0:14268", value_parser = parse_listen)]
     pub jaeger_http_listen: Listen,
 
-    /// Jaeger gRPC listen address (reserved: the receiver is not built yet).
+    /// Jaeger gRPC listen address, `jaeger.api_v2.CollectorService` (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_JAEGER_GRPC_LISTEN", default_value = "0.0.0.0:14250", value_parser = parse_listen)]
     pub jaeger_grpc_listen: Listen,
 
-    /// Zipkin listen address (reserved: the receiver is not built yet).
+    /// Zipkin listen address, `POST /api/v1/spans` and `/api/v2/spans` (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_ZIPKIN_LISTEN", default_value = "0.0.0.0:9411", value_parser = parse_listen)]
     pub zipkin_listen: Listen,
+
+    /// Largest Jaeger UDP packet accepted; longer ones are dropped and counted.
+    #[arg(
+        long,
+        env = "FERROTRACE_JAEGER_UDP_MAX_PACKET_BYTES",
+        default_value_t = 65_000
+    )]
+    pub jaeger_udp_max_packet_bytes: usize,
+
+    /// Jaeger UDP packets queued for the workers; when full, packets are dropped and counted.
+    #[arg(
+        long,
+        env = "FERROTRACE_JAEGER_UDP_QUEUE_SIZE",
+        default_value_t = 1_000
+    )]
+    pub jaeger_udp_queue_size: usize,
+
+    /// Workers decoding and exporting Jaeger UDP packets, per UDP receiver.
+    #[arg(long, env = "FERROTRACE_JAEGER_UDP_WORKERS", default_value_t = 10)]
+    pub jaeger_udp_workers: usize,
 
     /// Admin HTTP listen address: /metrics, /healthz, /readyz.
     #[arg(long, env = "FERROTRACE_ADMIN_LISTEN", default_value = "0.0.0.0:14269", value_parser = parse_listen)]
@@ -99,6 +119,14 @@ impl Config {
         }
         if self.kafka_max_message_bytes < 1024 {
             return Err("--kafka-max-message-bytes must be at least 1024".into());
+        }
+        if self.jaeger_udp_max_packet_bytes == 0 || self.jaeger_udp_max_packet_bytes > 65_535 {
+            return Err("--jaeger-udp-max-packet-bytes must be between 1 and 65535".into());
+        }
+        if self.jaeger_udp_queue_size == 0 || self.jaeger_udp_workers == 0 {
+            return Err(
+                "--jaeger-udp-queue-size and --jaeger-udp-workers must be at least 1".into(),
+            );
         }
         if self.max_inflight_bytes < self.max_request_bytes {
             return Err("--max-inflight-bytes must be at least --max-request-bytes".into());

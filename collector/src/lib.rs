@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrotrace_common::admin::{AdminServer, Readiness};
+use ferrotrace_common::thrift::ThriftProtocol;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -30,8 +31,18 @@ pub struct Collector {
     config: Config,
     producer: Arc<Producer>,
     metrics: PrometheusHandle,
+    listeners: Listeners,
+}
+
+/// Every receiver's socket; `None` when its listen address is empty.
+struct Listeners {
     otlp_grpc: Option<TcpListener>,
     otlp_http: Option<TcpListener>,
+    jaeger_compact: Option<UdpSocket>,
+    jaeger_binary: Option<UdpSocket>,
+    jaeger_http: Option<TcpListener>,
+    jaeger_grpc: Option<TcpListener>,
+    zipkin: Option<TcpListener>,
     admin: Option<TcpListener>,
 }
 
@@ -40,42 +51,47 @@ impl Collector {
     pub async fn bind(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         crate::metrics::describe();
         let producer = Arc::new(Producer::new(&config).context("creating the Kafka producer")?);
-        let otlp_grpc = bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?;
-        let otlp_http = bind(config.otlp_http_listen.addr(), "OTLP/HTTP").await?;
-        let admin = bind(config.admin_listen.addr(), "admin").await?;
-        let reserved = [
-            ("jaeger-compact", config.jaeger_compact_listen.addr()),
-            ("jaeger-binary", config.jaeger_binary_listen.addr()),
-            ("jaeger-http", config.jaeger_http_listen.addr()),
-            ("jaeger-grpc", config.jaeger_grpc_listen.addr()),
-            ("zipkin", config.zipkin_listen.addr()),
-        ];
-        let pending: Vec<&str> = reserved
-            .iter()
-            .filter(|(_, addr)| addr.is_some())
-            .map(|(name, _)| *name)
-            .collect();
-        if !pending.is_empty() {
-            tracing::info!(receivers = ?pending, "these receivers are not available in this version; their flags are accepted and ignored");
-        }
+        let listeners = Listeners {
+            otlp_grpc: bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?,
+            otlp_http: bind(config.otlp_http_listen.addr(), "OTLP/HTTP").await?,
+            jaeger_compact: bind_udp(config.jaeger_compact_listen.addr(), "Jaeger compact").await?,
+            jaeger_binary: bind_udp(config.jaeger_binary_listen.addr(), "Jaeger binary").await?,
+            jaeger_http: bind(config.jaeger_http_listen.addr(), "Jaeger HTTP").await?,
+            jaeger_grpc: bind(config.jaeger_grpc_listen.addr(), "Jaeger gRPC").await?,
+            zipkin: bind(config.zipkin_listen.addr(), "Zipkin").await?,
+            admin: bind(config.admin_listen.addr(), "admin").await?,
+        };
         Ok(Self {
             config,
             producer,
             metrics,
-            otlp_grpc,
-            otlp_http,
-            admin,
+            listeners,
         })
     }
 
     pub fn otlp_grpc_addr(&self) -> Option<SocketAddr> {
-        self.otlp_grpc.as_ref().and_then(|l| l.local_addr().ok())
+        tcp_addr(&self.listeners.otlp_grpc)
     }
     pub fn otlp_http_addr(&self) -> Option<SocketAddr> {
-        self.otlp_http.as_ref().and_then(|l| l.local_addr().ok())
+        tcp_addr(&self.listeners.otlp_http)
+    }
+    pub fn jaeger_compact_addr(&self) -> Option<SocketAddr> {
+        udp_addr(&self.listeners.jaeger_compact)
+    }
+    pub fn jaeger_binary_addr(&self) -> Option<SocketAddr> {
+        udp_addr(&self.listeners.jaeger_binary)
+    }
+    pub fn jaeger_http_addr(&self) -> Option<SocketAddr> {
+        tcp_addr(&self.listeners.jaeger_http)
+    }
+    pub fn jaeger_grpc_addr(&self) -> Option<SocketAddr> {
+        tcp_addr(&self.listeners.jaeger_grpc)
+    }
+    pub fn zipkin_addr(&self) -> Option<SocketAddr> {
+        tcp_addr(&self.listeners.zipkin)
     }
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        tcp_addr(&self.listeners.admin)
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight requests finish
@@ -85,9 +101,7 @@ impl Collector {
             config,
             producer,
             metrics,
-            otlp_grpc,
-            otlp_http,
-            admin,
+            listeners,
         } = self;
         let pipeline = Arc::new(Pipeline::new(
             producer.clone(),
@@ -95,31 +109,77 @@ impl Collector {
         ));
         let ready = Readiness::default();
         let mut tasks = tokio::task::JoinSet::new();
+        let max_request = config.max_request_bytes;
 
-        if let Some(listener) = otlp_grpc {
+        if let Some(listener) = listeners.otlp_grpc {
             tracing::info!(addr = %listener.local_addr()?, "OTLP/gRPC receiver listening");
-            let service =
-                receivers::otlp_grpc::TraceService::new(pipeline.clone(), config.max_request_bytes);
+            let service = receivers::otlp_grpc::service(pipeline.clone(), max_request);
             let token = shutdown.clone();
             tasks.spawn(async move {
-                receivers::otlp_grpc::serve(listener, service, token)
+                receivers::grpc_raw::serve(listener, service, token)
                     .await
                     .context("OTLP/gRPC receiver")
             });
         }
-        if let Some(listener) = otlp_http {
-            tracing::info!(addr = %listener.local_addr()?, "OTLP/HTTP receiver listening");
-            let router = receivers::otlp_http::router(pipeline.clone(), config.max_request_bytes);
+        if let Some(listener) = listeners.jaeger_grpc {
+            tracing::info!(addr = %listener.local_addr()?, "Jaeger gRPC receiver listening");
+            let service = receivers::jaeger_grpc::service(pipeline.clone(), max_request);
             let token = shutdown.clone();
             tasks.spawn(async move {
-                receivers::otlp_http::serve(listener, router, token)
+                receivers::grpc_raw::serve(listener, service, token)
                     .await
-                    .context("OTLP/HTTP receiver")
+                    .context("Jaeger gRPC receiver")
+            });
+        }
+        let http_receivers = [
+            (
+                listeners.otlp_http,
+                "OTLP/HTTP",
+                receivers::otlp_http::router as fn(_, _) -> _,
+            ),
+            (
+                listeners.jaeger_http,
+                "Jaeger HTTP",
+                receivers::jaeger_http::router,
+            ),
+            (listeners.zipkin, "Zipkin", receivers::zipkin::router),
+        ];
+        for (listener, name, router) in http_receivers {
+            let Some(listener) = listener else { continue };
+            tracing::info!(addr = %listener.local_addr()?, "{name} receiver listening");
+            let router = router(pipeline.clone(), max_request);
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                receivers::serve_http(listener, router, token)
+                    .await
+                    .with_context(|| format!("{name} receiver"))
+            });
+        }
+        let udp_options = receivers::jaeger_udp::UdpOptions {
+            max_packet_bytes: config.jaeger_udp_max_packet_bytes,
+            queue_size: config.jaeger_udp_queue_size,
+            workers: config.jaeger_udp_workers,
+        };
+        let udp_receivers = [
+            (listeners.jaeger_compact, ThriftProtocol::Compact),
+            (listeners.jaeger_binary, ThriftProtocol::Binary),
+        ];
+        for (socket, protocol) in udp_receivers {
+            let Some(socket) = socket else { continue };
+            let name = receivers::jaeger_udp::receiver_name(protocol);
+            tracing::info!(addr = %socket.local_addr()?, receiver = name, "Jaeger UDP receiver listening");
+            let pipeline = pipeline.clone();
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                receivers::jaeger_udp::serve(socket, protocol, pipeline, udp_options, token)
+                    .await
+                    .with_context(|| format!("{name} receiver"))
             });
         }
         // The admin server outlives the receivers so /metrics stays readable while draining.
-        let admin_server =
-            admin.map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
+        let admin_server = listeners
+            .admin
+            .map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
         let readiness = tokio::spawn(watch_kafka(
             producer.clone(),
             ready.clone(),
@@ -150,6 +210,24 @@ impl Collector {
         }
         tracing::info!("collector stopped");
         Ok(())
+    }
+}
+
+fn tcp_addr(listener: &Option<TcpListener>) -> Option<SocketAddr> {
+    listener.as_ref().and_then(|l| l.local_addr().ok())
+}
+
+fn udp_addr(socket: &Option<UdpSocket>) -> Option<SocketAddr> {
+    socket.as_ref().and_then(|s| s.local_addr().ok())
+}
+
+async fn bind_udp(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<UdpSocket>> {
+    match addr {
+        None => Ok(None),
+        Some(addr) => UdpSocket::bind(addr)
+            .await
+            .map(Some)
+            .with_context(|| format!("binding the {what} UDP socket on {addr}")),
     }
 }
 

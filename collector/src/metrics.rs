@@ -4,6 +4,12 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
 /// Spans received, by receiver and outcome (`accepted`, `rejected`, `refused`).
 pub const SPANS: &str = "ferrotrace_collector_spans_total";
+/// Spans refused as invalid, by receiver and reason (`zero_trace_id`, `invalid_timestamp`, ...).
+pub const SPANS_REFUSED: &str = "ferrotrace_collector_spans_refused_total";
+/// Bytes received on the wire (before decompression), by receiver.
+pub const RECEIVED_BYTES: &str = "ferrotrace_collector_received_bytes_total";
+/// UDP packets not exported, by receiver and reason (`queue_full`, `too_large`, `malformed`, `unknown_method`).
+pub const UDP_PACKETS_DROPPED: &str = "ferrotrace_collector_udp_packets_dropped_total";
 /// Requests answered, by receiver and result (`ok`, `invalid`, `unavailable`, `exhausted`, ...).
 pub const REQUESTS: &str = "ferrotrace_collector_requests_total";
 /// Time from request receipt to the answer, by receiver.
@@ -21,6 +27,21 @@ pub const HISTOGRAMS: &[&str] = &[REQUEST_DURATION];
 /// Registers HELP text for every metric above.
 pub fn describe() {
     describe_counter!(SPANS, Unit::Count, "Spans received, by receiver and outcome (accepted, rejected in partial_success, refused with a retryable error).");
+    describe_counter!(
+        SPANS_REFUSED,
+        Unit::Count,
+        "Spans refused as invalid, by receiver and reason (zero_trace_id, zero_span_id, invalid_id, invalid_timestamp, too_large)."
+    );
+    describe_counter!(
+        RECEIVED_BYTES,
+        Unit::Bytes,
+        "Bytes received on the wire, before decompression, by receiver."
+    );
+    describe_counter!(
+        UDP_PACKETS_DROPPED,
+        Unit::Count,
+        "UDP packets not exported, by receiver and reason (queue_full, too_large, malformed, unknown_method)."
+    );
     describe_counter!(
         REQUESTS,
         Unit::Count,

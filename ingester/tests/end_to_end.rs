@@ -3,182 +3,19 @@
 //! Jaeger's schema, exactly once, even when the ingester is killed mid-stream.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use ferrotrace_common::testkit::{unique_name, Osmem, Tansu};
+use ferrotrace_common::testkit::unique_name;
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use tokio::process::{Child, Command};
-use tokio_util::sync::CancellationToken;
+use tokio::process::Command;
 
-/// 2026-11-25T23:59:59.500Z and 2026-11-26T00:00:00.500Z in ns: either side of midnight.
-const BEFORE_MIDNIGHT_NS: u64 = 1_795_651_199_500_000_000;
-const AFTER_MIDNIGHT_NS: u64 = 1_795_651_200_500_000_000;
+mod support;
 
-struct Cluster {
-    tansu: Tansu,
-    osmem: Osmem,
-    topic: String,
-    prefix: String,
-    collector_grpc: String,
-    collector_http: String,
-    collector_stop: CancellationToken,
-}
-
-impl Cluster {
-    async fn start(partitions: i32) -> Self {
-        let tansu = Tansu::start().await.expect("tansu starts");
-        let osmem = Osmem::start().await.expect("osmem starts");
-        let topic = unique_name("spans");
-        tansu
-            .create_topic(&topic, partitions)
-            .await
-            .expect("topic created");
-        let config = ferrotrace_collector::config::Config::try_parse_from([
-            "ferrotrace-collector".to_string(),
-            format!("--kafka-brokers={}", tansu.brokers()),
-            format!("--kafka-topic={topic}"),
-            "--otlp-grpc-listen=127.0.0.1:0".into(),
-            "--otlp-http-listen=127.0.0.1:0".into(),
-            "--admin-listen=".into(),
-            "--jaeger-compact-listen=".into(),
-            "--jaeger-binary-listen=".into(),
-            "--jaeger-http-listen=".into(),
-            "--jaeger-grpc-listen=".into(),
-            "--zipkin-listen=".into(),
-        ])
-        .expect("collector flags");
-        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .build_recorder()
-            .handle();
-        let collector = ferrotrace_collector::Collector::bind(config, metrics)
-            .await
-            .expect("collector binds");
-        let collector_grpc = format!("http://{}", collector.otlp_grpc_addr().unwrap());
-        let collector_http = format!("http://{}", collector.otlp_http_addr().unwrap());
-        let collector_stop = CancellationToken::new();
-        tokio::spawn(collector.run(collector_stop.clone()));
-        let prefix = unique_name("t");
-        Self {
-            tansu,
-            osmem,
-            topic,
-            prefix,
-            collector_grpc,
-            collector_http,
-            collector_stop,
-        }
-    }
-
-    fn ingester(&self, extra: &[&str]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
-        cmd.arg(format!("--kafka-brokers={}", self.tansu.brokers()))
-            .arg(format!("--kafka-topic={}", self.topic))
-            .arg(format!("--kafka-group={}-group", self.topic))
-            .arg(format!("--es-url={}", self.osmem.url()))
-            .arg(format!("--es-index-prefix={}", self.prefix))
-            .arg("--es-num-replicas=0")
-            .arg("--es-num-shards=1")
-            // An environment default, so a test can still pass --admin-listen.
-            .env("FERROTRACE_ADMIN_LISTEN", "")
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("INGESTER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd.spawn().expect("ingester starts")
-    }
-
-    /// Sends `traces` ten-span traces over gRPC, ten per request; returns the
-    /// (trace ID, span ID) hex pairs sent.
-    async fn send_traces(&self, traces: usize) -> HashSet<(String, String)> {
-        let mut rng = rand::rng();
-        let shape = Shape {
-            spans_per_trace: 10,
-            attributes_per_span: 10,
-            error_rate: 0.0,
-        };
-        let mut grpc = TraceServiceClient::connect(self.collector_grpc.clone())
-            .await
-            .expect("connect");
-        let mut sent = HashSet::new();
-        for _ in 0..traces.div_ceil(10) {
-            let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
-            sent.extend(
-                spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))),
-            );
-            grpc.export(request).await.expect("export");
-        }
-        sent
-    }
-
-    /// (traceID, spanID) of every span document in the given day's index.
-    async fn stored_spans(&self, day: &str) -> HashSet<(String, String)> {
-        let index = format!("{}-jaeger-span-{day}", self.prefix);
-        let docs = self.osmem.all_docs(&index).await.expect("span index");
-        docs.iter()
-            .map(|(_, doc)| {
-                let field = |name: &str| doc[name].as_str().unwrap_or_default().to_string();
-                (field("traceID"), field("spanID"))
-            })
-            .collect()
-    }
-
-    /// Counts span documents in all of this test's span indices.
-    async fn span_count(&self) -> u64 {
-        let index = format!("{}-jaeger-span-*", self.prefix);
-        match self
-            .osmem
-            .search(
-                &index,
-                serde_json::json!({"size": 0, "track_total_hits": true}),
-            )
-            .await
-        {
-            Ok(json) => json["hits"]["total"]["value"].as_u64().unwrap_or(0),
-            Err(_) => 0,
-        }
-    }
-
-    async fn wait_for_spans(&self, expected: u64, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut count = 0;
-        while Instant::now() < deadline {
-            count = self.span_count().await;
-            if count >= expected {
-                // Give late duplicates a chance to show up before judging.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                return self.span_count().await;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        count
-    }
-}
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-}
+use support::{kv, spans, Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_over_grpc_and_http_arrive_once_in_the_right_daily_index() {

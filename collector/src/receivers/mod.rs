@@ -1,15 +1,36 @@
 //! One module per protocol the collector accepts. Each receiver turns its
 //! input into an OTLP `ExportTraceServiceRequest` and hands it to the
 //! [`Pipeline`](crate::pipeline::Pipeline); none of them talks to Kafka itself.
+//!
+//! This module holds what several receivers share: the OTLP response,
+//! bounded gzip inflation, the HTTP server loop, the export of a request
+//! translated from Jaeger or Zipkin, and a log rate limiter for per-packet
+//! paths.
 
+pub mod grpc_raw;
+pub mod jaeger_grpc;
+pub mod jaeger_http;
+pub mod jaeger_udp;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod zipkin;
 
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap};
+use axum::Router;
+use bytes::Bytes;
+use ferrotrace_common::translate::Translated;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
+use prost::Message;
+use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Accepted;
+use crate::metrics as m;
+use crate::pipeline::{Accepted, ExportError, Pipeline};
 
 /// The OTLP response for an accepted request: `partial_success` only when spans were rejected.
 pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
@@ -18,4 +39,212 @@ pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
         error_message: accepted.rejection.clone().unwrap_or_default(),
     });
     ExportTraceServiceResponse { partial_success }
+}
+
+/// Serves an HTTP receiver on `listener` until `shutdown`; in-flight requests finish first.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is refused, not expanded).
+pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ExportError> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    match encoding.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" => {
+            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
+            reader
+                .read_to_end(&mut out)
+                .map_err(|e| ExportError::InvalidArgument(format!("invalid gzip body: {e}")))?;
+            if out.len() > limit {
+                return Err(ExportError::TooLarge(format!(
+                    "decompressed body exceeds the limit of {limit} bytes"
+                )));
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(ExportError::Unsupported(format!(
+            "unsupported content encoding {other:?}, expected gzip"
+        ))),
+    }
+}
+
+/// The media type of a `Content-Type` header, lowercased, without parameters.
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Exports a request translated from Jaeger or Zipkin.
+///
+/// Jaeger and Zipkin have no `partial_success`: when some spans were refused
+/// (by the translation's checks or by the split), the valid ones are still
+/// stored and the client gets `InvalidArgument` saying how many were refused
+/// and why. Clients do not retry that, so nothing is stored twice.
+pub async fn export_translated(
+    pipeline: &Pipeline,
+    receiver: &'static str,
+    translated: Translated,
+    started: Instant,
+) -> Result<u64, ExportError> {
+    let refused = &translated.refused;
+    for (reason, count) in refused.by_reason() {
+        metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => reason)
+            .increment(count);
+    }
+    let described = || refused.first().unwrap_or_default().to_owned();
+    if translated.spans == 0 {
+        if refused.total() == 0 {
+            return Ok(0);
+        }
+        let error = ExportError::InvalidArgument(format!(
+            "all {} spans refused; first: {}",
+            refused.total(),
+            described()
+        ));
+        error.record(receiver, started);
+        return Err(error);
+    }
+    let request = translated.request.encode_to_vec();
+    let accepted = pipeline.export(receiver, &request, started).await?;
+    if accepted.rejected_spans > 0 {
+        metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => "too_large")
+            .increment(accepted.rejected_spans);
+    }
+    let total_refused = refused.total() + accepted.rejected_spans;
+    if total_refused > 0 {
+        let first = refused
+            .first()
+            .map(str::to_owned)
+            .or(accepted.rejection)
+            .unwrap_or_default();
+        return Err(ExportError::InvalidArgument(format!(
+            "{total_refused} spans refused, the other {} accepted; first: {first}",
+            accepted.accepted_spans
+        )));
+    }
+    Ok(accepted.accepted_spans)
+}
+
+/// Lets a per-packet warning through at most once per interval, and says how
+/// many were suppressed in between.
+pub struct LogLimiter {
+    interval: Duration,
+    origin: Instant,
+    next_millis: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogLimiter {
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            origin: Instant::now(),
+            next_millis: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(suppressed since the last one)` when this event may be logged.
+    pub fn allow(&self) -> Option<u64> {
+        let now = self.origin.elapsed().as_millis() as u64;
+        let next = self.next_millis.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_millis
+                .compare_exchange(
+                    next,
+                    now + self.interval.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit_and_bombs_are_refused() {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(&vec![0u8; 100_000]).unwrap();
+        let compressed = Bytes::from(encoder.finish().unwrap());
+        let gzip = headers(&[("content-encoding", "gzip")]);
+        assert_eq!(
+            decompress(&gzip, compressed.clone(), 100_000)
+                .unwrap()
+                .len(),
+            100_000
+        );
+        assert!(matches!(
+            decompress(&gzip, compressed, 99_999),
+            Err(ExportError::TooLarge(_))
+        ));
+        assert!(matches!(
+            decompress(&gzip, Bytes::from_static(b"not gzip"), 1000),
+            Err(ExportError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            decompress(&headers(&[("content-encoding", "br")]), Bytes::new(), 10),
+            Err(ExportError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn media_type_drops_parameters_and_case() {
+        assert_eq!(
+            media_type(&headers(&[(
+                "content-type",
+                "Application/JSON; charset=utf-8"
+            )])),
+            "application/json"
+        );
+        assert_eq!(media_type(&headers(&[])), "");
+    }
+
+    #[test]
+    fn log_limiter_lets_one_through_per_interval_and_counts_the_rest() {
+        let limiter = LogLimiter::new(Duration::from_secs(3600));
+        assert_eq!(limiter.allow(), Some(0));
+        assert_eq!(limiter.allow(), None);
+        assert_eq!(limiter.allow(), None);
+        let limiter = LogLimiter::new(Duration::ZERO);
+        assert_eq!(limiter.allow(), Some(0));
+        assert_eq!(limiter.allow(), Some(0));
+    }
 }

@@ -7,7 +7,6 @@
 //! request's content type, failures carry a `google.rpc.Status` body as the
 //! OTLP/HTTP specification asks, and retryable failures a `Retry-After`.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,9 +18,8 @@ use axum::Router;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use tokio_util::sync::CancellationToken;
 
-use super::export_response;
+use super::{decompress, export_response, media_type};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "otlp_http";
@@ -43,17 +41,6 @@ pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
             pipeline,
             max_request_bytes,
         })
-}
-
-/// Serves the receiver on `listener` until `shutdown`; in-flight requests finish first.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -116,48 +103,12 @@ async fn handle(
 }
 
 fn content_type(headers: &HeaderMap) -> Result<Format, ExportError> {
-    let value = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = media_type(headers);
     match media.as_str() {
         PROTOBUF | "application/protobuf" => Ok(Format::Protobuf),
         JSON => Ok(Format::Json),
         _ => Err(ExportError::Unsupported(format!(
-            "unsupported content type {value:?}, expected {PROTOBUF} or {JSON}"
-        ))),
-    }
-}
-
-/// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is refused, not expanded).
-fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ExportError> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity");
-    match encoding.trim().to_ascii_lowercase().as_str() {
-        "" | "identity" => Ok(body),
-        "gzip" => {
-            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
-            reader
-                .read_to_end(&mut out)
-                .map_err(|e| ExportError::InvalidArgument(format!("invalid gzip body: {e}")))?;
-            if out.len() > limit {
-                return Err(ExportError::TooLarge(format!(
-                    "decompressed body exceeds the limit of {limit} bytes"
-                )));
-            }
-            Ok(Bytes::from(out))
-        }
-        other => Err(ExportError::Unsupported(format!(
-            "unsupported content encoding {other:?}, expected gzip"
+            "unsupported content type {media:?}, expected {PROTOBUF} or {JSON}"
         ))),
     }
 }
@@ -228,34 +179,6 @@ mod tests {
         ));
         assert!(matches!(
             content_type(&headers(&[])),
-            Err(ExportError::Unsupported(_))
-        ));
-    }
-
-    #[test]
-    fn gzip_bodies_inflate_within_the_limit_and_bombs_are_refused() {
-        use flate2::{write::GzEncoder, Compression};
-        use std::io::Write;
-        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(&vec![0u8; 100_000]).unwrap();
-        let compressed = Bytes::from(encoder.finish().unwrap());
-        let gzip = headers(&[("content-encoding", "gzip")]);
-        assert_eq!(
-            decompress(&gzip, compressed.clone(), 100_000)
-                .unwrap()
-                .len(),
-            100_000
-        );
-        assert!(matches!(
-            decompress(&gzip, compressed, 99_999),
-            Err(ExportError::TooLarge(_))
-        ));
-        assert!(matches!(
-            decompress(&gzip, Bytes::from_static(b"not gzip"), 1000),
-            Err(ExportError::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            decompress(&headers(&[("content-encoding", "br")]), Bytes::new(), 10),
             Err(ExportError::Unsupported(_))
         ));
     }

@@ -13,6 +13,7 @@
 //! Everything here is pure: no I/O and no global state. The translation
 //! rules and where each was taken from are documented in [`writer`].
 
+pub mod agent;
 pub mod ids;
 pub mod index;
 pub mod model;

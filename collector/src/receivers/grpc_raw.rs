@@ -1,0 +1,152 @@
+//! A unary gRPC method served over raw bytes, shared by the OTLP and Jaeger
+//! gRPC receivers.
+//!
+//! Tonic's generated servers decode every request into prost structs. The
+//! OTLP receiver must not (the pipeline splits the protobuf at the wire
+//! level), so both receivers implement [`RawRpc`] — one method, bytes in,
+//! bytes out — and [`RawService`] does the gRPC framing, gzip and the size
+//! limit. Any other path answers `UNIMPLEMENTED`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, Bytes};
+use tokio_util::sync::CancellationToken;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{Grpc, NamedService, UnaryService};
+
+/// One unary gRPC method on raw protobuf bytes.
+pub trait RawRpc: Clone + Send + Sync + 'static {
+    /// The gRPC service name, e.g. `jaeger.api_v2.CollectorService`.
+    const SERVICE: &'static str;
+    /// The method's full path, `/{SERVICE}/{Method}`.
+    const PATH: &'static str;
+
+    fn call(
+        &self,
+        request: Bytes,
+    ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static;
+}
+
+/// The tower service `tonic::transport::Server` routes to.
+#[derive(Clone)]
+pub struct RawService<R> {
+    rpc: R,
+    max_request_bytes: usize,
+}
+
+impl<R: RawRpc> RawService<R> {
+    pub fn new(rpc: R, max_request_bytes: usize) -> Self {
+        Self {
+            rpc,
+            max_request_bytes,
+        }
+    }
+}
+
+impl<R: RawRpc> NamedService for RawService<R> {
+    const NAME: &'static str = R::SERVICE;
+}
+
+impl<R: RawRpc, B> tower::Service<http::Request<B>> for RawService<R>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.uri().path() != R::PATH {
+            let status =
+                tonic::Status::unimplemented(format!("unknown method {}", request.uri().path()));
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let unary = Unary(self.rpc.clone());
+        let max = self.max_request_bytes;
+        Box::pin(async move {
+            let mut grpc = Grpc::new(RawCodec)
+                .apply_compression_config(
+                    tonic::codec::EnabledCompressionEncodings::default(),
+                    tonic::codec::EnabledCompressionEncodings::default(),
+                )
+                .accept_compressed(CompressionEncoding::Gzip)
+                .apply_max_message_size_config(Some(max), None);
+            Ok(grpc.unary(unary, request).await)
+        })
+    }
+}
+
+struct Unary<R>(R);
+
+impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
+    type Response = Bytes;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<tonic::Response<Bytes>, tonic::Status>> + Send>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let call = self.0.call(request.into_inner());
+        Box::pin(async move { call.await.map(tonic::Response::new) })
+    }
+}
+
+/// A codec that leaves message bodies as bytes in both directions.
+#[derive(Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Self::Error> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Serves one raw method on `listener` until `shutdown`; in-flight calls finish first.
+pub async fn serve<R: RawRpc>(
+    listener: tokio::net::TcpListener,
+    service: RawService<R>,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        // Large frames and windows cut per-request overhead for big batches (measured, design §9).
+        .max_frame_size(Some(1 << 20))
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20))
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+}

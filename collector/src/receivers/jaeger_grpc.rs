@@ -1,0 +1,68 @@
+//! Jaeger gRPC receiver: `jaeger.api_v2.CollectorService/PostSpans` on
+//! :14250, as Jaeger agents and the OpenTelemetry Collector's Jaeger
+//! exporter send it.
+//!
+//! The `PostSpansRequest` is decoded with prost, translated to OTLP
+//! ([`ferrotrace_common::jaeger::to_otlp`]) and exported like any OTLP
+//! request. A body that does not parse, or spans that fail the translation's
+//! checks, get `INVALID_ARGUMENT`; Kafka trouble gets the same retryable
+//! statuses as OTLP.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use ferrotrace_common::jaeger::proto::{PostSpansRequest, PostSpansResponse};
+use ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp;
+use prost::Message;
+
+use super::export_translated;
+use super::grpc_raw::{RawRpc, RawService};
+use crate::pipeline::{ExportError, Pipeline};
+
+const RECEIVER: &str = "jaeger_grpc";
+
+/// `CollectorService/PostSpans` on raw bytes.
+#[derive(Clone)]
+pub struct PostSpans {
+    pipeline: Arc<Pipeline>,
+}
+
+impl RawRpc for PostSpans {
+    const SERVICE: &'static str = "jaeger.api_v2.CollectorService";
+    const PATH: &'static str = ferrotrace_common::jaeger::proto::POST_SPANS_PATH;
+
+    fn call(
+        &self,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static {
+        let pipeline = self.pipeline.clone();
+        async move {
+            let started = Instant::now();
+            let result = post_spans(&pipeline, &body, started).await;
+            result
+                .map(|_| Bytes::from(PostSpansResponse::default().encode_to_vec()))
+                .map_err(|error| error.grpc_status())
+        }
+    }
+}
+
+async fn post_spans(
+    pipeline: &Pipeline,
+    body: &[u8],
+    started: Instant,
+) -> Result<u64, ExportError> {
+    metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+        .increment(body.len() as u64);
+    let request = PostSpansRequest::decode(body)
+        .map_err(|e| ExportError::InvalidArgument(format!("invalid PostSpansRequest: {e}")))
+        .inspect_err(|e| e.record(RECEIVER, started))?;
+    let batches = request.batch.into_iter().collect();
+    export_translated(pipeline, RECEIVER, proto_batches_to_otlp(batches), started).await
+}
+
+/// The receiver as a tower service, for [`grpc_raw::serve`](super::grpc_raw::serve).
+pub fn service(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> RawService<PostSpans> {
+    RawService::new(PostSpans { pipeline }, max_request_bytes)
+}

@@ -1,0 +1,97 @@
+//! Jaeger Thrift HTTP receiver: `POST /api/traces` on :14268, the body one
+//! Thrift-binary `jaeger.Batch`, as Jaeger clients' HTTP reporters send it.
+//!
+//! Like the Jaeger collector it answers `202 Accepted` with an empty body,
+//! takes `application/x-thrift` or `application/vnd.apache.thrift.binary`,
+//! and refuses other content types with 400. gzip bodies are inflated within
+//! the request size limit. Errors are plain text with the HTTP status that
+//! matches the pipeline's answer (400, 413, 429 or 503 with `Retry-After`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use ferrotrace_common::jaeger::thrift::read_batch;
+use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
+
+use super::{decompress, export_translated, media_type};
+use crate::pipeline::{ExportError, Pipeline};
+
+const RECEIVER: &str = "jaeger_http";
+const CONTENT_TYPES: [&str; 2] = [
+    "application/x-thrift",
+    "application/vnd.apache.thrift.binary",
+];
+
+#[derive(Clone)]
+struct HttpState {
+    pipeline: Arc<Pipeline>,
+    max_request_bytes: usize,
+}
+
+/// The receiver's routes, without a socket.
+pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route("/api/traces", post(post_traces))
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        .with_state(HttpState {
+            pipeline,
+            max_request_bytes,
+        })
+}
+
+async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    match handle(&state, &headers, body, started).await {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(error) => text_error(&error),
+    }
+}
+
+async fn handle(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Bytes,
+    started: Instant,
+) -> Result<u64, ExportError> {
+    metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+        .increment(body.len() as u64);
+    let batch = (|| {
+        let media = media_type(headers);
+        if !CONTENT_TYPES.contains(&media.as_str()) {
+            return Err(ExportError::InvalidArgument(format!(
+                "unsupported content type {media:?}, expected {}",
+                CONTENT_TYPES.join(" or ")
+            )));
+        }
+        let body = decompress(headers, body, state.max_request_bytes)?;
+        read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary))
+            .map_err(|e| ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {e}")))
+    })()
+    .inspect_err(|e| e.record(RECEIVER, started))?;
+    export_translated(
+        &state.pipeline,
+        RECEIVER,
+        thrift_batch_to_otlp(batch),
+        started,
+    )
+    .await
+}
+
+/// A plain-text error, as the Jaeger collector answers.
+pub fn text_error(error: &ExportError) -> Response {
+    let (status, retry_after) = error.http_status();
+    let mut response = (status, format!("{error}\n")).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}

@@ -1,0 +1,113 @@
+//! Zipkin receiver on :9411: `POST /api/v2/spans` (JSON, or protobuf with
+//! `Content-Type: application/x-protobuf`) and `POST /api/v1/spans` (JSON,
+//! or Thrift with `application/x-thrift`), gzip bodies accepted.
+//!
+//! As a Zipkin server does, a body without a content type is read as JSON
+//! and success is `202 Accepted` with an empty body. Spans are translated
+//! to OTLP ([`ferrotrace_common::zipkin`]) and exported like any OTLP
+//! request; a body that does not parse gets 400 with the decoder's message.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use ferrotrace_common::translate::Translated;
+use ferrotrace_common::zipkin;
+
+use super::jaeger_http::text_error;
+use super::{decompress, export_translated, media_type};
+use crate::pipeline::{ExportError, Pipeline};
+
+const RECEIVER: &str = "zipkin";
+
+#[derive(Clone)]
+struct HttpState {
+    pipeline: Arc<Pipeline>,
+    max_request_bytes: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// The receiver's routes, without a socket.
+pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route(
+            "/api/v2/spans",
+            post(|state, headers, body| post_spans(state, headers, body, Version::V2)),
+        )
+        .route(
+            "/api/v1/spans",
+            post(|state, headers, body| post_spans(state, headers, body, Version::V1)),
+        )
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        .with_state(HttpState {
+            pipeline,
+            max_request_bytes,
+        })
+}
+
+async fn post_spans(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+    version: Version,
+) -> Response {
+    let started = Instant::now();
+    match handle(&state, &headers, body, version, started).await {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(error) => text_error(&error),
+    }
+}
+
+async fn handle(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Bytes,
+    version: Version,
+    started: Instant,
+) -> Result<u64, ExportError> {
+    metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+        .increment(body.len() as u64);
+    let translated = decode(headers, body, version, state.max_request_bytes)
+        .inspect_err(|e| e.record(RECEIVER, started))?;
+    export_translated(&state.pipeline, RECEIVER, translated, started).await
+}
+
+fn decode(
+    headers: &HeaderMap,
+    body: Bytes,
+    version: Version,
+    limit: usize,
+) -> Result<Translated, ExportError> {
+    let media = media_type(headers);
+    let body = decompress(headers, body, limit)?;
+    let decoded = match (version, media.as_str()) {
+        (Version::V2, "" | "application/json") => {
+            zipkin::parse_v2_json(&body).map(zipkin::spans_to_otlp)
+        }
+        (Version::V2, "application/x-protobuf" | "application/protobuf") => {
+            zipkin::parse_v2_proto(&body).map(zipkin::spans_to_otlp)
+        }
+        (Version::V1, "" | "application/json") => {
+            zipkin::parse_v1_json(&body).map(zipkin::v1_spans_to_otlp)
+        }
+        (Version::V1, "application/x-thrift") => {
+            zipkin::parse_v1_thrift(&body).map(zipkin::v1_spans_to_otlp)
+        }
+        (_, other) => {
+            return Err(ExportError::Unsupported(format!(
+                "unsupported content type {other:?}"
+            )))
+        }
+    };
+    decoded.map_err(|e| ExportError::InvalidArgument(e.to_string()))
+}

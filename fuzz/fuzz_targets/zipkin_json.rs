@@ -1,0 +1,18 @@
+//! A Zipkin JSON body: `POST /api/v2/spans` and `POST /api/v1/spans`. Both
+//! decoders run on every input; on success the spans are translated to OTLP,
+//! encoded and split as the collector does.
+#![no_main]
+
+use ferrotrace_common::zipkin::{parse_v1_json, parse_v2_json, spans_to_otlp, v1_spans_to_otlp};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(spans) = parse_v2_json(data) {
+        let count = spans.len();
+        ferrotrace_fuzz::pipeline(spans_to_otlp(spans), count);
+    }
+    if let Ok(spans) = parse_v1_json(data) {
+        let count = spans.len();
+        ferrotrace_fuzz::pipeline(v1_spans_to_otlp(spans), count);
+    }
+});
