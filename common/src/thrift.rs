@@ -35,6 +35,9 @@ pub enum ThriftProtocol {
 pub struct SliceInput<'a> {
     inner: Inner<'a>,
     cursor: Cursor<'a>,
+    /// Compact protocol: the last field id of each open struct, to refuse a
+    /// field-id delta that overflows `i16` (the crate would panic on it).
+    field_ids: Vec<i16>,
 }
 
 enum Inner<'a> {
@@ -111,7 +114,11 @@ impl<'a> SliceInput<'a> {
                 Inner::Binary(TBinaryInputProtocol::new(cursor.clone(), false))
             }
         };
-        Self { inner, cursor }
+        Self {
+            inner,
+            cursor,
+            field_ids: vec![0],
+        }
     }
 
     /// Bytes not read yet: an upper bound on any element count still to come.
@@ -261,13 +268,28 @@ impl TInputProtocol for SliceInput<'_> {
         Ok(())
     }
     fn read_struct_begin(&mut self) -> thrift::Result<Option<TStructIdentifier>> {
+        self.field_ids.push(0);
         self.inner().read_struct_begin()
     }
     fn read_struct_end(&mut self) -> thrift::Result<()> {
+        self.field_ids.pop();
         self.inner().read_struct_end()
     }
     fn read_field_begin(&mut self) -> thrift::Result<TFieldIdentifier> {
-        self.inner().read_field_begin()
+        if let Inner::Compact(_) = self.inner {
+            // Short form: the high nibble is a delta from the previous field id.
+            let header = *self.cursor.rest().first().ok_or_else(truncated)?;
+            let delta = i16::from(header >> 4);
+            let last = self.field_ids.last().copied().unwrap_or(0);
+            if header & 0x0f != 0 && delta != 0 && last.checked_add(delta).is_none() {
+                return Err(invalid(format!("field id {last} + {delta} overflows")));
+            }
+        }
+        let field = self.inner().read_field_begin()?;
+        if let (Some(id), Some(last)) = (field.id, self.field_ids.last_mut()) {
+            *last = id;
+        }
+        Ok(field)
     }
     fn read_field_end(&mut self) -> thrift::Result<()> {
         self.inner().read_field_end()
@@ -324,6 +346,20 @@ impl TInputProtocol for SliceInput<'_> {
     }
     fn read_byte(&mut self) -> thrift::Result<u8> {
         self.inner().read_byte()
+    }
+}
+
+/// A Thrift error as one readable line. The crate's `Display` prints only
+/// the error kind ("bad data") and drops the message that says what was wrong.
+pub fn describe(error: &thrift::Error) -> String {
+    match error {
+        thrift::Error::Transport(e) if e.kind == thrift::TransportErrorKind::EndOfFile => {
+            "truncated input".into()
+        }
+        thrift::Error::Transport(e) if !e.message.is_empty() => e.message.clone(),
+        thrift::Error::Protocol(e) if !e.message.is_empty() => e.message.clone(),
+        thrift::Error::Application(e) if !e.message.is_empty() => e.message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -407,6 +443,29 @@ mod tests {
         assert!(SliceInput::new(&bytes, ThriftProtocol::Binary)
             .read_list_begin()
             .is_err());
+    }
+
+    #[test]
+    fn refuses_a_field_id_delta_that_overflows() {
+        use thrift::protocol::TInputProtocol as _;
+        // Long-form field id 32767, then a short-form delta: the crate itself would panic.
+        let bytes = [0x06, 0xfe, 0xff, 0x03, 0x00, 0x16, 0x00, 0x00];
+        let mut input = SliceInput::new(&bytes, ThriftProtocol::Compact);
+        input.read_struct_begin().unwrap();
+        let first = input.read_field_begin().unwrap();
+        assert_eq!(first.id, Some(32767));
+        input.read_i64().unwrap();
+        let error = input.read_field_begin().unwrap_err();
+        assert!(describe(&error).contains("overflows"), "{}", describe(&error));
+    }
+
+    #[test]
+    fn describes_errors_with_their_message() {
+        let error = SliceInput::new(&[0x00, 0x00], ThriftProtocol::Binary)
+            .read_i64()
+            .unwrap_err();
+        assert_eq!(describe(&error), "truncated input");
+        assert_eq!(describe(&invalid("negative length -3")), "negative length -3");
     }
 
     #[test]

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use ferrotrace_common::jaeger::agent::read_agent_message;
 use ferrotrace_common::jaeger::thrift::{
-    encode_batch, encode_emit_batch, Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType,
+    encode_batch, encode_emit_batch, read_batch, Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType,
     Tag,
 };
-use ferrotrace_common::thrift::ThriftProtocol;
+use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
 use ferrotrace_common::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -38,6 +39,9 @@ fn main() -> std::io::Result<()> {
         ("otlp_split", otlp_split_seeds()),
     ];
     for (target, seeds) in targets {
+        for (name, bytes) in &seeds {
+            check_decodes(target, name, bytes);
+        }
         let dir = corpus.join(target);
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
@@ -49,6 +53,22 @@ fn main() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A seed the decoder refuses would only test its first check: fail loudly.
+fn check_decodes(target: &str, name: &str, bytes: &[u8]) {
+    let ok = match target {
+        "jaeger_thrift_compact" => read_agent_message(bytes, ThriftProtocol::Compact).is_ok(),
+        "jaeger_thrift_binary" if name.starts_with("http_") => {
+            read_batch(&mut SliceInput::new(bytes, ThriftProtocol::Binary)).is_ok()
+        }
+        "jaeger_thrift_binary" => read_agent_message(bytes, ThriftProtocol::Binary).is_ok(),
+        "zipkin_json" if name.starts_with("v1_") => zipkin::parse_v1_json(bytes).is_ok(),
+        "zipkin_json" => zipkin::parse_v2_json(bytes).is_ok(),
+        "otlp_split" => ferrotrace_common::otlp::split_by_trace(&bytes[2..], 1 << 20).is_ok(),
+        _ => false,
+    };
+    assert!(ok, "seed {target}/{name} does not decode");
 }
 
 // ---------------------------------------------------------------------------

@@ -10,17 +10,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bytes::Bytes;
 use ferrotrace_common::jaeger::thrift::read_batch;
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
-use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
+use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
 
-use super::{decompress, export_translated, media_type};
+use super::{decompress, export_translated, media_type, read_body};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "jaeger_http";
@@ -39,14 +39,13 @@ struct HttpState {
 pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
     Router::new()
         .route("/api/traces", post(post_traces))
-        .layer(DefaultBodyLimit::max(max_request_bytes))
         .with_state(HttpState {
             pipeline,
             max_request_bytes,
         })
 }
 
-async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     match handle(&state, &headers, body, started).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
@@ -57,9 +56,12 @@ async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: B
 async fn handle(
     state: &HttpState,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
     started: Instant,
 ) -> Result<u64, ExportError> {
+    let body = read_body(body, state.max_request_bytes)
+        .await
+        .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
     let batch = (|| {
@@ -72,7 +74,7 @@ async fn handle(
         }
         let body = decompress(headers, body, state.max_request_bytes)?;
         read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary))
-            .map_err(|e| ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {e}")))
+            .map_err(|e| ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e))))
     })()
     .inspect_err(|e| e.record(RECEIVER, started))?;
     export_translated(

@@ -52,6 +52,21 @@ pub async fn serve_http(
         .await
 }
 
+/// Reads a request body of at most `limit` bytes.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ExportError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let error = error.into_inner();
+        if error
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            ExportError::TooLarge(format!("body exceeds the limit of {limit} bytes"))
+        } else {
+            ExportError::InvalidArgument(format!("reading the body: {error}"))
+        }
+    })
+}
+
 /// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is refused, not expanded).
 pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ExportError> {
     let encoding = headers

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{decompress, export_response, media_type};
+use super::{decompress, export_response, media_type, read_body};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "otlp_http";
@@ -36,7 +37,6 @@ struct HttpState {
 pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
-        .layer(DefaultBodyLimit::max(max_request_bytes))
         .with_state(HttpState {
             pipeline,
             max_request_bytes,
@@ -49,7 +49,7 @@ enum Format {
     Json,
 }
 
-async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let format = match content_type(&headers) {
         Ok(format) => format,
@@ -71,10 +71,12 @@ async fn handle(
     state: &HttpState,
     headers: &HeaderMap,
     format: Format,
-    body: Bytes,
+    body: Body,
     started: Instant,
 ) -> Result<Response, ExportError> {
-    let body = decompress(headers, body, state.max_request_bytes)
+    let body = read_body(body, state.max_request_bytes)
+        .await
+        .and_then(|body| decompress(headers, body, state.max_request_bytes))
         .inspect_err(|e| e.record(RECEIVER, started))?;
     let protobuf = match format {
         Format::Protobuf => body,

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -20,7 +21,7 @@ use ferrotrace_common::translate::Translated;
 use ferrotrace_common::zipkin;
 
 use super::jaeger_http::text_error;
-use super::{decompress, export_translated, media_type};
+use super::{decompress, export_translated, media_type, read_body};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "zipkin";
@@ -48,7 +49,6 @@ pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
             "/api/v1/spans",
             post(|state, headers, body| post_spans(state, headers, body, Version::V1)),
         )
-        .layer(DefaultBodyLimit::max(max_request_bytes))
         .with_state(HttpState {
             pipeline,
             max_request_bytes,
@@ -58,7 +58,7 @@ pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
 async fn post_spans(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     version: Version,
 ) -> Response {
     let started = Instant::now();
@@ -71,10 +71,13 @@ async fn post_spans(
 async fn handle(
     state: &HttpState,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
     version: Version,
     started: Instant,
 ) -> Result<u64, ExportError> {
+    let body = read_body(body, state.max_request_bytes)
+        .await
+        .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
     let translated = decode(headers, body, version, state.max_request_bytes)

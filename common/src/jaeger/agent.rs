@@ -25,7 +25,7 @@ pub enum AgentMessage {
 pub enum AgentError {
     #[error("unknown method {0:?}, expected emitBatch or emitZipkinBatch")]
     UnknownMethod(String),
-    #[error("invalid Thrift message: {0}")]
+    #[error("invalid Thrift message: {}", crate::thrift::describe(.0))]
     Malformed(#[from] thrift::Error),
 }
 

@@ -510,10 +510,9 @@ fn build_span(parts: Parts, trace_state_from_tag: bool) -> Span {
         None => SpanKind::Unspecified,
     };
     let status = status(&mut attributes, kind);
-    let trace_state = match trace_state_from_tag {
-        true => take(&mut attributes, TRACE_STATE).map(into_string),
-        false => None,
-    };
+    let trace_state = trace_state_from_tag
+        .then(|| take(&mut attributes, TRACE_STATE).map(into_string))
+        .flatten();
     Span {
         trace_id: parts.trace.bytes().to_vec(),
         span_id: parts.span_id.to_be_bytes().to_vec(),

@@ -135,7 +135,7 @@ pub struct ThriftSpan {
 /// `list<Span>`. Bytes after the list are ignored, as in the Collector.
 pub fn parse_v1_thrift(body: &[u8]) -> Result<Vec<V1Span>, ZipkinError> {
     let mut input = SliceInput::new(body, ThriftProtocol::Binary);
-    read_span_list(&mut input).map_err(|e| ZipkinError::Thrift(e.to_string()))
+    read_span_list(&mut input).map_err(|e| ZipkinError::Thrift(crate::thrift::describe(&e)))
 }
 
 /// Reads a `list<zipkincore.Span>` and converts each span.

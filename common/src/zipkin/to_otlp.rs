@@ -32,13 +32,13 @@
 //! `DontEmitV0NetworkConventions` gates to beta (after v0.150.0), the
 //! endpoint attributes are `network.local.address`, `network.peer.address`
 //! and `service.peer.name` instead; [`NetworkConventions`] selects either.
-//! Later gates (`EmitV1ScopeConventions`, `…HttpConventions`,
-//! `…CloudResourceConventions`, v0.154.0+, alpha) are not modelled.
+//! Later gates (`EmitV1ScopeConventions`, `…HttpConventions`, added in
+//! v0.154.0, and `…CloudResourceConventions`, v0.155.0) are not modelled.
 //!
 //! Where we differ on purpose: a span with a zero trace or span ID, or with
 //! no start time or one that does not fit `u64` nanoseconds, is refused and
-//! counted (the Collector keeps it, with a 1970 start and an
-//! `otel.zipkin.absentField.startTime` attribute); an annotation or link tag
+//! counted (the Collector keeps it; without a start time it starts at 1970
+//! with an `otel.zipkin.absentField.startTime` attribute); an annotation or link tag
 //! whose encoded attributes do not parse keeps its full text as the event
 //! name, or drops the link, where the Collector rejects the whole request;
 //! the sort is stable (Go's is not, so its order within a service varies).
@@ -216,7 +216,7 @@ pub fn spans_to_otlp_with(spans: Vec<Span>, options: ToOtlpOptions) -> Translate
         match prepare(span) {
             Ok(prepared) => kept.push(prepared),
             Err((refusal, detail, trace_id)) => {
-                refused.add(refusal, || describe(index, &trace_id, &detail))
+                refused.add(refusal, || describe(index, &trace_id, refusal, &detail))
             }
         }
     }
@@ -306,15 +306,19 @@ fn prepare(span: Span) -> Result<Prepared, Refused> {
     })
 }
 
-/// `span N (trace …): reason` for a refusal.
-pub(crate) fn describe(index: usize, trace_id: &[u8; 16], detail: &str) -> String {
+/// `span N (trace …): reason` for a refusal; `detail` explains a timestamp
+/// refusal (the ID refusals explain themselves).
+pub(crate) fn describe(
+    index: usize,
+    trace_id: &[u8; 16],
+    refusal: Refusal,
+    detail: &str,
+) -> String {
     let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
-    let reason = if trace_id == &[0; 16] {
-        "zero trace ID"
-    } else if detail.is_empty() {
-        "zero span ID"
-    } else {
-        detail
+    let reason = match refusal {
+        Refusal::ZeroTraceId => "zero trace ID",
+        Refusal::ZeroSpanId => "zero span ID",
+        Refusal::InvalidId | Refusal::InvalidTimestamp => detail,
     };
     format!("span {index} (trace {hex}): {reason}")
 }

@@ -96,7 +96,7 @@ pub fn v1_spans_to_otlp(spans: Vec<V1Span>) -> Translated {
         let (otlp, endpoint) = match convert(span) {
             Ok(converted) => converted,
             Err((refusal, detail)) => {
-                refused.add(refusal, || describe(index, &trace_id, &detail));
+                refused.add(refusal, || describe(index, &trace_id, refusal, &detail));
                 continue;
             }
         };
