@@ -496,7 +496,8 @@ async fn zipkin_v2_json_v2_protobuf_and_v1_json_are_stored() {
             {"timestamp": START_MICROS + 900, "value": "cr", "endpoint": {"serviceName": "zipkin-v1", "ipv4": "10.0.0.1"}}
         ],
         "binaryAnnotations": [
-            {"key": "http.url", "value": "/v1", "endpoint": {"serviceName": "zipkin-v1", "ipv4": "10.0.0.1"}}
+            {"key": "http.url", "value": "/v1", "endpoint": {"serviceName": "zipkin-v1", "ipv4": "10.0.0.1"}},
+            {"key": "sa", "value": true, "endpoint": {"serviceName": "v1-db", "ipv4": "10.0.0.2", "port": 5432}}
         ]
     }]);
     let response = http

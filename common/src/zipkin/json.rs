@@ -269,15 +269,24 @@ fn v1_span(mut map: Map<String, Value>) -> Result<V1Span, String> {
                 };
                 let parent = format!("binaryAnnotations[{i}]");
                 let value = match b.remove("value") {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(value)) => value,
-                    // Zipkin v1 clients send `true` for address annotations;
-                    // the Collector's string-typed field rejects it, and so do we.
-                    Some(_) => return Err(format!("{parent}.value must be a string")),
+                    None | Some(Value::Null) => V1Value::String(String::new()),
+                    Some(Value::String(value)) => V1Value::String(value),
+                    // Zipkin v1 clients send `true` for the address annotations
+                    // (`ca`, `sa`, `ma`). The Collector's string-typed field
+                    // rejects the whole payload (jaeger#5434); real clients
+                    // need it accepted, so scalars keep their JSON type.
+                    Some(Value::Bool(value)) => V1Value::Bool(value),
+                    Some(Value::Number(n)) => match n.as_i64() {
+                        Some(int) => V1Value::Int(int),
+                        None => V1Value::Double(n.as_f64().unwrap_or_default()),
+                    },
+                    Some(_) => {
+                        return Err(format!("{parent}.value must be a string, number or boolean"))
+                    }
                 };
                 binary.push(V1BinaryAnnotation {
                     key: take_string(&mut b, &parent, "key")?.unwrap_or_default(),
-                    value: V1Value::String(value),
+                    value,
                     // Only a named endpoint matters (as the fallback service name).
                     endpoint: v1_endpoint(&mut b, &parent)?.filter(|e| !e.service_name.is_empty()),
                 });
@@ -695,7 +704,9 @@ mod tests {
             ],
             "binaryAnnotations": [
                 {"key": "http.path", "value": "/api", "endpoint": {"serviceName": ""}},
-                {"key": "lc", "value": "client", "type": "STRING"}
+                {"key": "lc", "value": "client", "type": "STRING"},
+                {"key": "sa", "value": true, "endpoint": {"serviceName": "db", "ipv4": "10.0.0.2"}},
+                {"key": "retries", "value": 3}
             ]
         }]"#;
         let span = &parse_v1_json(body).unwrap()[0];
@@ -716,6 +727,9 @@ mod tests {
             span.binary_annotations[1].value,
             V1Value::String("client".into())
         );
+        // Address annotations carry `true`, as real v1 clients send them.
+        assert_eq!(span.binary_annotations[2].value, V1Value::Bool(true));
+        assert_eq!(span.binary_annotations[3].value, V1Value::Int(3));
     }
 
     #[test]
@@ -748,8 +762,8 @@ mod tests {
             ),
             (format!(r#"{{{ok},"timestamp":1.5}}"#), "timestamp must be"),
             (
-                format!(r#"{{{ok},"binaryAnnotations":[{{"key":"sa","value":true}}]}}"#),
-                "binaryAnnotations[0].value must be a string",
+                format!(r#"{{{ok},"binaryAnnotations":[{{"key":"sa","value":{{}}}}]}}"#),
+                "binaryAnnotations[0].value must be a string, number or boolean",
             ),
             (
                 format!(r#"{{{ok},"binaryAnnotations":[null]}}"#),
