@@ -98,6 +98,14 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_JAEGER_UDP_WORKERS", default_value_t = 10)]
     pub jaeger_udp_workers: usize,
 
+    /// Kernel receive buffer of each Jaeger UDP socket in bytes (0 keeps the OS default); raise it for bursts.
+    #[arg(
+        long,
+        env = "FERROTRACE_JAEGER_UDP_SOCKET_BUFFER_BYTES",
+        default_value_t = 0
+    )]
+    pub jaeger_udp_socket_buffer_bytes: usize,
+
     /// Admin HTTP listen address: /metrics, /healthz, /readyz.
     #[arg(long, env = "FERROTRACE_ADMIN_LISTEN", default_value = "0.0.0.0:14269", value_parser = parse_listen)]
     pub admin_listen: Listen,

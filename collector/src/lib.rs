@@ -1,5 +1,6 @@
-//! ferrotrace collector: receivers → [`pipeline`] (split by trace) →
-//! [`producer`] (Kafka, acks=all) → answer the client.
+//! ferrotrace collector: [`receivers`] (OTLP, Jaeger, Zipkin) →
+//! [`pipeline`] (split by trace) → [`producer`] (Kafka, acks=all) → answer
+//! the client.
 //!
 //! [`Collector::bind`] binds every listener first (so bad addresses fail
 //! before anything runs, and tests can bind port 0), then [`Collector::run`]
@@ -54,8 +55,16 @@ impl Collector {
         let listeners = Listeners {
             otlp_grpc: bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?,
             otlp_http: bind(config.otlp_http_listen.addr(), "OTLP/HTTP").await?,
-            jaeger_compact: bind_udp(config.jaeger_compact_listen.addr(), "Jaeger compact").await?,
-            jaeger_binary: bind_udp(config.jaeger_binary_listen.addr(), "Jaeger binary").await?,
+            jaeger_compact: bind_udp(
+                config.jaeger_compact_listen.addr(),
+                config.jaeger_udp_socket_buffer_bytes,
+                "Jaeger compact",
+            )?,
+            jaeger_binary: bind_udp(
+                config.jaeger_binary_listen.addr(),
+                config.jaeger_udp_socket_buffer_bytes,
+                "Jaeger binary",
+            )?,
             jaeger_http: bind(config.jaeger_http_listen.addr(), "Jaeger HTTP").await?,
             jaeger_grpc: bind(config.jaeger_grpc_listen.addr(), "Jaeger gRPC").await?,
             zipkin: bind(config.zipkin_listen.addr(), "Zipkin").await?,
@@ -221,14 +230,26 @@ fn udp_addr(socket: &Option<UdpSocket>) -> Option<SocketAddr> {
     socket.as_ref().and_then(|s| s.local_addr().ok())
 }
 
-async fn bind_udp(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<UdpSocket>> {
-    match addr {
-        None => Ok(None),
-        Some(addr) => UdpSocket::bind(addr)
-            .await
-            .map(Some)
-            .with_context(|| format!("binding the {what} UDP socket on {addr}")),
-    }
+/// Binds a UDP socket, with a larger kernel receive buffer when asked.
+fn bind_udp(
+    addr: Option<SocketAddr>,
+    buffer_bytes: usize,
+    what: &str,
+) -> anyhow::Result<Option<UdpSocket>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let bind = || -> std::io::Result<UdpSocket> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if buffer_bytes > 0 {
+            socket.set_recv_buffer_size(buffer_bytes)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        UdpSocket::from_std(socket.into())
+    };
+    bind()
+        .map(Some)
+        .with_context(|| format!("binding the {what} UDP socket on {addr}"))
 }
 
 async fn bind(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<TcpListener>> {

@@ -160,12 +160,7 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     let (status, text) = post(jaeger_http.clone(), "text/plain", good.clone()).await;
     assert_eq!(status, 400, "wrong content type: {text}");
     assert!(text.contains("content type"), "{text}");
-    let (status, _) = post(
-        jaeger_http.clone(),
-        "application/x-thrift",
-        vec![0; 70_000],
-    )
-    .await;
+    let (status, _) = post(jaeger_http.clone(), "application/x-thrift", vec![0; 70_000]).await;
     assert_eq!(status, 413, "body over --max-request-bytes");
     // Zero trace ID next to a valid span: 400 naming the refusal, the valid span is kept.
     let mixed = encode_batch(
@@ -187,7 +182,10 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     for (body, expected) in [
         (r#"{"not": "an array"}"#, "array"),
         (r#"[{"traceId": 5, "id": "0000000000000001"}]"#, "span 0"),
-        (r#"[{"traceId": "xyz", "id": "0000000000000001"}]"#, "span 0"),
+        (
+            r#"[{"traceId": "xyz", "id": "0000000000000001"}]"#,
+            "span 0",
+        ),
     ] {
         let (status, text) = post(zipkin.clone(), "application/json", body.into()).await;
         assert_eq!(status, 400, "{body}: {text}");
@@ -206,14 +204,12 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     assert_eq!(status, 400, "{text}");
 
     // Jaeger gRPC: a body that is not a PostSpansRequest.
-    let channel = tonic::transport::Endpoint::from_shared(format!(
-        "http://127.0.0.1:{}",
-        ports.jaeger_grpc
-    ))
-    .unwrap()
-    .connect()
-    .await
-    .expect("connect");
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", ports.jaeger_grpc))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let status = grpc
@@ -235,8 +231,11 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     let compact = format!("127.0.0.1:{}", ports.compact);
     let binary = format!("127.0.0.1:{}", ports.binary);
     socket.send_to(b"\x82\x21garbage", &compact).await.unwrap();
-    let mut wrong_method =
-        encode_emit_batch(&batch("udp", vec![span(3, 3, START_MICROS)]), ThriftProtocol::Binary, 1);
+    let mut wrong_method = encode_emit_batch(
+        &batch("udp", vec![span(3, 3, START_MICROS)]),
+        ThriftProtocol::Binary,
+        1,
+    );
     let at = wrong_method
         .windows(9)
         .position(|w| w == b"emitBatch")
@@ -260,20 +259,56 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     let m = metrics(ports.admin).await;
     assert!(counted, "valid UDP span accepted after bad packets: {m:#?}");
     for (series, at_least) in [
-        (r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_compact",reason="malformed"}"#, 1.0),
-        (r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_compact",reason="too_large"}"#, 1.0),
-        (r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_binary",reason="unknown_method"}"#, 1.0),
-        (r#"ferrotrace_collector_spans_refused_total{receiver="jaeger_http",reason="zero_trace_id"}"#, 1.0),
-        (r#"ferrotrace_collector_spans_refused_total{receiver="zipkin",reason="invalid_timestamp"}"#, 1.0),
-        (r#"ferrotrace_collector_spans_total{receiver="jaeger_http",outcome="accepted"}"#, 1.0),
-        (r#"ferrotrace_collector_requests_total{receiver="zipkin",result="invalid"}"#, 4.0),
-        (r#"ferrotrace_collector_requests_total{receiver="zipkin",result="unsupported"}"#, 1.0),
-        (r#"ferrotrace_collector_requests_total{receiver="jaeger_grpc",result="invalid"}"#, 1.0),
-        (r#"ferrotrace_collector_requests_total{receiver="jaeger_http",result="too_large"}"#, 1.0),
+        (
+            r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_compact",reason="malformed"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_compact",reason="too_large"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_binary",reason="unknown_method"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_spans_refused_total{receiver="jaeger_http",reason="zero_trace_id"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_spans_refused_total{receiver="zipkin",reason="invalid_timestamp"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_spans_total{receiver="jaeger_http",outcome="accepted"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_requests_total{receiver="zipkin",result="invalid"}"#,
+            4.0,
+        ),
+        (
+            r#"ferrotrace_collector_requests_total{receiver="zipkin",result="unsupported"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_requests_total{receiver="jaeger_grpc",result="invalid"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrotrace_collector_requests_total{receiver="jaeger_http",result="too_large"}"#,
+            1.0,
+        ),
         // The oversized datagram is read up to the limit plus one byte.
-        (r#"ferrotrace_collector_received_bytes_total{receiver="jaeger_compact"}"#, 1001.0),
+        (
+            r#"ferrotrace_collector_received_bytes_total{receiver="jaeger_compact"}"#,
+            1001.0,
+        ),
     ] {
-        assert!(counter(&m, series) >= at_least, "{series} >= {at_least}: {m:#?}");
+        assert!(
+            counter(&m, series) >= at_least,
+            "{series} >= {at_least}: {m:#?}"
+        );
     }
 
     // Still serving: a valid Jaeger HTTP batch is accepted.

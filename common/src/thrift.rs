@@ -456,7 +456,11 @@ mod tests {
         assert_eq!(first.id, Some(32767));
         input.read_i64().unwrap();
         let error = input.read_field_begin().unwrap_err();
-        assert!(describe(&error).contains("overflows"), "{}", describe(&error));
+        assert!(
+            describe(&error).contains("overflows"),
+            "{}",
+            describe(&error)
+        );
     }
 
     #[test]
@@ -465,7 +469,10 @@ mod tests {
             .read_i64()
             .unwrap_err();
         assert_eq!(describe(&error), "truncated input");
-        assert_eq!(describe(&invalid("negative length -3")), "negative length -3");
+        assert_eq!(
+            describe(&invalid("negative length -3")),
+            "negative length -3"
+        );
     }
 
     #[test]

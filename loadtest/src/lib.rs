@@ -1,5 +1,7 @@
-//! ferrotrace load generator: builds realistic OTLP traces ([`generator`])
-//! and sends them to a collector ([`senders`]).
+//! ferrotrace load generator: builds realistic OTLP traces ([`generator`]),
+//! converts them to Jaeger and Zipkin formats ([`legacy`]) and sends them to
+//! a collector ([`senders`]).
 
 pub mod generator;
+pub mod legacy;
 pub mod senders;

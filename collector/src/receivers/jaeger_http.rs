@@ -73,8 +73,9 @@ async fn handle(
             )));
         }
         let body = decompress(headers, body, state.max_request_bytes)?;
-        read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary))
-            .map_err(|e| ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e))))
+        read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary)).map_err(|e| {
+            ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e)))
+        })
     })()
     .inspect_err(|e| e.record(RECEIVER, started))?;
     export_translated(

@@ -281,7 +281,9 @@ fn v1_span(mut map: Map<String, Value>) -> Result<V1Span, String> {
                         None => V1Value::Double(n.as_f64().unwrap_or_default()),
                     },
                     Some(_) => {
-                        return Err(format!("{parent}.value must be a string, number or boolean"))
+                        return Err(format!(
+                            "{parent}.value must be a string, number or boolean"
+                        ))
                     }
                 };
                 binary.push(V1BinaryAnnotation {
