@@ -473,11 +473,15 @@ async fn zipkin_v2_json_v2_protobuf_and_v1_json_are_stored() {
         .unwrap();
     assert_eq!(response.status(), 202);
 
+    // Protobuf, gzip-compressed as Zipkin reporters can send it.
     let proto = zipkin::to_v2_proto(&zipkin_shared_spans("zipkin-proto", "route-proto", 8));
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, &proto).unwrap();
     let response = http
         .post(&v2)
         .header("content-type", "application/x-protobuf")
-        .body(proto)
+        .header("content-encoding", "gzip")
+        .body(gzip.finish().unwrap())
         .send()
         .await
         .unwrap();
