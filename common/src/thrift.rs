@@ -369,9 +369,26 @@ pub fn bounded_capacity(input: &SliceInput<'_>, size: i32) -> usize {
     (size.max(0) as usize).min(input.remaining())
 }
 
-/// Reads and discards one value of `field_type` (depth-limited by the crate).
-pub fn skip(input: &mut dyn TInputProtocol, field_type: TType) -> thrift::Result<()> {
-    input.skip(field_type)
+/// Reads one struct, handing each field's id and wire type to `on_field`,
+/// which reads the value and returns true, or returns false for a field it
+/// does not know (or a known id with another wire type): that field is
+/// skipped, as generated Thrift code does.
+pub fn read_struct(
+    input: &mut SliceInput<'_>,
+    mut on_field: impl FnMut(&mut SliceInput<'_>, i16, TType) -> thrift::Result<bool>,
+) -> thrift::Result<()> {
+    input.read_struct_begin()?;
+    loop {
+        let field = input.read_field_begin()?;
+        if field.field_type == TType::Stop {
+            break;
+        }
+        if !on_field(input, field.id.unwrap_or_default(), field.field_type)? {
+            input.skip(field.field_type)?;
+        }
+        input.read_field_end()?;
+    }
+    input.read_struct_end()
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use ferrotrace_common::jaeger::thrift::read_batch;
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
 use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
 
-use super::{decompress, export_translated, media_type, read_body};
+use super::{decompress, export_translated, media_type, read_body, HttpState};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "jaeger_http";
@@ -28,12 +28,6 @@ const CONTENT_TYPES: [&str; 2] = [
     "application/x-thrift",
     "application/vnd.apache.thrift.binary",
 ];
-
-#[derive(Clone)]
-struct HttpState {
-    pipeline: Arc<Pipeline>,
-    max_request_bytes: usize,
-}
 
 /// The receiver's routes, without a socket.
 pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {

@@ -17,6 +17,7 @@ pub mod zipkin;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
@@ -39,6 +40,13 @@ pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
         error_message: accepted.rejection.clone().unwrap_or_default(),
     });
     ExportTraceServiceResponse { partial_success }
+}
+
+/// What every HTTP receiver's handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub pipeline: Arc<Pipeline>,
+    pub max_request_bytes: usize,
 }
 
 /// Serves an HTTP receiver on `listener` until `shutdown`; in-flight requests finish first.

@@ -20,18 +20,12 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{decompress, export_response, media_type, read_body};
+use super::{decompress, export_response, media_type, read_body, HttpState};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "otlp_http";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-
-#[derive(Clone)]
-struct HttpState {
-    pipeline: Arc<Pipeline>,
-    max_request_bytes: usize,
-}
 
 /// The receiver's routes, without a socket.
 pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {

@@ -21,16 +21,10 @@ use ferrotrace_common::translate::Translated;
 use ferrotrace_common::zipkin;
 
 use super::jaeger_http::text_error;
-use super::{decompress, export_translated, media_type, read_body};
+use super::{decompress, export_translated, media_type, read_body, HttpState};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "zipkin";
-
-#[derive(Clone)]
-struct HttpState {
-    pipeline: Arc<Pipeline>,
-    max_request_bytes: usize,
-}
 
 #[derive(Clone, Copy)]
 enum Version {

@@ -25,7 +25,7 @@ use thrift::protocol::{
     TListIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
 };
 
-use crate::thrift::{bounded_capacity, SliceInput, ThriftProtocol};
+use crate::thrift::{bounded_capacity, read_struct, SliceInput, ThriftProtocol};
 
 /// `TagType`: the type of a [`Tag`]'s value. Values the IDL does not name are
 /// kept as they came.
@@ -179,28 +179,6 @@ fn invalid(message: String) -> thrift::Error {
 
 fn required<T>(value: Option<T>, field: &str) -> thrift::Result<T> {
     value.ok_or_else(|| invalid(format!("required field {field} is missing")))
-}
-
-/// Reads one struct, handing each field to `on_field`, which returns false
-/// for a field it does not know (or a known id with another wire type): that
-/// field is skipped.
-fn read_struct(
-    input: &mut SliceInput<'_>,
-    mut on_field: impl FnMut(&mut SliceInput<'_>, i16, TType) -> thrift::Result<bool>,
-) -> thrift::Result<()> {
-    input.read_struct_begin()?;
-    loop {
-        let field = input.read_field_begin()?;
-        if field.field_type == TType::Stop {
-            break;
-        }
-        let id = field.id.unwrap_or_default();
-        if !on_field(input, id, field.field_type)? {
-            input.skip(field.field_type)?;
-        }
-        input.read_field_end()?;
-    }
-    input.read_struct_end()
 }
 
 /// Reads a list of structs; `min_bytes` is the least an element can take on

@@ -24,7 +24,7 @@ use thrift::protocol::{
 use super::model::go_ip_bytes_string;
 use super::v1::{V1Annotation, V1BinaryAnnotation, V1Endpoint, V1Span, V1Value};
 use super::ZipkinError;
-use crate::thrift::{bounded_capacity, SliceInput, ThriftProtocol};
+use crate::thrift::{bounded_capacity, read_struct, SliceInput, ThriftProtocol};
 
 /// `zipkincore.Endpoint`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,27 +161,6 @@ pub fn read_emit_zipkin_batch_args(input: &mut SliceInput<'_>) -> thrift::Result
         _ => Ok(false),
     })?;
     Ok(spans)
-}
-
-/// Reads a struct, handing each field to `field`, which returns false to
-/// have it skipped.
-fn read_struct(
-    input: &mut SliceInput<'_>,
-    mut field: impl FnMut(&mut SliceInput<'_>, i16, TType) -> thrift::Result<bool>,
-) -> thrift::Result<()> {
-    input.read_struct_begin()?;
-    loop {
-        let ident = input.read_field_begin()?;
-        if ident.field_type == TType::Stop {
-            break;
-        }
-        let id = ident.id.unwrap_or(0);
-        if !field(input, id, ident.field_type)? {
-            input.skip(ident.field_type)?;
-        }
-        input.read_field_end()?;
-    }
-    input.read_struct_end()
 }
 
 fn read_text(input: &mut SliceInput<'_>) -> thrift::Result<String> {
