@@ -14,6 +14,8 @@
 #   RECEIVERS="jaeger-compact zipkin-json" scripts/bench-receivers.sh 20000
 #   UDP_RATE=0 RECEIVERS=jaeger-compact scripts/bench-receivers.sh   (unpaced UDP: shows drops)
 #   BUILD=0 ...                                          (use the binaries in $BIN as they are)
+#   UDP_SOCKET_BUFFER=4194304 ...                        (collector's --jaeger-udp-socket-buffer-bytes)
+#   PERF_DIR=/tmp/perf ...                               (also perf record -g the collector, one file per receiver)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -23,6 +25,7 @@ BUILD=${BUILD:-1}
 RECEIVERS=${RECEIVERS:-"otlp-grpc jaeger-compact jaeger-binary jaeger-http jaeger-grpc zipkin-json zipkin-proto"}
 UDP_RATE=${UDP_RATE:-20000}     # spans/s the loadtest paces UDP packets to; 0 = as fast as it can
 ATTRIBUTES=${ATTRIBUTES:-10}
+UDP_SOCKET_BUFFER=${UDP_SOCKET_BUFFER:-0}   # 0 keeps the OS default (net.core.rmem_default)
 SPANS_PER_TRACE=10
 
 if [ "$BUILD" = 1 ]; then
@@ -49,6 +52,7 @@ wait_tcp "$kafka"
   --otlp-grpc-listen "127.0.0.1:$grpc" --otlp-http-listen '' \
   --jaeger-compact-listen "127.0.0.1:$compact" --jaeger-binary-listen "127.0.0.1:$binary" \
   --jaeger-http-listen "127.0.0.1:$jhttp" --jaeger-grpc-listen "127.0.0.1:$jgrpc" --zipkin-listen "127.0.0.1:$zipkin" \
+  --jaeger-udp-socket-buffer-bytes "$UDP_SOCKET_BUFFER" \
   > "$work/collector.log" 2>&1 &
 collector_pid=$!; pids+=($collector_pid)
 for port in $grpc $admin $jhttp $jgrpc $zipkin; do wait_tcp "$port"; done
@@ -82,6 +86,12 @@ run() { # protocol receiver-label endpoint traces-per-request concurrency
   local accepted0 dropped0 kernel0 ticks0 accepted dropped kernel ticks1 out start
   accepted0=$(metric ferrotrace_collector_spans_total receiver="$label" outcome=accepted)
   dropped0=$(metric ferrotrace_collector_udp_packets_dropped_total receiver="$label")
+  local perf_pid=
+  if [ -n "${PERF_DIR:-}" ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -g -p "$collector_pid" -o "$PERF_DIR/$protocol.data" > /dev/null 2>&1 &
+    perf_pid=$!; sleep 0.5
+  fi
   kernel0=$(rcvbuf_errors); ticks0=$(ticks "$collector_pid"); start=$(date +%s.%N)
   out=$("$BIN/ferrotrace-loadtest" --protocol "$protocol" --endpoint "$endpoint" --traces "$traces" \
     --spans-per-trace "$SPANS_PER_TRACE" --attributes "$ATTRIBUTES" --traces-per-request "$per_request" \
@@ -102,6 +112,7 @@ run() { # protocol receiver-label endpoint traces-per-request concurrency
     done
   fi
   ticks1=$(ticks "$collector_pid")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   dropped=$(metric ferrotrace_collector_udp_packets_dropped_total receiver="$label")
   kernel=$(rcvbuf_errors)
   seconds=$(python3 -c "import time; print(f'{time.time() - $start:.2f}')")

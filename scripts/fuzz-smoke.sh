@@ -55,7 +55,10 @@ for target in $targets; do
     -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=70000 -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
-    tail -n 60 "$log" >&2
+    # The panic or sanitizer report and its top frames, then the input.
+    first=$(grep -n -m 1 -E 'panicked at|==[0-9]+==ERROR|ERROR: libFuzzer|^SUMMARY' "$log" | cut -d: -f1 || true)
+    sed -n "${first:-1},$(( ${first:-1} + 30 ))p" "$log" >&2
+    grep -A 4 -E '^Output of `std::fmt::Debug`' "$log" | cut -c 1-300 >&2 || true
     artifact=$(grep -o 'Test unit written to [^ ]*' "$log" | tail -n 1 | sed 's/^Test unit written to //' || true)
     echo "fuzz-smoke: $target FAILED (exit $status)${artifact:+; input: $artifact}" >&2
     if [ -n "$artifact" ]; then

@@ -66,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         assert_eq!(spans.len() as u64, u64::from(message.spans));
         for span in spans {
-            assert_eq!(span.trace_id, message.trace_id, "span in another trace's message");
+            assert_eq!(
+                span.trace_id, message.trace_id,
+                "span in another trace's message"
+            );
         }
     }
 });

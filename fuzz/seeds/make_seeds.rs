@@ -13,8 +13,8 @@ use std::path::Path;
 
 use ferrotrace_common::jaeger::agent::read_agent_message;
 use ferrotrace_common::jaeger::thrift::{
-    encode_batch, encode_emit_batch, read_batch, Batch, ClientStats, Log, Process, Span, SpanRef, SpanRefType,
-    Tag,
+    encode_batch, encode_emit_batch, read_batch, Batch, ClientStats, Log, Process, Span, SpanRef,
+    SpanRefType, Tag,
 };
 use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
 use ferrotrace_common::zipkin;
@@ -27,13 +27,19 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 use prost::Message;
 use serde_json::json;
 
+/// Named seeds of one target.
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
 /// 2023-11-14T22:13:20Z in µs: a start time every translator accepts.
 const START_MICROS: i64 = 1_700_000_000_000_000;
 
 fn main() -> std::io::Result<()> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let targets: [(&str, Vec<(&str, Vec<u8>)>); 4] = [
-        ("jaeger_thrift_compact", jaeger_seeds(ThriftProtocol::Compact)),
+    let targets: [(&str, Seeds); 4] = [
+        (
+            "jaeger_thrift_compact",
+            jaeger_seeds(ThriftProtocol::Compact),
+        ),
         ("jaeger_thrift_binary", jaeger_seeds(ThriftProtocol::Binary)),
         ("zipkin_json", zipkin_json_seeds()),
         ("otlp_split", otlp_split_seeds()),
@@ -192,11 +198,20 @@ fn refused_batch() -> Batch {
     }
 }
 
-fn jaeger_seeds(protocol: ThriftProtocol) -> Vec<(&'static str, Vec<u8>)> {
+fn jaeger_seeds(protocol: ThriftProtocol) -> Seeds {
     let mut seeds = vec![
-        ("emit_batch_small", encode_emit_batch(&small_batch(), protocol, 1)),
-        ("emit_batch_rich", encode_emit_batch(&rich_batch(), protocol, 2)),
-        ("emit_batch_refused", encode_emit_batch(&refused_batch(), protocol, 3)),
+        (
+            "emit_batch_small",
+            encode_emit_batch(&small_batch(), protocol, 1),
+        ),
+        (
+            "emit_batch_rich",
+            encode_emit_batch(&rich_batch(), protocol, 2),
+        ),
+        (
+            "emit_batch_refused",
+            encode_emit_batch(&refused_batch(), protocol, 3),
+        ),
         (
             "emit_zipkin_batch",
             zipkin::encode_emit_zipkin_batch(&zipkin_v1_thrift_spans(), protocol),
@@ -334,7 +349,7 @@ fn zipkin_v1_json() -> Vec<u8> {
     serde_json::to_vec(&spans).expect("a json! value serializes")
 }
 
-fn zipkin_json_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn zipkin_json_seeds() -> Seeds {
     let spans = zipkin_v2_spans();
     vec![
         ("v2_one_span", zipkin::to_v2_json(&spans[..1])),
@@ -356,11 +371,20 @@ fn string_kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-fn otlp_span(trace: u8, span: u8, name: &str, padding: usize) -> opentelemetry_proto::tonic::trace::v1::Span {
+fn otlp_span(
+    trace: u8,
+    span: u8,
+    name: &str,
+    padding: usize,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
     opentelemetry_proto::tonic::trace::v1::Span {
         trace_id: [trace; 16].to_vec(),
         span_id: [span; 8].to_vec(),
-        parent_span_id: if span > 1 { vec![span - 1; 8] } else { Vec::new() },
+        parent_span_id: if span > 1 {
+            vec![span - 1; 8]
+        } else {
+            Vec::new()
+        },
         name: name.into(),
         kind: SpanKind::Server as i32,
         start_time_unix_nano: START_MICROS as u64 * 1_000,
@@ -396,7 +420,6 @@ fn resource_spans(service: &str, scopes: Vec<ScopeSpans>) -> ResourceSpans {
         }),
         scope_spans: scopes,
         schema_url: "https://opentelemetry.io/schemas/1.21.0".into(),
-        ..Default::default()
     }
 }
 
@@ -419,14 +442,17 @@ fn with_cap(cap: u16, request: ExportTraceServiceRequest) -> Vec<u8> {
     seed
 }
 
-fn otlp_split_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn otlp_split_seeds() -> Seeds {
     // Three traces interleaved across two resources and three scopes.
     let interleaved = ExportTraceServiceRequest {
         resource_spans: vec![
             resource_spans(
                 "frontend",
                 vec![
-                    scope("http", vec![otlp_span(1, 1, "a", 0), otlp_span(2, 1, "b", 0)]),
+                    scope(
+                        "http",
+                        vec![otlp_span(1, 1, "a", 0), otlp_span(2, 1, "b", 0)],
+                    ),
                     scope("db", vec![otlp_span(1, 2, "c", 0), otlp_span(3, 1, "d", 0)]),
                 ],
             ),
@@ -458,11 +484,17 @@ fn otlp_split_seeds() -> Vec<(&'static str, Vec<u8>)> {
         )],
     };
     vec![
-        ("interleaved_cap_64k", with_cap(u16::MAX, interleaved.clone())),
+        (
+            "interleaved_cap_64k",
+            with_cap(u16::MAX, interleaved.clone()),
+        ),
         ("interleaved_cap_300", with_cap(300, interleaved)),
         ("large_trace_cap_400", with_cap(400, large)),
         ("refused_ids_cap_4k", with_cap(4096, refused)),
-        ("empty_request", with_cap(1024, ExportTraceServiceRequest::default())),
+        (
+            "empty_request",
+            with_cap(1024, ExportTraceServiceRequest::default()),
+        ),
     ]
 }
 
@@ -480,7 +512,9 @@ fn zipkin_v1_thrift_spans() -> Vec<zipkin::ThriftSpan> {
         ipv4: 0,
         port: -5536, // 60000 as an i16
         service_name: "db".into(),
-        ipv6: Some(vec![0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
+        ipv6: Some(vec![
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+        ]),
     };
     let annotation = |offset: i64, value: &str, host: &ThriftEndpoint| ThriftAnnotation {
         timestamp: START_MICROS + offset,
@@ -507,11 +541,27 @@ fn zipkin_v1_thrift_spans() -> Vec<zipkin::ThriftSpan> {
                 annotation(900, "cr", &web),
             ],
             binary_annotations: vec![
-                binary("sql.query", b"SELECT 1".to_vec(), ThriftAnnotationType::String),
+                binary(
+                    "sql.query",
+                    b"SELECT 1".to_vec(),
+                    ThriftAnnotationType::String,
+                ),
                 binary("cache.hit", vec![1], ThriftAnnotationType::Bool),
-                binary("rows", 42i64.to_be_bytes().to_vec(), ThriftAnnotationType::I64),
-                binary("port", 5432i16.to_be_bytes().to_vec(), ThriftAnnotationType::I16),
-                binary("ratio", 0.5f64.to_be_bytes().to_vec(), ThriftAnnotationType::Double),
+                binary(
+                    "rows",
+                    42i64.to_be_bytes().to_vec(),
+                    ThriftAnnotationType::I64,
+                ),
+                binary(
+                    "port",
+                    5432i16.to_be_bytes().to_vec(),
+                    ThriftAnnotationType::I16,
+                ),
+                binary(
+                    "ratio",
+                    0.5f64.to_be_bytes().to_vec(),
+                    ThriftAnnotationType::Double,
+                ),
                 binary("blob", vec![0xde, 0xad], ThriftAnnotationType::Bytes),
             ],
             debug: Some(false),

@@ -39,15 +39,22 @@ pub fn pipeline(translated: Translated, input_spans: usize) {
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len() as u64)
         .sum();
-    assert_eq!(kept, translated.spans, "Translated.spans vs spans in the request");
+    assert_eq!(
+        kept, translated.spans,
+        "Translated.spans vs spans in the request"
+    );
     assert_eq!(
         translated.spans + translated.refused.total(),
         input_spans as u64,
         "kept + refused vs decoded spans"
     );
     let encoded = translated.request.encode_to_vec();
-    let split = split_by_trace(&encoded, NO_CAP)
-        .expect("the splitter refused a request prost encoded");
-    assert_eq!(split.rejected_spans, 0, "split refused a translated span: {:?}", split.rejection);
+    let split =
+        split_by_trace(&encoded, NO_CAP).expect("the splitter refused a request prost encoded");
+    assert_eq!(
+        split.rejected_spans, 0,
+        "split refused a translated span: {:?}",
+        split.rejection
+    );
     assert_eq!(split.accepted_spans, translated.spans);
 }
