@@ -35,13 +35,15 @@ const START_MICROS: i64 = 1_700_000_000_000_000;
 
 fn main() -> std::io::Result<()> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let targets: [(&str, Seeds); 4] = [
+    let targets: [(&str, Seeds); 6] = [
         (
             "jaeger_thrift_compact",
             jaeger_seeds(ThriftProtocol::Compact),
         ),
         ("jaeger_thrift_binary", jaeger_seeds(ThriftProtocol::Binary)),
         ("zipkin_json", zipkin_json_seeds()),
+        ("zipkin_binary", zipkin_binary_seeds()),
+        ("jaeger_proto", jaeger_proto_seeds()),
         ("otlp_split", otlp_split_seeds()),
     ];
     for (target, seeds) in targets {
@@ -71,6 +73,16 @@ fn check_decodes(target: &str, name: &str, bytes: &[u8]) {
         "jaeger_thrift_binary" => read_agent_message(bytes, ThriftProtocol::Binary).is_ok(),
         "zipkin_json" if name.starts_with("v1_") => zipkin::parse_v1_json(bytes).is_ok(),
         "zipkin_json" => zipkin::parse_v2_json(bytes).is_ok(),
+        "zipkin_binary" if name.starts_with("v1_") => zipkin::parse_v1_thrift(bytes).is_ok(),
+        "zipkin_binary" => zipkin::parse_v2_proto(bytes).is_ok(),
+        "jaeger_proto" => ferrotrace_common::jaeger::proto::PostSpansRequest::decode(bytes)
+            .is_ok_and(|r| {
+                ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp(
+                    r.batch.into_iter().collect(),
+                )
+                .spans
+                    > 0
+            }),
         "otlp_split" => ferrotrace_common::otlp::split_by_trace(&bytes[2..], 1 << 20).is_ok(),
         _ => false,
     };
@@ -356,6 +368,85 @@ fn zipkin_json_seeds() -> Seeds {
         ("v2_three_spans", zipkin::to_v2_json(&spans)),
         ("v1_client_server_local", zipkin_v1_json()),
     ]
+}
+
+fn zipkin_binary_seeds() -> Seeds {
+    let spans = zipkin_v2_spans();
+    vec![
+        ("v2_one_span", zipkin::to_v2_proto(&spans[..1])),
+        ("v2_three_spans", zipkin::to_v2_proto(&spans)),
+        (
+            "v1_thrift_list",
+            zipkin::encode_span_list(&zipkin_v1_thrift_spans()),
+        ),
+    ]
+}
+
+/// The Jaeger Thrift seed batch in Jaeger's protobuf model, as `PostSpans` carries it.
+fn jaeger_proto_seeds() -> Seeds {
+    use ferrotrace_common::jaeger::proto;
+    let span = |id: u64, parent: Option<u64>| proto::Span {
+        trace_id: proto::trace_id_bytes(0x0102_0304, 0x0506_0708),
+        span_id: proto::span_id_bytes(id),
+        operation_name: format!("op-{id}"),
+        references: parent
+            .map(|p| proto::SpanRef {
+                trace_id: proto::trace_id_bytes(0x0102_0304, 0x0506_0708),
+                span_id: proto::span_id_bytes(p),
+                ref_type: proto::SpanRefType::ChildOf as i32,
+            })
+            .into_iter()
+            .collect(),
+        flags: 1,
+        start_time: Some(prost_types_timestamp(START_MICROS + id as i64)),
+        duration: Some(prost_types_duration(1_500)),
+        tags: vec![
+            proto::KeyValue::string("span.kind", "server"),
+            proto::KeyValue::int64("http.status_code", 200),
+            proto::KeyValue::bool("error", false),
+            proto::KeyValue::float64("ratio", 0.5),
+            proto::KeyValue::binary("blob", vec![1, 2, 3]),
+        ],
+        logs: vec![proto::Log {
+            timestamp: Some(prost_types_timestamp(START_MICROS + 10)),
+            fields: vec![proto::KeyValue::string("event", "retry")],
+        }],
+        ..Default::default()
+    };
+    let process = proto::Process {
+        service_name: "frontend".into(),
+        tags: vec![proto::KeyValue::string("hostname", "node-1")],
+    };
+    let one = proto::PostSpansRequest {
+        batch: Some(proto::Batch {
+            spans: vec![span(1, None)],
+            process: Some(process.clone()),
+        }),
+    };
+    let tree = proto::PostSpansRequest {
+        batch: Some(proto::Batch {
+            spans: vec![span(1, None), span(2, Some(1)), span(3, Some(2))],
+            process: Some(process),
+        }),
+    };
+    vec![
+        ("one_span", one.encode_to_vec()),
+        ("three_spans", tree.encode_to_vec()),
+    ]
+}
+
+fn prost_types_timestamp(micros: i64) -> ferrotrace_common::jaeger::proto::Timestamp {
+    ferrotrace_common::jaeger::proto::Timestamp {
+        seconds: micros / 1_000_000,
+        nanos: (micros % 1_000_000) as i32 * 1_000,
+    }
+}
+
+fn prost_types_duration(micros: i64) -> ferrotrace_common::jaeger::proto::Duration {
+    ferrotrace_common::jaeger::proto::Duration {
+        seconds: micros / 1_000_000,
+        nanos: (micros % 1_000_000) as i32 * 1_000,
+    }
 }
 
 // ---------------------------------------------------------------------------

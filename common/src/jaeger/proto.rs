@@ -12,6 +12,9 @@
 //! Timestamps and durations are the well-known types, non-nullable in
 //! Jaeger, so an absent one reads as zero there.
 
+/// The well-known types the model uses, for callers building spans.
+pub use prost_types::{Duration, Timestamp};
+
 /// The gRPC method Jaeger agents and exporters call.
 pub const POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
 

@@ -34,8 +34,9 @@ pub use json::{parse_v1_json, parse_v2_json, to_v2_json};
 pub use model::{Annotation, Endpoint, Kind, Span};
 pub use proto::{parse_v2_proto, to_v2_proto};
 pub use thrift::{
-    encode_emit_zipkin_batch, parse_v1_thrift, read_emit_zipkin_batch_args, read_span_list,
-    ThriftAnnotation, ThriftAnnotationType, ThriftBinaryAnnotation, ThriftEndpoint, ThriftSpan,
+    encode_emit_zipkin_batch, encode_span_list, parse_v1_thrift, read_emit_zipkin_batch_args,
+    read_span_list, ThriftAnnotation, ThriftAnnotationType, ThriftBinaryAnnotation, ThriftEndpoint,
+    ThriftSpan,
 };
 pub use to_otlp::{spans_to_otlp, spans_to_otlp_with, NetworkConventions, ToOtlpOptions};
 pub use v1::{v1_spans_to_otlp, V1Annotation, V1BinaryAnnotation, V1Endpoint, V1Span, V1Value};

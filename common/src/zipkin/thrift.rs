@@ -355,9 +355,9 @@ pub fn encode_emit_zipkin_batch(spans: &[ThriftSpan], protocol: ThriftProtocol) 
     buf
 }
 
-/// Encodes a bare TBinaryProtocol `list<Span>` (a Zipkin v1 Thrift body).
-#[cfg(test)]
-pub(crate) fn encode_span_list(spans: &[ThriftSpan]) -> Vec<u8> {
+/// Encodes a bare TBinaryProtocol `list<Span>`, the body of a Zipkin v1
+/// Thrift `POST /api/v1/spans` (for tests and seeds; input is trusted).
+pub fn encode_span_list(spans: &[ThriftSpan]) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut out = TBinaryOutputProtocol::new(&mut buf, true);
     let _ = write_list(&mut out, spans, write_span).and_then(|()| out.flush());
