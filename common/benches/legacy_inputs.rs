@@ -11,19 +11,20 @@
 //! (clients send 20–60 per packet); HTTP and gRPC batches 100. Throughput is
 //! counted in spans.
 //!
-//! Groups: `full` (decode + translate + encode + split), `decode` (decode
-//! only) and `encode_split` (prost encode + split of the translated request):
-//! translation alone is `full` − `decode` − `encode_split`.
+//! Groups: `full` (decode + translate + encode + split, and dropping what
+//! each step made), then each step alone: `decode`, `translate` (on a fresh
+//! copy of the decoded payload each time, the copy not timed) and
+//! `encode_split` (prost encode + split of the translated request).
 //!
 //! Run: `cargo bench -p ferrotrace-common --bench legacy_inputs`
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ferrotrace_common::jaeger::agent::{read_agent_message, AgentMessage};
 use ferrotrace_common::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
 use ferrotrace_common::jaeger::{proto as jproto, thrift as jthrift};
-use ferrotrace_common::otlp::split_by_trace;
+use ferrotrace_common::otlp::{split_by_trace, Split, SplitError};
 use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
 use ferrotrace_common::translate::Translated;
 use ferrotrace_common::zipkin;
@@ -486,32 +487,55 @@ fn otlp(spans: &[SpanSpec]) -> Vec<u8> {
 
 // --- The receivers' paths ---
 
-/// What each receiver does with a payload before the pipeline, and how it decodes.
+/// A payload as the receiver's decoder leaves it, before translation.
+#[derive(Clone)]
+enum Decoded {
+    /// OTLP: nothing is decoded, the bytes go to the split.
+    Otlp,
+    Thrift(jthrift::Batch),
+    Proto(Vec<jproto::Batch>),
+    V2(Vec<zipkin::Span>),
+    V1(Vec<zipkin::V1Span>),
+    Invalid,
+}
+
+impl Decoded {
+    fn spans(&self) -> usize {
+        match self {
+            Decoded::Otlp | Decoded::Invalid => 0,
+            Decoded::Thrift(batch) => batch.spans.len(),
+            Decoded::Proto(batches) => batches.iter().map(|b| b.spans.len()).sum(),
+            Decoded::V2(spans) => spans.len(),
+            Decoded::V1(spans) => spans.len(),
+        }
+    }
+}
+
+/// The translation each receiver calls.
+fn translate(decoded: Decoded) -> Translated {
+    match decoded {
+        Decoded::Thrift(batch) => thrift_batch_to_otlp(batch),
+        Decoded::Proto(batches) => proto_batches_to_otlp(batches),
+        Decoded::V2(spans) => zipkin::spans_to_otlp(spans),
+        Decoded::V1(spans) => zipkin::v1_spans_to_otlp(spans),
+        Decoded::Otlp | Decoded::Invalid => Translated::default(),
+    }
+}
+
+fn agent(packet: &[u8], protocol: ThriftProtocol) -> Decoded {
+    match read_agent_message(packet, protocol) {
+        Ok(AgentMessage::Batch(batch)) => Decoded::Thrift(batch),
+        Ok(AgentMessage::ZipkinBatch(spans)) => Decoded::V1(spans),
+        Err(_) => Decoded::Invalid,
+    }
+}
+
+/// One payload and the decoder its receiver uses.
 struct Input {
     name: &'static str,
     spans: usize,
     payload: Vec<u8>,
-    translate: fn(&[u8]) -> Translated,
-    decode: fn(&[u8]) -> usize,
-}
-
-fn agent(packet: &[u8], protocol: ThriftProtocol) -> Translated {
-    match read_agent_message(packet, protocol) {
-        Ok(AgentMessage::Batch(batch)) => thrift_batch_to_otlp(batch),
-        Ok(AgentMessage::ZipkinBatch(spans)) => zipkin::v1_spans_to_otlp(spans),
-        Err(_) => Translated::default(),
-    }
-}
-
-fn agent_decode(packet: &[u8], protocol: ThriftProtocol) -> usize {
-    match read_agent_message(packet, protocol) {
-        Ok(AgentMessage::Batch(batch)) => batch.spans.len(),
-        _ => 0,
-    }
-}
-
-fn thrift_http_batch(body: &[u8]) -> Option<jthrift::Batch> {
-    jthrift::read_batch(&mut SliceInput::new(body, ThriftProtocol::Binary)).ok()
+    decode: fn(&[u8]) -> Decoded,
 }
 
 fn inputs() -> Vec<Input> {
@@ -523,115 +547,86 @@ fn inputs() -> Vec<Input> {
             name: "otlp_proto",
             spans: BATCH_SPANS,
             payload: otlp(&batch),
-            // The OTLP receivers hand the bytes to the split as they came.
-            translate: |_| Translated::default(),
-            decode: |_| 0,
+            decode: |_| Decoded::Otlp,
         },
         Input {
             name: "jaeger_compact_udp",
             spans: UDP_SPANS,
             payload: jthrift::encode_emit_batch(&thrift_batch(&udp), ThriftProtocol::Compact, 1),
-            translate: |p| agent(p, ThriftProtocol::Compact),
-            decode: |p| agent_decode(p, ThriftProtocol::Compact),
+            decode: |p| agent(p, ThriftProtocol::Compact),
         },
         Input {
             name: "jaeger_binary_udp",
             spans: UDP_SPANS,
             payload: jthrift::encode_emit_batch(&thrift_batch(&udp), ThriftProtocol::Binary, 1),
-            translate: |p| agent(p, ThriftProtocol::Binary),
-            decode: |p| agent_decode(p, ThriftProtocol::Binary),
+            decode: |p| agent(p, ThriftProtocol::Binary),
         },
         Input {
             name: "jaeger_thrift_http",
             spans: BATCH_SPANS,
             payload: jthrift::encode_batch(&thrift_batch(&batch), ThriftProtocol::Binary),
-            translate: |p| {
-                thrift_http_batch(p)
-                    .map(thrift_batch_to_otlp)
-                    .unwrap_or_default()
+            decode: |p| {
+                jthrift::read_batch(&mut SliceInput::new(p, ThriftProtocol::Binary))
+                    .map_or(Decoded::Invalid, Decoded::Thrift)
             },
-            decode: |p| thrift_http_batch(p).map_or(0, |b| b.spans.len()),
         },
         Input {
             name: "jaeger_proto_grpc",
             spans: BATCH_SPANS,
             payload: post_spans(&batch),
-            translate: |p| match jproto::PostSpansRequest::decode(p) {
-                Ok(request) => proto_batches_to_otlp(request.batch.into_iter().collect()),
-                Err(_) => Translated::default(),
-            },
             decode: |p| {
-                jproto::PostSpansRequest::decode(p)
-                    .ok()
-                    .and_then(|r| r.batch)
-                    .map_or(0, |b| b.spans.len())
+                jproto::PostSpansRequest::decode(p).map_or(Decoded::Invalid, |request| {
+                    Decoded::Proto(request.batch.into_iter().collect())
+                })
             },
         },
         Input {
             name: "zipkin_v2_json",
             spans: BATCH_SPANS,
             payload: zipkin::to_v2_json(&v2),
-            translate: |p| {
-                zipkin::parse_v2_json(p)
-                    .map(zipkin::spans_to_otlp)
-                    .unwrap_or_default()
-            },
-            decode: |p| zipkin::parse_v2_json(p).map_or(0, |s| s.len()),
+            decode: |p| zipkin::parse_v2_json(p).map_or(Decoded::Invalid, Decoded::V2),
         },
         Input {
             name: "zipkin_v2_proto",
             spans: BATCH_SPANS,
             payload: zipkin::to_v2_proto(&v2),
-            translate: |p| {
-                zipkin::parse_v2_proto(p)
-                    .map(zipkin::spans_to_otlp)
-                    .unwrap_or_default()
-            },
-            decode: |p| zipkin::parse_v2_proto(p).map_or(0, |s| s.len()),
+            decode: |p| zipkin::parse_v2_proto(p).map_or(Decoded::Invalid, Decoded::V2),
         },
         Input {
             name: "zipkin_v1_json",
             spans: BATCH_SPANS,
             payload: zipkin_v1_json(&batch),
-            translate: |p| {
-                zipkin::parse_v1_json(p)
-                    .map(zipkin::v1_spans_to_otlp)
-                    .unwrap_or_default()
-            },
-            decode: |p| zipkin::parse_v1_json(p).map_or(0, |s| s.len()),
+            decode: |p| zipkin::parse_v1_json(p).map_or(Decoded::Invalid, Decoded::V1),
         },
     ]
 }
 
-/// The OTLP protobuf a receiver hands to the pipeline.
-fn otlp_bytes(input: &Input, payload: &[u8]) -> Vec<u8> {
-    if input.name == "otlp_proto" {
-        payload.to_vec()
-    } else {
-        (input.translate)(payload).request.encode_to_vec()
+/// The whole path: what a receiver and the pipeline do before producing.
+fn receive(input: &Input, payload: &[u8]) -> Result<Split, SplitError> {
+    match (input.decode)(payload) {
+        Decoded::Otlp => split_by_trace(payload, MAX_MESSAGE_BYTES),
+        decoded => {
+            let request = translate(decoded).request.encode_to_vec();
+            split_by_trace(&request, MAX_MESSAGE_BYTES)
+        }
     }
 }
 
-/// Every payload translates, without refusals, to all its spans.
+/// Every payload decodes and translates, without refusals, to all its spans.
 fn check(input: &Input) {
-    if input.name == "otlp_proto" {
-        return;
+    let decoded = (input.decode)(&input.payload);
+    if !matches!(decoded, Decoded::Otlp) {
+        assert_eq!(decoded.spans(), input.spans, "{}", input.name);
+        let translated = translate(decoded);
+        assert_eq!(
+            (translated.spans, translated.refused.total()),
+            (input.spans as u64, 0),
+            "{}: {:?}",
+            input.name,
+            translated.refused.first()
+        );
     }
-    let translated = (input.translate)(&input.payload);
-    assert_eq!(
-        (translated.spans, translated.refused.total()),
-        (input.spans as u64, 0),
-        "{}: {:?}",
-        input.name,
-        translated.refused.first()
-    );
-    assert_eq!(
-        (input.decode)(&input.payload),
-        input.spans,
-        "{}",
-        input.name
-    );
-    let split = split_by_trace(&otlp_bytes(input, &input.payload), MAX_MESSAGE_BYTES);
+    let split = receive(input, &input.payload);
     assert_eq!(
         split.map(|s| s.accepted_spans).ok(),
         Some(input.spans as u64),
@@ -649,24 +644,17 @@ fn id(input: &Input) -> String {
     )
 }
 
+fn legacy_only() -> impl Iterator<Item = Input> {
+    inputs().into_iter().filter(|i| i.name != "otlp_proto")
+}
+
 fn full(c: &mut Criterion) {
     let mut group = c.benchmark_group("full");
     for input in inputs() {
         check(&input);
         group.throughput(Throughput::Elements(input.spans as u64));
-        let translate = input.translate;
-        let is_otlp = input.name == "otlp_proto";
         group.bench_function(id(&input), |b| {
-            b.iter(|| {
-                let payload = black_box(input.payload.as_slice());
-                let split = if is_otlp {
-                    split_by_trace(payload, MAX_MESSAGE_BYTES)
-                } else {
-                    let request = translate(payload).request.encode_to_vec();
-                    split_by_trace(&request, MAX_MESSAGE_BYTES)
-                };
-                split.map(|s| s.messages.len()).unwrap_or(0)
-            })
+            b.iter(|| receive(&input, black_box(&input.payload)).map_or(0, |s| s.messages.len()))
         });
     }
     group.finish();
@@ -674,11 +662,28 @@ fn full(c: &mut Criterion) {
 
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
-    for input in inputs().into_iter().filter(|i| i.name != "otlp_proto") {
+    for input in legacy_only() {
         group.throughput(Throughput::Elements(input.spans as u64));
         let decode = input.decode;
         group.bench_function(id(&input), |b| {
-            b.iter(|| decode(black_box(input.payload.as_slice())))
+            b.iter(|| decode(black_box(&input.payload)).spans())
+        });
+    }
+    group.finish();
+}
+
+/// Translation alone: each iteration gets its own copy of the decoded payload.
+fn translation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("translate");
+    for input in legacy_only() {
+        group.throughput(Throughput::Elements(input.spans as u64));
+        let decoded = (input.decode)(&input.payload);
+        group.bench_function(id(&input), |b| {
+            b.iter_batched(
+                || decoded.clone(),
+                |decoded| translate(black_box(decoded)),
+                BatchSize::SmallInput,
+            )
         });
     }
     group.finish();
@@ -686,9 +691,9 @@ fn decode(c: &mut Criterion) {
 
 fn encode_split(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_split");
-    for input in inputs().into_iter().filter(|i| i.name != "otlp_proto") {
+    for input in legacy_only() {
         group.throughput(Throughput::Elements(input.spans as u64));
-        let translated = (input.translate)(&input.payload).request;
+        let translated = translate((input.decode)(&input.payload)).request;
         group.bench_function(id(&input), |b| {
             b.iter(|| {
                 let request = black_box(&translated).encode_to_vec();
@@ -699,5 +704,5 @@ fn encode_split(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(legacy_inputs, full, decode, encode_split);
+criterion_group!(legacy_inputs, full, decode, translation, encode_split);
 criterion_main!(legacy_inputs);
