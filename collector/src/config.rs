@@ -98,12 +98,8 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_JAEGER_UDP_WORKERS", default_value_t = 10)]
     pub jaeger_udp_workers: usize,
 
-    /// Kernel receive buffer of each Jaeger UDP socket in bytes (0 keeps the OS default); raise it for bursts.
-    #[arg(
-        long,
-        env = "FERROTRACE_JAEGER_UDP_SOCKET_BUFFER_BYTES",
-        default_value_t = 0
-    )]
+    /// Kernel receive buffer of each Jaeger UDP socket in bytes (0 keeps the OS default, which holds only a few large packets; losses there are invisible to the collector).
+    #[arg(long, env = "FERROTRACE_JAEGER_UDP_SOCKET_BUFFER_BYTES", default_value_t = 4 << 20)]
     pub jaeger_udp_socket_buffer_bytes: usize,
 
     /// Admin HTTP listen address: /metrics, /healthz, /readyz.

@@ -242,6 +242,11 @@ fn bind_udp(
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         if buffer_bytes > 0 {
             socket.set_recv_buffer_size(buffer_bytes)?;
+            // Linux caps the size at net.core.rmem_max without an error (and reports double).
+            let granted = socket.recv_buffer_size()?;
+            if granted < buffer_bytes {
+                tracing::warn!(%addr, requested = buffer_bytes, granted, "the kernel capped the UDP receive buffer; raise net.core.rmem_max");
+            }
         }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
