@@ -57,8 +57,7 @@ wait_port "$ES_PORT" osmem
 export FERROTRACE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" FERROTRACE_ES_URL="http://127.0.0.1:$ES_PORT"
 # A single-node test server cannot hold replicas.
 export FERROTRACE_ES_NUM_REPLICAS=${FERROTRACE_ES_NUM_REPLICAS:-0}
-setsid "$BIN/ferrotrace-collector" --jaeger-compact-listen '' --jaeger-binary-listen '' --jaeger-http-listen '' \
-  --jaeger-grpc-listen '' --zipkin-listen '' > .run/collector.log 2>&1 &
+setsid "$BIN/ferrotrace-collector" > .run/collector.log 2>&1 &
 pids+=($!)
 setsid "$BIN/ferrotrace-ingester" > .run/ingester.log 2>&1 &
 pids+=($!)
@@ -72,6 +71,8 @@ ferrotrace is running (logs in .run/):
   Kafka (tansu)          127.0.0.1:$KAFKA_PORT   topic $TOPIC, $PARTITIONS partitions
   OpenSearch API (osmem) http://127.0.0.1:$ES_PORT
   collector              OTLP gRPC 127.0.0.1:4317, OTLP HTTP http://127.0.0.1:4318, admin http://127.0.0.1:14269/metrics
+                         Jaeger UDP 6831 (compact) / 6832 (binary), Thrift HTTP :14268, gRPC :14250
+                         Zipkin http://127.0.0.1:9411/api/v2/spans
   ingester               admin http://127.0.0.1:14270/metrics
 
 Send a first trace:
