@@ -3,11 +3,14 @@
 //! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
 //! Jaeger's ingester and Elasticsearch storage options where users know them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
 use ferrotrace_common::telemetry::LogFormat;
+
+use crate::es::client::{EsClient, EsConnection, Secret};
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -47,6 +50,52 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub es_url: Vec<String>,
+
+    /// User for basic authentication (Jaeger's `es.username`).
+    #[arg(long, env = "FERROTRACE_ES_USERNAME", conflicts_with_all = ["es_api_key", "es_api_key_file"])]
+    pub es_username: Option<String>,
+
+    /// Password for basic authentication (Jaeger's `es.password`).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "es_password_file"
+    )]
+    pub es_password: Option<Secret>,
+
+    /// File holding the password, read at start; a trailing newline is dropped (Jaeger's `es.password-file`).
+    #[arg(long, env = "FERROTRACE_ES_PASSWORD_FILE")]
+    pub es_password_file: Option<PathBuf>,
+
+    /// API key, base64 of `id:api_key`, sent as `Authorization: ApiKey <key>` (Jaeger's `es.api-key`).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_API_KEY",
+        hide_env_values = true,
+        conflicts_with = "es_api_key_file"
+    )]
+    pub es_api_key: Option<Secret>,
+
+    /// File holding the API key, read at start; a trailing newline is dropped (Jaeger's `es.api-key-file`).
+    #[arg(long, env = "FERROTRACE_ES_API_KEY_FILE")]
+    pub es_api_key_file: Option<PathBuf>,
+
+    /// PEM file of CA certificates trusted for https URLs, besides the built-in roots (Jaeger's `es.tls.ca`).
+    #[arg(long, env = "FERROTRACE_ES_TLS_CA")]
+    pub es_tls_ca: Option<PathBuf>,
+
+    /// Accept any server certificate, checking neither its chain nor its name (Jaeger's `es.tls.skip-host-verify`).
+    #[arg(long, env = "FERROTRACE_ES_TLS_SKIP_HOST_VERIFY")]
+    pub es_tls_skip_host_verify: bool,
+
+    /// PEM client certificate for TLS client authentication, with --es-tls-key (Jaeger's `es.tls.cert`).
+    #[arg(long, env = "FERROTRACE_ES_TLS_CERT", requires = "es_tls_key", conflicts_with_all = ["es_username", "es_api_key", "es_api_key_file"])]
+    pub es_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --es-tls-cert (Jaeger's `es.tls.key`).
+    #[arg(long, env = "FERROTRACE_ES_TLS_KEY", requires = "es_tls_cert")]
+    pub es_tls_key: Option<PathBuf>,
 
     /// Prefix of every index name, e.g. `prod` gives `prod-jaeger-span-2026-11-26`.
     #[arg(long, env = "FERROTRACE_ES_INDEX_PREFIX", default_value = "")]
@@ -102,6 +151,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// The `--es-url` and connection flags, as the Elasticsearch client takes them.
+    pub fn es_connection(&self) -> EsConnection {
+        EsConnection {
+            username: self.es_username.clone(),
+            password: self.es_password.clone(),
+            password_file: self.es_password_file.clone(),
+            api_key: self.es_api_key.clone(),
+            api_key_file: self.es_api_key_file.clone(),
+            tls_ca: self.es_tls_ca.clone(),
+            tls_skip_host_verify: self.es_tls_skip_host_verify,
+            tls_cert: self.es_tls_cert.clone(),
+            tls_key: self.es_tls_key.clone(),
+            ..EsConnection::new(self.es_url.clone(), self.es_timeout)
+        }
+    }
+
     /// Checks what clap cannot; returns one clear line on error.
     pub fn validate(&self) -> Result<(), String> {
         if self.kafka_topic.is_empty() || self.kafka_group.is_empty() {
@@ -117,6 +182,7 @@ impl Config {
                 ));
             }
         }
+        EsClient::new(&self.es_connection()).map_err(|e| e.to_string())?;
         if self.es_bulk_actions == 0 || self.es_bulk_bytes == 0 || self.es_bulk_workers == 0 {
             return Err(
                 "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
@@ -146,6 +212,95 @@ mod tests {
         );
         assert_eq!(config.es_bulk_flush_interval, Duration::from_millis(200));
         assert!(config.validate().is_ok());
+    }
+
+    fn parse(flags: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("ferrotrace-ingester").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn es_credentials_that_exclude_each_other_are_refused_by_clap() {
+        for flags in [
+            &[
+                "--es-username=elastic",
+                "--es-password=a",
+                "--es-password-file=/p",
+            ][..],
+            &["--es-username=elastic", "--es-api-key=a2V5"],
+            &["--es-api-key=a2V5", "--es-api-key-file=/k"],
+            &[
+                "--es-tls-cert=/c",
+                "--es-tls-key=/k",
+                "--es-username=elastic",
+            ],
+            &["--es-tls-cert=/c"],
+        ] {
+            let error = parse(flags).expect_err(&flags.join(" "));
+            assert!(
+                matches!(
+                    error.kind(),
+                    clap::error::ErrorKind::ArgumentConflict
+                        | clap::error::ErrorKind::MissingRequiredArgument
+                ),
+                "{flags:?}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn es_password_file_is_read_at_validation() {
+        let path =
+            std::env::temp_dir().join(format!("ferrotrace-config-pw-{}", std::process::id()));
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let flag = format!("--es-password-file={}", path.display());
+        let config = parse(&["--es-username=elastic", &flag]).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        std::fs::remove_file(&path).unwrap();
+        let problem = config.validate().unwrap_err();
+        assert!(problem.starts_with("--es-password-file "), "{problem}");
+        assert!(problem.contains("cannot read"), "{problem}");
+    }
+
+    #[test]
+    fn missing_es_tls_ca_fails_validation_in_one_line() {
+        let config = parse(&[
+            "--es-url=https://es:9200",
+            "--es-tls-ca=/nonexistent/ca.crt",
+        ])
+        .unwrap();
+        let problem = config.validate().unwrap_err();
+        assert!(
+            problem.starts_with("--es-tls-ca /nonexistent/ca.crt: cannot read"),
+            "{problem}"
+        );
+        assert!(!problem.contains('\n'), "{problem}");
+    }
+
+    #[test]
+    fn es_username_alone_fails_validation() {
+        let problem = parse(&["--es-username=elastic"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(problem.contains("--es-password"), "{problem}");
+    }
+
+    #[test]
+    fn reference_deployment_flags_parse_and_secrets_stay_out_of_debug() {
+        let config = parse(&[
+            "--es-url=https://elasticsearch-client.elasticsearch.svc:9200",
+            "--es-username=elastic",
+            "--es-password=hunter2-password",
+            "--es-tls-skip-host-verify",
+        ])
+        .unwrap();
+        assert!(config.es_tls_skip_host_verify);
+        assert_eq!(config.validate(), Ok(()));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("es_password: Some(***)"), "{debug}");
+        let config = parse(&["--es-api-key=c2VjcmV0LWFwaS1rZXk="]).unwrap();
+        assert!(!format!("{config:?}").contains("c2VjcmV0"));
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Ingester {
             ),
             None => None,
         };
-        let es = EsClient::new(&config.es_url, config.es_timeout)?;
+        let es = EsClient::new(&config.es_connection())?;
         let mut delays = es::bulk::retry_policy().build();
         let flavour = loop {
             match es.detect_flavour().await {
