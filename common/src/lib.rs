@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod config;
 pub mod jaeger;
+pub mod kafka_codec;
 pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;
