@@ -22,7 +22,7 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -184,6 +184,11 @@ impl OffsetTracker {
     }
 
     /// Messages read but not yet stored, over all partitions.
+    /// The partitions currently assigned.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
+    }
+
     pub fn pending(&self) -> usize {
         self.partitions
             .values()
@@ -243,6 +248,8 @@ struct IngestLoop {
     done_tx: Option<mpsc::Sender<Completion>>,
     done_rx: mpsc::Receiver<Completion>,
     give_up: CancellationToken,
+    /// Partitions paused because every bulk slot is busy and the batch is full.
+    paused: bool,
 }
 
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
@@ -269,12 +276,16 @@ pub async fn run(
         done_tx: Some(done_tx),
         done_rx,
         give_up,
+        paused: false,
     };
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = ingest.consumer.clone();
 
+    // The loop never waits for Elasticsearch: when every bulk slot is busy and
+    // the batch is full, it pauses the partitions and keeps polling, so the
+    // group membership (max.poll.interval.ms) and rebalances stay served.
     loop {
         tokio::select! {
             biased;
@@ -282,7 +293,7 @@ pub async fn run(
             Some(done) = ingest.done_rx.recv() => ingest.completed(done),
             _ = flush_tick.tick() => {
                 if ingest.builder.age().is_some_and(|age| age >= flush_interval) {
-                    ingest.flush().await;
+                    ingest.try_flush();
                 }
             }
             received = consumer.recv() => {
@@ -296,10 +307,17 @@ pub async fn run(
                         continue;
                     }
                 }
-                if ingest.builder.is_full(config.es_bulk_actions, config.es_bulk_bytes) {
-                    ingest.flush().await;
-                }
             }
+        }
+        // Paused exactly while a full batch waits for a bulk slot (the batch
+        // may also have left through the flush tick).
+        let full = ingest
+            .builder
+            .is_full(config.es_bulk_actions, config.es_bulk_bytes);
+        if full && !ingest.try_flush() {
+            ingest.pause();
+        } else {
+            ingest.resume();
         }
     }
     ingest.drain().await;
@@ -350,9 +368,14 @@ impl IngestLoop {
         for event in self.consumer.context().drain() {
             match event {
                 Assignment::Assigned(partitions) => {
+                    metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
+                    if self.paused {
+                        self.set_paused(&partitions, true);
+                    }
                     partitions.into_iter().for_each(|p| self.tracker.assign(p))
                 }
                 Assignment::Revoked(partitions) => {
+                    metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
                     for p in partitions {
                         self.tracker.revoke(p);
                         if let Ok(mut stored) = self.stored.lock() {
@@ -394,12 +417,27 @@ impl IngestLoop {
         }
     }
 
+    /// Hands the current batch to a bulk task if a slot is free; false when
+    /// every slot is busy (the batch stays and keeps filling).
+    fn try_flush(&mut self) -> bool {
+        if self.builder.is_empty() {
+            return true;
+        }
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.spawn_bulk(permit);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Hands the current batch to a bulk task, waiting for a free slot while
-    /// still recording completions (so a full pipeline cannot deadlock).
+    /// still recording completions (shutdown only: the poll loop never waits).
     async fn flush(&mut self) {
-        let Some(mut batch) = self.builder.take() else {
+        if self.builder.is_empty() {
             return;
-        };
+        }
         let permit = loop {
             tokio::select! {
                 biased;
@@ -409,6 +447,13 @@ impl IngestLoop {
                     Err(_) => return,
                 },
             }
+        };
+        self.spawn_bulk(permit);
+    }
+
+    fn spawn_bulk(&mut self, permit: OwnedSemaphorePermit) {
+        let Some(mut batch) = self.builder.take() else {
+            return;
         };
         while let Some(finished) = self.tasks.try_join_next() {
             if let Err(error) = finished {
@@ -422,9 +467,56 @@ impl IngestLoop {
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
             let outcome = bulk::send(&es, batch, &give_up).await;
-            let _ = done_tx.send(Completion { messages, outcome }).await;
+            // The slot frees first, so the loop can send the next batch as soon as it hears of this one.
             drop(permit);
+            let _ = done_tx.send(Completion { messages, outcome }).await;
         });
+    }
+
+    /// Stops fetching from every assigned partition until a bulk slot frees up.
+    fn pause(&mut self) {
+        if self.paused {
+            return;
+        }
+        let partitions = self.tracker.partitions();
+        tracing::debug!(
+            partitions = partitions.len(),
+            pending = self.tracker.pending(),
+            "every bulk request is in flight and the next one is full: consumption paused"
+        );
+        self.set_paused(&partitions, true);
+        self.paused = true;
+    }
+
+    fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        let partitions = self.tracker.partitions();
+        tracing::debug!(partitions = partitions.len(), "consumption resumed");
+        self.set_paused(&partitions, false);
+        self.paused = false;
+    }
+
+    fn set_paused(&self, partitions: &[i32], pause: bool) {
+        let mut list = TopicPartitionList::new();
+        for &p in partitions {
+            list.add_partition(&self.topic, p);
+        }
+        let result = if pause {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, pause, "pausing or resuming partitions failed");
+        }
+        let paused = if pause {
+            self.tracker.partitions().len()
+        } else {
+            0
+        };
+        metrics::gauge!(m::PAUSED_PARTITIONS).set(paused as f64);
     }
 
     /// Sends what is batched, waits for in-flight bulks (until `give_up`), commits.

@@ -17,10 +17,25 @@ pub const BULK_DURATION: &str = "ferrotrace_ingester_bulk_duration_seconds";
 /// Messages whose spans are all stored (their offsets may then be committed).
 pub const MESSAGES_STORED: &str = "ferrotrace_ingester_messages_stored_total";
 
+/// Partitions paused because every bulk request slot is busy.
+pub const PAUSED_PARTITIONS: &str = "ferrotrace_ingester_paused_partitions";
+/// Rebalance events, by event (`assigned`, `revoked`).
+pub const REBALANCES: &str = "ferrotrace_ingester_rebalances_total";
+
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    metrics::describe_gauge!(
+        PAUSED_PARTITIONS,
+        Unit::Count,
+        "Partitions paused because every bulk request is in flight and the next batch is full."
+    );
+    describe_counter!(
+        REBALANCES,
+        Unit::Count,
+        "Consumer group rebalance events, by event (assigned, revoked)."
+    );
     describe_counter!(
         MESSAGES,
         Unit::Count,

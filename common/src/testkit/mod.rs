@@ -10,7 +10,9 @@
 mod kafka;
 mod opensearch;
 mod process;
+mod proxy;
 
 pub use kafka::Tansu;
 pub use opensearch::Osmem;
 pub use process::{free_port, tool_path, unique_name, wait_until};
+pub use proxy::TcpProxy;

@@ -157,6 +157,11 @@ impl BatchBuilder {
         self.batch.items.len() >= max_docs || self.batch.body.len() >= max_bytes
     }
 
+    /// True when no message is waiting in the current batch.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
     /// How long ago the first message of the current batch was added.
     pub fn age(&self) -> Option<Duration> {
         self.started.map(|t| t.elapsed())

@@ -1,0 +1,109 @@
+//! Elasticsearch going away for real, through a TCP proxy the test cuts:
+//! the ingester pauses its partitions instead of blocking the poll loop, so
+//! it stays in the consumer group past `max.poll.interval.ms`; when
+//! Elasticsearch returns, every span is indexed exactly once.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ferrotrace_common::testkit::{free_port, wait_until, TcpProxy};
+use support::Cluster;
+
+async fn metrics(admin: u16) -> HashMap<String, f64> {
+    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{admin}/metrics")).await else {
+        return HashMap::new();
+    };
+    response
+        .text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(metrics: &HashMap<String, f64>, series: &str) -> f64 {
+    metrics.get(series).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
+    let cluster = Cluster::start(2).await;
+    let target = cluster
+        .osmem
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("osmem address");
+    let proxy = TcpProxy::start(target).await.expect("proxy starts");
+    let admin = free_port();
+    let admin_flag = format!("--admin-listen=127.0.0.1:{admin}");
+    let mut ingester = cluster.ingester_with_es(
+        &proxy.url(),
+        &[
+            &admin_flag,
+            "--es-bulk-workers=1",
+            "--es-bulk-actions=200",
+            // A short poll interval: blocking the poll loop for the outage would exceed it.
+            "--kafka-consumer-config=session.timeout.ms=6000",
+            "--kafka-consumer-config=max.poll.interval.ms=8000",
+        ],
+    );
+
+    let mut expected = cluster.send_traces(50).await;
+    let first = cluster
+        .wait_for_spans(expected.len() as u64, Duration::from_secs(120))
+        .await;
+    assert_eq!(first, expected.len() as u64, "spans before the outage");
+
+    proxy.cut();
+    expected.extend(cluster.send_traces(150).await);
+    let paused = wait_until(Duration::from_secs(60), || async {
+        value(
+            &metrics(admin).await,
+            "ferrotrace_ingester_paused_partitions",
+        ) > 0.0
+    })
+    .await;
+    assert!(
+        paused,
+        "partitions paused while Elasticsearch is away: {:#?}",
+        metrics(admin).await
+    );
+    // Longer than max.poll.interval.ms: a blocked poll loop would be expelled from the group.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let during = metrics(admin).await;
+    assert_eq!(
+        value(
+            &during,
+            r#"ferrotrace_ingester_rebalances_total{event="revoked"}"#
+        ),
+        0.0,
+        "the ingester stayed in the group: {during:#?}"
+    );
+
+    proxy.restore();
+    let stored = cluster
+        .wait_for_spans(expected.len() as u64, Duration::from_secs(180))
+        .await;
+    assert_eq!(stored, expected.len() as u64, "every span indexed once");
+    let seen = cluster.stored_spans("2026-11-26").await;
+    assert_eq!(seen, expected, "exactly the spans sent");
+    let after = wait_until(Duration::from_secs(30), || async {
+        value(
+            &metrics(admin).await,
+            "ferrotrace_ingester_paused_partitions",
+        ) == 0.0
+    })
+    .await;
+    assert!(after, "consumption resumed");
+
+    ingester.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
