@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::kafka_codec::Encoding;
 use ferrotrace_common::telemetry::LogFormat;
 
 use crate::es::client::{EsClient, EsConnection, Secret};
@@ -37,6 +38,10 @@ pub struct Config {
         default_value = "ferrotrace-ingester"
     )]
     pub kafka_group: String,
+
+    /// Encoding of the topic's messages: otlp_proto (ferrotrace's collector, the OTel Collector's Kafka exporter), otlp_json, jaeger_proto or jaeger_json (a Jaeger v1 collector's Kafka writer).
+    #[arg(long, env = "FERROTRACE_KAFKA_ENCODING", default_value = "otlp_proto")]
+    pub kafka_encoding: Encoding,
 
     /// Extra librdkafka consumer property `key=value` (repeatable, or `;`-separated in the environment).
     #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]

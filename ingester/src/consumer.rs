@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferrotrace_common::kafka_codec::{self, Encoding};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
@@ -250,6 +251,7 @@ struct IngestLoop {
     give_up: CancellationToken,
     /// Partitions paused because every bulk slot is busy and the batch is full.
     paused: bool,
+    encoding: Encoding,
 }
 
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
@@ -277,6 +279,7 @@ pub async fn run(
         done_rx,
         give_up,
         paused: false,
+        encoding: config.kafka_encoding,
     };
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
@@ -337,8 +340,11 @@ impl IngestLoop {
             );
             return;
         };
-        let payload = message.payload().unwrap_or_default();
-        match ExportTraceServiceRequest::decode(payload) {
+        let value = message.payload().unwrap_or_default();
+        let decoded = kafka_codec::decode(self.encoding, value)
+            .map_err(|e| e.to_string())
+            .and_then(|otlp| ExportTraceServiceRequest::decode(&*otlp).map_err(|e| e.to_string()));
+        match decoded {
             Ok(request) => {
                 metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
                 let skipped = self.builder.add(reference, &request);
@@ -356,7 +362,7 @@ impl IngestLoop {
                 // Until the dead-letter topic exists, an undecodable message is
                 // counted, logged and passed over so that it cannot block the partition.
                 metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
-                tracing::error!(%error, partition, offset, bytes = payload.len(), "undecodable message skipped");
+                tracing::error!(%error, partition, offset, bytes = value.len(), encoding = %self.encoding, "undecodable message skipped");
                 let advanced = self.tracker.complete(&[reference]);
                 self.store(advanced);
             }
