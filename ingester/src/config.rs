@@ -43,6 +43,14 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_KAFKA_ENCODING", default_value = "otlp_proto")]
     pub kafka_encoding: Encoding,
 
+    /// Topic for messages that can never be stored (they do not decode); empty means `<topic>_dlq`.
+    #[arg(long, env = "FERROTRACE_KAFKA_DLQ_TOPIC", default_value = "")]
+    pub kafka_dlq_topic: String,
+
+    /// Extra librdkafka property `key=value` for the dead-letter producer (repeatable, or `;`-separated in the environment).
+    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    pub kafka_producer_config: Vec<(String, String)>,
+
     /// Extra librdkafka consumer property `key=value` (repeatable, or `;`-separated in the environment).
     #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
     pub kafka_consumer_config: Vec<(String, String)>,
@@ -169,6 +177,15 @@ impl Config {
             tls_cert: self.es_tls_cert.clone(),
             tls_key: self.es_tls_key.clone(),
             ..EsConnection::new(self.es_url.clone(), self.es_timeout)
+        }
+    }
+
+    /// The dead-letter topic: `--kafka-dlq-topic`, or `<topic>_dlq`.
+    pub fn dlq_topic(&self) -> String {
+        if self.kafka_dlq_topic.is_empty() {
+            format!("{}_dlq", self.kafka_topic)
+        } else {
+            self.kafka_dlq_topic.clone()
         }
     }
 

@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
 use crate::metrics as m;
@@ -252,6 +253,7 @@ struct IngestLoop {
     /// Partitions paused because every bulk slot is busy and the batch is full.
     paused: bool,
     encoding: Encoding,
+    dead_letters: DeadLetters,
 }
 
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
@@ -261,6 +263,7 @@ pub async fn run(
     stored: StoredOffsets,
     es: EsClient,
     builder: BatchBuilder,
+    dead_letters: DeadLetters,
     shutdown: CancellationToken,
     give_up: CancellationToken,
 ) {
@@ -280,6 +283,7 @@ pub async fn run(
         give_up,
         paused: false,
         encoding: config.kafka_encoding,
+        dead_letters,
     };
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
@@ -341,9 +345,15 @@ impl IngestLoop {
             return;
         };
         let value = message.payload().unwrap_or_default();
-        let decoded = kafka_codec::decode(self.encoding, value)
-            .map_err(|e| e.to_string())
-            .and_then(|otlp| ExportTraceServiceRequest::decode(&*otlp).map_err(|e| e.to_string()));
+        let decoded = match kafka_codec::decode(self.encoding, value) {
+            Ok(otlp) => ExportTraceServiceRequest::decode(&*otlp).map_err(|e| {
+                (
+                    "undecodable",
+                    format!("invalid ExportTraceServiceRequest: {e}"),
+                )
+            }),
+            Err(error) => Err((error.label(), error.to_string())),
+        };
         match decoded {
             Ok(request) => {
                 metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
@@ -358,13 +368,40 @@ impl IngestLoop {
                     );
                 }
             }
-            Err(error) => {
-                // Until the dead-letter topic exists, an undecodable message is
-                // counted, logged and passed over so that it cannot block the partition.
+            Err((reason, error)) => {
+                // It can never be stored: move it to the dead-letter topic, and
+                // let its offset advance once that topic has it.
                 metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
-                tracing::error!(%error, partition, offset, bytes = value.len(), encoding = %self.encoding, "undecodable message skipped");
-                let advanced = self.tracker.complete(&[reference]);
-                self.store(advanced);
+                tracing::error!(%error, partition, offset, bytes = value.len(), encoding = %self.encoding, dlq = self.dead_letters.topic(), "undecodable message sent to the dead-letter topic");
+                let letter = DeadLetter {
+                    source_topic: self.topic.clone(),
+                    partition,
+                    offset,
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: value.to_vec(),
+                    reason,
+                    error,
+                };
+                let Some(done_tx) = self.done_tx.clone() else {
+                    return;
+                };
+                let (dead_letters, give_up) = (self.dead_letters.clone(), self.give_up.clone());
+                self.tasks.spawn(async move {
+                    let outcome = if dead_letters.send(&letter, &give_up).await {
+                        Outcome::Stored {
+                            spans: 0,
+                            rejected: 0,
+                        }
+                    } else {
+                        Outcome::Abandoned
+                    };
+                    let _ = done_tx
+                        .send(Completion {
+                            messages: vec![reference],
+                            outcome,
+                        })
+                        .await;
+                });
             }
         }
     }

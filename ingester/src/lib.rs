@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod dead_letter;
 pub mod es;
 pub mod metrics;
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::dead_letter::DeadLetters;
 use crate::es::bulk::{BatchBuilder, IndexOptions};
 use crate::es::client::EsClient;
 use crate::es::templates::TemplateOptions;
@@ -116,7 +118,23 @@ impl Ingester {
             })
         };
         tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group, "consuming");
-        consumer::run(&config, consumer, stored, es, builder, shutdown, give_up).await;
+        let dead_letters = DeadLetters::new(
+            &config.kafka_brokers,
+            &config.dlq_topic(),
+            &config.kafka_producer_config,
+        )
+        .context("creating the dead-letter producer")?;
+        consumer::run(
+            &config,
+            consumer,
+            stored,
+            es,
+            builder,
+            dead_letters,
+            shutdown,
+            give_up,
+        )
+        .await;
 
         deadline.abort();
         watcher.abort();

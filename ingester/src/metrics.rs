@@ -22,10 +22,18 @@ pub const PAUSED_PARTITIONS: &str = "ferrotrace_ingester_paused_partitions";
 /// Rebalance events, by event (`assigned`, `revoked`).
 pub const REBALANCES: &str = "ferrotrace_ingester_rebalances_total";
 
+/// Messages moved to the dead-letter topic, by reason.
+pub const DEAD_LETTERS: &str = "ferrotrace_ingester_dead_letters_total";
+
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Messages that can never be stored, moved to the dead-letter topic, by reason."
+    );
     metrics::describe_gauge!(
         PAUSED_PARTITIONS,
         Unit::Count,

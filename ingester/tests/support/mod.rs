@@ -49,6 +49,10 @@ impl Cluster {
             .create_topic(&topic, partitions)
             .await
             .expect("topic created");
+        tansu
+            .create_topic(&format!("{topic}_dlq"), 1)
+            .await
+            .expect("dead-letter topic created");
         let config = ferrotrace_collector::config::Config::try_parse_from([
             "ferrotrace-collector".to_string(),
             format!("--kafka-brokers={}", tansu.brokers()),

@@ -1,0 +1,116 @@
+//! The dead-letter topic: where a message goes when it can never be stored
+//! (it does not decode), so that it cannot block its partition.
+//!
+//! The original key and value are produced unchanged, with headers saying
+//! why and where from: `ferrotrace.reason`, `ferrotrace.error`,
+//! `ferrotrace.source.topic`, `ferrotrace.source.partition`,
+//! `ferrotrace.source.offset`. The source offset moves on only after the
+//! dead-letter broker acknowledged (`acks=all`): a message is never dropped,
+//! only moved. While the topic cannot be written, the send is retried with
+//! backoff and the partition waits.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics as m;
+
+/// Where a message came from, and why it is dead.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub source_topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    /// Metric label and header: a short fixed word, e.g. `undecodable`.
+    pub reason: &'static str,
+    /// The decoder's message.
+    pub error: String,
+}
+
+/// A producer for the dead-letter topic.
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetters {
+    pub fn new(brokers: &str, topic: &str, extra: &[(String, String)]) -> Result<Self, KafkaError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("client.id", "ferrotrace-ingester-dlq")
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000");
+        for (key, value) in extra {
+            config.set(key, value);
+        }
+        Ok(Self {
+            producer: config.create()?,
+            topic: topic.to_string(),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Produces the dead letter, retrying until the broker acknowledges it or
+    /// `give_up` is cancelled (then false: the offset must not move on).
+    pub async fn send(&self, letter: &DeadLetter, give_up: &CancellationToken) -> bool {
+        let partition = letter.partition.to_string();
+        let offset = letter.offset.to_string();
+        let attempt = || async {
+            let headers = OwnedHeaders::new()
+                .insert(header("ferrotrace.reason", letter.reason))
+                .insert(header("ferrotrace.error", &letter.error))
+                .insert(header("ferrotrace.source.topic", &letter.source_topic))
+                .insert(header("ferrotrace.source.partition", &partition))
+                .insert(header("ferrotrace.source.offset", &offset));
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                .payload(&letter.value)
+                .headers(headers);
+            if let Some(key) = &letter.key {
+                record = record.key(key);
+            }
+            self.producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map(|_| ())
+                .map_err(|(error, _)| error)
+        };
+        let retry = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_max_delay(Duration::from_secs(10))
+                    .without_max_times(),
+            )
+            .notify(|error, delay| {
+                tracing::warn!(%error, ?delay, topic = %self.topic, "dead-letter produce failed, retrying")
+            });
+        tokio::select! {
+            result = retry => {
+                if result.is_ok() {
+                    metrics::counter!(m::DEAD_LETTERS, "reason" => letter.reason).increment(1);
+                }
+                result.is_ok()
+            }
+            _ = give_up.cancelled() => false,
+        }
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}

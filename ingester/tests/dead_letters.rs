@@ -1,0 +1,101 @@
+//! A poison message on the topic: it goes to the dead-letter topic with
+//! headers saying why and where from, and the messages after it in the same
+//! partition are indexed and committed past it.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use support::Cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_partition_moves_on() {
+    let cluster = Cluster::start(1).await;
+    let dlq = format!("{}_dlq", cluster.topic);
+    let mut ingester = cluster.ingester(&[]);
+
+    let mut expected = cluster.send_traces(20).await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.tansu.brokers())
+        .set("batch.num.messages", "1")
+        .create()
+        .unwrap();
+    let poison = b"\xff\xff not an ExportTraceServiceRequest".to_vec();
+    let poison_offset = producer
+        .send(
+            FutureRecord::to(&cluster.topic)
+                .key("poison-key")
+                .payload(&poison),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("poison produced")
+        .offset;
+    expected.extend(cluster.send_traces(20).await);
+
+    let stored = cluster
+        .wait_for_spans(expected.len() as u64, Duration::from_secs(120))
+        .await;
+    assert_eq!(
+        stored,
+        expected.len() as u64,
+        "spans after the poison are indexed"
+    );
+    assert_eq!(cluster.stored_spans("2026-11-26").await, expected);
+
+    // The dead letter: same key and value, headers naming the reason and the source.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.tansu.brokers())
+        .set("group.id", format!("{dlq}-reader"))
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&dlq, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let letter = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter on {dlq}"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+            break message.detach();
+        }
+    };
+    assert_eq!(letter.key(), Some(&b"poison-key"[..]));
+    assert_eq!(letter.payload(), Some(&poison[..]));
+    let headers: HashMap<String, String> = letter
+        .headers()
+        .expect("headers")
+        .iter()
+        .map(|h| {
+            (
+                h.key.to_string(),
+                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(headers["ferrotrace.reason"], "undecodable");
+    assert!(
+        headers["ferrotrace.error"].contains("ExportTraceServiceRequest"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["ferrotrace.source.topic"], cluster.topic);
+    assert_eq!(headers["ferrotrace.source.partition"], "0");
+    assert_eq!(
+        headers["ferrotrace.source.offset"],
+        poison_offset.to_string()
+    );
+
+    ingester.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
