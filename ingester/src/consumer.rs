@@ -256,17 +256,28 @@ struct IngestLoop {
     dead_letters: DeadLetters,
 }
 
+/// Where consumed messages go: documents to Elasticsearch through the batch
+/// builder, messages that never decode to the dead-letter topic.
+pub struct Sinks {
+    pub es: EsClient,
+    pub builder: BatchBuilder,
+    pub dead_letters: DeadLetters,
+}
+
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
 pub async fn run(
     config: &Config,
     consumer: Arc<IngestConsumer>,
     stored: StoredOffsets,
-    es: EsClient,
-    builder: BatchBuilder,
-    dead_letters: DeadLetters,
+    sinks: Sinks,
     shutdown: CancellationToken,
     give_up: CancellationToken,
 ) {
+    let Sinks {
+        es,
+        builder,
+        dead_letters,
+    } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
     let mut ingest = IngestLoop {

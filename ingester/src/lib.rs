@@ -128,9 +128,11 @@ impl Ingester {
             &config,
             consumer,
             stored,
-            es,
-            builder,
-            dead_letters,
+            consumer::Sinks {
+                es,
+                builder,
+                dead_letters,
+            },
             shutdown,
             give_up,
         )
