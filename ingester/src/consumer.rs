@@ -50,7 +50,24 @@ pub struct IngestContext {
     stored: StoredOffsets,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`): the lag of
+    /// each partition this ingester consumes. `consumer_lag_stored` is the
+    /// high watermark minus the offset stored for commit, i.e. what is not yet
+    /// in Elasticsearch; librdkafka reports -1 while it does not know.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (&partition, stats) in &topic.partitions {
+            if partition < 0 || stats.consumer_lag_stored < 0 {
+                continue;
+            }
+            metrics::gauge!(m::CONSUMER_LAG, "topic" => self.topic.clone(), "partition" => partition.to_string())
+                .set(stats.consumer_lag_stored as f64);
+        }
+    }
+}
 
 impl ConsumerContext for IngestContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -219,7 +236,9 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // Feeds the per-partition lag gauge (IngestContext::stats).
+        .set("statistics.interval.ms", "5000");
     for (key, value) in &config.kafka_consumer_config {
         client.set(key, value);
     }

@@ -25,10 +25,18 @@ pub const REBALANCES: &str = "ferrotrace_ingester_rebalances_total";
 /// Messages moved to the dead-letter topic, by reason.
 pub const DEAD_LETTERS: &str = "ferrotrace_ingester_dead_letters_total";
 
+/// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition.
+pub const CONSUMER_LAG: &str = "ferrotrace_ingester_consumer_lag_messages";
+
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    metrics::describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Count,
+        "Messages of each assigned partition not yet stored in Elasticsearch (high watermark minus the offset stored for commit), from librdkafka statistics."
+    );
     describe_counter!(
         DEAD_LETTERS,
         Unit::Count,

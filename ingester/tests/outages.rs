@@ -88,10 +88,31 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
         "the ingester stayed in the group: {during:#?}"
     );
 
+    let lag = |m: &HashMap<String, f64>| -> f64 {
+        m.iter()
+            .filter(|(k, _)| k.starts_with("ferrotrace_ingester_consumer_lag_messages{"))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert!(
+        lag(&during) > 0.0,
+        "the lag gauge shows the backlog: {during:#?}"
+    );
+    let readyz = reqwest::get(format!("http://127.0.0.1:{admin}/readyz"))
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(readyz.ok(), Some(503), "not ready while Elasticsearch is away");
+
     proxy.restore();
+    let restored = std::time::Instant::now();
     let stored = cluster
         .wait_for_spans(expected.len() as u64, Duration::from_secs(180))
         .await;
+    eprintln!(
+        "outage recovery: {} spans indexed {:?} after Elasticsearch returned",
+        expected.len(),
+        restored.elapsed()
+    );
     assert_eq!(stored, expected.len() as u64, "every span indexed once");
     let seen = cluster.stored_spans("2026-11-26").await;
     assert_eq!(seen, expected, "exactly the spans sent");
@@ -103,6 +124,11 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     })
     .await;
     assert!(after, "consumption resumed");
+    let drained = wait_until(Duration::from_secs(30), || async {
+        lag(&metrics(admin).await) == 0.0
+    })
+    .await;
+    assert!(drained, "lag back to zero: {:#?}", metrics(admin).await);
 
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();
