@@ -138,6 +138,14 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_ES_BULK_BYTES", default_value_t = 5_000_000)]
     pub es_bulk_bytes: usize,
 
+    /// Hard cap on one bulk request body: a batch over it is sent as several requests (hosted clusters and proxies refuse larger bodies with 413).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_BULK_MAX_BYTES",
+        default_value_t = 10_000_000
+    )]
+    pub es_bulk_max_bytes: usize,
+
     /// A bulk request is sent at the latest this long after its first document.
     #[arg(long, env = "FERROTRACE_ES_BULK_FLUSH_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
     pub es_bulk_flush_interval: Duration,
@@ -205,6 +213,9 @@ impl Config {
             }
         }
         EsClient::new(&self.es_connection()).map_err(|e| e.to_string())?;
+        if self.es_bulk_max_bytes < 1024 {
+            return Err("--es-bulk-max-bytes must be at least 1024".into());
+        }
         if self.es_bulk_actions == 0 || self.es_bulk_bytes == 0 || self.es_bulk_workers == 0 {
             return Err(
                 "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),

@@ -273,6 +273,7 @@ struct IngestLoop {
     paused: bool,
     encoding: Encoding,
     dead_letters: DeadLetters,
+    bulk_max_bytes: usize,
 }
 
 /// Where consumed messages go: documents to Elasticsearch through the batch
@@ -314,6 +315,7 @@ pub async fn run(
         paused: false,
         encoding: config.kafka_encoding,
         dead_letters,
+        bulk_max_bytes: config.es_bulk_max_bytes,
     };
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
@@ -536,10 +538,10 @@ impl IngestLoop {
         let Some(done_tx) = self.done_tx.clone() else {
             return;
         };
-        let (es, give_up) = (self.es.clone(), self.give_up.clone());
+        let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
-            let outcome = bulk::send(&es, batch, &give_up).await;
+            let outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
             // The slot frees first, so the loop can send the next batch as soon as it hears of this one.
             drop(permit);
             let _ = done_tx.send(Completion { messages, outcome }).await;

@@ -1,7 +1,8 @@
 //! Elasticsearch going away for real, through a TCP proxy the test cuts:
 //! the ingester pauses its partitions instead of blocking the poll loop, so
 //! it stays in the consumer group past `max.poll.interval.ms`; when
-//! Elasticsearch returns, every span is indexed exactly once.
+//! Elasticsearch returns, every span is indexed exactly once (with every
+//! batch split into requests under `--es-bulk-max-bytes`).
 
 mod support;
 
@@ -50,6 +51,8 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
             &admin_flag,
             "--es-bulk-workers=1",
             "--es-bulk-actions=200",
+            // Far under one batch: every batch leaves as several capped requests.
+            "--es-bulk-max-bytes=20000",
             // A short poll interval: blocking the poll loop for the outage would exceed it.
             "--kafka-consumer-config=session.timeout.ms=6000",
             "--kafka-consumer-config=max.poll.interval.ms=8000",
@@ -101,7 +104,11 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     let readyz = reqwest::get(format!("http://127.0.0.1:{admin}/readyz"))
         .await
         .map(|r| r.status().as_u16());
-    assert_eq!(readyz.ok(), Some(503), "not ready while Elasticsearch is away");
+    assert_eq!(
+        readyz.ok(),
+        Some(503),
+        "not ready while Elasticsearch is away"
+    );
 
     proxy.restore();
     let restored = std::time::Instant::now();

@@ -253,12 +253,81 @@ pub fn retry_policy() -> ExponentialBuilder {
         .without_max_times()
 }
 
-/// Sends `batch` until every document is stored or permanently refused.
-/// Stops retrying only when `give_up` is cancelled.
-pub async fn send(client: &EsClient, batch: Batch, give_up: &CancellationToken) -> Outcome {
+/// Sends `batch` until every document is stored or permanently refused,
+/// in requests of at most `max_bytes` (a hard cap: proxies and hosted
+/// clusters refuse larger bodies with 413). Stops retrying only when
+/// `give_up` is cancelled.
+pub async fn send(
+    client: &EsClient,
+    batch: Batch,
+    max_bytes: usize,
+    give_up: &CancellationToken,
+) -> Outcome {
+    let chunks = plan_requests(&batch.items, max_bytes);
+    if chunks.len() == 1 {
+        return send_request(client, batch.items, Bytes::from(batch.body), give_up).await;
+    }
+    let (mut spans, mut rejected) = (0, 0);
+    for chunk in chunks {
+        let items = &batch.items[chunk];
+        let mut body = Vec::with_capacity(items.iter().map(|i| i.range.len()).sum());
+        let mut chunk_items = Vec::with_capacity(items.len());
+        for item in items {
+            let start = body.len();
+            body.extend_from_slice(&batch.body[item.range.clone()]);
+            chunk_items.push(Item {
+                range: start..body.len(),
+                kind: item.kind,
+            });
+        }
+        match send_request(client, chunk_items, Bytes::from(body), give_up).await {
+            Outcome::Stored {
+                spans: s,
+                rejected: r,
+            } => {
+                spans += s;
+                rejected += r;
+            }
+            Outcome::Abandoned => return Outcome::Abandoned,
+        }
+    }
+    Outcome::Stored { spans, rejected }
+}
+
+/// Splits items, in order, into runs whose bodies total at most `max_bytes`.
+/// A single document larger than the cap goes alone (it cannot be split).
+fn plan_requests(items: &[Item], max_bytes: usize) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let len = item.range.len();
+        if i > start && bytes + len > max_bytes {
+            chunks.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        if len > max_bytes {
+            tracing::warn!(
+                bytes = len,
+                max_bytes,
+                "one document is larger than --es-bulk-max-bytes; sent alone"
+            );
+        }
+        bytes += len;
+    }
+    chunks.push(start..items.len());
+    chunks
+}
+
+/// One bulk request, retried (failed items only) until done.
+async fn send_request(
+    client: &EsClient,
+    items: Vec<Item>,
+    body: Bytes,
+    give_up: &CancellationToken,
+) -> Outcome {
     let mut backoff = retry_policy().build();
-    let mut pending: Vec<Item> = batch.items;
-    let mut body = Bytes::from(batch.body);
+    let mut pending: Vec<Item> = items;
+    let mut body = body;
     let mut rejected = 0usize;
     let mut stored_spans = 0usize;
     loop {
@@ -453,5 +522,23 @@ mod tests {
         assert_eq!(later.len(), 10, "the policy never stops retrying");
         assert!(later.iter().all(|d| *d <= Duration::from_secs(20)));
         assert!(later.last().unwrap() >= &Duration::from_secs(5));
+    }
+
+    #[test]
+    fn plans_requests_under_the_hard_cap() {
+        let items: Vec<Item> = [40usize, 40, 40, 150, 10, 10]
+            .iter()
+            .scan(0, |at, &len| {
+                let item = Item {
+                    range: *at..*at + len,
+                    kind: DocKind::Span,
+                };
+                *at += len;
+                Some(item)
+            })
+            .collect();
+        assert_eq!(plan_requests(&items, 100), vec![0..2, 2..3, 3..4, 4..6]);
+        assert_eq!(plan_requests(&items, 1000), vec![0..6]);
+        assert_eq!(plan_requests(&[], 100), vec![0..0]);
     }
 }
