@@ -384,3 +384,51 @@ async fn a_second_ingester_joining_mid_stream_loses_and_duplicates_nothing() {
     second.kill().await.ok();
     cluster.collector_stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_two_ingesters_leaving_mid_stream_loses_and_duplicates_nothing() {
+    let cluster = Cluster::start(4).await;
+    let expected = cluster.send_traces(200).await;
+    let total = expected.len() as u64;
+    let small = [
+        "--es-bulk-actions=100",
+        "--es-bulk-workers=2",
+        "--kafka-consumer-config=session.timeout.ms=6000",
+    ];
+    let mut leaving = cluster.ingester(&small);
+    let mut staying = cluster.ingester(&small);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.span_count().await < 300 {
+        assert!(Instant::now() < deadline, "the ingesters made no progress");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A graceful leave with work in flight: its partitions move to the other member.
+    let at_leave = cluster.span_count().await;
+    let pid = leaving.id().expect("running");
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(40), leaving.wait())
+        .await
+        .expect("the leaving ingester exits in time")
+        .unwrap();
+    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+
+    let count = cluster
+        .wait_for_spans(total, Duration::from_secs(180))
+        .await;
+    assert_eq!(
+        count, total,
+        "no span lost and none duplicated when a member left (at {at_leave})"
+    );
+    assert_eq!(cluster.stored_spans("2026-11-26").await, expected);
+    assert!(
+        staying.try_wait().unwrap().is_none(),
+        "the remaining ingester is still running"
+    );
+    staying.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
