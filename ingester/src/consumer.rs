@@ -422,7 +422,7 @@ impl IngestLoop {
                     let outcome = if dead_letters.send(&letter, &give_up).await {
                         Outcome::Stored {
                             spans: 0,
-                            rejected: 0,
+                            rejected: Vec::new(),
                         }
                     } else {
                         Outcome::Abandoned
@@ -539,9 +539,29 @@ impl IngestLoop {
             return;
         };
         let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
+        let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
-            let outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
+            let mut outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
+            // Documents refused for good are moved, not dropped: the messages
+            // count as done only once the dead-letter topic has them.
+            if let Outcome::Stored { rejected, .. } = &outcome {
+                for doc in rejected {
+                    let letter = DeadLetter {
+                        source_topic: topic.clone(),
+                        partition: doc.message.partition,
+                        offset: doc.message.offset,
+                        key: None,
+                        value: doc.doc.clone(),
+                        reason: "rejected_by_elasticsearch",
+                        error: format!("{} {}: {}", doc.kind.label(), doc.status, doc.error),
+                    };
+                    if !dead_letters.send(&letter, &give_up).await {
+                        outcome = Outcome::Abandoned;
+                        break;
+                    }
+                }
+            }
             // The slot frees first, so the loop can send the next batch as soon as it hears of this one.
             drop(permit);
             let _ = done_tx.send(Completion { messages, outcome }).await;

@@ -1,7 +1,10 @@
-//! The dead-letter topic: where a message goes when it can never be stored
-//! (it does not decode), so that it cannot block its partition.
+//! The dead-letter topic: where what can never be stored goes, so that it
+//! neither blocks its partition nor disappears: a message that does not
+//! decode (its key and value unchanged), and a document Elasticsearch
+//! refuses for good, such as a mapping error (the bulk action line and the
+//! document as sent).
 //!
-//! The original key and value are produced unchanged, with headers saying
+//! Every dead letter carries headers saying
 //! why and where from: `ferrotrace.reason`, `ferrotrace.error`,
 //! `ferrotrace.source.topic`, `ferrotrace.source.partition`,
 //! `ferrotrace.source.offset`. The source offset moves on only after the

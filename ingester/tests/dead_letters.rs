@@ -1,6 +1,6 @@
-//! A poison message on the topic: it goes to the dead-letter topic with
-//! headers saying why and where from, and the messages after it in the same
-//! partition are indexed and committed past it.
+//! What can never be stored goes to the dead-letter topic, with headers
+//! saying why and where from, instead of blocking the partition or being
+//! dropped: a poison message, and documents Elasticsearch refuses for good.
 
 mod support;
 
@@ -96,6 +96,85 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_partition_moves_
         poison_offset.to_string()
     );
 
+    ingester.kill().await.ok();
+    cluster.collector_stop.cancel();
+}
+
+/// Every message of the dead-letter topic, read from the beginning until quiet.
+fn read_topic(brokers: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{topic}-reader"))
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut messages = Vec::new();
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(5) {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            messages.push(message.detach());
+            quiet_since = std::time::Instant::now();
+        }
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() {
+    let cluster = Cluster::start(1).await;
+    // The day's span index exists with a mapping no span can satisfy: every
+    // span document gets a 400 mapper_parsing_exception.
+    let index = format!("{}-jaeger-span-2026-11-26", cluster.prefix);
+    let created = reqwest::Client::new()
+        .put(format!("{}/{index}", cluster.osmem.url()))
+        .json(&serde_json::json!({"mappings": {"properties": {"operationName": {"type": "long"}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    let mut ingester = cluster.ingester(&[]);
+    let sent = cluster.send_traces(5).await;
+
+    let dlq = format!("{}_dlq", cluster.topic);
+    let mut letters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while letters.len() < sent.len() && std::time::Instant::now() < deadline {
+        letters = read_topic(&cluster.tansu.brokers(), &dlq);
+    }
+    assert_eq!(
+        letters.len(),
+        sent.len(),
+        "one dead letter per refused span document"
+    );
+    for letter in &letters {
+        let headers: HashMap<String, String> = letter
+            .headers()
+            .expect("headers")
+            .iter()
+            .map(|h| {
+                (
+                    h.key.to_string(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(headers["ferrotrace.reason"], "rejected_by_elasticsearch");
+        assert!(
+            headers["ferrotrace.error"].contains("mapper_parsing_exception"),
+            "{headers:?}"
+        );
+        assert_eq!(headers["ferrotrace.source.topic"], cluster.topic);
+        let doc = String::from_utf8_lossy(letter.payload().unwrap_or_default());
+        assert!(
+            doc.contains(&index) && doc.contains("operationName"),
+            "{doc}"
+        );
+    }
+    assert_eq!(cluster.span_count().await, 0, "no span document was stored");
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();
 }

@@ -42,7 +42,7 @@ pub enum DocKind {
 }
 
 impl DocKind {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             DocKind::Span => "span",
             DocKind::Service => "service",
@@ -55,6 +55,8 @@ impl DocKind {
 struct Item {
     range: Range<usize>,
     kind: DocKind,
+    /// The Kafka message the document came from.
+    message: MessageRef,
 }
 
 /// The documents of whole Kafka messages, as one `_bulk` NDJSON body.
@@ -131,7 +133,14 @@ impl BatchBuilder {
         let services_seen = &mut self.services_seen;
         let stats = self.writer.write_request(request, |doc| {
             let index_name = span_indices.name_for(doc.start_time_micros);
-            push_doc(batch, DocKind::Span, index_name, doc.doc_id, doc.json);
+            push_doc(
+                batch,
+                message,
+                DocKind::Span,
+                index_name,
+                doc.doc_id,
+                doc.json,
+            );
             batch.spans += 1;
 
             let day = doc.start_time_micros / MICROS_PER_DAY;
@@ -145,7 +154,7 @@ impl BatchBuilder {
                 let mut json =
                     Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
                 index::write_service_doc(&mut json, doc.service_name, doc.operation_name);
-                push_doc(batch, DocKind::Service, index_name, &id, &json);
+                push_doc(batch, message, DocKind::Service, index_name, &id, &json);
             }
         });
         self.batch.messages.push(message);
@@ -183,7 +192,14 @@ impl BatchBuilder {
 
 const MICROS_PER_DAY: u64 = 86_400_000_000;
 
-fn push_doc(batch: &mut Batch, kind: DocKind, index_name: &str, id: &str, json: &[u8]) {
+fn push_doc(
+    batch: &mut Batch,
+    message: MessageRef,
+    kind: DocKind,
+    index_name: &str,
+    id: &str,
+    json: &[u8],
+) {
     let start = batch.body.len();
     let body = &mut batch.body;
     body.extend_from_slice(br#"{"index":{"_index":""#);
@@ -196,6 +212,7 @@ fn push_doc(batch: &mut Batch, kind: DocKind, index_name: &str, id: &str, json: 
     batch.items.push(Item {
         range: start..batch.body.len(),
         kind,
+        message,
     });
 }
 
@@ -219,9 +236,24 @@ fn service_key(day: u64, service: &str, operation: &str) -> u64 {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Every document is stored or permanently rejected (and counted): commit.
-    Stored { spans: usize, rejected: usize },
+    Stored {
+        spans: usize,
+        rejected: Vec<Rejected>,
+    },
     /// Gave up because the process is stopping: do not commit.
     Abandoned,
+}
+
+/// A document Elasticsearch refused for good (mapping error, 400...): it
+/// goes to the dead-letter topic rather than being dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub message: MessageRef,
+    pub kind: DocKind,
+    pub status: u16,
+    pub error: String,
+    /// The bulk action line and the document, as sent.
+    pub doc: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -267,7 +299,7 @@ pub async fn send(
     if chunks.len() == 1 {
         return send_request(client, batch.items, Bytes::from(batch.body), give_up).await;
     }
-    let (mut spans, mut rejected) = (0, 0);
+    let (mut spans, mut rejected) = (0, Vec::new());
     for chunk in chunks {
         let items = &batch.items[chunk];
         let mut body = Vec::with_capacity(items.iter().map(|i| i.range.len()).sum());
@@ -277,7 +309,7 @@ pub async fn send(
             body.extend_from_slice(&batch.body[item.range.clone()]);
             chunk_items.push(Item {
                 range: start..body.len(),
-                kind: item.kind,
+                ..item.clone()
             });
         }
         match send_request(client, chunk_items, Bytes::from(body), give_up).await {
@@ -286,7 +318,7 @@ pub async fn send(
                 rejected: r,
             } => {
                 spans += s;
-                rejected += r;
+                rejected.extend(r);
             }
             Outcome::Abandoned => return Outcome::Abandoned,
         }
@@ -328,7 +360,7 @@ async fn send_request(
     let mut backoff = retry_policy().build();
     let mut pending: Vec<Item> = items;
     let mut body = body;
-    let mut rejected = 0usize;
+    let mut rejected = Vec::new();
     let mut stored_spans = 0usize;
     loop {
         let started = Instant::now();
@@ -354,14 +386,19 @@ async fn send_request(
                 tracing::error!(%error, docs = pending.len(), "bulk request refused, documents dropped");
                 for item in &pending {
                     metrics::counter!(m::DOCS_REJECTED, "kind" => item.kind.label()).increment(1);
+                    rejected.push(rejection(item, status.as_u16(), error.to_string(), &body));
                 }
-                rejected += pending.len();
                 Vec::new()
             }
             Ok((_, response)) => match classify(&pending, &response) {
                 Ok(classified) => {
                     stored_spans += classified.stored_spans;
-                    rejected += classified.rejected;
+                    rejected.extend(
+                        classified
+                            .rejected
+                            .into_iter()
+                            .map(|(item, status, error)| rejection(&item, status, error, &body)),
+                    );
                     classified.retry
                 }
                 Err(error) => {
@@ -392,7 +429,7 @@ async fn send_request(
             next.extend_from_slice(&body[item.range.clone()]);
             next_items.push(Item {
                 range: start..next.len(),
-                kind: item.kind,
+                ..item.clone()
             });
         }
         body = Bytes::from(next);
@@ -403,7 +440,18 @@ async fn send_request(
 struct Classified {
     retry: Vec<Item>,
     stored_spans: usize,
-    rejected: usize,
+    /// Items refused for good, with the status and Elasticsearch's error.
+    rejected: Vec<(Item, u16, String)>,
+}
+
+fn rejection(item: &Item, status: u16, error: String, body: &[u8]) -> Rejected {
+    Rejected {
+        message: item.message,
+        kind: item.kind,
+        status,
+        error,
+        doc: body[item.range.clone()].to_vec(),
+    }
 }
 
 /// Splits a bulk response into stored, retryable and permanently rejected items.
@@ -415,7 +463,7 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
         return Ok(Classified {
             retry: Vec::new(),
             stored_spans: spans,
-            rejected: 0,
+            rejected: Vec::new(),
         });
     }
     if parsed.items.len() != items.len() {
@@ -428,7 +476,7 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
     let mut classified = Classified {
         retry: Vec::new(),
         stored_spans: 0,
-        rejected: 0,
+        rejected: Vec::new(),
     };
     for (item, result) in items.iter().zip(parsed.items) {
         let status = result.index.status;
@@ -437,9 +485,10 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
         } else if is_retryable_status(status) {
             classified.retry.push(item.clone());
         } else {
-            classified.rejected += 1;
             metrics::counter!(m::DOCS_REJECTED, "kind" => item.kind.label()).increment(1);
-            tracing::error!(status, kind = item.kind.label(), error = %result.index.error.unwrap_or_default(), "document rejected by elasticsearch");
+            let error = result.index.error.unwrap_or_default().to_string();
+            tracing::error!(status, kind = item.kind.label(), %error, "document rejected by elasticsearch");
+            classified.rejected.push((item.clone(), status, error));
         }
     }
     if !classified.retry.is_empty() {
@@ -457,6 +506,11 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &kind)| Item {
+                message: MessageRef {
+                    partition: 0,
+                    offset: i as i64,
+                    epoch: 0,
+                },
                 range: i * 10..i * 10 + 10,
                 kind,
             })
@@ -468,7 +522,7 @@ mod tests {
         let items = items(&[DocKind::Span, DocKind::Service, DocKind::Span]);
         let c = classify(&items, br#"{"took":3,"errors":false,"items":[]}"#).unwrap();
         assert!(c.retry.is_empty());
-        assert_eq!((c.stored_spans, c.rejected), (2, 0));
+        assert_eq!((c.stored_spans, c.rejected.len()), (2, 0));
     }
 
     #[test]
@@ -489,7 +543,7 @@ mod tests {
             c.retry.iter().map(|i| i.range.start).collect::<Vec<_>>(),
             vec![10, 30]
         );
-        assert_eq!((c.stored_spans, c.rejected), (1, 1));
+        assert_eq!((c.stored_spans, c.rejected.len()), (1, 1));
     }
 
     #[test]
@@ -530,6 +584,11 @@ mod tests {
             .iter()
             .scan(0, |at, &len| {
                 let item = Item {
+                    message: MessageRef {
+                        partition: 0,
+                        offset: 0,
+                        epoch: 0,
+                    },
                     range: *at..*at + len,
                     kind: DocKind::Span,
                 };
