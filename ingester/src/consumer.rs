@@ -540,9 +540,12 @@ impl IngestLoop {
         };
         let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
+        let bytes = batch.bytes() as f64;
+        metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
             let mut outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
+            metrics::gauge!(m::INFLIGHT_BYTES).decrement(bytes);
             // Documents refused for good are moved, not dropped: the messages
             // count as done only once the dead-letter topic has them.
             if let Outcome::Stored { rejected, .. } = &outcome {

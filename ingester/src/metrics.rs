@@ -28,10 +28,25 @@ pub const DEAD_LETTERS: &str = "ferrotrace_ingester_dead_letters_total";
 /// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition.
 pub const CONSUMER_LAG: &str = "ferrotrace_ingester_consumer_lag_messages";
 
+/// Bytes of bulk request bodies sent (retries included).
+pub const BULK_BYTES: &str = "ferrotrace_ingester_bulk_bytes_total";
+/// Bytes of batches handed to bulk tasks and not yet finished.
+pub const INFLIGHT_BYTES: &str = "ferrotrace_ingester_inflight_bytes";
+
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    describe_counter!(
+        BULK_BYTES,
+        Unit::Bytes,
+        "Bytes of bulk request bodies sent to Elasticsearch, retries included."
+    );
+    metrics::describe_gauge!(
+        INFLIGHT_BYTES,
+        Unit::Bytes,
+        "Bytes of batches being sent to Elasticsearch (bounded by --es-bulk-workers batches)."
+    );
     metrics::describe_gauge!(
         CONSUMER_LAG,
         Unit::Count,

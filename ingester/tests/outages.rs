@@ -101,6 +101,13 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
         lag(&during) > 0.0,
         "the lag gauge shows the backlog: {during:#?}"
     );
+    assert!(
+        value(
+            &during,
+            r#"ferrotrace_ingester_bulk_requests_total{result="retry"}"#
+        ) > 0.0,
+        "failed bulk requests are counted as retries: {during:#?}"
+    );
     let readyz = reqwest::get(format!("http://127.0.0.1:{admin}/readyz"))
         .await
         .map(|r| r.status().as_u16());
@@ -136,6 +143,13 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     })
     .await;
     assert!(drained, "lag back to zero: {:#?}", metrics(admin).await);
+    let end = metrics(admin).await;
+    assert!(value(&end, "ferrotrace_ingester_bulk_bytes_total") > 0.0);
+    assert_eq!(
+        value(&end, "ferrotrace_ingester_inflight_bytes"),
+        0.0,
+        "{end:#?}"
+    );
 
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();

@@ -75,6 +75,10 @@ impl Batch {
     pub fn docs(&self) -> usize {
         self.items.len()
     }
+    /// Bytes of the `_bulk` body.
+    pub fn bytes(&self) -> usize {
+        self.body.len()
+    }
     pub fn body_len(&self) -> usize {
         self.body.len()
     }
@@ -364,6 +368,7 @@ async fn send_request(
     let mut stored_spans = 0usize;
     loop {
         let started = Instant::now();
+        metrics::counter!(m::BULK_BYTES).increment(body.len() as u64);
         let result = client
             .request(
                 Method::Post,
