@@ -35,7 +35,7 @@ const START_MICROS: i64 = 1_700_000_000_000_000;
 
 fn main() -> std::io::Result<()> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let targets: [(&str, Seeds); 6] = [
+    let targets: [(&str, Seeds); 7] = [
         (
             "jaeger_thrift_compact",
             jaeger_seeds(ThriftProtocol::Compact),
@@ -44,6 +44,7 @@ fn main() -> std::io::Result<()> {
         ("zipkin_json", zipkin_json_seeds()),
         ("zipkin_binary", zipkin_binary_seeds()),
         ("jaeger_proto", jaeger_proto_seeds()),
+        ("kafka_codec", kafka_codec_seeds()),
         ("otlp_split", otlp_split_seeds()),
     ];
     for (target, seeds) in targets {
@@ -83,6 +84,12 @@ fn check_decodes(target: &str, name: &str, bytes: &[u8]) {
                 .spans
                     > 0
             }),
+        "kafka_codec" => {
+            use ferrotrace_common::kafka_codec::{decode, Encoding};
+            [Encoding::OtlpJson, Encoding::JaegerProto]
+                .iter()
+                .any(|&e| decode(e, bytes).is_ok())
+        }
         "otlp_split" => ferrotrace_common::otlp::split_by_trace(&bytes[2..], 1 << 20).is_ok(),
         _ => false,
     };
@@ -432,6 +439,21 @@ fn jaeger_proto_seeds() -> Seeds {
     vec![
         ("one_span", one.encode_to_vec()),
         ("three_spans", tree.encode_to_vec()),
+    ]
+}
+
+/// A Jaeger v1 collector's Kafka message (one span, its process inside) and
+/// an OTel Collector `otlp_json` message.
+fn kafka_codec_seeds() -> Seeds {
+    use ferrotrace_common::jaeger::proto;
+    let request = proto::PostSpansRequest::decode(&jaeger_proto_seeds()[1].1[..]).expect("seed");
+    let batch = request.batch.expect("batch");
+    let mut span = batch.spans[1].clone();
+    span.process = batch.process;
+    let otlp = ExportTraceServiceRequest::decode(&otlp_split_seeds()[0].1[2..]).expect("seed");
+    vec![
+        ("jaeger_proto_span", span.encode_to_vec()),
+        ("otlp_json", serde_json::to_vec(&otlp).expect("serializes")),
     ]
 }
 
