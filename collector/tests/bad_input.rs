@@ -3,13 +3,14 @@
 //! `/metrics` counts it by receiver and reason, the process keeps serving,
 //! and valid input afterwards is still accepted.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
 use ferrotrace_common::jaeger::proto as jproto;
 use ferrotrace_common::jaeger::thrift::{encode_batch, encode_emit_batch, Batch, Process, Span};
-use ferrotrace_common::testkit::{free_port, unique_name, wait_until, Tansu};
+use ferrotrace_common::testkit::{
+    free_port, sample, scrape_metrics, unique_name, wait_until, Tansu,
+};
 use ferrotrace_common::thrift::ThriftProtocol;
 use tokio::net::UdpSocket;
 use tokio::process::{Child, Command};
@@ -53,27 +54,6 @@ fn start_collector(brokers: &str, topic: &str, extra_env: &[(&str, &str)]) -> (C
         .spawn()
         .expect("collector starts");
     (child, ports)
-}
-
-/// Counter values from `/metrics`, keyed by the full series text before the value.
-async fn metrics(admin: u16) -> HashMap<String, f64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{admin}/metrics"))
-        .await
-        .expect("metrics endpoint")
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn counter(metrics: &HashMap<String, f64>, series: &str) -> f64 {
-    metrics.get(series).copied().unwrap_or(0.0)
 }
 
 fn batch(service: &str, spans: Vec<Span>) -> Batch {
@@ -251,12 +231,12 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
     socket.send_to(&valid, &compact).await.unwrap();
 
     let counted = wait_until(Duration::from_secs(20), || async {
-        let m = metrics(ports.admin).await;
-        counter(&m, r#"ferrotrace_collector_spans_total{receiver="jaeger_compact",outcome="accepted"}"#) >= 1.0
-            && counter(&m, r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_binary",reason="unknown_method"}"#) >= 1.0
+        let m = scrape_metrics(ports.admin).await;
+        sample(&m, r#"ferrotrace_collector_spans_total{receiver="jaeger_compact",outcome="accepted"}"#) >= 1.0
+            && sample(&m, r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_binary",reason="unknown_method"}"#) >= 1.0
     })
     .await;
-    let m = metrics(ports.admin).await;
+    let m = scrape_metrics(ports.admin).await;
     assert!(counted, "valid UDP span accepted after bad packets: {m:#?}");
     for (series, at_least) in [
         (
@@ -306,7 +286,7 @@ async fn every_receiver_refuses_bad_input_clearly_counts_it_and_keeps_serving() 
         ),
     ] {
         assert!(
-            counter(&m, series) >= at_least,
+            sample(&m, series) >= at_least,
             "{series} >= {at_least}: {m:#?}"
         );
     }
@@ -357,13 +337,13 @@ async fn a_full_udp_queue_drops_and_counts_without_blocking_the_socket() {
     }
     let series = r#"ferrotrace_collector_udp_packets_dropped_total{receiver="jaeger_compact",reason="queue_full"}"#;
     let dropped = wait_until(Duration::from_secs(5), || async {
-        counter(&metrics(ports.admin).await, series) >= 15.0
+        sample(&scrape_metrics(ports.admin).await, series) >= 15.0
     })
     .await;
     assert!(
         dropped,
         "at most two packets fit (one in the worker, one queued): {:#?}",
-        metrics(ports.admin).await
+        scrape_metrics(ports.admin).await
     );
     collector.kill().await.ok();
 }

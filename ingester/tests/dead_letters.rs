@@ -73,17 +73,7 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_partition_moves_
     };
     assert_eq!(letter.key(), Some(&b"poison-key"[..]));
     assert_eq!(letter.payload(), Some(&poison[..]));
-    let headers: HashMap<String, String> = letter
-        .headers()
-        .expect("headers")
-        .iter()
-        .map(|h| {
-            (
-                h.key.to_string(),
-                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = headers_of(&letter);
     assert_eq!(headers["ferrotrace.reason"], "undecodable");
     assert!(
         headers["ferrotrace.error"].contains("ExportTraceServiceRequest"),
@@ -98,6 +88,24 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_partition_moves_
 
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();
+}
+
+/// A message's headers as text.
+fn headers_of(message: &rdkafka::message::OwnedMessage) -> HashMap<String, String> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every message of the dead-letter topic, read from the beginning until quiet.
@@ -151,17 +159,7 @@ async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() 
         "one dead letter per refused span document"
     );
     for letter in &letters {
-        let headers: HashMap<String, String> = letter
-            .headers()
-            .expect("headers")
-            .iter()
-            .map(|h| {
-                (
-                    h.key.to_string(),
-                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = headers_of(letter);
         assert_eq!(headers["ferrotrace.reason"], "rejected_by_elasticsearch");
         assert!(
             headers["ferrotrace.error"].contains("mapper_parsing_exception"),

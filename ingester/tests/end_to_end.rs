@@ -11,7 +11,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use tokio::process::Command;
 
 mod support;
 
@@ -249,18 +248,7 @@ async fn sigterm_drains_commits_and_exits_zero() {
         cluster.wait_for_spans(100, Duration::from_secs(120)).await,
         100
     );
-    let pid = ingester.id().expect("running");
-    let signalled = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .expect("kill runs");
-    assert!(signalled.success());
-    let status = tokio::time::timeout(Duration::from_secs(40), ingester.wait())
-        .await
-        .expect("exits in time")
-        .unwrap();
-    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+    support::terminate(&mut ingester).await;
 
     // Every message was stored, so the group's committed offset is past the last one.
     let reader: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
@@ -404,18 +392,7 @@ async fn one_of_two_ingesters_leaving_mid_stream_loses_and_duplicates_nothing() 
     }
     // A graceful leave with work in flight: its partitions move to the other member.
     let at_leave = cluster.span_count().await;
-    let pid = leaving.id().expect("running");
-    let signalled = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .expect("kill runs");
-    assert!(signalled.success());
-    let status = tokio::time::timeout(Duration::from_secs(40), leaving.wait())
-        .await
-        .expect("the leaving ingester exits in time")
-        .unwrap();
-    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+    support::terminate(&mut leaving).await;
 
     let count = cluster
         .wait_for_spans(total, Duration::from_secs(180))

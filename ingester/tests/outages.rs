@@ -9,29 +9,8 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, wait_until, TcpProxy};
+use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until, TcpProxy};
 use support::Cluster;
-
-async fn metrics(admin: u16) -> HashMap<String, f64> {
-    let Ok(response) = reqwest::get(format!("http://127.0.0.1:{admin}/metrics")).await else {
-        return HashMap::new();
-    };
-    response
-        .text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn value(metrics: &HashMap<String, f64>, series: &str) -> f64 {
-    metrics.get(series).copied().unwrap_or(0.0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
@@ -68,8 +47,8 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     proxy.cut();
     expected.extend(cluster.send_traces(150).await);
     let paused = wait_until(Duration::from_secs(60), || async {
-        value(
-            &metrics(admin).await,
+        sample(
+            &scrape_metrics(admin).await,
             "ferrotrace_ingester_paused_partitions",
         ) > 0.0
     })
@@ -77,13 +56,13 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     assert!(
         paused,
         "partitions paused while Elasticsearch is away: {:#?}",
-        metrics(admin).await
+        scrape_metrics(admin).await
     );
     // Longer than max.poll.interval.ms: a blocked poll loop would be expelled from the group.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let during = metrics(admin).await;
+    let during = scrape_metrics(admin).await;
     assert_eq!(
-        value(
+        sample(
             &during,
             r#"ferrotrace_ingester_rebalances_total{event="revoked"}"#
         ),
@@ -102,7 +81,7 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
         "the lag gauge shows the backlog: {during:#?}"
     );
     assert!(
-        value(
+        sample(
             &during,
             r#"ferrotrace_ingester_bulk_requests_total{result="retry"}"#
         ) > 0.0,
@@ -131,22 +110,26 @@ async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     let seen = cluster.stored_spans("2026-11-26").await;
     assert_eq!(seen, expected, "exactly the spans sent");
     let after = wait_until(Duration::from_secs(30), || async {
-        value(
-            &metrics(admin).await,
+        sample(
+            &scrape_metrics(admin).await,
             "ferrotrace_ingester_paused_partitions",
         ) == 0.0
     })
     .await;
     assert!(after, "consumption resumed");
     let drained = wait_until(Duration::from_secs(30), || async {
-        lag(&metrics(admin).await) == 0.0
+        lag(&scrape_metrics(admin).await) == 0.0
     })
     .await;
-    assert!(drained, "lag back to zero: {:#?}", metrics(admin).await);
-    let end = metrics(admin).await;
-    assert!(value(&end, "ferrotrace_ingester_bulk_bytes_total") > 0.0);
+    assert!(
+        drained,
+        "lag back to zero: {:#?}",
+        scrape_metrics(admin).await
+    );
+    let end = scrape_metrics(admin).await;
+    assert!(sample(&end, "ferrotrace_ingester_bulk_bytes_total") > 0.0);
     assert_eq!(
-        value(&end, "ferrotrace_ingester_inflight_bytes"),
+        sample(&end, "ferrotrace_ingester_inflight_bytes"),
         0.0,
         "{end:#?}"
     );

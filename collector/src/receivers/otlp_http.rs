@@ -146,15 +146,8 @@ fn error_response(format: Format, error: &ExportError) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::headers;
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(*k, HeaderValue::from_static(v));
-        }
-        map
-    }
 
     #[test]
     fn content_types_with_parameters_are_recognised() {

@@ -198,6 +198,22 @@ impl Cluster {
     }
 }
 
+/// SIGTERM, then asserts the process exits 0 within 40 s (a graceful drain).
+pub async fn terminate(child: &mut Child) {
+    let pid = child.id().expect("running");
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(40), child.wait())
+        .await
+        .expect("exits in time after SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+}
+
 pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
