@@ -2,11 +2,15 @@
 //!
 //! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
 //! Jaeger's ingester and Elasticsearch storage options where users know them.
+//!
+//! Without a subcommand the binary runs the ingester, as it always has. A job
+//! subcommand (`retention`) shares the Elasticsearch flags, which are global so
+//! they may come before or after the subcommand's name.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
 use ferrotrace_common::kafka_codec::Encoding;
 use ferrotrace_common::telemetry::LogFormat;
@@ -19,6 +23,10 @@ use crate::es::client::{EsClient, EsConnection, Secret};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrotrace-ingester", version)]
 pub struct Config {
+    /// A one-off job instead of the ingester; none runs the ingester.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Kafka bootstrap servers (comma-separated host:port).
     #[arg(
         long,
@@ -60,12 +68,13 @@ pub struct Config {
         long,
         env = "FERROTRACE_ES_URL",
         default_value = "http://localhost:9200",
-        value_delimiter = ','
+        value_delimiter = ',',
+        global = true
     )]
     pub es_url: Vec<String>,
 
     /// User for basic authentication (Jaeger's `es.username`).
-    #[arg(long, env = "FERROTRACE_ES_USERNAME", conflicts_with_all = ["es_api_key", "es_api_key_file"])]
+    #[arg(long, env = "FERROTRACE_ES_USERNAME", conflicts_with_all = ["es_api_key", "es_api_key_file"], global = true)]
     pub es_username: Option<String>,
 
     /// Password for basic authentication (Jaeger's `es.password`).
@@ -73,12 +82,13 @@ pub struct Config {
         long,
         env = "FERROTRACE_ES_PASSWORD",
         hide_env_values = true,
-        conflicts_with = "es_password_file"
+        conflicts_with = "es_password_file",
+        global = true
     )]
     pub es_password: Option<Secret>,
 
     /// File holding the password, read at start; a trailing newline is dropped (Jaeger's `es.password-file`).
-    #[arg(long, env = "FERROTRACE_ES_PASSWORD_FILE")]
+    #[arg(long, env = "FERROTRACE_ES_PASSWORD_FILE", global = true)]
     pub es_password_file: Option<PathBuf>,
 
     /// API key, base64 of `id:api_key`, sent as `Authorization: ApiKey <key>` (Jaeger's `es.api-key`).
@@ -86,36 +96,52 @@ pub struct Config {
         long,
         env = "FERROTRACE_ES_API_KEY",
         hide_env_values = true,
-        conflicts_with = "es_api_key_file"
+        conflicts_with = "es_api_key_file",
+        global = true
     )]
     pub es_api_key: Option<Secret>,
 
     /// File holding the API key, read at start; a trailing newline is dropped (Jaeger's `es.api-key-file`).
-    #[arg(long, env = "FERROTRACE_ES_API_KEY_FILE")]
+    #[arg(long, env = "FERROTRACE_ES_API_KEY_FILE", global = true)]
     pub es_api_key_file: Option<PathBuf>,
 
     /// PEM file of CA certificates trusted for https URLs, besides the built-in roots (Jaeger's `es.tls.ca`).
-    #[arg(long, env = "FERROTRACE_ES_TLS_CA")]
+    #[arg(long, env = "FERROTRACE_ES_TLS_CA", global = true)]
     pub es_tls_ca: Option<PathBuf>,
 
     /// Accept any server certificate, checking neither its chain nor its name (Jaeger's `es.tls.skip-host-verify`).
-    #[arg(long, env = "FERROTRACE_ES_TLS_SKIP_HOST_VERIFY")]
+    #[arg(long, env = "FERROTRACE_ES_TLS_SKIP_HOST_VERIFY", global = true)]
     pub es_tls_skip_host_verify: bool,
 
     /// PEM client certificate for TLS client authentication, with --es-tls-key (Jaeger's `es.tls.cert`).
-    #[arg(long, env = "FERROTRACE_ES_TLS_CERT", requires = "es_tls_key", conflicts_with_all = ["es_username", "es_api_key", "es_api_key_file"])]
+    #[arg(long, env = "FERROTRACE_ES_TLS_CERT", requires = "es_tls_key", conflicts_with_all = ["es_username", "es_api_key", "es_api_key_file"], global = true)]
     pub es_tls_cert: Option<PathBuf>,
 
     /// PEM private key of --es-tls-cert (Jaeger's `es.tls.key`).
-    #[arg(long, env = "FERROTRACE_ES_TLS_KEY", requires = "es_tls_cert")]
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_TLS_KEY",
+        requires = "es_tls_cert",
+        global = true
+    )]
     pub es_tls_key: Option<PathBuf>,
 
     /// Prefix of every index name, e.g. `prod` gives `prod-jaeger-span-2026-11-26`.
-    #[arg(long, env = "FERROTRACE_ES_INDEX_PREFIX", default_value = "")]
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_INDEX_PREFIX",
+        default_value = "",
+        global = true
+    )]
     pub es_index_prefix: String,
 
     /// Separator inside the date of daily index names (Jaeger's `es.index-date-separator`).
-    #[arg(long, env = "FERROTRACE_ES_INDEX_DATE_SEPARATOR", default_value = "-")]
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_INDEX_DATE_SEPARATOR",
+        default_value = "-",
+        global = true
+    )]
     pub es_index_date_separator: String,
 
     /// Install the index templates at start.
@@ -155,7 +181,7 @@ pub struct Config {
     pub es_bulk_workers: usize,
 
     /// Timeout of one bulk request (it is retried after).
-    #[arg(long, env = "FERROTRACE_ES_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "FERROTRACE_ES_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub es_timeout: Duration,
 
     /// Admin HTTP listen address: /metrics, /healthz, /readyz.
@@ -163,12 +189,37 @@ pub struct Config {
     pub admin_listen: Listen,
 
     /// Log format: text or json.
-    #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        env = "FERROTRACE_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+}
+
+/// Jobs run once and exit, e.g. from a Kubernetes CronJob.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Delete daily indices older than --keep-days, like Jaeger's
+    /// es-index-cleaner; an index behind a `*-write` alias is never deleted.
+    Retention(RetentionArgs),
+}
+
+/// Flags of `ferrotrace-ingester retention`.
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Days of indices to keep besides today's (UTC): an index dated today minus N days or later is kept; 0 deletes every day before today.
+    #[arg(long, env = "FERROTRACE_RETENTION_KEEP_DAYS")]
+    pub keep_days: u32,
+
+    /// Print the indices that would be deleted and delete nothing.
+    #[arg(long, env = "FERROTRACE_RETENTION_DRY_RUN")]
+    pub dry_run: bool,
 }
 
 impl Config {
@@ -202,6 +253,20 @@ impl Config {
         if self.kafka_topic.is_empty() || self.kafka_group.is_empty() {
             return Err("--kafka-topic and --kafka-group must not be empty".into());
         }
+        self.validate_es()?;
+        if self.es_bulk_max_bytes < 1024 {
+            return Err("--es-bulk-max-bytes must be at least 1024".into());
+        }
+        if self.es_bulk_actions == 0 || self.es_bulk_bytes == 0 || self.es_bulk_workers == 0 {
+            return Err(
+                "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the Elasticsearch connection flags alone: all that a job needs.
+    pub fn validate_es(&self) -> Result<(), String> {
         if self.es_url.iter().all(|u| u.trim().is_empty()) {
             return Err("--es-url needs at least one URL".into());
         }
@@ -213,14 +278,6 @@ impl Config {
             }
         }
         EsClient::new(&self.es_connection()).map_err(|e| e.to_string())?;
-        if self.es_bulk_max_bytes < 1024 {
-            return Err("--es-bulk-max-bytes must be at least 1024".into());
-        }
-        if self.es_bulk_actions == 0 || self.es_bulk_bytes == 0 || self.es_bulk_workers == 0 {
-            return Err(
-                "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
-            );
-        }
         Ok(())
     }
 }
@@ -347,5 +404,47 @@ mod tests {
         assert_eq!(config.es_url.len(), 2);
         let bad = Config::try_parse_from(["ferrotrace-ingester", "--es-url", "a:9200"]).unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn no_subcommand_runs_the_ingester() {
+        assert!(parse(&["--kafka-topic=t"]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn retention_takes_the_es_flags_before_or_after_its_name() {
+        for flags in [
+            &[
+                "--es-url=http://es:9200",
+                "--es-index-prefix=p",
+                "retention",
+                "--keep-days=7",
+            ][..],
+            &[
+                "retention",
+                "--keep-days=7",
+                "--es-url=http://es:9200",
+                "--es-index-prefix=p",
+            ],
+        ] {
+            let config = parse(flags).unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+            let Some(Command::Retention(args)) = &config.command else {
+                panic!("{flags:?}: no retention subcommand");
+            };
+            assert_eq!((args.keep_days, args.dry_run), (7, false));
+            assert_eq!(config.es_url, vec!["http://es:9200".to_string()]);
+            assert_eq!(config.es_index_prefix, "p");
+            assert_eq!(config.validate_es(), Ok(()));
+        }
+        let config = parse(&["retention", "--keep-days=0", "--dry-run"]).unwrap();
+        assert!(matches!(
+            config.command,
+            Some(Command::Retention(RetentionArgs {
+                keep_days: 0,
+                dry_run: true
+            }))
+        ));
+        assert!(parse(&["retention"]).is_err(), "--keep-days is required");
+        assert!(parse(&["retention", "--keep-days=-1"]).is_err());
     }
 }

@@ -1,9 +1,13 @@
 //! `ferrotrace-ingester`: parse and validate the configuration, prepare
-//! Elasticsearch, consume until SIGTERM, drain and commit.
+//! Elasticsearch, consume until SIGTERM, drain and commit. With a job
+//! subcommand (`retention`), run that job once instead and exit.
 
 use clap::Parser;
 use ferrotrace_common::{shutdown, telemetry};
-use ferrotrace_ingester::{config::Config, metrics, Ingester};
+use ferrotrace_ingester::config::{Command, Config, RetentionArgs};
+use ferrotrace_ingester::es::client::EsClient;
+use ferrotrace_ingester::jobs::retention::{self, RetentionOptions};
+use ferrotrace_ingester::{metrics, Ingester};
 
 /// mimalloc: about 15 % less CPU per span than glibc malloc here, where prost
 /// decoding allocates for every span (BENCHMARKS.md). The collector, which
@@ -17,6 +21,9 @@ const EXIT_USAGE: i32 = 64;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    if let Some(Command::Retention(args)) = &config.command {
+        return run_retention(&config, args).await;
+    }
     if let Err(problem) = config.validate() {
         eprintln!("ferrotrace-ingester: {problem}");
         std::process::exit(EXIT_USAGE);
@@ -26,4 +33,27 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
     let ingester = Ingester::bind(config, metrics, &shutdown).await?;
     ingester.run(shutdown).await
+}
+
+/// `ferrotrace-ingester retention`: exits 64 on bad flags, 1 when
+/// Elasticsearch fails or refuses, leaving what it already deleted deleted.
+async fn run_retention(config: &Config, args: &RetentionArgs) -> anyhow::Result<()> {
+    if let Err(problem) = config.validate_es() {
+        eprintln!("ferrotrace-ingester retention: {problem}");
+        std::process::exit(EXIT_USAGE);
+    }
+    // stdout carries the report; logs would interleave with it at "info".
+    telemetry::init_logs(config.log_format, "warn");
+    let es = EsClient::new(&config.es_connection())?;
+    let options = RetentionOptions {
+        prefix: config.es_index_prefix.clone(),
+        date_separator: config.es_index_date_separator.clone(),
+        keep_days: args.keep_days,
+        dry_run: args.dry_run,
+    };
+    if let Err(error) = retention::run(&es, &options, &mut std::io::stdout().lock()).await {
+        eprintln!("ferrotrace-ingester retention: {error}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
