@@ -202,12 +202,12 @@ impl OffsetTracker {
         out
     }
 
-    /// Messages read but not yet stored, over all partitions.
     /// The partitions currently assigned.
     pub fn partitions(&self) -> Vec<i32> {
         self.partitions.keys().copied().collect()
     }
 
+    /// Messages read but not yet stored, over all partitions.
     pub fn pending(&self) -> usize {
         self.partitions
             .values()
@@ -444,10 +444,11 @@ impl IngestLoop {
             match event {
                 Assignment::Assigned(partitions) => {
                     metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
+                    partitions.iter().for_each(|&p| self.tracker.assign(p));
                     if self.paused {
+                        // New partitions wait with the others for a free bulk slot.
                         self.set_paused(&partitions, true);
                     }
-                    partitions.into_iter().for_each(|p| self.tracker.assign(p))
                 }
                 Assignment::Revoked(partitions) => {
                     metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
