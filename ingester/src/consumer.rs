@@ -250,6 +250,8 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
 /// Result of one bulk task, reported back to the poll loop.
 struct Completion {
     messages: Vec<MessageRef>,
+    /// Service/operation keys written by the bulk (see `BatchBuilder::services_stored`).
+    services: Vec<u64>,
     outcome: Outcome,
 }
 
@@ -430,6 +432,7 @@ impl IngestLoop {
                     let _ = done_tx
                         .send(Completion {
                             messages: vec![reference],
+                            services: Vec::new(),
                             outcome,
                         })
                         .await;
@@ -466,6 +469,7 @@ impl IngestLoop {
     /// Records a finished bulk request: its messages' offsets may advance.
     fn completed(&mut self, done: Completion) {
         if let Outcome::Stored { .. } = done.outcome {
+            self.builder.services_stored(&done.services);
             metrics::counter!(m::MESSAGES_STORED).increment(done.messages.len() as u64);
             let advanced = self.tracker.complete(&done.messages);
             self.store(advanced);
@@ -545,6 +549,7 @@ impl IngestLoop {
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
+            let services = std::mem::take(&mut batch.services);
             let mut outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
             metrics::gauge!(m::INFLIGHT_BYTES).decrement(bytes);
             // Documents refused for good are moved, not dropped: the messages
@@ -568,7 +573,13 @@ impl IngestLoop {
             }
             // The slot frees first, so the loop can send the next batch as soon as it hears of this one.
             drop(permit);
-            let _ = done_tx.send(Completion { messages, outcome }).await;
+            let _ = done_tx
+                .send(Completion {
+                    messages,
+                    services,
+                    outcome,
+                })
+                .await;
         });
     }
 

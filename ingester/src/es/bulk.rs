@@ -66,6 +66,9 @@ pub struct Batch {
     items: Vec<Item>,
     pub messages: Vec<MessageRef>,
     pub spans: usize,
+    /// Service/operation keys whose documents this batch writes: remembered
+    /// by [`BatchBuilder::services_stored`] once the batch is stored.
+    pub services: Vec<u64>,
 }
 
 impl Batch {
@@ -97,8 +100,11 @@ pub struct BatchBuilder {
     writer: SpanDocWriter,
     span_indices: index::IndexNamer,
     service_indices: index::IndexNamer,
-    /// Service/operation pairs already written per day (Jaeger writes each once).
+    /// Service/operation pairs stored per day (Jaeger writes each once). Filled
+    /// only after a bulk succeeded, so a lost bulk cannot hide a pair.
     services_seen: HashSet<u64>,
+    /// Pairs already in the current batch.
+    services_in_batch: HashSet<u64>,
     batch: Batch,
     started: Option<Instant>,
 }
@@ -122,6 +128,7 @@ impl BatchBuilder {
             options,
             writer: SpanDocWriter::new(),
             services_seen: HashSet::new(),
+            services_in_batch: HashSet::new(),
             batch: Batch::default(),
             started: None,
         }
@@ -134,7 +141,8 @@ impl BatchBuilder {
         let batch = &mut self.batch;
         let span_indices = &mut self.span_indices;
         let service_indices = &mut self.service_indices;
-        let services_seen = &mut self.services_seen;
+        let services_seen = &self.services_seen;
+        let services_in_batch = &mut self.services_in_batch;
         let stats = self.writer.write_request(request, |doc| {
             let index_name = span_indices.name_for(doc.start_time_micros);
             push_doc(
@@ -149,10 +157,8 @@ impl BatchBuilder {
 
             let day = doc.start_time_micros / MICROS_PER_DAY;
             let key = service_key(day, doc.service_name, doc.operation_name);
-            if services_seen.len() >= SERVICES_SEEN_MAX {
-                services_seen.clear();
-            }
-            if services_seen.insert(key) {
+            if !services_seen.contains(&key) && services_in_batch.insert(key) {
+                batch.services.push(key);
                 let index_name = service_indices.name_for(doc.start_time_micros);
                 let id = index::service_doc_id(doc.service_name, doc.operation_name);
                 let mut json =
@@ -180,9 +186,18 @@ impl BatchBuilder {
         self.started.map(|t| t.elapsed())
     }
 
+    /// Remembers the service/operation pairs of a stored batch.
+    pub fn services_stored(&mut self, keys: &[u64]) {
+        if self.services_seen.len() + keys.len() > SERVICES_SEEN_MAX {
+            self.services_seen.clear();
+        }
+        self.services_seen.extend(keys);
+    }
+
     /// Takes the current batch, leaving an empty one.
     pub fn take(&mut self) -> Option<Batch> {
         self.started = None;
+        self.services_in_batch.clear();
         if self.batch.is_empty() {
             return None;
         }
@@ -604,5 +619,57 @@ mod tests {
         assert_eq!(plan_requests(&items, 100), vec![0..2, 2..3, 3..4, 4..6]);
         assert_eq!(plan_requests(&items, 1000), vec![0..6]);
         assert_eq!(plan_requests(&[], 100), vec![0..0]);
+    }
+
+    #[test]
+    fn a_service_pair_is_remembered_only_after_its_batch_is_stored() {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("frontend".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        name: "GET /".into(),
+                        start_time_unix_nano: 1_795_651_200_000_000_000,
+                        end_time_unix_nano: 1_795_651_200_001_000_000,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let message = MessageRef {
+            partition: 0,
+            offset: 0,
+            epoch: 0,
+        };
+        let mut builder = BatchBuilder::new(IndexOptions {
+            prefix: String::new(),
+            date_separator: "-".into(),
+        });
+        builder.add(message, &request);
+        builder.add(message, &request);
+        let first = builder.take().unwrap();
+        assert_eq!(first.docs(), 3, "two spans, one service document");
+        // Not stored yet (the bulk may still fail): the next batch writes it again.
+        builder.add(message, &request);
+        assert_eq!(builder.take().unwrap().docs(), 2);
+        builder.services_stored(&first.services);
+        builder.add(message, &request);
+        assert_eq!(builder.take().unwrap().docs(), 1, "span only");
     }
 }
