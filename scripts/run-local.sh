@@ -51,8 +51,10 @@ setsid .tools/bin/osmem-server -addr "127.0.0.1:$ES_PORT" -no-stdin-watch > .run
 pids+=($!)
 wait_port "$KAFKA_PORT" tansu
 wait_port "$ES_PORT" osmem
-.tools/bin/tansu topic create "$TOPIC" --partitions "$PARTITIONS" --broker "tcp://127.0.0.1:$KAFKA_PORT" > .run/topic.log 2>&1 \
-  || grep -qi "exists" .run/topic.log || { cat .run/topic.log >&2; exit 1; }
+for topic in "$TOPIC:$PARTITIONS" "${TOPIC}_dlq:1"; do  # the spans, and the ingester's dead letters
+  .tools/bin/tansu topic create "${topic%%:*}" --partitions "${topic##*:}" --broker "tcp://127.0.0.1:$KAFKA_PORT" > .run/topic.log 2>&1 \
+    || grep -qi "exists" .run/topic.log || { cat .run/topic.log >&2; exit 1; }
+done
 
 export FERROTRACE_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" FERROTRACE_ES_URL="http://127.0.0.1:$ES_PORT"
 # A single-node test server cannot hold replicas.
@@ -68,7 +70,7 @@ day=$(date -u +%Y-%m-%d)
 cat <<TXT
 
 ferrotrace is running (logs in .run/):
-  Kafka (tansu)          127.0.0.1:$KAFKA_PORT   topic $TOPIC, $PARTITIONS partitions
+  Kafka (tansu)          127.0.0.1:$KAFKA_PORT   topic $TOPIC, $PARTITIONS partitions (dead letters: ${TOPIC}_dlq)
   OpenSearch API (osmem) http://127.0.0.1:$ES_PORT
   collector              OTLP gRPC 127.0.0.1:4317, OTLP HTTP http://127.0.0.1:4318, admin http://127.0.0.1:14269/metrics
                          Jaeger UDP 6831 (compact) / 6832 (binary), Thrift HTTP :14268, gRPC :14250
