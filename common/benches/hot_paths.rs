@@ -119,6 +119,24 @@ fn jaeger_writer(c: &mut Criterion) {
             })
         },
     );
+    // Jaeger's `es.tags-as-fields.all`: every tag also sorted into the `tag` object.
+    let mut fields_writer =
+        SpanDocWriter::with_tags_as_fields(ferrotrace_common::jaeger::TagsAsFields {
+            all: true,
+            ..Default::default()
+        });
+    group.bench_function(
+        format!("write_{SPANS}_spans_{ATTRIBUTES}_attributes_tags_as_fields"),
+        |b| {
+            b.iter(|| {
+                let mut json_bytes = 0usize;
+                fields_writer.write_request(black_box(&decoded), |doc| {
+                    json_bytes += doc.json.len() + doc.doc_id.len();
+                });
+                json_bytes
+            })
+        },
+    );
     group.bench_function(
         format!("decode_and_write_{SPANS}_spans_{ATTRIBUTES}_attributes"),
         |b| {

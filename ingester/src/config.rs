@@ -7,11 +7,13 @@
 //! subcommand (`retention`) shares the Elasticsearch flags, which are global so
 //! they may come before or after the subcommand's name.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::jaeger::TagsAsFields;
 use ferrotrace_common::kafka_codec::Encoding;
 use ferrotrace_common::telemetry::LogFormat;
 
@@ -144,16 +146,54 @@ pub struct Config {
     )]
     pub es_index_date_separator: String,
 
+    /// Rollover mode (Jaeger's `es.use-aliases`): write to the `[prefix-]jaeger-span-write` and `jaeger-service-write` aliases, which `ferrotrace-ingester rollover init` creates, instead of daily indices.
+    #[arg(long, env = "FERROTRACE_ES_USE_ALIASES")]
+    pub es_use_aliases: bool,
+
+    /// Store every non-binary span and process tag also as a field `tag.<key>` (Jaeger's `es.tags-as-fields.all`).
+    #[arg(long, env = "FERROTRACE_ES_TAGS_AS_FIELDS_ALL")]
+    pub es_tags_as_fields_all: bool,
+
+    /// Tag keys stored also as fields `tag.<key>` (comma-separated; Jaeger's `es.tags-as-fields.include`).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_TAGS_AS_FIELDS_INCLUDE",
+        value_delimiter = ','
+    )]
+    pub es_tags_as_fields_include: Vec<String>,
+
+    /// File of tag keys stored as fields, one per line (Jaeger's `es.tags-as-fields.config-file`).
+    #[arg(long, env = "FERROTRACE_ES_TAGS_AS_FIELDS_CONFIG_FILE")]
+    pub es_tags_as_fields_config_file: Option<PathBuf>,
+
+    /// Replaces `.` in tag keys stored as fields, since Elasticsearch would read a dot as an object path (Jaeger's `es.tags-as-fields.dot-replacement`).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_TAGS_AS_FIELDS_DOT_REPLACEMENT",
+        default_value = "@"
+    )]
+    pub es_tags_as_fields_dot_replacement: String,
+
     /// Install the index templates at start.
     #[arg(long, env = "FERROTRACE_ES_CREATE_TEMPLATES", default_value_t = true, action = clap::ArgAction::Set)]
     pub es_create_templates: bool,
 
-    /// Primary shards of new daily indices (Jaeger's default).
-    #[arg(long, env = "FERROTRACE_ES_NUM_SHARDS", default_value_t = 5)]
+    /// Primary shards of new indices (Jaeger's default).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_NUM_SHARDS",
+        default_value_t = 5,
+        global = true
+    )]
     pub es_num_shards: u32,
 
-    /// Replicas of new daily indices (Jaeger's default).
-    #[arg(long, env = "FERROTRACE_ES_NUM_REPLICAS", default_value_t = 1)]
+    /// Replicas of new indices (Jaeger's default).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_NUM_REPLICAS",
+        default_value_t = 1,
+        global = true
+    )]
     pub es_num_replicas: u32,
 
     /// A bulk request is sent once it holds this many documents.
@@ -208,6 +248,49 @@ pub enum Command {
     /// Delete daily indices older than --keep-days, like Jaeger's
     /// es-index-cleaner; an index behind a `*-write` alias is never deleted.
     Retention(RetentionArgs),
+    /// Manage rollover indices and their `-write`/`-read` aliases, like
+    /// Jaeger's es-rollover (for an ingester run with --es-use-aliases).
+    Rollover(RolloverArgs),
+}
+
+/// Flags of `ferrotrace-ingester rollover`.
+#[derive(Args, Debug, Clone)]
+pub struct RolloverArgs {
+    #[command(subcommand)]
+    pub action: RolloverAction,
+
+    /// Leave the dependencies index set alone (Jaeger's `--skip-dependencies`).
+    #[arg(long, env = "FERROTRACE_ROLLOVER_SKIP_DEPENDENCIES", global = true)]
+    pub skip_dependencies: bool,
+}
+
+/// The three steps of rollover mode, each run on its own (init once, the
+/// others from CronJobs).
+#[derive(Subcommand, Debug, Clone)]
+pub enum RolloverAction {
+    /// Install the templates, create the first index of each set
+    /// (`jaeger-span-000001`, …) and point the `-write` and `-read` aliases at it.
+    Init,
+    /// Start a new write index for each set whose write index meets any of
+    /// --conditions, and add it to the read alias.
+    Rollover {
+        /// Conditions as JSON: max_age, max_docs, max_size, max_primary_shard_size; any one met rolls over, `{}` always does.
+        #[arg(
+            long,
+            env = "FERROTRACE_ROLLOVER_CONDITIONS",
+            default_value = r#"{"max_age":"2d"}"#
+        )]
+        conditions: String,
+    },
+    /// Remove indices created before now minus --unit-count --unit from the read alias (never the write index).
+    Lookback {
+        /// seconds, minutes, hours, days, weeks, months or years.
+        #[arg(long, env = "FERROTRACE_ROLLOVER_UNIT", default_value = "days")]
+        unit: String,
+        /// How many units back the read alias reaches.
+        #[arg(long, env = "FERROTRACE_ROLLOVER_UNIT_COUNT", default_value_t = 1)]
+        unit_count: u32,
+    },
 }
 
 /// Flags of `ferrotrace-ingester retention`.
@@ -239,6 +322,38 @@ impl Config {
         }
     }
 
+    /// The tags-as-fields flags, with the keys of
+    /// `--es-tags-as-fields-config-file` read (one per line, blank lines and
+    /// surrounding spaces ignored).
+    pub fn tags_as_fields(&self) -> Result<TagsAsFields, String> {
+        let mut include: HashSet<String> = self
+            .es_tags_as_fields_include
+            .iter()
+            .map(|key| key.trim())
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(path) = &self.es_tags_as_fields_config_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "--es-tags-as-fields-config-file {}: cannot read: {e}",
+                    path.display()
+                )
+            })?;
+            include.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|key| !key.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(TagsAsFields {
+            all: self.es_tags_as_fields_all,
+            include,
+            dot_replacement: self.es_tags_as_fields_dot_replacement.clone(),
+        })
+    }
+
     /// The dead-letter topic: `--kafka-dlq-topic`, or `<topic>_dlq`.
     pub fn dlq_topic(&self) -> String {
         if self.kafka_dlq_topic.is_empty() {
@@ -254,6 +369,10 @@ impl Config {
             return Err("--kafka-topic and --kafka-group must not be empty".into());
         }
         self.validate_es()?;
+        let tags = self.tags_as_fields()?;
+        if tags.is_enabled() && tags.dot_replacement.contains('.') {
+            return Err("--es-tags-as-fields-dot-replacement must not contain a dot".into());
+        }
         if self.es_bulk_max_bytes < 1024 {
             return Err("--es-bulk-max-bytes must be at least 1024".into());
         }
@@ -404,6 +523,36 @@ mod tests {
         assert_eq!(config.es_url.len(), 2);
         let bad = Config::try_parse_from(["ferrotrace-ingester", "--es-url", "a:9200"]).unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn tags_as_fields_keys_come_from_the_flag_and_the_config_file() {
+        let path =
+            std::env::temp_dir().join(format!("ferrotrace-config-tags-{}", std::process::id()));
+        std::fs::write(&path, "http.method\n\n  db.system \n").unwrap();
+        let file = format!("--es-tags-as-fields-config-file={}", path.display());
+        let config = parse(&["--es-tags-as-fields-include=a.b, c", &file]).unwrap();
+        let tags = config.tags_as_fields().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let mut keys: Vec<_> = tags.include.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["a.b", "c", "db.system", "http.method"]);
+        assert!(!tags.all);
+        assert_eq!(tags.dot_replacement, "@");
+        let problem = config.validate().unwrap_err();
+        assert!(
+            problem.starts_with("--es-tags-as-fields-config-file ")
+                && problem.contains("cannot read"),
+            "{problem}"
+        );
+        assert!(parse(&[
+            "--es-tags-as-fields-all",
+            "--es-tags-as-fields-dot-replacement=."
+        ])
+        .unwrap()
+        .validate()
+        .is_err());
+        assert!(!parse(&[]).unwrap().tags_as_fields().unwrap().is_enabled());
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::dead_letter::DeadLetters;
 use crate::es::bulk::{BatchBuilder, IndexOptions};
 use crate::es::client::EsClient;
 use crate::es::templates::TemplateOptions;
+use ferrotrace_common::jaeger::IndexKind;
 
 /// An ingester with its admin listener bound and Elasticsearch prepared.
 pub struct Ingester {
@@ -76,6 +77,20 @@ impl Ingester {
                 .await
                 .context("installing index templates")?;
         }
+        if config.es_use_aliases {
+            let options = index_options(&config)?;
+            for kind in [IndexKind::Span, IndexKind::Service] {
+                let alias = options.write_alias(kind);
+                let found = es
+                    .alias_exists(&alias)
+                    .await
+                    .with_context(|| format!("looking up the write alias {alias}"))?;
+                anyhow::ensure!(
+                    found,
+                    "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first"
+                );
+            }
+        }
         Ok(Self {
             config,
             es,
@@ -103,10 +118,7 @@ impl Ingester {
 
         let (consumer, stored) =
             consumer::create_consumer(&config).context("creating the Kafka consumer")?;
-        let builder = BatchBuilder::new(IndexOptions {
-            prefix: config.es_index_prefix.clone(),
-            date_separator: config.es_index_date_separator.clone(),
-        });
+        let builder = BatchBuilder::new(index_options(&config)?);
         // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
         let give_up = CancellationToken::new();
         let deadline = {
@@ -147,6 +159,16 @@ impl Ingester {
         tracing::info!("ingester stopped");
         Ok(())
     }
+}
+
+/// Where and how the ingester writes documents, from its flags.
+fn index_options(config: &Config) -> anyhow::Result<IndexOptions> {
+    Ok(IndexOptions {
+        prefix: config.es_index_prefix.clone(),
+        date_separator: config.es_index_date_separator.clone(),
+        use_aliases: config.es_use_aliases,
+        tags_as_fields: config.tags_as_fields().map_err(anyhow::Error::msg)?,
+    })
 }
 
 /// Marks the ingester ready while Elasticsearch answers.

@@ -10,6 +10,8 @@ pub const SPANS_INDEXED: &str = "ferrotrace_ingester_spans_indexed_total";
 pub const SPANS_SKIPPED: &str = "ferrotrace_ingester_spans_skipped_total";
 /// Documents Elasticsearch rejected permanently, by index kind.
 pub const DOCS_REJECTED: &str = "ferrotrace_ingester_documents_rejected_total";
+/// Bulk items Elasticsearch did not store, by HTTP status (retried or rejected).
+pub const BULK_ITEM_FAILURES: &str = "ferrotrace_ingester_bulk_item_failures_total";
 /// Bulk requests, by result (`ok`, `retry`, `partial`).
 pub const BULK_REQUESTS: &str = "ferrotrace_ingester_bulk_requests_total";
 /// Duration of one bulk HTTP request.
@@ -86,6 +88,11 @@ pub fn describe() {
         DOCS_REJECTED,
         Unit::Count,
         "Documents Elasticsearch rejected permanently (not retried), by kind."
+    );
+    describe_counter!(
+        BULK_ITEM_FAILURES,
+        Unit::Count,
+        "Bulk items Elasticsearch did not store, by HTTP status: 429 and 5xx are retried, others go to the dead-letter topic."
     );
     describe_counter!(
         BULK_REQUESTS,

@@ -7,6 +7,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ferrotrace_common::testkit::{free_port, sample, scrape_metrics};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -144,7 +145,8 @@ async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() 
         .await
         .unwrap();
     assert!(created.status().is_success());
-    let mut ingester = cluster.ingester(&[]);
+    let admin = free_port();
+    let mut ingester = cluster.ingester(&[&format!("--admin-listen=127.0.0.1:{admin}")]);
     let sent = cluster.send_traces(5).await;
 
     let dlq = format!("{}_dlq", cluster.topic);
@@ -173,6 +175,21 @@ async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() 
         );
     }
     assert_eq!(cluster.span_count().await, 0, "no span document was stored");
+    let metrics = scrape_metrics(admin).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"ferrotrace_ingester_bulk_item_failures_total{status="400"}"#
+        ),
+        sent.len() as f64
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"ferrotrace_ingester_dead_letters_total{reason="rejected_by_elasticsearch"}"#
+        ),
+        sent.len() as f64
+    );
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();
 }

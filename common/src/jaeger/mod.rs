@@ -18,6 +18,7 @@ pub mod ids;
 pub mod index;
 pub mod model;
 pub mod proto;
+pub mod tags_as_fields;
 pub mod thrift;
 pub mod to_otlp;
 pub mod writer;
@@ -26,4 +27,5 @@ pub use index::{
     dependencies_index, service_doc_hash, service_doc_id, service_index, span_index,
     write_service_doc, IndexKind, IndexNamer,
 };
+pub use tags_as_fields::TagsAsFields;
 pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME, NO_SERVICE_NAME};

@@ -37,6 +37,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::ids::{self, SpanIdBytes, TraceIdBytes};
+use super::tags_as_fields::{FieldMap, TagsAsFields};
 
 /// Service name of a span whose resource has no attributes at all (the
 /// Collector translator's `tracetranslator.ResourceNoServiceName`).
@@ -95,16 +96,18 @@ pub struct SpanDocWriter {
     scratch: Scratch,
     doc_id: [u8; DOC_ID_LEN],
     trace_id: TraceIdBytes,
+    /// The `tag` object being built, when tags-as-fields is configured.
+    fields: Option<Box<FieldMap>>,
 }
 
 /// Reusable buffers for the rare, nested attribute values.
 #[derive(Debug, Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     /// JSON text of an array / key-value-list value before it is embedded as
     /// a string.
-    text: Vec<u8>,
+    pub(crate) text: Vec<u8>,
     /// Per nesting depth, the sorted entry order of a key-value list.
-    key_order: Vec<Vec<usize>>,
+    pub(crate) key_order: Vec<Vec<usize>>,
 }
 
 impl Default for SpanDocWriter {
@@ -121,6 +124,17 @@ impl SpanDocWriter {
             scratch: Scratch::default(),
             doc_id: [b'0'; DOC_ID_LEN],
             trace_id: [0; 16],
+            fields: None,
+        }
+    }
+
+    /// A writer that also stores the tags `config` selects as fields of a
+    /// `tag` object (Jaeger's tags-as-fields).
+    pub fn with_tags_as_fields(config: TagsAsFields) -> Self {
+        let fields = config.is_enabled().then(|| Box::new(FieldMap::new(config)));
+        SpanDocWriter {
+            fields,
+            ..Self::new()
         }
     }
 
@@ -197,9 +211,13 @@ impl SpanDocWriter {
         push_json_str(out, service_name);
         out.extend_from_slice(b",\"tags\":[");
         for kv in attributes.iter().filter(|kv| kv.key != SERVICE_NAME_KEY) {
-            push_attribute_tag(out, &mut self.scratch, kv);
+            emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
-        out.extend_from_slice(b"]}}");
+        out.push(b']');
+        if let Some(fields) = self.fields.as_deref_mut() {
+            fields.finish(out);
+        }
+        out.extend_from_slice(b"}}");
         service_name
     }
 
@@ -272,14 +290,24 @@ impl SpanDocWriter {
         out.extend_from_slice(b",\"tags\":[");
         if let Some(scope) = scope {
             if !scope.name.is_empty() {
-                push_string_tag(out, "otel.scope.name", &scope.name);
+                emit_string(
+                    out,
+                    self.fields.as_deref_mut(),
+                    "otel.scope.name",
+                    &scope.name,
+                );
             }
             if !scope.version.is_empty() {
-                push_string_tag(out, "otel.scope.version", &scope.version);
+                emit_string(
+                    out,
+                    self.fields.as_deref_mut(),
+                    "otel.scope.version",
+                    &scope.version,
+                );
             }
         }
         for kv in &span.attributes {
-            push_attribute_tag(out, &mut self.scratch, kv);
+            emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
         let kind = match span.kind {
             1 => "internal",
@@ -290,32 +318,54 @@ impl SpanDocWriter {
             _ => "",
         };
         if !kind.is_empty() {
-            push_string_tag(out, "span.kind", kind);
+            emit_string(out, self.fields.as_deref_mut(), "span.kind", kind);
         }
         let (status_code, status_message) = span
             .status
             .as_ref()
             .map_or((0, ""), |s| (s.code, s.message.as_str()));
         match status_code {
-            1 => push_string_tag(out, "otel.status_code", "OK"),
+            1 => emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "OK"),
             2 => {
-                push_string_tag(out, "otel.status_code", "ERROR");
-                push_separator(out);
-                out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
+                emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "ERROR");
+                if !self
+                    .fields
+                    .as_deref_mut()
+                    .is_some_and(|f| f.take_bool("error", true))
+                {
+                    push_separator(out);
+                    out.extend_from_slice(
+                        b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}",
+                    );
+                }
             }
             _ => {}
         }
         if !status_message.is_empty() {
-            push_string_tag(out, "otel.status_description", status_message);
+            emit_string(
+                out,
+                self.fields.as_deref_mut(),
+                "otel.status_description",
+                status_message,
+            );
         }
         if !span.trace_state.is_empty() {
-            push_string_tag(out, "w3c.tracestate", &span.trace_state);
+            emit_string(
+                out,
+                self.fields.as_deref_mut(),
+                "w3c.tracestate",
+                &span.trace_state,
+            );
+        }
+        out.push(b']');
+        if let Some(fields) = self.fields.as_deref_mut() {
+            fields.finish(out);
         }
 
         // Logs: one per event. Fields are the event name as `event` (unless
         // an attribute is already called `event`) and then the attributes.
         // A log with no fields is written as `null`, as Go writes a nil slice.
-        out.extend_from_slice(b"],\"logs\":[");
+        out.extend_from_slice(b",\"logs\":[");
         for event in &span.events {
             push_separator(out);
             out.extend_from_slice(b"{\"timestamp\":");
@@ -387,6 +437,29 @@ fn push_reference(
     out.extend_from_slice(b"\",\"spanID\":\"");
     ids::push_hex(out, span_id);
     out.extend_from_slice(b"\"}");
+}
+
+/// A string tag: a field of the `tag` object when tags-as-fields takes it,
+/// else an entry of the `tags` array.
+#[inline]
+fn emit_string(out: &mut Vec<u8>, fields: Option<&mut FieldMap>, key: &str, value: &str) {
+    if !fields.is_some_and(|f| f.take_string(key, value)) {
+        push_string_tag(out, key, value);
+    }
+}
+
+/// An attribute tag: a field of the `tag` object when tags-as-fields takes
+/// it, else an entry of the `tags` array.
+#[inline]
+fn emit_attribute(
+    out: &mut Vec<u8>,
+    fields: Option<&mut FieldMap>,
+    scratch: &mut Scratch,
+    kv: &KeyValue,
+) {
+    if !fields.is_some_and(|f| f.take_attribute(scratch, kv)) {
+        push_attribute_tag(out, scratch, kv);
+    }
 }
 
 fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
@@ -461,7 +534,7 @@ fn push_attribute_tag(out: &mut Vec<u8>, scratch: &mut Scratch, kv: &KeyValue) {
 /// when empty, Go's nil slice), arrays in order, key-value lists as objects
 /// with keys sorted bytewise and the last of duplicate keys winning (Go map
 /// semantics). Returns false for NaN/±Inf, which `encoding/json` refuses.
-fn push_raw_json(
+pub(crate) fn push_raw_json(
     out: &mut Vec<u8>,
     key_order: &mut Vec<Vec<usize>>,
     value: Option<&Value>,
@@ -597,7 +670,7 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
 
 /// Appends UTF-8 `bytes` as a JSON string literal, quotes included.
 #[inline]
-fn push_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn push_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // Nearly every key and value on the wire is plain ASCII with nothing to
     // escape: check 8 bytes at a time and copy it in one go.
     if !needs_escaping(bytes) {
@@ -744,7 +817,7 @@ fn push_u64(out: &mut Vec<u8>, mut value: u64) {
 }
 
 #[inline]
-fn push_i64(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn push_i64(out: &mut Vec<u8>, value: i64) {
     if value < 0 {
         out.push(b'-');
     }
@@ -877,7 +950,7 @@ fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
 /// round-trip digits, in plain decimal unless |v| < 1e-6 or ≥ 1e21, where it
 /// is exponent form with `e-7` / `e+21` style exponents. Returns false for
 /// NaN/±Inf, which Go refuses to encode.
-fn push_go_json_float(out: &mut Vec<u8>, v: f64) -> bool {
+pub(crate) fn push_go_json_float(out: &mut Vec<u8>, v: f64) -> bool {
     if !v.is_finite() {
         return false;
     }
@@ -913,7 +986,7 @@ fn push_go_json_float(out: &mut Vec<u8>, v: f64) -> bool {
 }
 
 /// Appends standard base64 with padding (Go's `encoding/json` for []byte).
-fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut chunks = bytes.chunks_exact(3);
     for c in &mut chunks {

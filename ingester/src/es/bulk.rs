@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::{index, SpanDocWriter};
+use ferrotrace_common::jaeger::{index, SpanDocWriter, TagsAsFields};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -88,18 +88,51 @@ impl Batch {
 }
 
 /// Where and how documents are written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct IndexOptions {
     pub prefix: String,
     pub date_separator: String,
+    /// Write to the `-write` aliases of rollover mode instead of daily indices.
+    pub use_aliases: bool,
+    pub tags_as_fields: TagsAsFields,
+}
+
+impl IndexOptions {
+    /// `[prefix-]jaeger-<kind>-write`, the alias rollover mode writes to.
+    pub fn write_alias(&self, kind: index::IndexKind) -> String {
+        index::index_base(kind, &self.prefix) + "write"
+    }
+}
+
+/// Names the index of each document: the daily index of its start time, or
+/// the write alias in rollover mode.
+struct IndexTarget {
+    daily: index::IndexNamer,
+    alias: Option<String>,
+}
+
+impl IndexTarget {
+    fn new(kind: index::IndexKind, options: &IndexOptions) -> Self {
+        IndexTarget {
+            daily: index::IndexNamer::new(kind, &options.prefix, &options.date_separator),
+            alias: options.use_aliases.then(|| options.write_alias(kind)),
+        }
+    }
+
+    fn name_for(&mut self, start_time_micros: u64) -> &str {
+        match &self.alias {
+            Some(alias) => alias,
+            None => self.daily.name_for(start_time_micros),
+        }
+    }
 }
 
 /// Builds batches from decoded messages; reuses its buffers across messages.
 pub struct BatchBuilder {
     options: IndexOptions,
     writer: SpanDocWriter,
-    span_indices: index::IndexNamer,
-    service_indices: index::IndexNamer,
+    span_indices: IndexTarget,
+    service_indices: IndexTarget,
     /// Service/operation pairs stored per day (Jaeger writes each once). Filled
     /// only after a bulk succeeded, so a lost bulk cannot hide a pair.
     services_seen: HashSet<u64>,
@@ -115,18 +148,10 @@ const SERVICES_SEEN_MAX: usize = 100_000;
 impl BatchBuilder {
     pub fn new(options: IndexOptions) -> Self {
         Self {
-            span_indices: index::IndexNamer::new(
-                index::IndexKind::Span,
-                &options.prefix,
-                &options.date_separator,
-            ),
-            service_indices: index::IndexNamer::new(
-                index::IndexKind::Service,
-                &options.prefix,
-                &options.date_separator,
-            ),
+            span_indices: IndexTarget::new(index::IndexKind::Span, &options),
+            service_indices: IndexTarget::new(index::IndexKind::Service, &options),
+            writer: SpanDocWriter::with_tags_as_fields(options.tags_as_fields.clone()),
             options,
-            writer: SpanDocWriter::new(),
             services_seen: HashSet::new(),
             services_in_batch: HashSet::new(),
             batch: Batch::default(),
@@ -500,6 +525,9 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
     };
     for (item, result) in items.iter().zip(parsed.items) {
         let status = result.index.status;
+        if !(200..300).contains(&status) {
+            metrics::counter!(m::BULK_ITEM_FAILURES, "status" => status.to_string()).increment(1);
+        }
         if (200..300).contains(&status) {
             classified.stored_spans += usize::from(item.kind == DocKind::Span);
         } else if is_retryable_status(status) {
@@ -658,8 +686,8 @@ mod tests {
             epoch: 0,
         };
         let mut builder = BatchBuilder::new(IndexOptions {
-            prefix: String::new(),
             date_separator: "-".into(),
+            ..IndexOptions::default()
         });
         builder.add(message, &request);
         builder.add(message, &request);
