@@ -47,6 +47,7 @@ use prost::Message;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use crate::jaeger::index::days_from_civil;
 use crate::jaeger::{proto, to_otlp};
 
 /// How the values of a topic are encoded; the names are those of the
@@ -584,18 +585,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Nanoseconds of a Go duration string, as `time.ParseDuration` reads it:

@@ -174,8 +174,8 @@ pub struct Config {
     )]
     pub es_tags_as_fields_dot_replacement: String,
 
-    /// Install the index templates at start.
-    #[arg(long, env = "FERROTRACE_ES_CREATE_TEMPLATES", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Install the index templates at start (and in `rollover init`).
+    #[arg(long, env = "FERROTRACE_ES_CREATE_TEMPLATES", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub es_create_templates: bool,
 
     /// Primary shards of new indices (Jaeger's default).

@@ -100,21 +100,16 @@ async fn alias_mode_refuses_to_start_without_its_aliases_then_writes_through_the
     );
 
     // What `rollover init` sets up: the first index of each set behind both aliases.
-    let http = reqwest::Client::new();
     for kind in ["span", "service"] {
-        let response = http
-            .put(format!(
-                "{}/{prefix}-jaeger-{kind}-000001",
-                cluster.osmem.url()
-            ))
-            .json(&json!({"aliases": {
-                format!("{prefix}-jaeger-{kind}-write"): {},
-                format!("{prefix}-jaeger-{kind}-read"): {},
-            }}))
-            .send()
+        let aliases = json!({"aliases": {
+            format!("{prefix}-jaeger-{kind}-write"): {},
+            format!("{prefix}-jaeger-{kind}-read"): {},
+        }});
+        cluster
+            .osmem
+            .create_index(&format!("{prefix}-jaeger-{kind}-000001"), aliases)
             .await
-            .expect("create index");
-        assert!(response.status().is_success(), "{kind}");
+            .expect("first index created");
     }
     let mut ingester = cluster.ingester(&["--es-use-aliases"]);
     let sent = cluster.send_traces(SPANS as usize / 10).await;

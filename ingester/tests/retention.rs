@@ -20,19 +20,6 @@ fn daily(kind: IndexKind, prefix: &str, days_ago: u64) -> String {
     index_name(kind, prefix, "-", micros)
 }
 
-async fn create_index(http: &reqwest::Client, osmem: &Osmem, name: &str, body: serde_json::Value) {
-    let response = http
-        .put(format!("{}/{name}", osmem.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "creating {name}: {response:?}"
-    );
-}
-
 async fn index_names(osmem: &Osmem) -> BTreeSet<String> {
     let (status, body) = osmem.get("/_cat/indices?format=json").await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -66,33 +53,35 @@ fn listed(stdout: &[u8], verb: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_only_old_daily_indices_of_its_prefix_and_never_a_write_aliased_one() {
     let osmem = Osmem::start().await.expect("osmem starts");
-    let http = reqwest::Client::new();
     let prefix = unique_name("ret");
     let mut old = BTreeSet::new();
     let mut young = BTreeSet::new();
     for days_ago in [0, 2, 5, 10] {
         for kind in KINDS {
             let name = daily(kind, &prefix, days_ago);
-            create_index(&http, &osmem, &name, serde_json::json!({})).await;
+            osmem
+                .create_index(&name, serde_json::json!({}))
+                .await
+                .expect("index created");
             if days_ago > 3 { &mut old } else { &mut young }.insert(name);
         }
     }
     let aliased = daily(IndexKind::Span, &prefix, 20);
     let write_alias = format!("{prefix}-jaeger-span-write");
-    create_index(
-        &http,
-        &osmem,
-        &aliased,
-        serde_json::json!({"aliases": {write_alias: {}}}),
-    )
-    .await;
+    osmem
+        .create_index(&aliased, serde_json::json!({"aliases": {write_alias: {}}}))
+        .await
+        .expect("index created");
     let foreign = [
         "unrelated-2020-01-01".to_owned(),
         daily(IndexKind::Span, &format!("{prefix}x"), 10),
         daily(IndexKind::Span, "", 10).replace('-', "."),
     ];
     for name in &foreign {
-        create_index(&http, &osmem, name, serde_json::json!({})).await;
+        osmem
+            .create_index(name, serde_json::json!({}))
+            .await
+            .expect("index created");
     }
     let before = index_names(&osmem).await;
     let prefix_flag = format!("--es-index-prefix={prefix}");

@@ -143,6 +143,20 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date, month and day
+/// 1-based: the inverse of [`civil_from_days`] (Howard Hinnant's
+/// `days_from_civil`). Linear in `day`, so a day past the end of the month
+/// lands in the next month, as Go's `time.Date` normalises it.
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12; // March = 0
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn push_date(out: &mut String, separator: &str, day: u64) {
     // u64 microseconds reach only ~213 million days, far inside i64.
     let (year, month, day) = civil_from_days(day as i64);

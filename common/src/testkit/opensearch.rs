@@ -101,6 +101,23 @@ impl Osmem {
             .collect())
     }
 
+    /// Creates an index with `body` (settings, mappings, aliases).
+    pub async fn create_index(&self, name: &str, body: serde_json::Value) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .put(format!("{}/{name}", self.url))
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "creating {name} failed with {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        Ok(())
+    }
+
     /// A GET on any path, returning status and body as JSON (Null when not JSON).
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
         let response = self.http.get(format!("{}{path}", self.url)).send().await?;

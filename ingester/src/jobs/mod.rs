@@ -1,5 +1,8 @@
 //! One-off jobs of the ingester binary, run as subcommands (typically from a
 //! Kubernetes CronJob) with the same Elasticsearch flags as the ingester:
-//! [`retention`] deletes daily indices past their age.
+//! [`retention`] deletes daily indices past their age; [`rollover`] manages
+//! rollover indices and their `-write`/`-read` aliases (init, rollover,
+//! lookback) for an ingester run with `--es-use-aliases`.
 
 pub mod retention;
+pub mod rollover;

@@ -13,7 +13,9 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::index::{civil_from_days, index_base, push_prefix, IndexKind};
+use ferrotrace_common::jaeger::index::{
+    civil_from_days, days_from_civil, index_base, push_prefix, IndexKind,
+};
 use serde::Deserialize;
 
 use crate::es::client::{snippet, EsClient, EsError};
@@ -151,18 +153,6 @@ fn digits(text: &str, width: usize) -> Option<(i64, &str)> {
         return None;
     }
     Some((head.parse().ok()?, &text[width..]))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date: the inverse of
-/// [`civil_from_days`] (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = (month + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Today's date in UTC as days since the epoch.
