@@ -25,8 +25,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-.tools/bin/tansu broker --listener-url "tcp://127.0.0.1:$kafka" --advertised-listener-url "tcp://127.0.0.1:$kafka" \
-  --storage-engine memory://bench/ > "$work/tansu.log" 2>&1 &
+# SQLite storage (a path relative to tansu's working directory): tansu 0.6's
+# memory engine answers a fetch that starts inside a record batch with the
+# later batches only, so a consumer resuming mid-batch (after a pause) never
+# gets the rest of that batch.
+(cd "$work" && exec "$here/.tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$kafka" \
+  --advertised-listener-url "tcp://127.0.0.1:$kafka" --storage-engine "sqlite://tansu.db") > "$work/tansu.log" 2>&1 &
 tansu_pid=$!; pids+=($tansu_pid)
 if [ "$ES" = blackhole ]; then
   python3 scripts/blackhole-es.py "$es" > "$work/es.log" 2>&1 &

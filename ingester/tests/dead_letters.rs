@@ -24,7 +24,6 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_the_partition_moves_
     let mut expected = cluster.send_traces(20).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.tansu.brokers())
-        .set("batch.num.messages", "1")
         .create()
         .unwrap();
     let poison = b"\xff\xff not an ExportTraceServiceRequest".to_vec();
@@ -138,13 +137,14 @@ async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() 
     // The day's span index exists with a mapping no span can satisfy: every
     // span document gets a 400 mapper_parsing_exception.
     let index = format!("{}-jaeger-span-2026-11-26", cluster.prefix);
-    let created = reqwest::Client::new()
-        .put(format!("{}/{index}", cluster.osmem.url()))
-        .json(&serde_json::json!({"mappings": {"properties": {"operationName": {"type": "long"}}}}))
-        .send()
+    cluster
+        .osmem
+        .create_index(
+            &index,
+            serde_json::json!({"mappings": {"properties": {"operationName": {"type": "long"}}}}),
+        )
         .await
-        .unwrap();
-    assert!(created.status().is_success());
+        .expect("index created");
     let admin = free_port();
     let mut ingester = cluster.ingester(&[&format!("--admin-listen=127.0.0.1:{admin}")]);
     let sent = cluster.send_traces(5).await;

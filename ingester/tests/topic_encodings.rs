@@ -18,8 +18,6 @@ use support::{spans, Cluster, AFTER_MIDNIGHT_NS};
 fn producer(cluster: &Cluster) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", cluster.tansu.brokers())
-        // One message per batch: see the tansu note in support::Cluster::start.
-        .set("batch.num.messages", "1")
         .create()
         .expect("producer")
 }

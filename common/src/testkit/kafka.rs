@@ -1,5 +1,8 @@
-//! A tansu broker on a free loopback port, with in-memory storage.
+//! A tansu broker on a free loopback port, with SQLite storage in a
+//! temporary directory (or in memory, for tests that want a restart to lose
+//! everything).
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,24 +12,45 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use tokio::process::{Child, Command};
 
-use super::process::{die_with_parent, free_port, tool_path};
+use super::process::{die_with_parent, free_port, tool_path, unique_name};
 
 /// A running tansu broker; killed on drop.
 pub struct Tansu {
     child: Option<Child>,
     port: u16,
     storage: String,
+    /// Working directory of the broker, holding its SQLite file if any.
+    dir: PathBuf,
 }
 
 impl Tansu {
-    /// Starts a broker with memory storage and waits until it answers Kafka requests.
+    /// Starts a broker with SQLite storage in a fresh directory and waits
+    /// until it answers Kafka requests.
+    ///
+    /// Not the memory engine: tansu 0.6.0's memory storage answers a fetch
+    /// that starts inside a record batch with the later batches only, so a
+    /// consumer resuming mid-batch (after a pause, a restart or a rebalance)
+    /// never receives the rest of that batch. Its SQL storage keeps records
+    /// one by one and answers from any offset, as Apache Kafka does.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with("sqlite://tansu.db").await
+    }
+
+    /// Starts a broker whose storage lives in memory: a restart brings back
+    /// an empty cluster.
+    pub async fn start_in_memory() -> anyhow::Result<Self> {
+        Self::start_with("memory://tansu/").await
+    }
+
+    async fn start_with(storage: &str) -> anyhow::Result<Self> {
         let port = free_port();
-        let storage = format!("memory://tansu-{port}/");
+        let dir = std::env::temp_dir().join(unique_name("ferrotrace-tansu"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut broker = Self {
             child: None,
             port,
-            storage,
+            storage: storage.to_owned(),
+            dir,
         };
         broker.spawn().await?;
         Ok(broker)
@@ -44,7 +68,8 @@ impl Tansu {
         }
     }
 
-    /// Starts the broker again on the same port (memory storage starts empty).
+    /// Starts the broker again on the same port, with the same storage
+    /// (which a memory-storage broker has lost).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await;
         self.spawn().await
@@ -66,6 +91,7 @@ impl Tansu {
             "RUST_LOG",
             std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        .current_dir(&self.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -110,5 +136,6 @@ impl Drop for Tansu {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -60,12 +60,6 @@ impl Cluster {
             "--otlp-grpc-listen=127.0.0.1:0".into(),
             "--otlp-http-listen=127.0.0.1:0".into(),
             "--admin-listen=".into(),
-            // tansu 0.6.0 answers a fetch whose offset lies inside a record
-            // batch with nothing (Apache Kafka returns the batch), so a
-            // consumer resuming mid-batch — after a pause, a restart or a
-            // rebalance — would stall on it. One message per batch avoids
-            // the broker bug without changing what the tests prove.
-            "--kafka-producer-config=batch.num.messages=1".into(),
             "--jaeger-compact-listen=127.0.0.1:0".into(),
             "--jaeger-binary-listen=127.0.0.1:0".into(),
             "--jaeger-http-listen=127.0.0.1:0".into(),
