@@ -147,7 +147,7 @@ pub struct Config {
     pub es_index_date_separator: String,
 
     /// Rollover mode (Jaeger's `es.use-aliases`): write to the `[prefix-]jaeger-span-write` and `jaeger-service-write` aliases, which `ferrotrace-ingester rollover init` creates, instead of daily indices.
-    #[arg(long, env = "FERROTRACE_ES_USE_ALIASES")]
+    #[arg(long, env = "FERROTRACE_ES_USE_ALIASES", global = true)]
     pub es_use_aliases: bool,
 
     /// Store every non-binary span and process tag also as a field `tag.<key>` (Jaeger's `es.tags-as-fields.all`).
@@ -170,7 +170,8 @@ pub struct Config {
     #[arg(
         long,
         env = "FERROTRACE_ES_TAGS_AS_FIELDS_DOT_REPLACEMENT",
-        default_value = "@"
+        default_value = "@",
+        global = true
     )]
     pub es_tags_as_fields_dot_replacement: String,
 
@@ -237,6 +238,26 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Export the service graph (Tempo's `traces_service_graph_*` metrics) from the spans being indexed.
+    #[arg(long, env = "FERROTRACE_SERVICE_GRAPH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_graph: bool,
+
+    /// Client or server spans waiting for their other half; beyond it new ones are dropped and counted (Tempo's `max_items`).
+    #[arg(long, env = "FERROTRACE_SERVICE_GRAPH_MAX_ITEMS", default_value_t = 10_000)]
+    pub service_graph_max_items: usize,
+
+    /// How long a client or server span waits for its other half before it counts as unpaired (Tempo's `wait`).
+    #[arg(long, env = "FERROTRACE_SERVICE_GRAPH_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub service_graph_wait: Duration,
+
+    /// Export span metrics (Tempo's `traces_spanmetrics_*`) from the spans being indexed.
+    #[arg(long, env = "FERROTRACE_SPAN_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub span_metrics: bool,
+
+    /// Distinct label sets the span and service-graph metrics may create; spans beyond it are counted under an overflow series.
+    #[arg(long, env = "FERROTRACE_SPAN_METRICS_MAX_SERIES", default_value_t = 10_000)]
+    pub span_metrics_max_series: usize,
+
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -248,9 +269,40 @@ pub enum Command {
     /// Delete daily indices older than --keep-days, like Jaeger's
     /// es-index-cleaner; an index behind a `*-write` alias is never deleted.
     Retention(RetentionArgs),
+    /// Compute one day's service dependencies from the span index into
+    /// `jaeger-dependencies-YYYY-MM-DD`, like Jaeger's spark-dependencies.
+    Dependencies(DependenciesArgs),
     /// Manage rollover indices and their `-write`/`-read` aliases, like
     /// Jaeger's es-rollover (for an ingester run with --es-use-aliases).
     Rollover(RolloverArgs),
+}
+
+/// Flags of `ferrotrace-ingester dependencies`.
+#[derive(Args, Debug, Clone)]
+pub struct DependenciesArgs {
+    /// The UTC day to read, YYYY-MM-DD; default today.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_DATE")]
+    pub date: Option<String>,
+
+    /// Trace-ID ranges read at once; default twice the CPUs.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_PARALLELISM")]
+    pub parallelism: Option<usize>,
+
+    /// `i/N`: read only the i-th of N equal parts of the trace-ID space (0-based) and store partial counts, for N pods of one Kubernetes Job.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_SHARD", conflicts_with = "merge")]
+    pub shard: Option<String>,
+
+    /// Sum the partial counts of `--shards` shard runs into the day's dependencies document.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_MERGE")]
+    pub merge: bool,
+
+    /// Spans per page of each range's sorted scroll.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_PAGE_SIZE", default_value_t = 5000)]
+    pub page_size: usize,
+
+    /// With --merge: how many shards must have stored their counts.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_SHARDS", requires = "merge")]
+    pub shards: Option<u32>,
 }
 
 /// Flags of `ferrotrace-ingester rollover`.

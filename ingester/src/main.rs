@@ -1,12 +1,16 @@
 //! `ferrotrace-ingester`: parse and validate the configuration, prepare
 //! Elasticsearch, consume until SIGTERM, drain and commit. With a job
-//! subcommand (`retention`, `rollover`), run that job once instead and exit.
+//! subcommand (`dependencies`, `retention`, `rollover`), run that job once
+//! instead and exit.
 
 use clap::Parser;
 use ferrotrace_common::{shutdown, telemetry};
-use ferrotrace_ingester::config::{Command, Config, RetentionArgs, RolloverAction, RolloverArgs};
+use ferrotrace_ingester::config::{
+    Command, Config, DependenciesArgs, RetentionArgs, RolloverAction, RolloverArgs,
+};
 use ferrotrace_ingester::es::client::EsClient;
 use ferrotrace_ingester::es::templates::TemplateOptions;
+use ferrotrace_ingester::jobs::dependencies::{self, DependenciesOptions, Mode};
 use ferrotrace_ingester::jobs::retention::{self, RetentionOptions};
 use ferrotrace_ingester::jobs::rollover::{self, Conditions, RolloverOptions, Step, Unit};
 use ferrotrace_ingester::{metrics, Ingester};
@@ -28,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(Command::Rollover(args)) = &config.command {
         return run_rollover(&config, args).await;
+    }
+    if let Some(Command::Dependencies(args)) = &config.command {
+        return run_dependencies(&config, args).await;
     }
     if let Err(problem) = config.validate() {
         eprintln!("ferrotrace-ingester: {problem}");
@@ -104,6 +111,57 @@ async fn run_rollover(config: &Config, args: &RolloverArgs) -> anyhow::Result<()
     };
     if let Err(error) = rollover::run(&es, &options, &step, &mut std::io::stdout().lock()).await {
         eprintln!("ferrotrace-ingester rollover {name}: {error}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `ferrotrace-ingester dependencies`: exits 64 on bad flags, 1 when
+/// Elasticsearch fails or a merge finds shards missing; the report (one line
+/// per link and a summary) goes to stdout, progress to the log.
+async fn run_dependencies(config: &Config, args: &DependenciesArgs) -> anyhow::Result<()> {
+    let usage = |problem: String| -> ! {
+        eprintln!("ferrotrace-ingester dependencies: {problem}");
+        std::process::exit(EXIT_USAGE);
+    };
+    if let Err(problem) = config.validate_es() {
+        usage(problem);
+    }
+    let day = match &args.date {
+        Some(date) => retention::parse_date(date, "-")
+            .unwrap_or_else(|| usage(format!("--date {date:?} must be YYYY-MM-DD"))),
+        None => retention::today_utc(),
+    };
+    let mode = match (&args.shard, args.merge) {
+        (Some(shard), _) => Mode::parse_shard(shard).unwrap_or_else(|p| usage(p)),
+        (None, true) => Mode::Merge {
+            shards: args
+                .shards
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| usage("--merge needs --shards N (N > 0)".into())),
+        },
+        (None, false) => Mode::Full,
+    };
+    if args.page_size == 0 {
+        usage("--page-size must be positive".into());
+    }
+    let parallelism = args.parallelism.unwrap_or_else(|| {
+        2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    telemetry::init_logs(config.log_format, "info");
+    let es = EsClient::new(&config.es_connection())?;
+    let options = DependenciesOptions {
+        prefix: config.es_index_prefix.clone(),
+        date_separator: config.es_index_date_separator.clone(),
+        use_aliases: config.es_use_aliases,
+        dot_replacement: config.es_tags_as_fields_dot_replacement.clone(),
+        day,
+        parallelism: parallelism.max(1),
+        page_size: args.page_size,
+    };
+    if let Err(error) = dependencies::run(&es, &options, mode, &mut std::io::stdout().lock()).await
+    {
+        eprintln!("ferrotrace-ingester dependencies: {error}");
         std::process::exit(1);
     }
     Ok(())

@@ -325,6 +325,36 @@ impl EsClient {
         parse_flavour(&body).map_err(EsError::Permanent)
     }
 
+    /// Sends a JSON request and parses the JSON answer (`Null` for an empty
+    /// one). A status that is neither 2xx nor in `also_ok` is a permanent
+    /// error naming the request, with Elasticsearch's answer.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        also_ok: &[u16],
+    ) -> Result<(u16, serde_json::Value), EsError> {
+        let body = body.map(|b| Bytes::from(b.to_string()));
+        let (status, answer) = self
+            .request(method, path, "application/json", body)
+            .await?;
+        let request = format!("{} {path}", method_name(method));
+        if !status.is_success() && !also_ok.contains(&status.as_u16()) {
+            return Err(refused(&request, status, &answer));
+        }
+        if answer.is_empty() {
+            return Ok((status.as_u16(), serde_json::Value::Null));
+        }
+        let value = serde_json::from_slice(&answer).map_err(|e| {
+            EsError::Permanent(format!(
+                "{request}: the answer is not JSON ({e}): {}",
+                snippet(&answer)
+            ))
+        })?;
+        Ok((status.as_u16(), value))
+    }
+
     /// True when an alias of this name exists.
     pub async fn alias_exists(&self, alias: &str) -> Result<bool, EsError> {
         let path = format!("/_alias/{alias}");
@@ -386,6 +416,16 @@ fn parse_flavour(body: &[u8]) -> Result<Flavour, String> {
 }
 
 /// A permanent refusal, with a hint for the statuses a flag can fix.
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Put => "PUT",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Head => "HEAD",
+    }
+}
+
 fn refused(request: &str, status: StatusCode, body: &[u8]) -> EsError {
     let hint = match status.as_u16() {
         401 => " (credentials missing or rejected: check --es-username and --es-password/--es-password-file, or --es-api-key)",

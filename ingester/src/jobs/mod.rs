@@ -2,7 +2,9 @@
 //! Kubernetes CronJob) with the same Elasticsearch flags as the ingester:
 //! [`retention`] deletes daily indices past their age; [`rollover`] manages
 //! rollover indices and their `-write`/`-read` aliases (init, rollover,
-//! lookback) for an ingester run with `--es-use-aliases`.
+//! lookback) for an ingester run with `--es-use-aliases`; [`dependencies`]
+//! counts one day's service links for the Jaeger UI.
 
+pub mod dependencies;
 pub mod retention;
 pub mod rollover;

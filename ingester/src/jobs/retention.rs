@@ -134,7 +134,7 @@ pub fn parse_index(name: &str, prefix: &str, separator: &str) -> Option<(IndexKi
 }
 
 /// `YYYY<sep>MM<sep>DD`, exactly, to days since the epoch.
-fn parse_date(text: &str, separator: &str) -> Option<i64> {
+pub fn parse_date(text: &str, separator: &str) -> Option<i64> {
     let (year, rest) = digits(text, 4)?;
     let (month, rest) = digits(rest.strip_prefix(separator)?, 2)?;
     let (day, rest) = digits(rest.strip_prefix(separator)?, 2)?;
