@@ -50,14 +50,40 @@ pub fn init_metrics(
     component: &'static str,
     histograms_seconds: &[&str],
 ) -> Result<PrometheusHandle, BuildError> {
+    init_metrics_with_buckets(component, histograms_seconds, &[])
+}
+
+/// [`init_metrics`], plus histograms whose buckets are given with their name
+/// (e.g. the ingester's Tempo-compatible metrics, which keep Tempo's buckets).
+///
+/// Also starts a thread that runs the recorder's upkeep every
+/// [`UPKEEP_INTERVAL`]: histogram samples are buffered until they are folded
+/// into buckets, which otherwise only a scrape does, so an ingester nobody
+/// scrapes would grow without bound.
+pub fn init_metrics_with_buckets(
+    component: &'static str,
+    histograms_seconds: &[&str],
+    buckets: &[(&str, &[f64])],
+) -> Result<PrometheusHandle, BuildError> {
     let mut builder = PrometheusBuilder::new();
-    for name in histograms_seconds {
+    let latency = histograms_seconds
+        .iter()
+        .map(|name| (*name, LATENCY_BUCKETS_SECONDS));
+    for (name, values) in latency.chain(buckets.iter().copied()) {
         builder = builder.set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full((*name).to_string()),
-            LATENCY_BUCKETS_SECONDS,
+            metrics_exporter_prometheus::Matcher::Full(name.to_string()),
+            values,
         )?;
     }
     let handle = builder.install_recorder()?;
+    let upkeep = handle.clone();
+    // Not spawning is harmless: scrapes still fold the samples in.
+    let _ = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            upkeep.run_upkeep();
+        });
     metrics::describe_gauge!(
         "ferrotrace_build_info",
         "Build information of the running ferrotrace process (always 1)."
@@ -65,6 +91,9 @@ pub fn init_metrics(
     metrics::gauge!("ferrotrace_build_info", "component" => component, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
 }
+
+/// How often buffered histogram samples are folded into their buckets.
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Buckets from 1 ms to 30 s: Kafka acknowledgements and bulk requests live there.
 pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[

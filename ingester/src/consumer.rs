@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_codec::{self, Encoding};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -32,6 +32,7 @@ use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
 use crate::metrics as m;
+use crate::metrics_gen::{self, MetricsGenerator};
 
 /// Offsets stored for commit, per partition (the next offset to read).
 type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
@@ -276,14 +277,17 @@ struct IngestLoop {
     encoding: Encoding,
     dead_letters: DeadLetters,
     bulk_max_bytes: usize,
+    metrics_gen: MetricsGenerator,
 }
 
 /// Where consumed messages go: documents to Elasticsearch through the batch
-/// builder, messages that never decode to the dead-letter topic.
+/// builder, messages that never decode to the dead-letter topic, and every
+/// decoded request also through the metrics generator.
 pub struct Sinks {
     pub es: EsClient,
     pub builder: BatchBuilder,
     pub dead_letters: DeadLetters,
+    pub metrics_gen: MetricsGenerator,
 }
 
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
@@ -299,6 +303,7 @@ pub async fn run(
         es,
         builder,
         dead_letters,
+        metrics_gen,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
@@ -318,10 +323,14 @@ pub async fn run(
         encoding: config.kafka_encoding,
         dead_letters,
         bulk_max_bytes: config.es_bulk_max_bytes,
+        metrics_gen,
     };
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Service-graph spans expire on this tick, also while no message arrives.
+    let mut sweep_tick = tokio::time::interval(metrics_gen::SWEEP_INTERVAL);
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = ingest.consumer.clone();
 
     // The loop never waits for Elasticsearch: when every bulk slot is busy and
@@ -337,6 +346,7 @@ pub async fn run(
                     ingest.try_flush();
                 }
             }
+            _ = sweep_tick.tick() => ingest.metrics_gen.expire(Instant::now()),
             received = consumer.recv() => {
                 ingest.apply_rebalances();
                 match received {
@@ -392,6 +402,7 @@ impl IngestLoop {
             Ok(request) => {
                 metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
                 let skipped = self.builder.add(reference, &request);
+                self.metrics_gen.observe(&request);
                 if skipped > 0 {
                     metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
                     tracing::warn!(

@@ -1,6 +1,7 @@
 //! ferrotrace ingester: Kafka ([`consumer`]) → Jaeger documents → bulk
 //! indexing into Elasticsearch/OpenSearch ([`es`]), committing offsets only
-//! after the documents are stored.
+//! after the documents are stored. On the way, [`metrics_gen`] derives
+//! Tempo-compatible service-graph and span metrics from the spans.
 
 pub mod config;
 pub mod consumer;
@@ -8,6 +9,7 @@ pub mod dead_letter;
 pub mod es;
 pub mod jobs;
 pub mod metrics;
+pub mod metrics_gen;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,6 +26,7 @@ use crate::dead_letter::DeadLetters;
 use crate::es::bulk::{BatchBuilder, IndexOptions};
 use crate::es::client::EsClient;
 use crate::es::templates::TemplateOptions;
+use crate::metrics_gen::MetricsGenerator;
 use ferrotrace_common::jaeger::IndexKind;
 
 /// An ingester with its admin listener bound and Elasticsearch prepared.
@@ -145,6 +148,7 @@ impl Ingester {
                 es,
                 builder,
                 dead_letters,
+                metrics_gen: MetricsGenerator::from_config(&config),
             },
             shutdown,
             give_up,

@@ -41,7 +41,11 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(EXIT_USAGE);
     }
     telemetry::init_logs(config.log_format, "info");
-    let metrics = telemetry::init_metrics("ingester", metrics::HISTOGRAMS)?;
+    let metrics = telemetry::init_metrics_with_buckets(
+        "ingester",
+        metrics::HISTOGRAMS,
+        metrics::HISTOGRAM_BUCKETS,
+    )?;
     let shutdown = shutdown::on_signal();
     let ingester = Ingester::bind(config, metrics, &shutdown).await?;
     ingester.run(shutdown).await

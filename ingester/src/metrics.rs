@@ -35,7 +35,41 @@ pub const BULK_BYTES: &str = "ferrotrace_ingester_bulk_bytes_total";
 /// Bytes of batches handed to bulk tasks and not yet finished.
 pub const INFLIGHT_BYTES: &str = "ferrotrace_ingester_inflight_bytes";
 
+/// Spans counted under the overflow series `{metric_overflow="true"}` because
+/// their processor reached `--span-metrics-max-series`, by processor.
+pub const METRICS_GEN_OVERFLOW: &str = "ferrotrace_ingester_metrics_generator_overflow_total";
+/// Label sets a metrics-generator processor has created, by processor.
+pub const METRICS_GEN_LABEL_SETS: &str = "ferrotrace_ingester_metrics_generator_label_sets";
+/// Client or server spans waiting for their other half in the service graph.
+pub const SG_WAITING: &str = "ferrotrace_ingester_service_graph_waiting_spans";
+
+// Grafana Tempo's metrics-generator names, so Grafana's service graph and
+// span metrics panels work unchanged (see `metrics_gen`).
+pub const SG_REQUESTS: &str = "traces_service_graph_request_total";
+pub const SG_REQUESTS_FAILED: &str = "traces_service_graph_request_failed_total";
+pub const SG_SERVER_SECONDS: &str = "traces_service_graph_request_server_seconds";
+pub const SG_CLIENT_SECONDS: &str = "traces_service_graph_request_client_seconds";
+pub const SG_UNPAIRED_SPANS: &str = "traces_service_graph_unpaired_spans_total";
+pub const SG_DROPPED_SPANS: &str = "traces_service_graph_dropped_spans_total";
+pub const SPANMETRICS_CALLS: &str = "traces_spanmetrics_calls_total";
+pub const SPANMETRICS_LATENCY: &str = "traces_spanmetrics_latency";
+
+/// Tempo's default service-graph buckets: 0.1 s doubling eight times.
+pub const SERVICE_GRAPH_BUCKETS: &[f64] = &[0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
+/// Tempo's default span-metrics buckets: 2 ms doubling fourteen times.
+pub const SPAN_METRICS_BUCKETS: &[f64] = &[
+    0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
+    16.384,
+];
+
+/// Histograms with the common latency buckets.
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
+/// Histograms with buckets of their own (Tempo's).
+pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
+    (SG_SERVER_SECONDS, SERVICE_GRAPH_BUCKETS),
+    (SG_CLIENT_SECONDS, SERVICE_GRAPH_BUCKETS),
+    (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
+];
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
@@ -108,5 +142,60 @@ pub fn describe() {
         MESSAGES_STORED,
         Unit::Count,
         "Kafka messages whose spans are all stored; their offsets become committable once every earlier message is stored too."
+    );
+    describe_counter!(
+        METRICS_GEN_OVERFLOW,
+        Unit::Count,
+        "Spans (span_metrics) or service-graph events (service_graph) counted under the series {metric_overflow=\"true\"} because --span-metrics-max-series label sets exist."
+    );
+    metrics::describe_gauge!(
+        METRICS_GEN_LABEL_SETS,
+        Unit::Count,
+        "Label sets a metrics-generator processor has created (at most --span-metrics-max-series each)."
+    );
+    metrics::describe_gauge!(
+        SG_WAITING,
+        Unit::Count,
+        "Client or server spans waiting for their other half (at most --service-graph-max-items)."
+    );
+    describe_counter!(
+        SG_REQUESTS,
+        Unit::Count,
+        "Total count of requests between two nodes (Tempo service graph)."
+    );
+    describe_counter!(
+        SG_REQUESTS_FAILED,
+        Unit::Count,
+        "Total count of failed requests between two nodes: either span has status ERROR (Tempo service graph)."
+    );
+    describe_histogram!(
+        SG_SERVER_SECONDS,
+        Unit::Seconds,
+        "Time for a request between two nodes as seen from the server (Tempo service graph)."
+    );
+    describe_histogram!(
+        SG_CLIENT_SECONDS,
+        Unit::Seconds,
+        "Time for a request between two nodes as seen from the client (Tempo service graph)."
+    );
+    describe_counter!(
+        SG_UNPAIRED_SPANS,
+        Unit::Count,
+        "Client or server spans that found no other half within --service-graph-wait (Tempo service graph)."
+    );
+    describe_counter!(
+        SG_DROPPED_SPANS,
+        Unit::Count,
+        "Client or server spans not paired because --service-graph-max-items spans were waiting (Tempo service graph)."
+    );
+    describe_counter!(
+        SPANMETRICS_CALLS,
+        Unit::Count,
+        "Spans, by service, span name, span kind and status code (Tempo span metrics)."
+    );
+    describe_histogram!(
+        SPANMETRICS_LATENCY,
+        Unit::Seconds,
+        "Span durations, by service, span name, span kind and status code (Tempo span metrics)."
     );
 }

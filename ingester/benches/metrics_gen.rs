@@ -1,0 +1,164 @@
+//! CPU per span of the metrics-generator on the consumer's hot path: span
+//! metrics, service graph, and both, over 100-span requests of 10 traces
+//! (each a frontend → backend → db call chain with a message queue hop and
+//! 20 attributes per span), with the real Prometheus recorder installed and
+//! its upkeep (folding histogram samples into buckets) counted in.
+//!
+//! Run: `cargo bench -p ferrotrace-ingester --bench metrics_gen`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrotrace_ingester::metrics as m;
+use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
+use ferrotrace_ingester::metrics_gen::{MetricsGenerator, Options};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+const TRACES: u8 = 10;
+const SPANS: u64 = 100;
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn span(trace: u8, id: u8, parent: Option<u8>, kind: i32, name: &str) -> Span {
+    let start = 1_795_651_200_000_000_000 + u64::from(id) * 1_000_000;
+    Span {
+        trace_id: [trace; 16].to_vec(),
+        span_id: [trace, id, 1, 1, 1, 1, 1, 1].to_vec(),
+        parent_span_id: parent
+            .map(|p| [trace, p, 1, 1, 1, 1, 1, 1].to_vec())
+            .unwrap_or_default(),
+        name: name.into(),
+        kind,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 3_000_000 * u64::from(id),
+        attributes: (0..20)
+            .map(|i| kv(&format!("app.attr.{i:02}"), &format!("value-{i}")))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// (span ID, parent ID, kind, name) of one service's spans in every trace.
+type Shape = Vec<(u8, Option<u8>, i32, &'static str)>;
+
+/// Ten spans per trace over four services: server, client, producer and consumer kinds.
+fn request() -> ExportTraceServiceRequest {
+    let (server, client, producer, consumer, internal) = (2, 3, 4, 5, 1);
+    let services: [(&str, Shape); 4] = [
+        (
+            "frontend",
+            vec![
+                (1, None, server, "GET /"),
+                (2, Some(1), client, "GET /api"),
+                (3, Some(1), internal, "render"),
+            ],
+        ),
+        (
+            "backend",
+            vec![
+                (4, Some(2), server, "GET /api"),
+                (5, Some(4), client, "SELECT"),
+                (6, Some(4), producer, "publish"),
+                (7, Some(4), internal, "validate"),
+            ],
+        ),
+        ("db", vec![(8, Some(5), server, "query")]),
+        (
+            "worker",
+            vec![
+                (9, Some(6), consumer, "process"),
+                (10, Some(9), internal, "work"),
+            ],
+        ),
+    ];
+    let resource_spans = services
+        .iter()
+        .map(|(service, spans)| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", service)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (0..TRACES)
+                    .flat_map(|t| {
+                        spans
+                            .iter()
+                            .map(move |&(id, parent, kind, name)| span(t, id, parent, kind, name))
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest { resource_spans }
+}
+
+fn install_recorder() -> PrometheusHandle {
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in m::HISTOGRAM_BUCKETS {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
+            .expect("buckets");
+    }
+    builder.install_recorder().expect("recorder installed")
+}
+
+fn metrics_gen(c: &mut Criterion) {
+    let handle = install_recorder();
+    let request = request();
+    let spans: u64 = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum();
+    assert_eq!(spans, SPANS);
+    let graph = ServiceGraphOptions {
+        max_items: 10_000,
+        wait: Duration::from_secs(10),
+        max_label_sets: 10_000,
+    };
+    let cases = [
+        ("span_metrics", None, Some(10_000)),
+        ("service_graph", Some(graph.clone()), None),
+        ("both", Some(graph), Some(10_000)),
+    ];
+    let mut group = c.benchmark_group("metrics_gen");
+    group.throughput(Throughput::Elements(SPANS));
+    for (name, service_graph, span_metrics) in cases {
+        let mut generator = MetricsGenerator::new(&Options {
+            service_graph,
+            span_metrics,
+        });
+        let mut requests = 0u32;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                generator.observe(black_box(&request));
+                requests = requests.wrapping_add(1);
+                // The ingester folds histogram samples every 5 s; here every
+                // 100 requests, so memory stays flat and the cost is counted.
+                if requests % 100 == 0 {
+                    handle.run_upkeep();
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, metrics_gen);
+criterion_main!(benches);

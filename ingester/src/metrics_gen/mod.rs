@@ -1,0 +1,352 @@
+//! Metrics generated from the spans being indexed, under the names Grafana
+//! Tempo's metrics-generator uses, so Grafana's service graph and span
+//! metrics panels work from Prometheus unchanged: the service graph
+//! ([`service_graph`], `traces_service_graph_*`) and span metrics
+//! ([`span_metrics`], `traces_spanmetrics_*`).
+//!
+//! The collector keys Kafka messages by trace ID, so every span of a trace
+//! reaches the same ingester and a client span always meets its server span
+//! here. Delivery is at-least-once: a message read again after a crash or a
+//! rebalance is counted again.
+//!
+//! Guarantees: memory is bounded whatever clients send. Label values are cut
+//! at [`MAX_LABEL_VALUE_BYTES`]; each processor creates at most
+//! `--span-metrics-max-series` label sets (counted per processor, since start)
+//! and counts everything beyond under Tempo's overflow series
+//! `{metric_overflow="true"}`; the service graph holds at most
+//! `--service-graph-max-items` spans waiting for their other half. Series
+//! handles are registered once per label set, so a span of a label set
+//! already seen costs a map lookup and atomic adds, no allocation.
+
+pub mod service_graph;
+pub mod span_metrics;
+
+use std::time::{Duration, Instant};
+
+use metrics::Label;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use crate::config::Config;
+use service_graph::{ServiceGraph, ServiceGraphOptions};
+use span_metrics::SpanMetrics;
+
+/// Tempo's default `max_label_value_length`; longer values are cut (at a
+/// character boundary, where Tempo cuts at a byte).
+pub const MAX_LABEL_VALUE_BYTES: usize = 2048;
+
+/// The label Tempo gives the one series that stands for every label set
+/// beyond its series limit.
+const OVERFLOW_LABEL: (&str, &str) = ("metric_overflow", "true");
+
+/// Which processors run, and their limits.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub service_graph: Option<ServiceGraphOptions>,
+    /// `Some(max label sets)` when span metrics are on.
+    pub span_metrics: Option<usize>,
+}
+
+impl Options {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            service_graph: config.service_graph.then_some(ServiceGraphOptions {
+                max_items: config.service_graph_max_items,
+                wait: config.service_graph_wait,
+                max_label_sets: config.span_metrics_max_series,
+            }),
+            span_metrics: config
+                .span_metrics
+                .then_some(config.span_metrics_max_series),
+        }
+    }
+}
+
+/// The metrics-generator of one ingester: fed every decoded request, swept
+/// every [`SWEEP_INTERVAL`].
+pub struct MetricsGenerator {
+    service_graph: Option<ServiceGraph>,
+    span_metrics: Option<SpanMetrics>,
+}
+
+/// How often waiting service-graph spans are checked for expiry.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+impl MetricsGenerator {
+    /// Registers the processors' own series with the installed recorder.
+    pub fn new(options: &Options) -> Self {
+        Self {
+            service_graph: options.service_graph.clone().map(ServiceGraph::new),
+            span_metrics: options.span_metrics.map(SpanMetrics::new),
+        }
+    }
+
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(&Options::from_config(config))
+    }
+
+    /// True when at least one processor is on.
+    pub fn is_enabled(&self) -> bool {
+        self.service_graph.is_some() || self.span_metrics.is_some()
+    }
+
+    pub fn observe(&mut self, request: &ExportTraceServiceRequest) {
+        if self.is_enabled() {
+            self.observe_at(request, Instant::now());
+        }
+    }
+
+    /// [`observe`](Self::observe) with the clock given (tests).
+    pub fn observe_at(&mut self, request: &ExportTraceServiceRequest, now: Instant) {
+        for resource_spans in &request.resource_spans {
+            let resource = resource_spans.resource.as_ref();
+            let service = resource.and_then(service_name).map(label_value);
+            let spans = || resource_spans.scope_spans.iter().flat_map(|s| &s.spans);
+            if let Some(span_metrics) = &mut self.span_metrics {
+                span_metrics.observe(service.unwrap_or(""), spans());
+            }
+            // A span without a service cannot be a node of the graph (Tempo skips it too).
+            let node = service.filter(|s| !s.is_empty());
+            if let (Some(graph), Some(service)) = (&mut self.service_graph, node) {
+                graph.observe(service, resource, spans(), now);
+            }
+        }
+    }
+
+    /// Counts the service-graph spans that waited longer than `--service-graph-wait`.
+    pub fn expire(&mut self, now: Instant) {
+        if let Some(graph) = &mut self.service_graph {
+            graph.expire(now);
+        }
+    }
+}
+
+/// The resource's `service.name` (string values only, like the Jaeger translation).
+fn service_name(resource: &Resource) -> Option<&str> {
+    resource
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .and_then(string_value)
+}
+
+fn string_value(kv: &KeyValue) -> Option<&str> {
+    match kv.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// `value` cut to at most [`MAX_LABEL_VALUE_BYTES`] at a character boundary.
+fn label_value(value: &str) -> &str {
+    if value.len() <= MAX_LABEL_VALUE_BYTES {
+        return value;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+/// Labels without the empty ones: Tempo drops a label whose value is empty
+/// (Prometheus treats both alike), so `connection_type` is absent for a
+/// direct call rather than `""`.
+fn labels(pairs: &[(&'static str, &str)]) -> Vec<Label> {
+    pairs
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|&(key, value)| Label::new(key, value.to_string()))
+        .collect()
+}
+
+fn overflow_labels() -> Vec<Label> {
+    vec![Label::new(OVERFLOW_LABEL.0, OVERFLOW_LABEL.1)]
+}
+
+/// A span's duration in seconds; 0 when it ends before it starts (as Tempo).
+fn duration_seconds(span: &Span) -> f64 {
+    span.end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano) as f64
+        / 1e9
+}
+
+fn failed(span: &Span) -> bool {
+    span.status.as_ref().is_some_and(|s| s.code == 2)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Requests built by hand and a recorder whose output tests read as
+    //! Prometheus text, exactly as `/metrics` renders it.
+
+    use std::collections::HashMap;
+
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Status};
+
+    use super::*;
+    use crate::metrics as m;
+
+    pub fn recorder() -> PrometheusRecorder {
+        let mut builder = PrometheusBuilder::new();
+        for (name, buckets) in m::HISTOGRAM_BUCKETS {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
+                .expect("buckets");
+        }
+        builder.build_recorder()
+    }
+
+    /// Every sample, keyed by the series as printed.
+    pub fn render(recorder: &PrometheusRecorder) -> HashMap<String, f64> {
+        recorder
+            .handle()
+            .render()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    pub fn sample(metrics: &HashMap<String, f64>, series: &str) -> f64 {
+        metrics.get(series).copied().unwrap_or(0.0)
+    }
+
+    pub fn kv(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub const SERVER: i32 = 2;
+    pub const CLIENT: i32 = 3;
+    pub const PRODUCER: i32 = 4;
+    pub const CONSUMER: i32 = 5;
+
+    /// A span of trace `trace`, `millis` long.
+    pub fn span(trace: u8, id: u8, parent: Option<u8>, kind: i32, name: &str, millis: u64) -> Span {
+        let start = 1_795_651_200_000_000_000;
+        Span {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: name.into(),
+            kind,
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + millis * 1_000_000,
+            ..Default::default()
+        }
+    }
+
+    pub fn error(mut span: Span) -> Span {
+        span.status = Some(Status {
+            code: status::StatusCode::Error as i32,
+            message: "boom".into(),
+        });
+        span
+    }
+
+    pub fn with_attributes(mut span: Span, attributes: &[(&str, &str)]) -> Span {
+        span.attributes = attributes.iter().map(|(k, v)| kv(k, v)).collect();
+        span
+    }
+
+    /// One request with the spans of `service`.
+    pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", service)],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn label_values_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(MAX_LABEL_VALUE_BYTES); // 2 bytes each
+        let cut = label_value(&long);
+        assert_eq!(cut.len(), MAX_LABEL_VALUE_BYTES);
+        let odd = format!("a{long}");
+        assert_eq!(label_value(&odd).len(), MAX_LABEL_VALUE_BYTES - 1);
+        assert_eq!(label_value("short"), "short");
+    }
+
+    #[test]
+    fn switched_off_processors_export_nothing() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut generator = MetricsGenerator::new(&Options {
+                service_graph: None,
+                span_metrics: None,
+            });
+            assert!(!generator.is_enabled());
+            generator.observe(&request(
+                "frontend",
+                vec![span(1, 1, None, SERVER, "GET /", 5)],
+            ));
+            generator.expire(Instant::now() + Duration::from_secs(3600));
+        });
+        let rendered = render(&recorder);
+        assert!(rendered.is_empty(), "{rendered:#?}");
+    }
+
+    #[test]
+    fn both_processors_see_the_same_request() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut generator = MetricsGenerator::new(&Options {
+                service_graph: Some(ServiceGraphOptions {
+                    max_items: 100,
+                    wait: Duration::from_secs(10),
+                    max_label_sets: 100,
+                }),
+                span_metrics: Some(100),
+            });
+            generator.observe(&request(
+                "frontend",
+                vec![span(1, 1, None, SERVER, "GET /", 5)],
+            ));
+        });
+        let rendered = render(&recorder);
+        assert_eq!(
+            sample(
+                &rendered,
+                r#"traces_spanmetrics_calls_total{service="frontend",span_name="GET /",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"}"#
+            ),
+            1.0,
+            "{rendered:#?}"
+        );
+        assert_eq!(
+            sample(
+                &rendered,
+                r#"traces_service_graph_request_total{client="user",server="frontend",connection_type="virtual_node"}"#
+            ),
+            1.0,
+            "{rendered:#?}"
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! Span metrics: Tempo's `traces_spanmetrics_calls_total` and the
+//! `traces_spanmetrics_latency` histogram (seconds, Tempo's default buckets)
+//! per `service`, `span_name`, `span_kind` and `status_code`.
+//!
+//! Label values are Tempo's: `span_kind="SPAN_KIND_SERVER"`,
+//! `status_code="STATUS_CODE_ERROR"`; an empty service or span name drops the
+//! label. Kind and status values outside the OTLP enums count as
+//! `SPAN_KIND_UNSPECIFIED` / `STATUS_CODE_UNSET` (Tempo prints their number).
+//!
+//! At most `max_label_sets` label sets are ever created; a span of a new label
+//! set beyond that is counted under `{metric_overflow="true"}` (Tempo's
+//! overflow series) and in `ferrotrace_ingester_metrics_generator_overflow_total`.
+//! Label sets already seen keep counting.
+
+use std::collections::HashMap;
+
+use metrics::{Counter, Gauge, Histogram, Label};
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::{duration_seconds, label_value, labels, overflow_labels};
+use crate::metrics as m;
+
+const KINDS: [&str; 6] = [
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+const STATUSES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+
+/// Per service, per span name: the series of each (kind, status) seen, by [`slot`].
+type Operations = HashMap<Box<str>, Vec<(u8, Series)>>;
+
+/// The handles of one label set.
+struct Series {
+    calls: Counter,
+    latency: Histogram,
+}
+
+impl Series {
+    fn register(labels: Vec<Label>) -> Self {
+        Self {
+            calls: metrics::counter!(m::SPANMETRICS_CALLS, labels.clone()),
+            latency: metrics::histogram!(m::SPANMETRICS_LATENCY, labels),
+        }
+    }
+
+    fn record(&self, seconds: f64) {
+        self.calls.increment(1);
+        self.latency.record(seconds);
+    }
+}
+
+pub struct SpanMetrics {
+    services: HashMap<Box<str>, Operations>,
+    label_sets: usize,
+    max_label_sets: usize,
+    overflow: Option<Series>,
+    overflowed: Counter,
+    label_sets_gauge: Gauge,
+}
+
+impl SpanMetrics {
+    pub fn new(max_label_sets: usize) -> Self {
+        Self {
+            services: HashMap::new(),
+            label_sets: 0,
+            max_label_sets,
+            overflow: None,
+            overflowed: metrics::counter!(m::METRICS_GEN_OVERFLOW, "processor" => "span_metrics"),
+            label_sets_gauge: metrics::gauge!(m::METRICS_GEN_LABEL_SETS, "processor" => "span_metrics"),
+        }
+    }
+
+    /// Counts the spans of one resource, whose `service.name` is `service`
+    /// (already cut to the label length; empty when absent).
+    pub fn observe<'a>(&mut self, service: &str, spans: impl Iterator<Item = &'a Span>) {
+        let mut spans = spans.peekable();
+        if spans.peek().is_none() {
+            return;
+        }
+        // A service gets its map only together with its first label set, so
+        // the map holds no more services than label sets.
+        if self.label_sets < self.max_label_sets && !self.services.contains_key(service) {
+            self.services.insert(service.into(), Operations::new());
+        }
+        let Self {
+            services,
+            label_sets,
+            max_label_sets,
+            overflow,
+            overflowed,
+            label_sets_gauge,
+        } = self;
+        let mut operations = services.get_mut(service);
+        for span in spans {
+            let slot = slot(span);
+            let name = label_value(&span.name);
+            let seconds = duration_seconds(span);
+            let seen = operations
+                .as_deref()
+                .and_then(|ops| ops.get(name))
+                .and_then(|series| series.iter().find(|(s, _)| *s == slot));
+            if let Some((_, series)) = seen {
+                series.record(seconds);
+                continue;
+            }
+            let Some(ops) = operations
+                .as_deref_mut()
+                .filter(|_| *label_sets < *max_label_sets)
+            else {
+                overflowed.increment(1);
+                overflow
+                    .get_or_insert_with(|| Series::register(overflow_labels()))
+                    .record(seconds);
+                continue;
+            };
+            *label_sets += 1;
+            label_sets_gauge.set(*label_sets as f64);
+            let (kind, status) = (
+                slot as usize / STATUSES.len(),
+                slot as usize % STATUSES.len(),
+            );
+            let series = Series::register(labels(&[
+                ("service", service),
+                ("span_name", name),
+                ("span_kind", KINDS[kind]),
+                ("status_code", STATUSES[status]),
+            ]));
+            series.record(seconds);
+            match ops.get_mut(name) {
+                Some(slots) => slots.push((slot, series)),
+                None => {
+                    ops.insert(name.into(), vec![(slot, series)]);
+                }
+            }
+        }
+    }
+
+    /// Label sets created so far.
+    pub fn label_sets(&self) -> usize {
+        self.label_sets
+    }
+}
+
+/// (kind, status) as one small index.
+fn slot(span: &Span) -> u8 {
+    let kind = usize::try_from(span.kind)
+        .ok()
+        .filter(|k| *k < KINDS.len())
+        .unwrap_or(0);
+    let status = span.status.as_ref().map_or(0, |s| s.code);
+    let status = usize::try_from(status)
+        .ok()
+        .filter(|s| *s < STATUSES.len())
+        .unwrap_or(0);
+    (kind * STATUSES.len() + status) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    fn calls(service: &str, name: &str, kind: &str, status: &str) -> String {
+        format!(
+            r#"traces_spanmetrics_calls_total{{service="{service}",span_name="{name}",span_kind="{kind}",status_code="{status}"}}"#
+        )
+    }
+
+    #[test]
+    fn counts_calls_and_latency_per_service_name_kind_and_status() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut sm = SpanMetrics::new(100);
+            let req = request(
+                "backend",
+                vec![
+                    span(1, 1, None, SERVER, "GET /api", 30),
+                    span(1, 2, Some(1), CLIENT, "SELECT", 3),
+                    error(span(2, 3, None, SERVER, "GET /api", 300)),
+                    span(2, 4, None, SERVER, "GET /api", 5),
+                ],
+            );
+            let spans = req.resource_spans[0].scope_spans[0].spans.iter();
+            sm.observe("backend", spans);
+            assert_eq!(sm.label_sets(), 3);
+        });
+        let out = render(&recorder);
+        let ok = calls(
+            "backend",
+            "GET /api",
+            "SPAN_KIND_SERVER",
+            "STATUS_CODE_UNSET",
+        );
+        assert_eq!(sample(&out, &ok), 2.0, "{out:#?}");
+        let err = calls(
+            "backend",
+            "GET /api",
+            "SPAN_KIND_SERVER",
+            "STATUS_CODE_ERROR",
+        );
+        assert_eq!(sample(&out, &err), 1.0);
+        let client = calls("backend", "SELECT", "SPAN_KIND_CLIENT", "STATUS_CODE_UNSET");
+        assert_eq!(sample(&out, &client), 1.0);
+        // Tempo's buckets: 2 ms doubling up to 16.384 s; 5 ms and 30 ms here.
+        let bucket = |le: &str| {
+            format!(
+                r#"traces_spanmetrics_latency_bucket{{service="backend",span_name="GET /api",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET",le="{le}"}}"#
+            )
+        };
+        assert_eq!(sample(&out, &bucket("0.004")), 0.0, "{out:#?}");
+        assert_eq!(sample(&out, &bucket("0.008")), 1.0);
+        assert_eq!(sample(&out, &bucket("0.032")), 2.0);
+        assert_eq!(sample(&out, &bucket("16.384")), 2.0);
+        assert_eq!(sample(&out, &bucket("+Inf")), 2.0);
+        let count = r#"traces_spanmetrics_latency_count{service="backend",span_name="GET /api",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"}"#;
+        assert_eq!(sample(&out, count), 2.0);
+        let sum = r#"traces_spanmetrics_latency_sum{service="backend",span_name="GET /api",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"}"#;
+        assert!((sample(&out, sum) - 0.035).abs() < 1e-9, "{out:#?}");
+    }
+
+    #[test]
+    fn empty_values_drop_their_label_and_unknown_enums_fall_back() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut sm = SpanMetrics::new(100);
+            let mut odd = span(1, 1, None, 42, "", 1);
+            odd.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+                code: 9,
+                ..Default::default()
+            });
+            sm.observe("", [odd].iter());
+        });
+        let out = render(&recorder);
+        assert_eq!(
+            sample(
+                &out,
+                r#"traces_spanmetrics_calls_total{span_kind="SPAN_KIND_UNSPECIFIED",status_code="STATUS_CODE_UNSET"}"#
+            ),
+            1.0,
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn label_sets_beyond_the_cap_count_under_the_overflow_series() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut sm = SpanMetrics::new(2);
+            let spans: Vec<Span> = (0..5)
+                .map(|i| span(1, i, None, SERVER, &format!("op-{i}"), 1))
+                .collect();
+            sm.observe("svc", spans.iter());
+            // A label set created before the cap keeps counting on its own.
+            sm.observe("svc", spans[..1].iter());
+            // A new service beyond the cap gets no map at all.
+            sm.observe("other", spans[..1].iter());
+            assert_eq!(sm.label_sets(), 2);
+            assert_eq!(
+                sm.services.len(),
+                1,
+                "no map for a service without label sets"
+            );
+        });
+        let out = render(&recorder);
+        assert_eq!(
+            sample(
+                &out,
+                &calls("svc", "op-0", "SPAN_KIND_SERVER", "STATUS_CODE_UNSET")
+            ),
+            2.0,
+            "{out:#?}"
+        );
+        assert_eq!(
+            sample(
+                &out,
+                &calls("svc", "op-1", "SPAN_KIND_SERVER", "STATUS_CODE_UNSET")
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample(
+                &out,
+                &calls("svc", "op-2", "SPAN_KIND_SERVER", "STATUS_CODE_UNSET")
+            ),
+            0.0
+        );
+        assert_eq!(
+            sample(
+                &out,
+                r#"traces_spanmetrics_calls_total{metric_overflow="true"}"#
+            ),
+            4.0
+        );
+        assert_eq!(
+            sample(
+                &out,
+                r#"traces_spanmetrics_latency_count{metric_overflow="true"}"#
+            ),
+            4.0
+        );
+        assert_eq!(
+            sample(
+                &out,
+                r#"ferrotrace_ingester_metrics_generator_overflow_total{processor="span_metrics"}"#
+            ),
+            4.0
+        );
+        let series = out
+            .keys()
+            .filter(|k| k.starts_with("traces_spanmetrics_calls_total{"))
+            .count();
+        assert_eq!(series, 3, "two label sets and the overflow: {out:#?}");
+    }
+
+    #[test]
+    fn long_names_share_the_series_of_their_cut_value() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut sm = SpanMetrics::new(10);
+            let base = "x".repeat(super::super::MAX_LABEL_VALUE_BYTES);
+            let spans = [
+                span(1, 1, None, SERVER, &format!("{base}a"), 1),
+                span(1, 2, None, SERVER, &format!("{base}b"), 1),
+            ];
+            sm.observe("svc", spans.iter());
+            assert_eq!(sm.label_sets(), 1);
+        });
+    }
+}
