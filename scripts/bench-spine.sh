@@ -89,3 +89,22 @@ for name, cpu, rss in (("collector", c_cpu, c_rss), ("ingester", i_cpu, i_rss)):
     print(f"{name:9} cpu {cpu:6.2f} s = {cpu/total*1e6:5.2f} us/span = {total/max(cpu,1e-9):9.0f} spans/CPU-s, peak RSS {rss:.0f} MiB")
 print(f"tansu     cpu {t_cpu:6.2f} s; {es} cpu {o_cpu:6.2f} s")
 PY
+
+# With osmem, the spans are real documents: time the dependencies job over
+# them (today's UTC index, which the loadtest's timestamps fall into).
+# Needs GNU time (Debian package `time`) for the job's CPU and peak RSS.
+if [ "$ES" != blackhole ] && [ "${DEPENDENCIES:-1}" = 1 ] && [ -x /usr/bin/time ]; then
+  es_before=$(cpu $es_pid)
+  dep_start=$(date +%s.%N)
+  /usr/bin/time -f "%e %U %S %M" -o "$work/dependencies.time" \
+    "$BIN/ferrotrace-ingester" dependencies --es-url "http://127.0.0.1:$es" > "$work/dependencies.out" 2> "$work/dependencies.log"
+  dep_end=$(date +%s.%N)
+  tail -1 "$work/dependencies.out"
+  read -r wall user sys rss_kb < "$work/dependencies.time"
+  python3 - "$final" "$wall" "$user" "$sys" "$rss_kb" "$es_before" "$(cpu $es_pid)" <<'PY'
+import sys
+spans = int(sys.argv[1]); wall, user, sys_, rss_kb = map(float, sys.argv[2:6]); es0, es1 = map(float, sys.argv[6:8])
+print(f"dependencies job: {spans} spans in {wall:.1f} s = {spans/max(wall,1e-9):.0f} spans/s; "
+      f"job cpu {user+sys_:.2f} s, peak RSS {rss_kb/1024:.0f} MiB; es cpu {es1-es0:.2f} s")
+PY
+fi

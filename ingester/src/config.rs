@@ -243,7 +243,11 @@ pub struct Config {
     pub service_graph: bool,
 
     /// Client or server spans waiting for their other half; beyond it new ones are dropped and counted (Tempo's `max_items`).
-    #[arg(long, env = "FERROTRACE_SERVICE_GRAPH_MAX_ITEMS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "FERROTRACE_SERVICE_GRAPH_MAX_ITEMS",
+        default_value_t = 10_000
+    )]
     pub service_graph_max_items: usize,
 
     /// How long a client or server span waits for its other half before it counts as unpaired (Tempo's `wait`).
@@ -255,7 +259,11 @@ pub struct Config {
     pub span_metrics: bool,
 
     /// Distinct label sets the span and service-graph metrics may create; spans beyond it are counted under an overflow series.
-    #[arg(long, env = "FERROTRACE_SPAN_METRICS_MAX_SERIES", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "FERROTRACE_SPAN_METRICS_MAX_SERIES",
+        default_value_t = 10_000
+    )]
     pub span_metrics_max_series: usize,
 
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
@@ -297,7 +305,11 @@ pub struct DependenciesArgs {
     pub merge: bool,
 
     /// Spans per page of each range's sorted scroll.
-    #[arg(long, env = "FERROTRACE_DEPENDENCIES_PAGE_SIZE", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "FERROTRACE_DEPENDENCIES_PAGE_SIZE",
+        default_value_t = 2000
+    )]
     pub page_size: usize,
 
     /// With --merge: how many shards must have stored their counts.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
+use ferrotrace_common::testkit::{free_port, sample, scrape_metrics};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -139,7 +140,11 @@ async fn stored(cluster: &Cluster) -> Vec<(String, BTreeMap<(String, String), u6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_job_counts_the_days_links_once_whole_again_or_in_shards() {
     let cluster = Cluster::start(2).await;
-    let mut ingester = cluster.ingester(&[]);
+    let admin = free_port();
+    let mut ingester = cluster.ingester(&[
+        &format!("--admin-listen=127.0.0.1:{admin}"),
+        "--service-graph-wait=1s",
+    ]);
     let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
         .await
         .expect("connect");
@@ -208,6 +213,26 @@ async fn the_job_counts_the_days_links_once_whole_again_or_in_shards() {
     // The previous day has its own five traces.
     let report = ok(job(&cluster, &["--date=2026-11-25"]).await);
     assert!(report.contains("frontend -> backend: 5\n"), "{report}");
+
+    // The ingester's live service graph saw the same traffic (both days):
+    // each frontend client span paired with its backend server span, and
+    // each redis call expired unpaired into a peer.service virtual node.
+    let all_traces = (TRACES + 5) as f64;
+    let mut metrics = scrape_metrics(admin).await;
+    let to_redis = r#"traces_service_graph_request_total{client="backend",server="redis",connection_type="virtual_node"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sample(&metrics, to_redis) < all_traces && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        metrics = scrape_metrics(admin).await;
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"traces_service_graph_request_total{client="frontend",server="backend"}"#
+        ),
+        all_traces
+    );
+    assert_eq!(sample(&metrics, to_redis), all_traces);
 
     // Bad flags: one line, exit 64.
     let bad = job(&cluster, &["--date=26-11-2026"]).await;

@@ -335,24 +335,36 @@ impl EsClient {
         body: Option<&serde_json::Value>,
         also_ok: &[u16],
     ) -> Result<(u16, serde_json::Value), EsError> {
+        let (status, answer) = self.json_as(method, path, body, also_ok).await?;
+        Ok((status, answer.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// [`EsClient::json`] parsing the answer straight into `T` (no JSON tree
+    /// in between, which matters for large search pages); `None` for an
+    /// empty answer.
+    pub async fn json_as<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        also_ok: &[u16],
+    ) -> Result<(u16, Option<T>), EsError> {
         let body = body.map(|b| Bytes::from(b.to_string()));
-        let (status, answer) = self
-            .request(method, path, "application/json", body)
-            .await?;
+        let (status, answer) = self.request(method, path, "application/json", body).await?;
         let request = format!("{} {path}", method_name(method));
         if !status.is_success() && !also_ok.contains(&status.as_u16()) {
             return Err(refused(&request, status, &answer));
         }
         if answer.is_empty() {
-            return Ok((status.as_u16(), serde_json::Value::Null));
+            return Ok((status.as_u16(), None));
         }
         let value = serde_json::from_slice(&answer).map_err(|e| {
             EsError::Permanent(format!(
-                "{request}: the answer is not JSON ({e}): {}",
+                "{request}: unexpected answer ({e}): {}",
                 snippet(&answer)
             ))
         })?;
-        Ok((status.as_u16(), value))
+        Ok((status.as_u16(), Some(value)))
     }
 
     /// True when an alias of this name exists.

@@ -491,16 +491,17 @@ async fn scan_range(
         "reading {index} from trace ID {}",
         lower.as_deref().unwrap_or("0000")
     );
-    let (_, first) = es
-        .json(
+    let mut page: ScrollPage = es
+        .json_as(
             Method::Post,
             &format!("/{index}/_search?scroll=1m"),
             Some(&query),
             &[],
         )
         .await
-        .map_err(es_error(action.clone()))?;
-    let mut page: ScrollPage = parse(first, &action)?;
+        .map_err(es_error(action.clone()))?
+        .1
+        .ok_or_else(|| empty_answer(&action))?;
     let mut summary = Summary::default();
     let mut trace_id = String::new();
     let mut trace: Vec<LinkSpan> = Vec::new();
@@ -525,16 +526,17 @@ async fn scan_range(
         let Some(scroll_id) = page.scroll_id.clone() else {
             break;
         };
-        let (_, next) = es
-            .json(
+        page = es
+            .json_as(
                 Method::Post,
                 "/_search/scroll",
                 Some(&json!({"scroll": "1m", "scroll_id": scroll_id})),
                 &[],
             )
             .await
-            .map_err(es_error(action.clone()))?;
-        page = parse(next, &action)?;
+            .map_err(es_error(action.clone()))?
+            .1
+            .ok_or_else(|| empty_answer(&action))?;
     }
     finish_trace(&mut summary, &mut trace, progress);
     if !scroll_ids.is_empty() {
@@ -549,6 +551,13 @@ async fn scan_range(
             .await;
     }
     Ok(summary)
+}
+
+fn empty_answer(action: &str) -> DependenciesError {
+    DependenciesError::Es {
+        action: action.to_owned(),
+        source: EsError::Permanent("empty answer".into()),
+    }
 }
 
 fn finish_trace(summary: &mut Summary, trace: &mut Vec<LinkSpan>, progress: &Progress) {
