@@ -1,6 +1,7 @@
 //! The admin HTTP server every ferrotrace process runs: `/metrics`
-//! (Prometheus text), `/healthz` (the process is alive) and `/readyz` (its
-//! dependencies answered recently).
+//! (Prometheus text, with the standard `process_*` metrics: CPU seconds,
+//! resident memory, open file descriptors, threads), `/healthz` (the process
+//! is alive) and `/readyz` (its dependencies answered recently).
 //!
 //! Readiness is a flag the process's own checkers set; the server only reads it,
 //! so a slow dependency never slows the probe.
@@ -30,15 +31,23 @@ impl Readiness {
 struct AdminState {
     metrics: PrometheusHandle,
     ready: Readiness,
+    /// Reads /proc for `process_*` at each scrape, into the global recorder.
+    process: Arc<metrics_process::Collector>,
 }
 
 /// The admin routes, without a socket (tests drive it with `oneshot`).
 pub fn router(metrics: PrometheusHandle, ready: Readiness) -> Router {
+    let process = Arc::new(metrics_process::Collector::default());
+    process.describe();
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(AdminState { metrics, ready })
+        .with_state(AdminState {
+            metrics,
+            ready,
+            process,
+        })
 }
 
 /// A running admin server. It has its own stop signal because it must
@@ -75,6 +84,7 @@ impl AdminServer {
 async fn render_metrics(
     State(state): State<AdminState>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    state.process.collect();
     (
         [(
             axum::http::header::CONTENT_TYPE,

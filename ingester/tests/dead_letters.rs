@@ -190,6 +190,15 @@ async fn documents_elasticsearch_refuses_for_good_go_to_the_dead_letter_topic() 
         ),
         sent.len() as f64
     );
+    // Process metrics come with every scrape (issue 6's dashboards use them).
+    for series in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+    ] {
+        assert!(sample(&metrics, series) > 0.0, "{series}");
+    }
+    assert!(metrics.contains_key("process_cpu_seconds_total"));
     ingester.kill().await.ok();
     cluster.collector_stop.cancel();
 }
