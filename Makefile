@@ -12,13 +12,14 @@ build:
 	$(CARGO) build --workspace --bins
 
 build-release:
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --locked --workspace --bins
 
 run: tools build-release
 	scripts/run-local.sh
 
 test: tools
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+	scripts/check-deploy.sh
 
 bench: tools
 	$(CARGO) bench -p ferrotrace-common --bench hot_paths

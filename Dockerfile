@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Both ferrotrace binaries in one small image; pick one with the command:
+#   docker run ferrotrace ferrotrace-collector --kafka-brokers kafka:9092
+#   docker run ferrotrace ferrotrace-ingester --es-url http://es:9200
+# The build command is the Makefile's `build-release` recipe (checked by
+# scripts/check-deploy.sh, since there is no Docker engine in CI).
+
+FROM rust:1.95-bookworm AS build
+# librdkafka (bundled by the rdkafka crate) builds with these.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential perl pkg-config zlib1g-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY common common
+COPY collector collector
+COPY ingester ingester
+COPY loadtest loadtest
+RUN cargo build --release --locked --workspace --bins
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ferrotrace
+COPY --from=build /src/target/release/ferrotrace-collector /src/target/release/ferrotrace-ingester /src/target/release/ferrotrace-loadtest /usr/local/bin/
+USER 10001:10001
+# OTLP gRPC/HTTP, Jaeger UDP compact/binary, Jaeger HTTP/gRPC, Zipkin, admin ports.
+EXPOSE 4317 4318 6831/udp 6832/udp 14268 14250 9411 14269 14270
+CMD ["ferrotrace-collector"]
