@@ -10,12 +10,14 @@ pub async fn scrape_metrics(admin_port: u16) -> HashMap<String, f64> {
     let Ok(response) = reqwest::get(url).await else {
         return HashMap::new();
     };
-    response
-        .text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
+    parse_metrics(&response.text().await.unwrap_or_default())
+}
+
+/// Every sample of a Prometheus text exposition, keyed by the series as
+/// printed (`name{labels}`).
+pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
             Some((series.to_string(), value.parse().ok()?))

@@ -14,7 +14,7 @@ mod process;
 mod proxy;
 
 pub use kafka::Tansu;
-pub use metrics::{sample, scrape_metrics};
+pub use metrics::{parse_metrics, sample, scrape_metrics};
 pub use opensearch::Osmem;
 pub use process::{free_port, tool_path, unique_name, wait_until};
 pub use proxy::TcpProxy;

@@ -203,21 +203,10 @@ pub(crate) mod testing {
 
     /// Every sample, keyed by the series as printed.
     pub fn render(recorder: &PrometheusRecorder) -> HashMap<String, f64> {
-        recorder
-            .handle()
-            .render()
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_string(), value.parse().ok()?))
-            })
-            .collect()
+        ferrotrace_common::testkit::parse_metrics(&recorder.handle().render())
     }
 
-    pub fn sample(metrics: &HashMap<String, f64>, series: &str) -> f64 {
-        metrics.get(series).copied().unwrap_or(0.0)
-    }
+    pub use ferrotrace_common::testkit::sample;
 
     pub fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {
