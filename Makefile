@@ -20,6 +20,7 @@ run: tools build-release
 test: tools
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 	scripts/check-deploy.sh
+	scripts/check-k8s.sh
 
 bench: tools
 	$(CARGO) bench -p ferrotrace-common --bench hot_paths

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Checks the Kubernetes manifests in k8s/ without a cluster:
+#   - every built-in kind is validated against the Kubernetes 1.30 JSON schema
+#     in strict mode (unknown fields are errors), with the PyPI package
+#     kubernetes-validate, which bundles the schemas;
+#   - CRD kinds (ServiceMonitor, PodMonitor, ScaledObject) are only parsed and
+#     checked for apiVersion, kind and metadata.name: their schemas belong to
+#     the operators and are not bundled;
+#   - every kustomization's resources exist, every YAML file under k8s/ is
+#     listed by some kustomization, and the base (k8s/kustomization.yaml) holds
+#     built-in kinds only, so `kubectl apply -k k8s/` works without any CRD;
+#   - every Grafana dashboard in deploy/grafana/dashboards/ is in the
+#     k8s/dashboards/ ConfigMap;
+#   - with kubectl on PATH, each kustomization is also rendered and the output
+#     validated the same way.
+# kubernetes-validate lives in a venv in the shared cache ($FERROTRACE_CACHE,
+# default ~/.cache/ferrotrace), reused across runs and fresh clones; the
+# install lock is the one scripts/install-tools.sh uses.
+set -euo pipefail
+
+KUBERNETES_VALIDATE_VERSION=1.31.0
+KUBERNETES_VERSION=1.30.0
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=${FERROTRACE_CACHE:-$HOME/.cache/ferrotrace}
+venv="$cache/k8s-venv-$KUBERNETES_VALIDATE_VERSION"
+mkdir -p "$cache"
+
+if ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
+  exec 9>"$cache/.install.lock"
+  flock 9
+  if ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
+    if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+      echo "check-k8s: python3 cannot create venvs; install its venv module (Debian/Ubuntu: apt-get install python3-venv) and run again" >&2
+      exit 1
+    fi
+    echo "check-k8s: installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
+  fi
+  exec 9>&-
+fi
+
+rendered=$(mktemp -d)
+trap 'rm -rf "$rendered"' EXIT
+if command -v kubectl >/dev/null; then
+  while IFS= read -r k; do
+    dir=$(dirname "$k")
+    out="$rendered/$(echo "${dir#k8s}" | tr / _)_.yaml"
+    # A failure is reported with the other problems, after the file checks.
+    # k8s/dashboards reads the JSON files in deploy/, outside its root (the
+    # only one allowed to: the others must work with `kubectl apply -k`).
+    restrictor=()
+    if [ "$dir" = k8s/dashboards ]; then restrictor=(--load-restrictor LoadRestrictionsNone); fi
+    if kubectl kustomize "${restrictor[@]}" "$here/$dir" >"$out" 2>"$out.err"; then rm "$out.err"; else rm "$out"; fi
+  done < <(cd "$here" && find k8s -name kustomization.yaml | sort)
+fi
+
+cd "$here"
+"$venv/bin/python" - "$KUBERNETES_VERSION" "$rendered" <<'PY'
+import glob, os, sys
+import kubernetes_validate
+import yaml
+
+k8s_version, rendered_dir = sys.argv[1], sys.argv[2]
+# Kinds whose schemas come with an operator's CRDs, not with Kubernetes.
+CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
+problems = []
+
+
+class StrictLoader(yaml.SafeLoader):
+    """Rejects duplicate keys, which YAML parsers (and kubectl) silently merge."""
+
+
+def no_duplicates(loader, node, deep=False):
+    keys = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in keys:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        keys.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, no_duplicates)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return [d for d in yaml.load_all(f, Loader=StrictLoader) if d is not None]
+    except (OSError, yaml.YAMLError) as e:
+        problems.append(f"{path}: does not parse: {e}")
+        return None
+
+
+def is_crd(doc):
+    return str(doc.get("apiVersion", "")).startswith(CRD_GROUPS)
+
+
+def check_doc(path, doc):
+    """Returns a short description of what was checked, or None on a problem."""
+    if not isinstance(doc, dict):
+        problems.append(f"{path}: a document is not a mapping")
+        return None
+    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+    if not doc.get("apiVersion") or not doc.get("kind") or not name:
+        problems.append(f"{path}: a document lacks apiVersion, kind or metadata.name")
+        return None
+    what = f"{doc['kind']}/{name}"
+    if is_crd(doc):
+        return f"{what} (CRD kind: parsed, apiVersion/kind/metadata.name present; schema not checked)"
+    try:
+        kubernetes_validate.validate(doc, k8s_version, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        where = ".".join(str(p) for p in e.path) or "(top)"
+        problems.append(f"{path}: {what}: {where}: {e.message}")
+        return None
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as e:
+        problems.append(f"{path}: {what}: no Kubernetes {k8s_version} schema: {e}")
+        return None
+    return f"{what} (schema {k8s_version} strict: valid)"
+
+
+files = sorted(glob.glob("k8s/**/*.yaml", recursive=True) + glob.glob("k8s/**/*.yml", recursive=True))
+kustomizations = [f for f in files if os.path.basename(f) in ("kustomization.yaml", "kustomization.yml")]
+if "k8s/kustomization.yaml" not in kustomizations:
+    problems.append("k8s/kustomization.yaml is missing")
+
+listed = set()
+for k in kustomizations:
+    docs = load(k)
+    if not docs:
+        continue
+    spec, base = docs[0], os.path.dirname(k)
+    refs = list(spec.get("resources") or [])
+    for gen in spec.get("configMapGenerator") or []:
+        refs += [f.split("=", 1)[-1] for f in gen.get("files") or []]
+    bad = 0
+    for ref in refs:
+        target = os.path.normpath(os.path.join(base, ref))
+        if os.path.isdir(target):
+            if not any(os.path.exists(os.path.join(target, n)) for n in ("kustomization.yaml", "kustomization.yml")):
+                problems.append(f"{k}: lists {ref}, a directory without a kustomization"); bad += 1
+        elif not os.path.isfile(target):
+            problems.append(f"{k}: lists {ref}, which does not exist"); bad += 1
+        else:
+            listed.add(target)
+            if k == "k8s/kustomization.yaml" and target.endswith((".yaml", ".yml")):
+                for doc in load(target) or []:
+                    if isinstance(doc, dict) and is_crd(doc):
+                        problems.append(f"{k}: lists {ref}, a {doc.get('kind')}: the base must apply without CRDs")
+                        bad += 1
+    if not spec.get("namespace"):
+        problems.append(f"{k}: sets no namespace"); bad += 1
+    if not bad:
+        print(f"check-k8s: {k}: {len(refs)} entries, all exist (namespace {spec.get('namespace')})")
+
+for d in sorted(glob.glob("deploy/grafana/dashboards/*.json")):
+    if d not in listed:
+        problems.append(f"{d}: not in k8s/dashboards/kustomization.yaml's configMapGenerator")
+
+for f in files:
+    if f in kustomizations:
+        continue
+    if f not in listed:
+        problems.append(f"{f}: not listed in any kustomization.yaml")
+    docs = load(f)
+    if docs is None:
+        continue
+    if not docs:
+        problems.append(f"{f}: holds no document")
+    results = [check_doc(f, d) for d in docs]
+    if all(results):
+        print(f"check-k8s: {f}: " + "; ".join(results))
+
+# What `kubectl kustomize` renders (only when kubectl is on PATH).
+renders = sorted(glob.glob(os.path.join(rendered_dir, "*.yaml")))
+for e in sorted(glob.glob(os.path.join(rendered_dir, "*.yaml.err"))):
+    name = "k8s" + os.path.basename(e)[:-len("_.yaml.err")].replace("_", "/") + "/"
+    problems.append(f"kubectl kustomize {name} failed: {open(e).read().strip()}")
+if not renders and not glob.glob(os.path.join(rendered_dir, "*.err")):
+    print("check-k8s: kubectl not on PATH: kustomize output not rendered (the files above were checked one by one)")
+for r in renders:
+    name = "k8s" + os.path.basename(r)[:-len("_.yaml")].replace("_", "/") + "/"
+    docs = load(r) or []
+    results = [check_doc(f"kubectl kustomize {name}", d) for d in docs]
+    wrong = [f"{d.get('kind')}/{d['metadata'].get('name')}" for d in docs
+             if d.get("kind") != "Namespace" and d.get("metadata", {}).get("namespace") != "ferrotrace"]
+    if wrong:
+        problems.append(f"kubectl kustomize {name}: not in namespace ferrotrace: {', '.join(wrong)}")
+    images = set()
+    for d in docs:
+        pod = (d.get("spec") or {}).get("template") or ((d.get("spec") or {}).get("jobTemplate") or {}).get("spec", {}).get("template")
+        for c in ((pod or {}).get("spec") or {}).get("containers") or []:
+            images.add(c.get("image"))
+    if images - {"ferrotrace:latest"}:
+        problems.append(f"kubectl kustomize {name}: images {sorted(images)}, expected ferrotrace:latest only")
+    if all(results) and not wrong:
+        print(f"check-k8s: kubectl kustomize {name}: {len(docs)} objects valid, namespace ferrotrace"
+              + (f", image {', '.join(sorted(images))}" if images else ""))
+
+if problems:
+    print("check-k8s: " + "\ncheck-k8s: ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"check-k8s: {len(files)} files in k8s/ valid")
+PY
