@@ -341,7 +341,8 @@ impl EsClient {
 
     /// [`EsClient::json`] parsing the answer straight into `T` (no JSON tree
     /// in between, which matters for large search pages); `None` for an
-    /// empty answer.
+    /// empty answer, and for an answer with a non-2xx status from `also_ok`
+    /// (e.g. a 404 the caller expects), which is not parsed.
     pub async fn json_as<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
@@ -352,7 +353,10 @@ impl EsClient {
         let body = body.map(|b| Bytes::from(b.to_string()));
         let (status, answer) = self.request(method, path, "application/json", body).await?;
         let request = format!("{} {path}", method_name(method));
-        if !status.is_success() && !also_ok.contains(&status.as_u16()) {
+        if !status.is_success() {
+            if also_ok.contains(&status.as_u16()) {
+                return Ok((status.as_u16(), None));
+            }
             return Err(refused(&request, status, &answer));
         }
         if answer.is_empty() {
@@ -428,7 +432,8 @@ fn parse_flavour(body: &[u8]) -> Result<Flavour, String> {
 }
 
 /// A permanent refusal, with a hint for the statuses a flag can fix.
-fn method_name(method: Method) -> &'static str {
+/// The HTTP verb, for messages.
+pub fn method_name(method: Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Put => "PUT",

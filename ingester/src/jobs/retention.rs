@@ -222,22 +222,11 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         action: action.to_owned(),
         source,
     };
-    let (status, body) = es
-        .request(Method::Get, path, "application/json", None)
+    es.json_as(Method::Get, path, None, &[])
         .await
-        .map_err(failed)?;
-    if !status.is_success() {
-        return Err(failed(EsError::Permanent(format!(
-            "GET {path} answered {status}: {}",
-            snippet(&body)
-        ))));
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        failed(EsError::Permanent(format!(
-            "GET {path}: unexpected answer ({e}): {}",
-            snippet(&body)
-        )))
-    })
+        .map_err(failed)?
+        .1
+        .ok_or_else(|| failed(EsError::Permanent(format!("GET {path} answered nothing"))))
 }
 
 /// `DELETE /<index>`; an index already gone (404) is not an error.

@@ -33,7 +33,7 @@ use ferrotrace_common::jaeger::index::{civil_from_days, days_from_civil, index_b
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::es::client::{snippet, EsClient, EsError};
+use crate::es::client::{method_name, snippet, EsClient, EsError};
 use crate::es::templates::TemplateOptions;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -687,33 +687,31 @@ async fn send(
         .await
         .map_err(failed)?;
     if !status.is_success() && !also_ok.contains(&status.as_u16()) {
-        let verb = match method {
-            Method::Put => "PUT",
-            Method::Post => "POST",
-            Method::Delete => "DELETE",
-            Method::Head => "HEAD",
-            _ => "GET",
-        };
         return Err(failed(EsError::Permanent(format!(
-            "{verb} {path} answered {status}: {}",
+            "{} {path} answered {status}: {}",
+            method_name(method),
             snippet(&answer)
         ))));
     }
     Ok((status.as_u16(), answer))
 }
 
-fn parse_answer<T: serde::de::DeserializeOwned>(
-    answer: &[u8],
+/// `GET path` parsed into `T`; `None` when the status is one of `also_ok`
+/// (e.g. 404 for something that may not exist).
+async fn get_as<T: serde::de::DeserializeOwned>(
+    es: &EsClient,
     path: &str,
     action: &str,
-) -> Result<T, RolloverError> {
-    serde_json::from_slice(answer).map_err(|e| RolloverError::Es {
-        action: action.to_owned(),
-        source: EsError::Permanent(format!(
-            "GET {path}: unexpected answer ({e}): {}",
-            snippet(answer)
-        )),
-    })
+    also_ok: &[u16],
+) -> Result<Option<T>, RolloverError> {
+    let (_, answer) = es
+        .json_as(Method::Get, path, None, also_ok)
+        .await
+        .map_err(|source| RolloverError::Es {
+            action: action.to_owned(),
+            source,
+        })?;
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
@@ -726,11 +724,10 @@ struct IndexAliases {
 async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, RolloverError> {
     let path = format!("/_alias/{alias}");
     let action = format!("looking up alias {alias}");
-    let (status, answer) = send(es, Method::Get, &path, None, &action, &[404]).await?;
-    if status == 404 {
+    let Some(indices) = get_as::<HashMap<String, IndexAliases>>(es, &path, &action, &[404]).await?
+    else {
         return Ok(BTreeSet::new());
-    }
-    let indices: HashMap<String, IndexAliases> = parse_answer(&answer, &path, &action)?;
+    };
     Ok(indices
         .into_iter()
         .filter(|(_, a)| a.aliases.contains_key(alias))
@@ -742,8 +739,8 @@ async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, Rollove
 async fn aliases_of(es: &EsClient, index: &str) -> Result<BTreeSet<String>, RolloverError> {
     let path = format!("/{index}/_alias");
     let action = format!("looking up the aliases of {index}");
-    let (_, answer) = send(es, Method::Get, &path, None, &action, &[]).await?;
-    let indices: HashMap<String, IndexAliases> = parse_answer(&answer, &path, &action)?;
+    let indices: HashMap<String, IndexAliases> =
+        get_as(es, &path, &action, &[]).await?.unwrap_or_default();
     Ok(indices
         .into_values()
         .flat_map(|a| a.aliases.into_keys())
@@ -800,19 +797,16 @@ async fn creation_dates(
 ) -> Result<BTreeMap<String, i64>, RolloverError> {
     let path = format!("/{alias}/_settings/index.creation_date");
     let action = format!("reading the creation dates of the indices in {alias}");
-    let (status, answer) = send(es, Method::Get, &path, None, &action, &[404]).await?;
-    if status == 404 {
+    let Some(indices) = get_as::<HashMap<String, Value>>(es, &path, &action, &[404]).await? else {
         return Ok(BTreeMap::new());
-    }
-    let indices: HashMap<String, Value> = parse_answer(&answer, &path, &action)?;
+    };
     indices
         .into_iter()
         .map(|(index, settings)| {
             let created = creation_date(&settings).ok_or_else(|| RolloverError::Es {
                 action: action.clone(),
                 source: EsError::Permanent(format!(
-                    "GET {path}: no index.creation_date for {index}: {}",
-                    snippet(&answer)
+                    "GET {path}: no index.creation_date for {index}: {settings}"
                 )),
             })?;
             Ok((index, created))
@@ -880,15 +874,17 @@ async fn index_stats(es: &EsClient, index: &str) -> Result<IndexStats, RolloverE
         .ok_or_else(|| RolloverError::State(format!("index {index} has no creation date")))?;
     let path = format!("/{index}/_stats/docs,store?level=shards");
     let action = format!("reading the stats of {index}");
-    let (_, answer) = send(es, Method::Get, &path, None, &action, &[]).await?;
-    let mut stats: StatsAnswer = parse_answer(&answer, &path, &action)?;
+    let mut stats: StatsAnswer =
+        get_as(es, &path, &action, &[])
+            .await?
+            .ok_or_else(|| RolloverError::Es {
+                action: action.clone(),
+                source: EsError::Permanent(format!("GET {path} answered nothing")),
+            })?;
     let Some(index_stats) = stats.indices.remove(index) else {
         return Err(RolloverError::Es {
             action,
-            source: EsError::Permanent(format!(
-                "GET {path}: no stats for {index}: {}",
-                snippet(&answer)
-            )),
+            source: EsError::Permanent(format!("GET {path}: no stats for {index}")),
         });
     };
     let age = u64::try_from(now_millis() - created).unwrap_or(0);
