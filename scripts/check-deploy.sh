@@ -2,9 +2,14 @@
 # Checks the deployment files that cannot be run here (no Docker engine):
 # every file the Dockerfile copies from the build context exists, and its
 # cargo build command is exactly the Makefile's `build-release` recipe with
-# --locked, so the image is built the way the project builds itself.
+# --locked, so the image is built the way the project builds itself; and
+# docker-compose.yml validates against the Compose specification schema and
+# references only files that exist (scripts/check-compose.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=deploy-venv.sh
+. scripts/deploy-venv.sh
+"$DEPLOY_PYTHON" scripts/check-compose.py docker-compose.yml "$COMPOSE_SCHEMA"
 python3 - <<'PY'
 import os, re, shlex, sys
 

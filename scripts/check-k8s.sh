@@ -6,6 +6,8 @@
 #   - CRD kinds (ServiceMonitor, PodMonitor, ScaledObject) are only parsed and
 #     checked for apiVersion, kind and metadata.name: their schemas belong to
 #     the operators and are not bundled;
+#   - the PrometheusRule in k8s/monitoring/ holds exactly the groups of
+#     deploy/prometheus/alerts.yaml;
 #   - every kustomization's resources exist, every YAML file under k8s/ is
 #     listed by some kustomization, and the base (k8s/kustomization.yaml) holds
 #     built-in kinds only, so `kubectl apply -k k8s/` works without any CRD;
@@ -13,33 +15,13 @@
 #     k8s/dashboards/ ConfigMap;
 #   - with kubectl on PATH, each kustomization is also rendered and the output
 #     validated the same way.
-# kubernetes-validate lives in a venv in the shared cache ($FERROTRACE_CACHE,
-# default ~/.cache/ferrotrace), reused across runs and fresh clones; the
-# install lock is the one scripts/install-tools.sh uses.
+# kubernetes-validate lives in the venv that scripts/deploy-venv.sh keeps.
 set -euo pipefail
 
-KUBERNETES_VALIDATE_VERSION=1.31.0
 KUBERNETES_VERSION=1.30.0
 here=$(cd "$(dirname "$0")/.." && pwd)
-cache=${FERROTRACE_CACHE:-$HOME/.cache/ferrotrace}
-venv="$cache/k8s-venv-$KUBERNETES_VALIDATE_VERSION"
-mkdir -p "$cache"
-
-if ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
-  exec 9>"$cache/.install.lock"
-  flock 9
-  if ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
-    if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
-      echo "check-k8s: python3 cannot create venvs; install its venv module (Debian/Ubuntu: apt-get install python3-venv) and run again" >&2
-      exit 1
-    fi
-    echo "check-k8s: installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
-  fi
-  exec 9>&-
-fi
+# shellcheck source=deploy-venv.sh
+. "$here/scripts/deploy-venv.sh"
 
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
@@ -57,7 +39,7 @@ if command -v kubectl >/dev/null; then
 fi
 
 cd "$here"
-"$venv/bin/python" - "$KUBERNETES_VERSION" "$rendered" <<'PY'
+"$DEPLOY_PYTHON" - "$KUBERNETES_VERSION" "$rendered" <<'PY'
 import glob, os, sys
 import kubernetes_validate
 import yaml
@@ -174,6 +156,18 @@ for f in files:
     results = [check_doc(f, d) for d in docs]
     if all(results):
         print(f"check-k8s: {f}: " + "; ".join(results))
+
+# The PrometheusRule carries exactly the rules of deploy/prometheus/alerts.yaml.
+alerts = (load("deploy/prometheus/alerts.yaml") or [{}])[0]
+rules = [d for f in files for d in load(f) or [] if isinstance(d, dict) and d.get("kind") == "PrometheusRule"]
+if not rules:
+    problems.append("k8s/: no PrometheusRule carries deploy/prometheus/alerts.yaml")
+for rule in rules:
+    if (rule.get("spec") or {}).get("groups") != alerts.get("groups"):
+        problems.append(f"PrometheusRule/{rule['metadata'].get('name')}: spec.groups differ from deploy/prometheus/alerts.yaml; "
+                        "regenerate it (see the comment at its top)")
+    else:
+        print(f"check-k8s: PrometheusRule/{rule['metadata'].get('name')}: same {len(alerts['groups'])} groups as deploy/prometheus/alerts.yaml")
 
 # What `kubectl kustomize` renders (only when kubectl is on PATH).
 renders = sorted(glob.glob(os.path.join(rendered_dir, "*.yaml")))
