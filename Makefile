@@ -22,8 +22,13 @@ test: tools
 	scripts/check-deploy.sh
 	scripts/check-k8s.sh
 
-bench: tools
+# Criterion benches of the hot paths, then the pipeline benchmark behind
+# BENCHMARKS.md's tables (scripts/bench-pipeline.sh; results and the latency
+# plot in target/bench-pipeline/).
+bench: tools build-release
 	$(CARGO) bench -p ferrotrace-common --bench hot_paths
+	$(CARGO) bench -p ferrotrace-ingester --bench bulk_body
+	BUILD=0 scripts/bench-pipeline.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -2,14 +2,23 @@
 """A blackhole Elasticsearch for benchmarks of the ingester alone (like Vector's
 blackhole sink): answers GET / as OpenSearch 2, accepts template PUTs, and
 acknowledges every _bulk item without storing it. GET /_blackhole reports how
-many documents and span documents it received. Never use it for correctness."""
+many documents and span documents it received, and how many distinct span
+document ids and distinct (trace ID, span ID) pairs among them: what an
+Elasticsearch index would hold. That is enough to count lost and duplicated
+spans; the documents themselves are not checked, so use osmem for that."""
 import json
+import re
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
 received = {"docs": 0, "span_docs": 0, "requests": 0, "bytes": 0}
+span_doc_ids = set()
+span_pairs = set()  # a document id is {trace id}-{span id}-{hash of the document}
+# The action line of a span document; `"_index":"` cannot occur unescaped
+# inside a document's JSON strings.
+SPAN_ACTION = re.compile(rb'"_index":"[^"]*jaeger-span-[^"]*","_id":"([^"]*)"')
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/_blackhole"):
             with lock:
-                return self.reply(dict(received))
+                return self.reply(dict(received, distinct_span_docs=len(span_doc_ids), distinct_spans=len(span_pairs)))
         self.reply({"version": {"distribution": "opensearch", "number": "2.19.0"}})
 
     def do_PUT(self):
@@ -43,9 +52,12 @@ class Handler(BaseHTTPRequestHandler):
         data = self.body()
         if self.path.startswith("/_bulk"):
             lines = data.count(b"\n")
+            ids = SPAN_ACTION.findall(data)
             with lock:
                 received["docs"] += lines // 2
-                received["span_docs"] += data.count(b'jaeger-span-')
+                received["span_docs"] += len(ids)
+                span_doc_ids.update(ids)
+                span_pairs.update(i[:49] for i in ids)
                 received["requests"] += 1
                 received["bytes"] += len(data)
             return self.reply({"took": 0, "errors": False, "items": []})

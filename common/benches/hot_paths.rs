@@ -81,7 +81,10 @@ fn request(spans: usize, traces: usize, attributes: usize) -> Vec<u8> {
 fn split(c: &mut Criterion) {
     let request = request(SPANS, TRACES, ATTRIBUTES);
     let mut group = c.benchmark_group("split_by_trace");
-    group.throughput(Throughput::Elements(SPANS as u64));
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: SPANS as u64,
+        bytes: request.len() as u64,
+    });
     group.bench_function(
         format!(
             "{SPANS}_spans_{TRACES}_traces_{}_bytes_per_span",
@@ -137,6 +140,10 @@ fn jaeger_writer(c: &mut Criterion) {
             })
         },
     );
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: SPANS as u64,
+        bytes: bytes.len() as u64,
+    });
     group.bench_function(
         format!("decode_and_write_{SPANS}_spans_{ATTRIBUTES}_attributes"),
         |b| {

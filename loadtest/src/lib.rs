@@ -4,4 +4,6 @@
 
 pub mod generator;
 pub mod legacy;
+pub mod run;
 pub mod senders;
+pub mod verify;

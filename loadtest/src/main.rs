@@ -1,13 +1,14 @@
 //! `ferrotrace-loadtest`: sends bursts of realistic traces to a collector and
 //! reports how many spans were acknowledged, refused, and how fast.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Parser;
-use ferrotrace_loadtest::generator::{self, Shape};
-use ferrotrace_loadtest::senders::{Answer, Options, Protocol, Sender};
+use ferrotrace_common::config::parse_duration;
+use ferrotrace_loadtest::generator::Shape;
+use ferrotrace_loadtest::run::{self, Outcome, Plan};
+use ferrotrace_loadtest::senders::{Options, Protocol, Sender};
+use ferrotrace_loadtest::verify::{self, Report, VerifyOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,9 +34,16 @@ struct Args {
         default_value = "grpc"
     )]
     protocol: Protocol,
-    /// Number of traces to send in all.
-    #[arg(long, env = "FERROTRACE_LOADTEST_TRACES", default_value_t = 1000)]
-    traces: usize,
+    /// Number of traces to send in all (default 1000, or no limit with --duration).
+    #[arg(long, env = "FERROTRACE_LOADTEST_TRACES")]
+    traces: Option<usize>,
+    /// Stop sending after this long, e.g. 60s or 5m.
+    #[arg(long, env = "FERROTRACE_LOADTEST_DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Offered load in spans per second (open loop: latency counts from each
+    /// request's due time); 0 sends as fast as the collector answers (closed loop).
+    #[arg(long, env = "FERROTRACE_LOADTEST_RATE", default_value_t = 0.0)]
+    rate: f64,
     /// Traces per export request.
     #[arg(
         long,
@@ -53,7 +61,10 @@ struct Args {
     /// Attributes per span.
     #[arg(long, env = "FERROTRACE_LOADTEST_ATTRIBUTES", default_value_t = 20)]
     attributes: usize,
-    /// Requests in flight at once.
+    /// Fraction of spans with an error status, 0 to 1.
+    #[arg(long, env = "FERROTRACE_LOADTEST_ERROR_RATE", default_value_t = 0.01)]
+    error_rate: f64,
+    /// Connections, each with one request in flight.
     #[arg(long, env = "FERROTRACE_LOADTEST_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
     /// Jaeger UDP only: spans per second in all (UDP has no back-pressure); 0 sends as fast as possible.
@@ -70,105 +81,189 @@ struct Args {
         default_value_t = 65_000
     )]
     udp_max_packet_bytes: usize,
-}
-
-#[derive(Default)]
-struct Counters {
-    acked: AtomicU64,
-    /// Payloads sent: requests, Jaeger batches, or UDP packets.
-    payloads: AtomicU64,
-    rejected: AtomicU64,
-    refused: AtomicU64,
-    retries: AtomicU64,
+    /// Print a progress line to stderr this often (0 for none).
+    #[arg(long, env = "FERROTRACE_LOADTEST_REPORT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    report_interval: Duration,
+    /// Retry a retryable refusal with doubling backoff from 100 ms until the
+    /// backoff would exceed this (an OpenTelemetry SDK retries for about a minute).
+    #[arg(long, env = "FERROTRACE_LOADTEST_MAX_BACKOFF", default_value = "30s", value_parser = parse_duration)]
+    max_backoff: Duration,
+    /// Print the final report as one JSON object on stdout.
+    #[arg(long, env = "FERROTRACE_LOADTEST_JSON")]
+    json: bool,
+    /// After the run, check Elasticsearch for every acknowledged span (lost,
+    /// duplicated); the exit code is 1 unless the count is exact.
+    #[arg(long, env = "FERROTRACE_LOADTEST_VERIFY", requires = "es_url")]
+    verify: bool,
+    /// Elasticsearch the ingesters write to, for --verify.
+    #[arg(long, env = "FERROTRACE_ES_URL")]
+    es_url: Option<String>,
+    /// Index prefix the ingesters use (--es-index-prefix).
+    #[arg(long, env = "FERROTRACE_ES_INDEX_PREFIX", default_value = "")]
+    es_index_prefix: String,
+    /// --verify waits at most this long for the spans to be indexed...
+    #[arg(long, env = "FERROTRACE_LOADTEST_VERIFY_WAIT", default_value = "10m", value_parser = parse_duration)]
+    verify_wait: Duration,
+    /// ...and stops waiting when the indexed count has not grown for this long.
+    #[arg(long, env = "FERROTRACE_LOADTEST_VERIFY_IDLE", default_value = "30s", value_parser = parse_duration)]
+    verify_idle: Duration,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let shape = Shape {
-        spans_per_trace: args.spans_per_trace,
-        attributes_per_span: args.attributes,
-        ..Default::default()
-    };
-    let requests = args.traces.div_ceil(args.traces_per_request.max(1));
-    let next = Arc::new(AtomicU64::new(0));
-    let counters = Arc::new(Counters::default());
-    let started = Instant::now();
-    let mut workers = Vec::new();
     let concurrency = args.concurrency.max(1);
     let options = Options {
         udp_max_packet_bytes: args.udp_max_packet_bytes,
         udp_spans_per_second: args.udp_spans_per_second / concurrency as f64,
     };
+    let mut senders = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let mut sender = Sender::connect(&args.endpoint, args.protocol, options).await?;
-        let (next, counters) = (next.clone(), counters.clone());
-        let (per_request, total) = (args.traces_per_request.max(1), args.traces);
-        workers.push(tokio::spawn(async move {
-            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if index >= requests {
-                    break;
-                }
-                let traces = per_request.min(total - index * per_request);
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
-                let request = generator::request(&mut rng, traces, shape, now);
-                for payload in sender.payloads(request) {
-                    let spans = payload.spans;
-                    counters.payloads.fetch_add(1, Ordering::Relaxed);
-                    // Retry like an OTel SDK: retryable answers back off, final ones drop.
-                    let mut delay = Duration::from_millis(100);
-                    loop {
-                        match sender.send(&payload).await {
-                            Answer::Accepted { rejected_spans } => {
-                                counters
-                                    .acked
-                                    .fetch_add(spans - rejected_spans, Ordering::Relaxed);
-                                counters
-                                    .rejected
-                                    .fetch_add(rejected_spans, Ordering::Relaxed);
-                                break;
-                            }
-                            Answer::Retryable(reason) if delay < Duration::from_secs(30) => {
-                                tracing::debug!(%reason, "retrying");
-                                counters.retries.fetch_add(1, Ordering::Relaxed);
-                                tokio::time::sleep(delay).await;
-                                delay *= 2;
-                            }
-                            Answer::Retryable(reason) | Answer::Final(reason) => {
-                                eprintln!("refused: {reason}");
-                                counters.refused.fetch_add(spans, Ordering::Relaxed);
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }));
+        senders.push(Sender::connect(&args.endpoint, args.protocol, options).await?);
     }
-    for worker in workers {
-        worker.await?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let acked = counters.acked.load(Ordering::Relaxed);
-    // For UDP "acked" means sent: nothing answers a packet.
-    println!(
-        "spans acked={acked} rejected={} refused={} retries={} payloads={} seconds={seconds:.2} rate={:.0} spans/s",
-        counters.rejected.load(Ordering::Relaxed),
-        counters.refused.load(Ordering::Relaxed),
-        counters.retries.load(Ordering::Relaxed),
-        counters.payloads.load(Ordering::Relaxed),
-        acked as f64 / seconds.max(1e-9)
-    );
-    if counters.refused.load(Ordering::Relaxed) > 0 {
+    let plan = Plan {
+        traces: args.traces.or(if args.duration.is_some() {
+            None
+        } else {
+            Some(1000)
+        }),
+        duration: args.duration,
+        traces_per_request: args.traces_per_request,
+        shape: Shape {
+            spans_per_trace: args.spans_per_trace,
+            attributes_per_span: args.attributes,
+            error_rate: args.error_rate.clamp(0.0, 1.0),
+        },
+        rate: args.rate.max(0.0),
+        concurrency,
+        record_acked: args.verify,
+        report_every: (!args.report_interval.is_zero()).then_some(args.report_interval),
+        max_backoff: args.max_backoff,
+    };
+    let outcome = run::run(plan, senders).await;
+
+    let report = match (&args.es_url, args.verify) {
+        (Some(es_url), true) => {
+            let options = VerifyOptions {
+                es_url: es_url.clone(),
+                index_prefix: args.es_index_prefix.clone(),
+                // Generated spans start up to a few seconds before they are sent.
+                since_micros: outcome.started_unix_micros.saturating_sub(60_000_000),
+                wait: args.verify_wait,
+                idle: args.verify_idle,
+                max_listed: 10,
+            };
+            Some(verify::verify(&options, &outcome.acked).await?)
+        }
+        _ => None,
+    };
+    print_report(&args, &outcome, report.as_ref());
+    let exact = report.as_ref().is_none_or(Report::is_exact);
+    if outcome.stats.refused_spans > 0 || !exact {
         std::process::exit(1);
     }
     Ok(())
+}
+
+fn print_report(args: &Args, outcome: &Outcome, report: Option<&Report>) {
+    let stats = &outcome.stats;
+    let latency = stats.latency_ms();
+    let rate = stats.acked_spans as f64 / outcome.seconds.max(1e-9);
+    let usage = own_usage();
+    if args.json {
+        let json = serde_json::json!({
+            "protocol": format!("{:?}", args.protocol),
+            "offered_rate": args.rate,
+            "seconds": outcome.seconds,
+            "requests": stats.requests,
+            "payloads": stats.payloads,
+            "sent_spans": stats.sent_spans,
+            "acked_spans": stats.acked_spans,
+            "rejected_spans": stats.rejected_spans,
+            "refused_spans": stats.refused_spans,
+            "retries": stats.retries,
+            "errors": stats.errors,
+            "achieved_rate": rate,
+            "latency_ms": latency,
+            "verify": report,
+            "loadtest_cpu_seconds": usage.map(|u| u.0),
+            "loadtest_peak_rss_mib": usage.map(|u| u.1),
+        });
+        println!("{json}");
+        return;
+    }
+    // For UDP "acked" means sent: nothing answers a packet.
+    println!(
+        "spans acked={} rejected={} refused={} retries={} payloads={} seconds={:.2} rate={rate:.0} spans/s",
+        stats.acked_spans,
+        stats.rejected_spans,
+        stats.refused_spans,
+        stats.retries,
+        stats.payloads,
+        outcome.seconds,
+    );
+    println!(
+        "ack latency ms: p50={:.2} p90={:.2} p99={:.2} p99.9={:.2} max={:.2} ({} requests{})",
+        latency.p50,
+        latency.p90,
+        latency.p99,
+        latency.p999,
+        latency.max,
+        stats.requests,
+        if args.rate > 0.0 {
+            ", from each request's due time"
+        } else {
+            ""
+        },
+    );
+    if !stats.errors.is_empty() {
+        println!("errors by kind: {:?}", stats.errors);
+    }
+    if let Some(report) = report {
+        print_verify(report);
+    }
+}
+
+fn print_verify(report: &Report) {
+    println!(
+        "verify: expected {} spans, found {}: lost={} duplicated={} extra={} ({} spans of other traces in the time range; waited {:.1}s){}",
+        report.expected_spans,
+        report.found_spans,
+        report.lost_spans,
+        report.duplicated_spans,
+        report.extra_spans,
+        report.foreign_spans,
+        report.waited_seconds,
+        if report.is_exact() { ": exact" } else { "" },
+    );
+    for lost in &report.lost_traces {
+        println!("  lost: {lost:?}");
+    }
+    for duplicated in &report.duplicated {
+        println!("  duplicated: {duplicated:?}");
+    }
+}
+
+/// This process's CPU seconds (user + system) and peak RSS in MiB, from
+/// /proc (Linux), so benchmark scripts can count the load generator too.
+fn own_usage() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on every Linux architecture Rust targets.
+    Some((ticks / 100.0, hwm_kib / 1024.0))
 }

@@ -1,0 +1,65 @@
+//! CPU per span of the ingester's consume path without the network: Kafka
+//! message values (as the collector's split writes them: one trace per
+//! message) decoded and written into an Elasticsearch `_bulk` body, ten
+//! messages per batch. Requests are `ferrotrace-loadtest`'s HotROD-like
+//! traces, 10 spans of 20 attributes each.
+//!
+//! Run: `cargo bench -p ferrotrace-ingester --bench bulk_body`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrotrace_common::otlp::split_by_trace;
+use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
+use ferrotrace_loadtest::generator::{self, Shape};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use rand::SeedableRng;
+
+const TRACES: usize = 10;
+
+fn bulk_body(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let shape = Shape::default();
+    let request = generator::request(&mut rng, TRACES, shape, 1_795_651_200_000_000_000);
+    let bytes = request.encode_to_vec();
+    let split = split_by_trace(&bytes, 1_000_000).expect("generated request splits");
+    let messages: Vec<Vec<u8>> = split.iter().map(|(_, value)| value.to_vec()).collect();
+    let spans = split.accepted_spans;
+    let message_bytes: usize = messages.iter().map(Vec::len).sum();
+
+    let mut builder = BatchBuilder::new(IndexOptions {
+        date_separator: "-".into(),
+        ..IndexOptions::default()
+    });
+    let mut group = c.benchmark_group("bulk_body");
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: spans,
+        bytes: message_bytes as u64,
+    });
+    group.bench_function(
+        format!("decode_and_write_{}_messages_{spans}_spans", messages.len()),
+        |b| {
+            b.iter(|| {
+                for (offset, value) in messages.iter().enumerate() {
+                    let Ok(request) =
+                        ExportTraceServiceRequest::decode(black_box(value.as_slice()))
+                    else {
+                        continue;
+                    };
+                    let message = MessageRef {
+                        partition: 0,
+                        offset: offset as i64,
+                        epoch: 0,
+                    };
+                    builder.add(message, &request);
+                }
+                builder.take().map_or(0, |batch| batch.body_len())
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bulk_body);
+criterion_main!(benches);
