@@ -17,6 +17,9 @@
 #               cluster: ack latency p50/p90/p99/max measured from each
 #               request's due time (no coordinated omission), achieved rate,
 #               lost spans; an SVG plot of p99 and p50 against offered rate.
+#   backlog     (only when named in PHASES) SPANS spans produced with no
+#               ingester running, then one ingester drains them: its CPU per
+#               span and drain rate under a backlog, as after an outage.
 #   verify      VERIFY_SPANS spans into osmem (a real OpenSearch-API server,
 #               which stores and searches the documents), then
 #               `ferrotrace-loadtest --verify` looks for every acknowledged
@@ -26,6 +29,8 @@
 #   scripts/bench-pipeline.sh [SPANS]                      (default 200000)
 #   PHASES="throughput" scripts/bench-pipeline.sh 500000
 #   RATES="10000 20000 40000" RATE_SECONDS=30 PHASES=latency scripts/bench-pipeline.sh
+#   COLLECTOR_ARGS="--kafka-producer-config linger.ms=20" PHASES=throughput scripts/bench-pipeline.sh
+#   (COLLECTOR_ARGS and INGESTER_ARGS are added to those processes' flags)
 #
 # Results go to $OUT (default target/bench-pipeline/): results.md (the tables
 # for BENCHMARKS.md), latency.csv, latency.svg, throughput.json and logs.
@@ -79,8 +84,9 @@ wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }          # utime+stime, USER_HZ (100/s)
 peak_rss_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
-# start_cluster ES_KIND DIR: starts tansu, the ES server (blackhole|osmem), a
-# collector and an ingester; sets kafka, es, grpc and the *_pid variables.
+# start_cluster ES_KIND DIR [no-ingester]: starts tansu, the ES server
+# (blackhole|osmem), a collector and (unless no-ingester) an ingester; sets
+# kafka, es, grpc and the *_pid variables.
 start_cluster() {
   local kind=$1 dir=$2
   mkdir -p "$dir"
@@ -92,8 +98,10 @@ start_cluster() {
   local db_dir
   db_dir=$(mktemp -d "${TANSU_DIR:-/dev/shm}/ferrotrace-bench.XXXXXX")
   cleanup_dirs+=("$db_dir")
+  local storage="sqlite://tansu.db"
+  [ "${TANSU_STORAGE:-sqlite}" = memory ] && storage="memory://tansu/"
   (cd "$db_dir" && exec "$here/.tools/bin/tansu" broker --listener-url "tcp://127.0.0.1:$kafka" \
-    --advertised-listener-url "tcp://127.0.0.1:$kafka" --storage-engine "sqlite://tansu.db") > "$dir/tansu.log" 2>&1 &
+    --advertised-listener-url "tcp://127.0.0.1:$kafka" --storage-engine "$storage") > "$dir/tansu.log" 2>&1 &
   tansu_pid=$!; pids+=("$tansu_pid")
   if [ "$kind" = blackhole ]; then
     python3 scripts/blackhole-es.py "$es" > "$dir/es.log" 2>&1 &
@@ -105,18 +113,23 @@ start_cluster() {
   .tools/bin/tansu topic create otlp_spans --partitions 6 --broker "tcp://127.0.0.1:$kafka" > /dev/null
   "$BIN/ferrotrace-collector" --kafka-brokers "127.0.0.1:$kafka" --otlp-grpc-listen "127.0.0.1:$grpc" \
     --otlp-http-listen "127.0.0.1:$http" --admin-listen '' --jaeger-compact-listen '' --jaeger-binary-listen '' \
-    --jaeger-http-listen '' --jaeger-grpc-listen '' --zipkin-listen '' > "$dir/collector.log" 2>&1 &
+    --jaeger-http-listen '' --jaeger-grpc-listen '' --zipkin-listen '' ${COLLECTOR_ARGS:-} > "$dir/collector.log" 2>&1 &
   collector_pid=$!; pids+=("$collector_pid")
-  "$BIN/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --es-url "http://127.0.0.1:$es" \
-    --es-num-replicas 0 --admin-listen '' > "$dir/ingester.log" 2>&1 &
-  ingester_pid=$!; pids+=("$ingester_pid")
+  ingester_pid=
+  [ "${3:-}" = no-ingester ] || start_ingester "$dir"
   wait_port "$grpc"
+}
+
+start_ingester() {
+  "$BIN/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --es-url "http://127.0.0.1:$es" \
+    --es-num-replicas 0 --admin-listen '' ${INGESTER_ARGS:-} > "$1/ingester.log" 2>&1 &
+  ingester_pid=$!; pids+=("$ingester_pid")
   sleep 2  # the ingester joins its group and gets its partitions
 }
 
 stop_cluster() {
-  for p in $collector_pid $ingester_pid; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in $collector_pid $ingester_pid; do wait "$p" 2>/dev/null || true; done
+  for p in $collector_pid ${ingester_pid:-}; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $collector_pid ${ingester_pid:-}; do wait "$p" 2>/dev/null || true; done
   for p in $tansu_pid $es_pid; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   pids=()
 }
@@ -195,6 +208,33 @@ with open(results, "a") as out:
     wall = drained_end - start
     w(f"| **all** | {total:.2f} | {total/acked*1e6:.1f} | {acked/max(total,0.01):,.0f} | |")
     w(); w(f"{total:.1f} CPU-s in {wall:.1f} s of wall clock: {total/wall:.2f} of the machine's cores busy on average.")
+PY
+  stop_cluster
+fi
+
+if [[ " $PHASES " == *" backlog "* ]]; then
+  # Not in the default PHASES: the ingester alone, draining SPANS spans that
+  # wait in Kafka (as after an Elasticsearch outage), into the blackhole.
+  echo "bench-pipeline: backlog, $SPANS spans produced first, then drained" >&2
+  dir="$work/backlog"; start_cluster blackhole "$dir" no-ingester
+  loadtest --traces $((SPANS / SPANS_PER_TRACE)) --report-interval 0 > "$dir/load.json" 2> "$dir/loadtest.err"
+  acked=$(json_field "$dir/load.json" 'd["acked_spans"]')
+  start=$(date +%s.%N)
+  start_ingester "$dir"
+  wait_drained "$acked"
+  end=$(date +%s.%N)
+  found=$(blackhole_spans); docs=$(blackhole_docs)
+  python3 - "$results" "$acked" "$found" "$docs" "$start" "$end" "$(ticks "$ingester_pid")" "$(peak_rss_mib "$ingester_pid")" <<'PY'
+import sys
+results, acked, found, docs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+start, end, ticks, rss = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
+cpu = ticks / 100
+with open(results, "a") as out:
+    w = lambda s="": print(s, file=out)
+    w(); w(f"## Backlog: the ingester drains {acked:,} spans waiting in Kafka")
+    w(); w(f"Drained in {end-start:.1f} s (start-up and group join included) = **{acked/(end-start):,.0f} spans/s**; "
+           f"ingester CPU {cpu:.2f} s = {cpu/acked*1e6:.1f} µs/span = **{acked/max(cpu,0.01):,.0f} spans/CPU-s**, peak RSS {rss} MiB; "
+           f"lost {max(acked-found,0)}, duplicated {docs-found}.")
 PY
   stop_cluster
 fi

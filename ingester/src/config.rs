@@ -217,6 +217,12 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_ES_BULK_FLUSH_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
     pub es_bulk_flush_interval: Duration,
 
+    /// How long a full batch waits for a free bulk slot, with reading
+    /// stopped, before the partitions are paused (which makes librdkafka
+    /// drop and later re-fetch what it had prefetched).
+    #[arg(long, env = "FERROTRACE_KAFKA_PAUSE_AFTER", default_value = "1s", value_parser = parse_duration)]
+    pub kafka_pause_after: Duration,
+
     /// Bulk requests in flight at once.
     #[arg(long, env = "FERROTRACE_ES_BULK_WORKERS", default_value_t = 4)]
     pub es_bulk_workers: usize,

@@ -333,10 +333,21 @@ pub async fn run(
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = ingest.consumer.clone();
 
-    // The loop never waits for Elasticsearch: when every bulk slot is busy and
-    // the batch is full, it pauses the partitions and keeps polling, so the
-    // group membership (max.poll.interval.ms) and rebalances stay served.
+    // When every bulk slot is busy and the batch is full, the loop stops
+    // reading (librdkafka keeps prefetching into its bounded queue) and waits
+    // for a slot. Normally one frees within milliseconds. If none has after
+    // --kafka-pause-after (Elasticsearch slow or down), it pauses the
+    // partitions and polls again, so the group membership
+    // (max.poll.interval.ms) and rebalances stay served. Pausing at once
+    // would be simpler but costly: librdkafka drops what it prefetched on
+    // every pause and fetches it again on resume, once per bulk under a
+    // backlog.
+    let pause_after = config.kafka_pause_after;
+    let mut waiting_since: Option<tokio::time::Instant> = None;
     loop {
+        let pause_at = waiting_since
+            .filter(|_| !ingest.paused)
+            .map(|since| since + pause_after);
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -347,7 +358,8 @@ pub async fn run(
                 }
             }
             _ = sweep_tick.tick() => ingest.metrics_gen.expire(Instant::now()),
-            received = consumer.recv() => {
+            _ = sleep_until_some(pause_at), if pause_at.is_some() => ingest.pause(),
+            received = consumer.recv(), if waiting_since.is_none() || ingest.paused => {
                 ingest.apply_rebalances();
                 match received {
                     Ok(message) => ingest.add(&message),
@@ -360,18 +372,27 @@ pub async fn run(
                 }
             }
         }
-        // Paused exactly while a full batch waits for a bulk slot (the batch
-        // may also have left through the flush tick).
+        // Waiting (then paused) exactly while a full batch waits for a bulk
+        // slot (the batch may also have left through the flush tick).
         let full = ingest
             .builder
             .is_full(config.es_bulk_actions, config.es_bulk_bytes);
         if full && !ingest.try_flush() {
-            ingest.pause();
+            waiting_since.get_or_insert_with(tokio::time::Instant::now);
         } else {
+            waiting_since = None;
             ingest.resume();
         }
     }
     ingest.drain().await;
+}
+
+/// Sleeps until `at`; `None` never completes (the select guard keeps it off).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl IngestLoop {
@@ -594,7 +615,8 @@ impl IngestLoop {
         });
     }
 
-    /// Stops fetching from every assigned partition until a bulk slot frees up.
+    /// Stops fetching from every assigned partition until a bulk slot frees
+    /// up (after a full batch waited --kafka-pause-after for one).
     fn pause(&mut self) {
         if self.paused {
             return;
@@ -603,7 +625,7 @@ impl IngestLoop {
         tracing::debug!(
             partitions = partitions.len(),
             pending = self.tracker.pending(),
-            "every bulk request is in flight and the next one is full: consumption paused"
+            "every bulk request has been in flight for a while and the next one is full: consumption paused"
         );
         self.set_paused(&partitions, true);
         self.paused = true;
