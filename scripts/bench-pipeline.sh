@@ -4,7 +4,7 @@
 # partitions), an Elasticsearch API, a release collector and a release
 # ingester, all running at once as in production, and drives them with
 # ferrotrace-loadtest (OTLP/gRPC, HotROD-like traces of 10 spans with 20
-# attributes, 10 traces per request). Three phases:
+# attributes, 10 traces per request). The phases (PHASES picks some):
 #
 #   throughput  closed loop, SPANS spans as fast as the collector answers,
 #               into the blackhole ES (scripts/blackhole-es.py, which counts
@@ -17,7 +17,10 @@
 #               cluster: ack latency p50/p90/p99/max measured from each
 #               request's due time (no coordinated omission), achieved rate,
 #               lost spans; an SVG plot of p99 and p50 against offered rate.
-#   backlog     (only when named in PHASES) SPANS spans produced with no
+#   collector   the collector alone (tansu on memory storage, nothing
+#               consuming): SPANS spans closed loop for its CPU per span,
+#               then 10,000 spans/s for RATE_SECONDS for its RSS.
+#   backlog     SPANS spans produced with no
 #               ingester running, then one ingester drains them: its CPU per
 #               span and drain rate under a backlog, as after an outage.
 #   verify      VERIFY_SPANS spans into osmem (a real OpenSearch-API server,
@@ -39,7 +42,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 SPANS=${1:-200000}
 BIN=${BIN:-target/release}
-PHASES=${PHASES:-throughput latency verify}
+PHASES=${PHASES:-throughput collector backlog latency verify}
 RATES=${RATES:-5000 10000 20000 30000 40000 50000 60000}
 RATE_SECONDS=${RATE_SECONDS:-20}
 VERIFY_SPANS=${VERIFY_SPANS:-20000}
@@ -97,6 +100,7 @@ start_cluster() {
   # disk every produce waits for SQLite's fsync, and the run measures the disk.
   local db_dir
   db_dir=$(mktemp -d "${TANSU_DIR:-/dev/shm}/ferrotrace-bench.XXXXXX")
+  tansu_dir=$db_dir
   cleanup_dirs+=("$db_dir")
   local storage="sqlite://tansu.db"
   [ "${TANSU_STORAGE:-sqlite}" = memory ] && storage="memory://tansu/"
@@ -160,6 +164,10 @@ loadtest() {
     --concurrency "$CONCURRENCY" --json "$@"
 }
 
+# 1,000 spans before a latency measurement: the first produce waits for
+# librdkafka's metadata and connections, which is start-up, not load.
+warm_up() { loadtest --traces 100 --report-interval 0 > /dev/null 2>&1; }
+
 json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$@"; }
 
 if [[ " $PHASES " == *" throughput "* ]]; then
@@ -178,7 +186,8 @@ if [[ " $PHASES " == *" throughput "* ]]; then
   wait_drained "$acked"
   drained_end=$(date +%s.%N)
   found=$(blackhole_spans); docs=$(blackhole_docs)
-  python3 - "$results" "$acked" "$found" "$docs" "$start" "$sent_end" "$drained_end" "$OUT/throughput.json" \
+  stored_mib=$(du -sm "$tansu_dir" | cut -f1)
+  python3 - "$results" "$acked" "$found" "$docs" "$start" "$sent_end" "$drained_end" "$OUT/throughput.json" "$stored_mib" \
     "collector $collector_ticks $(peak_rss_mib "$collector_pid")" \
     "ingester $(( $(ticks "$ingester_pid") - ${before[ingester]} )) $(peak_rss_mib "$ingester_pid")" \
     "loadtest $(json_field "$OUT/throughput.json" 'round(d["loadtest_cpu_seconds"] * 100)') $(json_field "$OUT/throughput.json" 'round(d["loadtest_peak_rss_mib"])')" \
@@ -188,7 +197,8 @@ import json, sys
 results, acked, found, docs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 start, sent_end, drained_end = map(float, sys.argv[5:8])
 load = json.load(open(sys.argv[8]))
-rows = [a.split() for a in sys.argv[9:]]
+stored_mib = sys.argv[9]
+rows = [a.split() for a in sys.argv[10:]]
 lat = load["latency_ms"]
 with open(results, "a") as out:
     w = lambda s="": print(s, file=out)
@@ -207,9 +217,49 @@ with open(results, "a") as out:
         w(f"| {name} | {cpu:.2f} | {cpu/acked*1e6:.1f} | {acked/max(cpu,0.01):,.0f} | {rss} |")
     wall = drained_end - start
     w(f"| **all** | {total:.2f} | {total/acked*1e6:.1f} | {acked/max(total,0.01):,.0f} | |")
-    w(); w(f"{total:.1f} CPU-s in {wall:.1f} s of wall clock: {total/wall:.2f} of the machine's cores busy on average.")
+    w(); w(f"{total:.1f} CPU-s in {wall:.1f} s of wall clock: {total/wall:.2f} of the machine's cores busy on average. "
+           f"tansu's storage holds {stored_mib} MiB for these spans.")
 PY
   stop_cluster
+fi
+
+if [[ " $PHASES " == *" collector "* ]]; then
+  # The collector alone at full speed: tansu on its memory storage (cheaper
+  # per record than SQLite, and safe here because nothing consumes), no
+  # ingester. Then 10,000 spans/s for RATE_SECONDS, for its memory at a
+  # steady, moderate load.
+  echo "bench-pipeline: collector alone, $SPANS spans, closed loop; then 10,000 spans/s" >&2
+  dir="$work/collector"; TANSU_STORAGE=memory start_cluster blackhole "$dir" no-ingester
+  ticks0=$(ticks "$collector_pid"); tansu0=$(ticks "$tansu_pid")
+  loadtest --traces $((SPANS / SPANS_PER_TRACE)) --report-interval 0 > "$dir/max.json" 2> "$dir/loadtest.err"
+  max_ticks=$(( $(ticks "$collector_pid") - ticks0 )); max_tansu=$(( $(ticks "$tansu_pid") - tansu0 ))
+  max_rss=$(peak_rss_mib "$collector_pid")
+  stop_cluster
+  # A fresh collector, so its peak RSS is that of the steady load alone.
+  TANSU_STORAGE=memory start_cluster blackhole "$dir" no-ingester
+  warm_up
+  ticks0=$(ticks "$collector_pid")
+  loadtest --rate 10000 --duration "${RATE_SECONDS}s" --report-interval 0 > "$dir/steady.json" 2> "$dir/steady.err"
+  steady_ticks=$(( $(ticks "$collector_pid") - ticks0 ))
+  steady_rss=$(peak_rss_mib "$collector_pid"); steady_now=$(awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$collector_pid/status")
+  stop_cluster
+  python3 - "$results" "$dir/max.json" "$max_ticks" "$max_tansu" "$max_rss" "$dir/steady.json" "$steady_ticks" "$steady_rss" "$steady_now" <<'PY'
+import json, sys
+results = sys.argv[1]
+mx, steady = json.load(open(sys.argv[2])), json.load(open(sys.argv[6]))
+max_cpu, tansu_cpu, max_rss = int(sys.argv[3]) / 100, int(sys.argv[4]) / 100, sys.argv[5]
+steady_cpu, steady_rss, steady_now = int(sys.argv[7]) / 100, sys.argv[8], sys.argv[9]
+n, lat = mx["acked_spans"], mx["latency_ms"]
+with open(results, "a") as out:
+    w = lambda s="": print(s, file=out)
+    w(); w(f"## Collector alone: OTLP/gRPC in, Kafka out (lz4, acks=all), {n:,} spans")
+    w(); w(f"Closed loop: {mx['achieved_rate']:,.0f} spans/s acknowledged (p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms); "
+           f"collector CPU {max_cpu:.2f} s = {max_cpu/n*1e6:.2f} µs/span = **{n/max(max_cpu,0.01):,.0f} spans/CPU-s**, "
+           f"peak RSS {max_rss} MiB (tansu, memory storage: {tansu_cpu:.2f} CPU-s; loadtest {mx['loadtest_cpu_seconds']:.2f} CPU-s).")
+    s_lat = steady["latency_ms"]
+    w(f"At 10,000 spans/s offered for {steady['seconds']:.0f} s: {steady['achieved_rate']:,.0f} achieved, p99 {s_lat['p99']:.1f} ms, "
+      f"collector CPU {steady_cpu/max(steady['seconds'],1e-9)*100:.0f} % of a core, **RSS {steady_now} MiB** (peak {steady_rss} MiB).")
+PY
 fi
 
 if [[ " $PHASES " == *" backlog "* ]]; then
@@ -243,7 +293,9 @@ if [[ " $PHASES " == *" latency "* ]]; then
   echo "bench-pipeline: latency against offered rate, ${RATE_SECONDS}s per rate: $RATES" >&2
   dir="$work/latency"; start_cluster blackhole "$dir"
   echo "offered_rate,achieved_rate,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,acked,refused,lost,duplicated" > "$OUT/latency.csv"
-  stored=0
+  warm_up
+  wait_drained 1000
+  stored=$(blackhole_spans)
   for rate in $RATES; do
     loadtest --rate "$rate" --duration "${RATE_SECONDS}s" --report-interval 0 --max-backoff 1s \
       > "$dir/rate-$rate.json" 2> "$dir/rate-$rate.err" || true

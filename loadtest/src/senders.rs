@@ -16,7 +16,6 @@ use std::time::Duration;
 use ferrotrace_common::jaeger::{proto as jproto, thrift as jthrift};
 use ferrotrace_common::thrift::ThriftProtocol;
 use ferrotrace_common::zipkin;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -87,6 +86,8 @@ pub struct Payload {
 }
 
 enum Body {
+    /// An OTLP request, encoded once: retries and gRPC send these bytes.
+    OtlpBytes(bytes::Bytes),
     Otlp(ExportTraceServiceRequest),
     JaegerProto(jproto::PostSpansRequest),
     Bytes(Vec<u8>),
@@ -94,7 +95,8 @@ enum Body {
 
 #[derive(Clone)]
 pub enum Sender {
-    Grpc(TraceServiceClient<Channel>),
+    /// OTLP/gRPC, sending requests encoded in advance (see [`RawRequestCodec`]).
+    Grpc(tonic::client::Grpc<Channel>),
     Http {
         client: reqwest::Client,
         url: String,
@@ -167,7 +169,7 @@ impl Sender {
         Ok(match protocol {
             Protocol::Grpc => {
                 let channel = channel(endpoint).await?;
-                Sender::Grpc(TraceServiceClient::new(channel).max_decoding_message_size(64 << 20))
+                Sender::Grpc(tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20))
             }
             Protocol::JaegerGrpc => {
                 Sender::JaegerGrpc(tonic::client::Grpc::new(channel(endpoint).await?))
@@ -220,8 +222,11 @@ impl Sender {
             body: Body::Bytes(bytes),
         };
         match self {
-            Sender::Grpc(_)
-            | Sender::Http {
+            Sender::Grpc(_) => vec![Payload {
+                spans: span_count(&request),
+                body: Body::OtlpBytes(request.encode_to_vec().into()),
+            }],
+            Sender::Http {
                 format: HttpFormat::OtlpProtobuf | HttpFormat::OtlpJson,
                 ..
             } => vec![Payload {
@@ -271,8 +276,15 @@ impl Sender {
 
     pub async fn send(&mut self, payload: &Payload) -> Answer {
         match (self, &payload.body) {
-            (Sender::Grpc(client), Body::Otlp(request)) => {
-                match client.export(request.clone()).await {
+            (Sender::Grpc(grpc), Body::OtlpBytes(request)) => {
+                if let Err(error) = grpc.ready().await {
+                    return Answer::Retryable(format!("transport: {error}"));
+                }
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(OTLP_EXPORT_PATH);
+                let answer = grpc
+                    .unary(tonic::Request::new(request.clone()), path, RawRequestCodec)
+                    .await;
+                match answer {
                     Ok(response) => accepted(&response.into_inner()),
                     Err(status) => grpc_error(&status),
                 }
@@ -308,6 +320,7 @@ impl Sender {
                         serde_json::to_vec(request).unwrap_or_default()
                     }
                     Body::Otlp(request) => request.encode_to_vec(),
+                    Body::OtlpBytes(bytes) => bytes.to_vec(),
                     Body::Bytes(bytes) => bytes.clone(),
                     Body::JaegerProto(request) => request.encode_to_vec(),
                 };
@@ -336,6 +349,43 @@ impl UdpSender {
             // ECONNREFUSED from an earlier packet's ICMP error, or a full buffer: the packet is lost.
             Err(error) => Answer::Final(format!("udp send: {error}")),
         }
+    }
+}
+
+const OTLP_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// A gRPC codec sending an already encoded `ExportTraceServiceRequest` and
+/// decoding the response: a load generator should spend its CPU on load,
+/// not on cloning and re-encoding the same request for every send or retry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RawRequestCodec;
+
+impl tonic::codec::Codec for RawRequestCodec {
+    type Encode = bytes::Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = RawRequestCodec;
+    type Decoder = tonic_prost::ProstDecoder<ExportTraceServiceResponse>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawRequestCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
+impl tonic::codec::Encoder for RawRequestCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Self::Item,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
     }
 }
 
