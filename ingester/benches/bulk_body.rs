@@ -5,6 +5,8 @@
 //! traces, 10 spans of 20 attributes each.
 //!
 //! Run: `cargo bench -p ferrotrace-ingester --bench bulk_body`
+//! The batch builder is reused across iterations, as in the ingester, and
+//! the allocator is the ingester's (mimalloc).
 
 use std::hint::black_box;
 
@@ -17,6 +19,10 @@ use prost::Message;
 use rand::SeedableRng;
 
 const TRACES: usize = 10;
+
+/// The allocator the ingester binary runs on.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bulk_body(c: &mut Criterion) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
