@@ -58,8 +58,17 @@ async fn loadtest(cluster: &Cluster, traces: usize, extra: &[&str]) -> (Option<i
     let output = Command::new(&binary)
         .arg(format!("--endpoint={}", cluster.collector_grpc))
         .arg(format!("--traces={traces}"))
-        .args(["--traces-per-request=6", "--spans-per-trace=10", "--rate=2000"])
-        .args(["--concurrency=2", "--report-interval=0", "--json", "--verify"])
+        .args([
+            "--traces-per-request=6",
+            "--spans-per-trace=10",
+            "--rate=2000",
+        ])
+        .args([
+            "--concurrency=2",
+            "--report-interval=0",
+            "--json",
+            "--verify",
+        ])
         .arg(format!("--es-url={}", cluster.osmem.url()))
         .arg(format!("--es-index-prefix={}", cluster.prefix))
         .args(extra)
