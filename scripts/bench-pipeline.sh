@@ -252,7 +252,7 @@ steady_cpu, steady_rss, steady_now = int(sys.argv[7]) / 100, sys.argv[8], sys.ar
 n, lat = mx["acked_spans"], mx["latency_ms"]
 with open(results, "a") as out:
     w = lambda s="": print(s, file=out)
-    w(); w(f"## Collector alone: OTLP/gRPC in, Kafka out (lz4, acks=all), {n:,} spans")
+    w(); w(f"## Collector alone: OTLP/gRPC in, Kafka out (acks=all, default producer settings), {n:,} spans")
     w(); w(f"Closed loop: {mx['achieved_rate']:,.0f} spans/s acknowledged (p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms); "
            f"collector CPU {max_cpu:.2f} s = {max_cpu/n*1e6:.2f} µs/span = **{n/max(max_cpu,0.01):,.0f} spans/CPU-s**, "
            f"peak RSS {max_rss} MiB (tansu, memory storage: {tansu_cpu:.2f} CPU-s; loadtest {mx['loadtest_cpu_seconds']:.2f} CPU-s).")
@@ -310,7 +310,8 @@ if [[ " $PHASES " == *" latency "* ]]; then
     echo "bench-pipeline: $(tail -1 "$OUT/latency.csv")" >&2
   done
   stop_cluster
-  python3 scripts/plot-latency.py "$OUT/latency.csv" "$OUT/latency.svg" "$commit"
+  python3 scripts/plot-latency.py "$OUT/latency.csv" "$OUT/latency.svg" \
+    "commit $commit, $(nproc) CPUs; broker tansu (${TANSU_STORAGE:-sqlite}), blackhole ES, collector and ingester on one machine; ${RATE_SECONDS} s per rate"
   python3 - "$results" "$OUT/latency.csv" "$RATE_SECONDS" <<'PY'
 import csv, sys
 results, path, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
