@@ -123,6 +123,7 @@ async fn export_produces_one_message_per_trace_keyed_by_hex_trace_id() {
         spans_per_trace: 7,
         attributes_per_span: 5,
         error_rate: 0.2,
+        ..Default::default()
     };
     let request = generator::request(&mut rng, 25, shape, 1_764_115_200_000_000_000);
     // gzip-compressed, as OTel SDKs send by default.

@@ -262,6 +262,7 @@ impl CollectorProcess {
             spans_per_trace: 10,
             attributes_per_span: 2,
             error_rate: 0.5,
+            ..Default::default()
         };
         for at in [AFTER_MIDNIGHT_NS, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS] {
             let request = generator::request(&mut rng, 5, shape, at);

@@ -32,6 +32,7 @@ async fn spans_over_grpc_and_http_arrive_once_in_the_right_daily_index() {
         spans_per_trace: 5,
         attributes_per_span: 8,
         error_rate: 0.0,
+        ..Default::default()
     };
 
     // gRPC: traces whose spans fall either side of midnight UTC.
@@ -243,6 +244,7 @@ async fn sigterm_drains_commits_and_exits_zero() {
         spans_per_trace: 4,
         attributes_per_span: 4,
         error_rate: 0.0,
+        ..Default::default()
     };
     let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
         .await

@@ -23,6 +23,12 @@ pub struct Shape {
     pub attributes_per_span: usize,
     /// Fraction of spans with an error status, 0.0..=1.0.
     pub error_rate: f64,
+    /// Events (span logs) on every span, each with two attributes; the root
+    /// span always has one more ("dispatch started").
+    pub events_per_span: usize,
+    /// Length of every string attribute value; 0 keeps the natural short
+    /// values (`value-123456`). The knob for payload size.
+    pub string_value_bytes: usize,
 }
 
 impl Default for Shape {
@@ -31,6 +37,8 @@ impl Default for Shape {
             spans_per_trace: 10,
             attributes_per_span: 20,
             error_rate: 0.01,
+            events_per_span: 0,
+            string_value_bytes: 0,
         }
     }
 }
@@ -134,17 +142,8 @@ pub fn trace(rng: &mut impl Rng, shape: Shape, now_unix_nanos: u64) -> Vec<(usiz
             kind: kind as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: start + duration,
-            attributes: attributes(rng, shape.attributes_per_span),
-            events: if i == 0 {
-                vec![span::Event {
-                    time_unix_nano: start + 1000,
-                    name: "dispatch started".into(),
-                    attributes: vec![string_kv("customer_id", "123")],
-                    dropped_attributes_count: 0,
-                }]
-            } else {
-                Vec::new()
-            },
+            attributes: attributes(rng, shape.attributes_per_span, shape.string_value_bytes),
+            events: events(i == 0, start, duration, shape.events_per_span),
             status: Some(Status {
                 code: if error {
                     status::StatusCode::Error as i32
@@ -172,18 +171,55 @@ const ATTRIBUTE_KEYS: [&str; 32] = [
     "attr.24", "attr.25", "attr.26", "attr.27", "attr.28", "attr.29", "attr.30", "attr.31",
 ];
 
-/// `n` attributes of mixed types (strings, ints, bools, doubles).
-fn attributes(rng: &mut impl Rng, n: usize) -> Vec<KeyValue> {
+/// The root's "dispatch started" event, then `extra` events spread over the span.
+fn events(root: bool, start: u64, duration: u64, extra: usize) -> Vec<span::Event> {
+    let mut events = Vec::with_capacity(extra + usize::from(root));
+    if root {
+        events.push(span::Event {
+            time_unix_nano: start + 1000,
+            name: "dispatch started".into(),
+            attributes: vec![string_kv("customer_id", "123")],
+            dropped_attributes_count: 0,
+        });
+    }
+    for n in 0..extra {
+        events.push(span::Event {
+            time_unix_nano: start + duration * n as u64 / extra as u64,
+            name: "cache lookup".into(),
+            attributes: vec![
+                string_kv("cache.key", "customer:123"),
+                KeyValue {
+                    key: "cache.hit".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::BoolValue(n % 2 == 0)),
+                    }),
+                    ..Default::default()
+                },
+            ],
+            dropped_attributes_count: 0,
+        });
+    }
+    events
+}
+
+/// `n` attributes of mixed types (strings, ints, bools, doubles); string
+/// values padded to `string_bytes` when that is not 0.
+fn attributes(rng: &mut impl Rng, n: usize, string_bytes: usize) -> Vec<KeyValue> {
     (0..n)
         .map(|i| {
             let key = ATTRIBUTE_KEYS
                 .get(i)
                 .map_or_else(|| format!("attr.{i:02}"), |k| k.to_string());
             let value = match i % 4 {
-                0 => any_value::Value::StringValue(format!(
-                    "value-{}",
-                    rng.random_range(0..1_000_000u32)
-                )),
+                0 => {
+                    let mut value = format!("value-{}", rng.random_range(0..1_000_000u32));
+                    if string_bytes > 0 {
+                        value.truncate(string_bytes);
+                        let pad = string_bytes - value.len();
+                        value.extend(std::iter::repeat_n('x', pad));
+                    }
+                    any_value::Value::StringValue(value)
+                }
                 1 => any_value::Value::IntValue(rng.random_range(0..1_000_000)),
                 2 => any_value::Value::BoolValue(rng.random_bool(0.5)),
                 _ => any_value::Value::DoubleValue(rng.random_range(0.0..1000.0)),
@@ -236,6 +272,37 @@ mod tests {
             50
         );
         assert!(spans.iter().all(|s| s.attributes.len() == 20));
+    }
+
+    #[test]
+    fn events_and_string_sizes_follow_the_shape() {
+        let mut rng = rand::rng();
+        let shape = Shape {
+            spans_per_trace: 3,
+            attributes_per_span: 8,
+            events_per_span: 2,
+            string_value_bytes: 100,
+            ..Default::default()
+        };
+        let spans: Vec<(usize, Span)> = trace(&mut rng, shape, 1_700_000_000_000_000_000);
+        let events: Vec<usize> = spans.iter().map(|(_, s)| s.events.len()).collect();
+        assert_eq!(events, vec![3, 2, 2], "the root has its dispatch event too");
+        for (_, span) in &spans {
+            let strings: Vec<usize> = span
+                .attributes
+                .iter()
+                .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(v) => Some(v.len()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(strings, vec![100, 100], "attributes 0 and 4 are strings");
+            assert!(span
+                .events
+                .iter()
+                .all(|e| e.time_unix_nano >= span.start_time_unix_nano
+                    && e.time_unix_nano <= span.end_time_unix_nano));
+        }
     }
 
     #[test]

@@ -428,6 +428,7 @@ mod tests {
             spans_per_trace: 10,
             attributes_per_span: 10,
             error_rate: 0.3,
+            ..Default::default()
         };
         generator::request(&mut rand::rng(), traces, shape, NOW)
     }

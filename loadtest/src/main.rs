@@ -61,6 +61,17 @@ struct Args {
     /// Attributes per span.
     #[arg(long, env = "FERROTRACE_LOADTEST_ATTRIBUTES", default_value_t = 20)]
     attributes: usize,
+    /// Events (span logs, two attributes each) on every span.
+    #[arg(long, env = "FERROTRACE_LOADTEST_EVENTS_PER_SPAN", default_value_t = 0)]
+    events_per_span: usize,
+    /// Length of string attribute values in bytes (0: short natural values);
+    /// sets the payload size.
+    #[arg(
+        long,
+        env = "FERROTRACE_LOADTEST_STRING_VALUE_BYTES",
+        default_value_t = 0
+    )]
+    string_value_bytes: usize,
     /// Fraction of spans with an error status, 0 to 1.
     #[arg(long, env = "FERROTRACE_LOADTEST_ERROR_RATE", default_value_t = 0.01)]
     error_rate: f64,
@@ -137,6 +148,8 @@ async fn main() -> anyhow::Result<()> {
             spans_per_trace: args.spans_per_trace,
             attributes_per_span: args.attributes,
             error_rate: args.error_rate.clamp(0.0, 1.0),
+            events_per_span: args.events_per_span,
+            string_value_bytes: args.string_value_bytes,
         },
         rate: args.rate.max(0.0),
         concurrency,

@@ -105,6 +105,14 @@ impl Cluster {
 
     /// An ingester writing to `es_url` (e.g. a proxy in front of osmem).
     pub fn ingester_with_es(&self, es_url: &str, extra: &[&str]) -> Child {
+        self.ingester_command(es_url, extra)
+            .spawn()
+            .expect("ingester starts")
+    }
+
+    /// The command [`Cluster::ingester_with_es`] runs, for a test that
+    /// captures the output or changes `RUST_LOG`.
+    pub fn ingester_command(&self, es_url: &str, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
         cmd.arg(format!("--kafka-brokers={}", self.tansu.brokers()))
             .arg(format!("--kafka-topic={}", self.topic))
@@ -122,7 +130,7 @@ impl Cluster {
             )
             .stdin(Stdio::null())
             .kill_on_drop(true);
-        cmd.spawn().expect("ingester starts")
+        cmd
     }
 
     /// Sends `traces` ten-span traces over gRPC, ten per request; returns the
@@ -133,6 +141,7 @@ impl Cluster {
             spans_per_trace: 10,
             attributes_per_span: 10,
             error_rate: 0.0,
+            ..Default::default()
         };
         let mut grpc = TraceServiceClient::connect(self.collector_grpc.clone())
             .await
