@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use support::{Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};
+use support::{workspace_binary, Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};
 use tokio::process::{Child, Command};
 
 /// Prefixes of the metrics ferrotrace exports; other identifiers in a query
@@ -211,7 +211,7 @@ struct CollectorProcess {
 
 impl CollectorProcess {
     fn spawn(cluster: &Cluster) -> Self {
-        let binary = collector_binary();
+        let binary = workspace_binary("ferrotrace-collector");
         let admin = free_port();
         let grpc = format!("127.0.0.1:{}", free_port());
         let zipkin = format!("127.0.0.1:{}", free_port());
@@ -296,24 +296,6 @@ impl CollectorProcess {
 }
 
 /// `<target>/debug/ferrotrace-collector`, next to this test's `deps/` folder.
-fn collector_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in <target>/<profile>/deps");
-    let binary = profile_dir.join(format!(
-        "ferrotrace-collector{}",
-        std::env::consts::EXE_SUFFIX
-    ));
-    assert!(
-        binary.is_file(),
-        "{} is missing: run `cargo build -p ferrotrace-collector` first (cargo test --workspace builds it)",
-        binary.display()
-    );
-    binary
-}
-
 async fn scrape(admin_port: u16) -> String {
     let url = format!("http://127.0.0.1:{admin_port}/metrics");
     match reqwest::get(url).await {

@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
-use support::{terminate, Cluster};
+use support::{terminate, workspace_binary, Cluster};
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +53,7 @@ async fn verify_fails_without_an_ingester_and_passes_with_one() {
 /// 2,000 spans/s, verified against the cluster's Elasticsearch. Returns the
 /// exit code and the JSON report.
 async fn loadtest(cluster: &Cluster, traces: usize, extra: &[&str]) -> (Option<i32>, Value) {
-    let binary = loadtest_binary();
+    let binary = workspace_binary("ferrotrace-loadtest");
     let output = Command::new(&binary)
         .arg(format!("--endpoint={}", cluster.collector_grpc))
         .arg(format!("--traces={traces}"))
@@ -84,22 +83,4 @@ async fn loadtest(cluster: &Cluster, traces: usize, extra: &[&str]) -> (Option<i
         )
     });
     (output.status.code(), report)
-}
-
-fn loadtest_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary in <target>/<profile>/deps");
-    let binary = profile_dir.join(format!(
-        "ferrotrace-loadtest{}",
-        std::env::consts::EXE_SUFFIX
-    ));
-    assert!(
-        binary.is_file(),
-        "{} is missing: run `cargo build -p ferrotrace-loadtest` first (cargo test --workspace builds it)",
-        binary.display()
-    );
-    binary
 }

@@ -217,6 +217,23 @@ pub async fn terminate(child: &mut Child) {
     assert!(status.success(), "SIGTERM exits 0, got {status:?}");
 }
 
+/// Another binary of the workspace, built next to the test binary
+/// (`cargo test --workspace` builds every binary first).
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("test binary in <target>/<profile>/deps");
+    let binary = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (cargo test --workspace builds it)",
+        binary.display()
+    );
+    binary
+}
+
 pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
