@@ -24,33 +24,14 @@ import sys
 import jsonschema
 import yaml
 
+from strict_yaml import StrictLoader
+
 compose_path, schema_path = sys.argv[1], sys.argv[2]
 base = os.path.dirname(os.path.abspath(compose_path))
 problems = []
 
 # Admin (metrics) ports of the ferrotrace binaries, by command.
 ADMIN_PORTS = {"ferrotrace-collector": 14269, "ferrotrace-ingester": 14270}
-
-
-class StrictLoader(yaml.SafeLoader):
-    """Rejects duplicate keys, which YAML parsers (and Compose) silently merge."""
-
-
-def no_duplicates(loader, node, deep=False):
-    keys = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue  # `<<: *anchor`: its keys may be overridden here
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        keys.add(key)
-    loader.flatten_mapping(node)
-    return loader.construct_mapping(node, deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, no_duplicates)
 
 
 def load_yaml(path):

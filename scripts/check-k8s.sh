@@ -44,28 +44,13 @@ import glob, os, sys
 import kubernetes_validate
 import yaml
 
+sys.path.insert(0, "scripts")
+from strict_yaml import StrictLoader
+
 k8s_version, rendered_dir = sys.argv[1], sys.argv[2]
 # Kinds whose schemas come with an operator's CRDs, not with Kubernetes.
 CRD_GROUPS = ("monitoring.coreos.com/", "keda.sh/")
 problems = []
-
-
-class StrictLoader(yaml.SafeLoader):
-    """Rejects duplicate keys, which YAML parsers (and kubectl) silently merge."""
-
-
-def no_duplicates(loader, node, deep=False):
-    keys = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        keys.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, no_duplicates)
 
 
 def load(path):
