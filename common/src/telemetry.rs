@@ -35,11 +35,20 @@ pub fn init_logs(format: LogFormat, default_level: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests that start several components in one process) is harmless.
     let _ = match format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_target(false).with_ansi(colour_logs()))
+            .try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().flatten_event(true))
             .try_init(),
     };
+}
+
+/// Colours only for a person at a terminal: a log file, `kubectl logs` or a
+/// log shipper would otherwise get escape codes. `NO_COLOR` turns them off.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Installs the global Prometheus recorder and returns the handle that renders it.

@@ -1,6 +1,7 @@
 //! Real test servers for integration tests: a tansu Kafka broker and an
 //! osmem OpenSearch-compatible server, each started on a free loopback port
-//! and stopped when its handle is dropped.
+//! and stopped when its handle is dropped; a TCP proxy a test can cut, and a
+//! TLS-terminating, authenticating proxy with its throwaway PKI.
 //!
 //! The binaries come from `.tools/bin/` (installed by `scripts/install-tools.sh`,
 //! which `make test` runs) or from `FERROTRACE_TANSU_BIN` / `FERROTRACE_OSMEM_BIN`.
@@ -12,9 +13,13 @@ mod metrics;
 mod opensearch;
 mod process;
 mod proxy;
+mod temp_dir;
+mod tls_proxy;
 
 pub use kafka::Tansu;
 pub use metrics::{parse_metrics, sample, scrape_metrics};
 pub use opensearch::Osmem;
 pub use process::{free_port, tool_path, unique_name, wait_until};
 pub use proxy::TcpProxy;
+pub use temp_dir::TempDir;
+pub use tls_proxy::{ProxyAuth, TestPki, TlsProxy, TlsProxyOptions};
