@@ -19,8 +19,9 @@ COPY loadtest loadtest
 RUN cargo build --release --locked --workspace --bins
 
 FROM debian:bookworm-slim
+# libssl3: librdkafka's Kafka TLS and SCRAM link the system OpenSSL.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+ && apt-get install -y --no-install-recommends ca-certificates zlib1g libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ferrotrace
 COPY --from=build /src/target/release/ferrotrace-collector /src/target/release/ferrotrace-ingester /src/target/release/ferrotrace-loadtest /usr/local/bin/

@@ -3,10 +3,12 @@
 //! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
 //! the Jaeger collector and the OpenTelemetry Collector where users know them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
 /// Receives spans (OTLP, Jaeger, Zipkin), splits them by trace ID and produces
@@ -29,6 +31,10 @@ pub struct Config {
     /// Extra librdkafka producer property `key=value` (repeatable, or `;`-separated in the environment; overrides ferrotrace's defaults).
     #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
     pub kafka_producer_config: Vec<(String, String)>,
+
+    // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`), shared with the ingester.
+    #[command(flatten)]
+    pub kafka_security: KafkaSecurity,
 
     /// Largest Kafka message value in bytes; bigger traces are split into several messages.
     #[arg(
@@ -113,6 +119,26 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight requests to finish.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// PEM certificate (chain) served by the TCP receivers (OTLP, Jaeger gRPC/HTTP, Zipkin); with --tls-key-file it turns TLS on. Reloaded when it changes.
+    #[arg(long, env = "FERROTRACE_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, env = "FERROTRACE_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// PEM CA bundle: when set, TCP receivers require a client certificate signed by it (mTLS).
+    #[arg(long, env = "FERROTRACE_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+
+    /// Bearer tokens accepted by the TCP receivers, one per line (`#` comments and blank lines ignored); every request must send one when set.
+    #[arg(long, env = "FERROTRACE_AUTH_BEARER_TOKENS_FILE")]
+    pub auth_bearer_tokens_file: Option<PathBuf>,
+
+    /// How often the TLS and bearer-token files are checked for changes.
+    #[arg(long, env = "FERROTRACE_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub reload_interval: Duration,
 }
 
 impl Config {
@@ -134,6 +160,16 @@ impl Config {
         }
         if self.max_inflight_bytes < self.max_request_bytes {
             return Err("--max-inflight-bytes must be at least --max-request-bytes".into());
+        }
+        self.kafka_security.validate().map_err(|e| e.to_string())?;
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("--tls-cert-file and --tls-key-file go together".into());
+        }
+        if self.tls_client_ca_file.is_some() && self.tls_cert_file.is_none() {
+            return Err("--tls-client-ca-file needs --tls-cert-file and --tls-key-file".into());
+        }
+        if self.reload_interval.is_zero() {
+            return Err("--reload-interval must be positive".into());
         }
         Ok(())
     }
@@ -175,6 +211,19 @@ mod tests {
         let config =
             Config::try_parse_from(["ferrotrace-collector", "--otlp-http-listen", ""]).unwrap();
         assert_eq!(config.otlp_http_listen.addr(), None);
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ferrotrace-collector"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all).unwrap().validate()
+        };
+        assert!(parse(&["--tls-cert-file", "c.pem", "--tls-key-file", "k.pem"]).is_ok());
+        assert!(parse(&["--tls-cert-file", "c.pem"]).is_err());
+        assert!(parse(&["--tls-key-file", "k.pem"]).is_err());
+        assert!(parse(&["--tls-client-ca-file", "ca.pem"]).is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! [`Collector::bind`] binds every listener first (so bad addresses fail
 //! before anything runs, and tests can bind port 0), then [`Collector::run`]
 //! serves until the shutdown token is cancelled and drains in-flight requests.
+//! TLS and bearer tokens, when configured, wrap every TCP receiver but the
+//! admin port.
 
 pub mod config;
 pub mod metrics;
@@ -26,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::producer::Producer;
+use crate::receivers::auth::{BearerTokens, ReceiverAuth};
+use crate::receivers::tls::{Alpn, ServerTls, TlsFiles, TlsListener};
 
 /// A collector with its listeners bound, ready to run.
 pub struct Collector {
@@ -33,6 +37,8 @@ pub struct Collector {
     producer: Arc<Producer>,
     metrics: PrometheusHandle,
     listeners: Listeners,
+    tls: Option<Arc<ServerTls>>,
+    tokens: Option<Arc<BearerTokens>>,
 }
 
 /// Every receiver's socket; `None` when its listen address is empty.
@@ -51,6 +57,23 @@ impl Collector {
     /// Creates the Kafka producer and binds every enabled listener.
     pub async fn bind(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         crate::metrics::describe();
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                ServerTls::load(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: config.tls_client_ca_file.clone(),
+                })
+                .context("loading the receivers' TLS files")?,
+            )),
+            _ => None,
+        };
+        let tokens = match &config.auth_bearer_tokens_file {
+            Some(path) => Some(Arc::new(
+                BearerTokens::load(path).context("loading the bearer tokens")?,
+            )),
+            None => None,
+        };
         let producer = Arc::new(Producer::new(&config).context("creating the Kafka producer")?);
         let listeners = Listeners {
             otlp_grpc: bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?,
@@ -75,6 +98,8 @@ impl Collector {
             producer,
             metrics,
             listeners,
+            tls,
+            tokens,
         })
     }
 
@@ -111,6 +136,8 @@ impl Collector {
             producer,
             metrics,
             listeners,
+            tls,
+            tokens,
         } = self;
         let pipeline = Arc::new(Pipeline::new(
             producer.clone(),
@@ -120,49 +147,85 @@ impl Collector {
         let mut tasks = tokio::task::JoinSet::new();
         let max_request = config.max_request_bytes;
 
+        if let Some(tls) = &tls {
+            tokio::spawn(tls.clone().watch(config.reload_interval, shutdown.clone()));
+        }
+        if let Some(tokens) = &tokens {
+            tokio::spawn(
+                tokens
+                    .clone()
+                    .watch(config.reload_interval, shutdown.clone()),
+            );
+        }
+
         if let Some(listener) = listeners.otlp_grpc {
-            tracing::info!(addr = %listener.local_addr()?, "OTLP/gRPC receiver listening");
             let service = receivers::otlp_grpc::service(pipeline.clone(), max_request);
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                receivers::grpc_raw::serve(listener, service, token)
-                    .await
-                    .context("OTLP/gRPC receiver")
-            });
+            let grpc = GrpcReceiver {
+                name: "OTLP/gRPC",
+                receiver: "otlp_grpc",
+                listener,
+            };
+            grpc.spawn(&mut tasks, service, &tls, &tokens, &shutdown)?;
         }
         if let Some(listener) = listeners.jaeger_grpc {
-            tracing::info!(addr = %listener.local_addr()?, "Jaeger gRPC receiver listening");
             let service = receivers::jaeger_grpc::service(pipeline.clone(), max_request);
-            let token = shutdown.clone();
-            tasks.spawn(async move {
-                receivers::grpc_raw::serve(listener, service, token)
-                    .await
-                    .context("Jaeger gRPC receiver")
-            });
+            let grpc = GrpcReceiver {
+                name: "Jaeger gRPC",
+                receiver: "jaeger_grpc",
+                listener,
+            };
+            grpc.spawn(&mut tasks, service, &tls, &tokens, &shutdown)?;
         }
         let http_receivers = [
             (
                 listeners.otlp_http,
                 "OTLP/HTTP",
+                "otlp_http",
                 receivers::otlp_http::router as fn(_, _) -> _,
             ),
             (
                 listeners.jaeger_http,
                 "Jaeger HTTP",
+                "jaeger_http",
                 receivers::jaeger_http::router,
             ),
-            (listeners.zipkin, "Zipkin", receivers::zipkin::router),
+            (
+                listeners.zipkin,
+                "Zipkin",
+                "zipkin",
+                receivers::zipkin::router,
+            ),
         ];
-        for (listener, name, router) in http_receivers {
+        for (listener, name, receiver, router) in http_receivers {
             let Some(listener) = listener else { continue };
-            tracing::info!(addr = %listener.local_addr()?, "{name} receiver listening");
-            let router = router(pipeline.clone(), max_request);
+            tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
+            let mut router: axum::Router = router(pipeline.clone(), max_request);
+            if let Some(tokens) = &tokens {
+                router = router.layer(axum::middleware::from_fn_with_state(
+                    ReceiverAuth {
+                        tokens: tokens.clone(),
+                        receiver,
+                    },
+                    receivers::auth::require_bearer,
+                ));
+            }
             let token = shutdown.clone();
-            tasks.spawn(async move {
-                receivers::serve_http(listener, router, token)
-                    .await
-                    .with_context(|| format!("{name} receiver"))
-            });
+            let served = match &tls {
+                Some(tls) => {
+                    let listener = TlsListener::spawn(
+                        listener,
+                        tls.clone(),
+                        Alpn::Http,
+                        receiver,
+                        token.clone(),
+                    )?;
+                    futures::future::Either::Left(receivers::serve_https(listener, router, token))
+                }
+                None => {
+                    futures::future::Either::Right(receivers::serve_http(listener, router, token))
+                }
+            };
+            tasks.spawn(async move { served.await.with_context(|| format!("{name} receiver")) });
         }
         let udp_options = receivers::jaeger_udp::UdpOptions {
             max_packet_bytes: config.jaeger_udp_max_packet_bytes,
@@ -218,6 +281,61 @@ impl Collector {
             server.stop().await;
         }
         tracing::info!("collector stopped");
+        Ok(())
+    }
+}
+
+/// A gRPC receiver's listener and names, before it serves.
+struct GrpcReceiver {
+    name: &'static str,
+    receiver: &'static str,
+    listener: TcpListener,
+}
+
+impl GrpcReceiver {
+    /// Serves `service` on the listener, behind TLS and bearer tokens when configured.
+    fn spawn<R: receivers::grpc_raw::RawRpc>(
+        self,
+        tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+        service: receivers::grpc_raw::RawService<R>,
+        tls: &Option<Arc<ServerTls>>,
+        tokens: &Option<Arc<BearerTokens>>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Self {
+            name,
+            receiver,
+            listener,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
+        let auth = tokens.as_ref().map(|tokens| ReceiverAuth {
+            tokens: tokens.clone(),
+            receiver,
+        });
+        let token = shutdown.clone();
+        match tls {
+            Some(tls) => {
+                let incoming =
+                    TlsListener::spawn(listener, tls.clone(), Alpn::Grpc, receiver, token.clone())?;
+                tasks.spawn(async move {
+                    receivers::grpc_raw::serve_incoming(
+                        incoming.into_stream(),
+                        service,
+                        auth,
+                        token,
+                    )
+                    .await
+                    .with_context(|| format!("{name} receiver"))
+                });
+            }
+            None => {
+                tasks.spawn(async move {
+                    receivers::grpc_raw::serve(listener, service, auth, token)
+                        .await
+                        .with_context(|| format!("{name} receiver"))
+                });
+            }
+        }
         Ok(())
     }
 }

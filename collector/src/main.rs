@@ -16,6 +16,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(EXIT_USAGE);
     }
     telemetry::init_logs(config.log_format, "info");
+    if let Some(warning) = config.kafka_security.warning() {
+        tracing::warn!("{warning}");
+    }
     let metrics = telemetry::init_metrics("collector", metrics::HISTOGRAMS)?;
     let collector = Collector::bind(config, metrics).await?;
     collector.run(shutdown::on_signal()).await

@@ -20,6 +20,14 @@ pub const KAFKA_MESSAGES: &str = "ferrotrace_collector_kafka_messages_total";
 pub const KAFKA_BYTES: &str = "ferrotrace_collector_kafka_bytes_total";
 /// Bytes of requests currently being produced (the in-flight budget in use).
 pub const INFLIGHT_BYTES: &str = "ferrotrace_collector_inflight_bytes";
+/// TLS handshakes that failed (plaintext client, untrusted client certificate, timeout), by receiver.
+pub const TLS_HANDSHAKE_FAILURES: &str = "ferrotrace_collector_tls_handshake_failures_total";
+/// Reloads of changed TLS certificate files, by result (`ok`, `failed`).
+pub const TLS_RELOADS: &str = "ferrotrace_collector_tls_reloads_total";
+/// Requests refused for a missing or unknown bearer token, by receiver and reason (`missing`, `invalid`).
+pub const REQUESTS_UNAUTHENTICATED: &str = "ferrotrace_collector_requests_unauthenticated_total";
+/// Reloads of a changed bearer tokens file, by result (`ok`, `failed`).
+pub const AUTH_TOKENS_RELOADS: &str = "ferrotrace_collector_auth_tokens_reloads_total";
 
 /// Histograms exported with buckets rather than as summaries.
 pub const HISTOGRAMS: &[&str] = &[REQUEST_DURATION];
@@ -66,5 +74,25 @@ pub fn describe() {
         INFLIGHT_BYTES,
         Unit::Bytes,
         "Bytes of export requests currently waiting for Kafka acknowledgements."
+    );
+    describe_counter!(
+        TLS_HANDSHAKE_FAILURES,
+        Unit::Count,
+        "TLS handshakes that failed (plaintext client, untrusted or missing client certificate, timeout), by receiver."
+    );
+    describe_counter!(
+        TLS_RELOADS,
+        Unit::Count,
+        "Reloads of changed TLS certificate files, by result (ok; failed keeps the previous certificate)."
+    );
+    describe_counter!(
+        REQUESTS_UNAUTHENTICATED,
+        Unit::Count,
+        "Requests refused for a missing or unknown bearer token, by receiver and reason (missing, invalid)."
+    );
+    describe_counter!(
+        AUTH_TOKENS_RELOADS,
+        Unit::Count,
+        "Reloads of a changed bearer tokens file, by result (ok; failed keeps the previous tokens)."
     );
 }

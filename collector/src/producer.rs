@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotrace_common::kafka_security;
 use ferrotrace_common::otlp::Split;
 use futures::future::join_all;
 use rdkafka::config::ClientConfig;
@@ -75,10 +76,14 @@ impl Producer {
                 "message.max.bytes",
                 (config.kafka_max_message_bytes + 1024).to_string(),
             );
+        config
+            .kafka_security
+            .apply(&mut client)
+            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
         for (key, value) in &config.kafka_producer_config {
             client.set(key, value);
         }
-        let inner: FutureProducer = client.create()?;
+        let inner: FutureProducer = client.create().map_err(kafka_security::redact_error)?;
         Ok(Self {
             inner,
             topic: config.kafka_topic.clone(),

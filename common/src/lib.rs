@@ -8,6 +8,8 @@ pub mod admin;
 pub mod config;
 pub mod jaeger;
 pub mod kafka_codec;
+#[cfg(feature = "kafka")]
+pub mod kafka_security;
 pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
 use ferrotrace_common::jaeger::TagsAsFields;
 use ferrotrace_common::kafka_codec::Encoding;
+use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
 use crate::es::client::{EsClient, EsConnection, Secret};
@@ -64,6 +65,10 @@ pub struct Config {
     /// Extra librdkafka consumer property `key=value` (repeatable, or `;`-separated in the environment).
     #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
     pub kafka_consumer_config: Vec<(String, String)>,
+
+    // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`) of the consumer and the dead-letter producer, shared with the collector.
+    #[command(flatten)]
+    pub kafka_security: KafkaSecurity,
 
     /// Elasticsearch/OpenSearch URLs (comma-separated).
     #[arg(
@@ -438,6 +443,7 @@ impl Config {
         if self.kafka_topic.is_empty() || self.kafka_group.is_empty() {
             return Err("--kafka-topic and --kafka-group must not be empty".into());
         }
+        self.kafka_security.validate().map_err(|e| e.to_string())?;
         self.validate_es()?;
         let tags = self.tags_as_fields()?;
         if tags.is_enabled() && tags.dot_replacement.contains('.') {
@@ -495,6 +501,16 @@ mod tests {
 
     fn parse(flags: &[&str]) -> Result<Config, clap::Error> {
         Config::try_parse_from(std::iter::once("ferrotrace-ingester").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn kafka_security_flags_are_checked_at_start() {
+        let config = parse(&["--kafka-tls", "--kafka-sasl-username=ingest"]).unwrap();
+        let problem = config.validate().unwrap_err();
+        assert!(problem.contains("--kafka-sasl-mechanism"), "{problem}");
+        let config = parse(&["--kafka-tls"]).unwrap();
+        assert_eq!(config.kafka_security.security_protocol(), "ssl");
+        assert!(config.validate().is_ok());
     }
 
     #[test]

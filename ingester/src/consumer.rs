@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_codec::{self, Encoding};
+use ferrotrace_common::kafka_security;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -240,10 +241,16 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
         .set("enable.partition.eof", "false")
         // Feeds the per-partition lag gauge (IngestContext::stats).
         .set("statistics.interval.ms", "5000");
+    config
+        .kafka_security
+        .apply(&mut client)
+        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
     for (key, value) in &config.kafka_consumer_config {
         client.set(key, value);
     }
-    let consumer: IngestConsumer = client.create_with_context(context)?;
+    let consumer: IngestConsumer = client
+        .create_with_context(context)
+        .map_err(kafka_security::redact_error)?;
     consumer.subscribe(&[&config.kafka_topic])?;
     Ok((Arc::new(consumer), stored))
 }

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -45,18 +46,28 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    pub fn new(brokers: &str, topic: &str, extra: &[(String, String)]) -> Result<Self, KafkaError> {
+    /// Creates the producer: `security` first, then the user's `extra`
+    /// properties, which win.
+    pub fn new(
+        brokers: &str,
+        topic: &str,
+        security: &KafkaSecurity,
+        extra: &[(String, String)],
+    ) -> Result<Self, KafkaError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
             .set("client.id", "ferrotrace-ingester-dlq")
             .set("acks", "all")
             .set("message.timeout.ms", "30000");
+        security
+            .apply(&mut config)
+            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
         for (key, value) in extra {
             config.set(key, value);
         }
         Ok(Self {
-            producer: config.create()?,
+            producer: config.create().map_err(kafka_security::redact_error)?,
             topic: topic.to_string(),
         })
     }

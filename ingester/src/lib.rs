@@ -137,6 +137,7 @@ impl Ingester {
         let dead_letters = DeadLetters::new(
             &config.kafka_brokers,
             &config.dlq_topic(),
+            &config.kafka_security,
             &config.kafka_producer_config,
         )
         .context("creating the dead-letter producer")?;

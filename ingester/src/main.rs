@@ -41,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(EXIT_USAGE);
     }
     telemetry::init_logs(config.log_format, "info");
+    if let Some(warning) = config.kafka_security.warning() {
+        tracing::warn!("{warning}");
+    }
     let metrics = telemetry::init_metrics_with_buckets(
         "ingester",
         metrics::HISTOGRAMS,

@@ -5,14 +5,16 @@
 //! This module holds what several receivers share: the OTLP response,
 //! bounded gzip inflation, the HTTP server loop, the export of a request
 //! translated from Jaeger or Zipkin, and a log rate limiter for per-packet
-//! paths.
+//! paths. TLS ([`tls`]) and bearer tokens ([`auth`]) wrap the TCP receivers.
 
+pub mod auth;
 pub mod grpc_raw;
 pub mod jaeger_grpc;
 pub mod jaeger_http;
 pub mod jaeger_udp;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod tls;
 pub mod zipkin;
 
 use std::io::Read;
@@ -52,6 +54,17 @@ pub struct HttpState {
 /// Serves an HTTP receiver on `listener` until `shutdown`; in-flight requests finish first.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// [`serve_http`] on connections that finished their TLS handshake.
+pub async fn serve_https(
+    listener: tls::TlsListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {

@@ -16,7 +16,7 @@ mod proxy;
 mod temp_dir;
 mod tls_proxy;
 
-pub use kafka::Tansu;
+pub use kafka::{create_topic, Tansu};
 pub use metrics::{parse_metrics, sample, scrape_metrics};
 pub use opensearch::Osmem;
 pub use process::{free_port, tool_path, unique_name, wait_until};

@@ -13,6 +13,12 @@
 //! answered 401 when wrong or missing, and otherwise forwarded to the
 //! upstream. Counters of accepted and rejected requests and failed handshakes
 //! let a test assert what actually reached the wire.
+//!
+//! [`TlsProxy::start_tcp`] is the same TLS front for a protocol other than
+//! HTTP (Kafka in front of tansu, whose own TLS does not work): after the
+//! handshake, bytes are copied both ways to the upstream unchanged. It takes
+//! an already-bound listener so the caller knows the port before the
+//! upstream starts (a broker must advertise the proxy's address).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -192,6 +198,7 @@ pub struct TlsProxyOptions {
 /// What the proxy saw, shared with its connection tasks.
 #[derive(Default)]
 struct Stats {
+    tls_connections: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
     handshake_failures: AtomicU64,
@@ -203,6 +210,15 @@ struct Route {
     authorization: Option<HeaderValue>,
     http: reqwest::Client,
     stats: Arc<Stats>,
+}
+
+/// What the proxy does with a connection once TLS is up.
+#[derive(Clone)]
+enum Mode {
+    /// HTTP/1.1 requests, each checked and forwarded.
+    Http(Arc<Route>),
+    /// Raw bytes, copied both ways to this upstream.
+    Tcp(SocketAddr),
 }
 
 /// A running proxy; stops accepting and closes its connections on drop.
@@ -220,9 +236,9 @@ impl TlsProxy {
         pki: &TestPki,
         options: TlsProxyOptions,
     ) -> anyhow::Result<Self> {
-        let acceptor = TlsAcceptor::from(Arc::new(server_config(pki, &options)?));
+        let mut config = server_config(pki, &options)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let stats = Arc::new(Stats::default());
         let authorization = options
             .auth
@@ -236,8 +252,43 @@ impl TlsProxy {
             http: reqwest::Client::builder().no_proxy().build()?,
             stats: stats.clone(),
         });
+        Self::spawn(listener, config, Mode::Http(route), stats)
+    }
+
+    /// Terminates TLS on `listener` (bound by the caller, so its port can be
+    /// advertised before the upstream starts) and copies the bytes of each
+    /// connection both ways to `upstream`, over plain TCP. `options.auth`
+    /// must be [`ProxyAuth::None`]: there are no requests to check.
+    pub async fn start_tcp(
+        listener: TcpListener,
+        upstream: SocketAddr,
+        pki: &TestPki,
+        options: TlsProxyOptions,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            matches!(options.auth, ProxyAuth::None),
+            "a raw TCP proxy cannot check an Authorization header"
+        );
+        let config = server_config(pki, &options)?;
+        Self::spawn(
+            listener,
+            config,
+            Mode::Tcp(upstream),
+            Arc::new(Stats::default()),
+        )
+    }
+
+    fn spawn(
+        listener: TcpListener,
+        config: ServerConfig,
+        mode: Mode,
+        stats: Arc<Stats>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let acceptor = TlsAcceptor::from(Arc::new(config));
         let stop = CancellationToken::new();
         let accept_stop = stop.clone();
+        let conn_stats = stats.clone();
         tokio::spawn(async move {
             loop {
                 let tcp = tokio::select! {
@@ -250,7 +301,8 @@ impl TlsProxy {
                 tokio::spawn(serve(
                     tcp,
                     acceptor.clone(),
-                    route.clone(),
+                    mode.clone(),
+                    conn_stats.clone(),
                     accept_stop.clone(),
                 ));
             }
@@ -265,6 +317,11 @@ impl TlsProxy {
     /// `https://127.0.0.1:<port>`: the server certificate names the IP.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)
+    }
+
+    /// Connections whose TLS handshake succeeded.
+    pub fn tls_connections(&self) -> u64 {
+        self.stats.tls_connections.load(Ordering::SeqCst)
     }
 
     /// Requests that passed the `Authorization` check and were forwarded.
@@ -315,32 +372,50 @@ fn server_config(pki: &TestPki, options: &TlsProxyOptions) -> anyhow::Result<Ser
         builder.with_no_client_auth()
     };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
-    let mut config = builder.with_single_cert(vec![pki.server_cert.clone()], key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok(builder.with_single_cert(vec![pki.server_cert.clone()], key)?)
 }
 
-/// One connection: the handshake, then HTTP/1.1 requests until the client
-/// closes or the proxy stops.
-async fn serve(tcp: TcpStream, acceptor: TlsAcceptor, route: Arc<Route>, stop: CancellationToken) {
-    let tls = tokio::select! {
+/// One connection: the handshake, then HTTP/1.1 requests or raw bytes
+/// until either side closes or the proxy stops.
+async fn serve(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    mode: Mode,
+    stats: Arc<Stats>,
+    stop: CancellationToken,
+) {
+    let mut tls = tokio::select! {
         _ = stop.cancelled() => return,
         handshake = acceptor.accept(tcp) => match handshake {
             Ok(tls) => tls,
             Err(error) => {
-                route.stats.handshake_failures.fetch_add(1, Ordering::SeqCst);
-                if let Ok(mut errors) = route.stats.handshake_errors.lock() {
+                stats.handshake_failures.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut errors) = stats.handshake_errors.lock() {
                     errors.push(error.to_string());
                 }
                 return;
             }
         },
     };
-    let service = service_fn(move |request| handle(route.clone(), request));
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = connection => {}
+    stats.tls_connections.fetch_add(1, Ordering::SeqCst);
+    match mode {
+        Mode::Http(route) => {
+            let service = service_fn(move |request| handle(route.clone(), request));
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = connection => {}
+            }
+        }
+        Mode::Tcp(upstream) => {
+            let Ok(mut upstream) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream) => {}
+            }
+        }
     }
 }
 
@@ -553,6 +628,73 @@ mod tests {
             proxy.handshake_errors()
         );
         assert_eq!(proxy.accepted(), 1);
+    }
+
+    /// A TCP upstream that echoes every byte back.
+    async fn echo() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut read, mut write) = tcp.split();
+                    let _ = tokio::io::copy(&mut read, &mut write).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn raw_tcp_mode_forwards_bytes_after_the_handshake() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let pki = TestPki::generate().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = TlsProxy::start_tcp(listener, echo().await, &pki, TlsProxyOptions::default())
+            .await
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(proxy.addr()).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"not http at all").await.unwrap();
+        let mut echoed = [0u8; 15];
+        tls.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"not http at all");
+        assert_eq!(
+            (proxy.tls_connections(), proxy.handshake_failures()),
+            (1, 0)
+        );
+
+        // Plain TCP is not let through.
+        let mut plain = TcpStream::connect(proxy.addr()).await.unwrap();
+        plain.write_all(b"\0\0\0\x10hello kafka").await.unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), || async {
+                proxy.handshake_failures() == 1
+            })
+            .await
+        );
+        assert!(TlsProxy::start_tcp(
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            proxy.addr(),
+            &pki,
+            TlsProxyOptions {
+                auth: ProxyAuth::ApiKey("a2V5".into()),
+                require_client_cert: false,
+            },
+        )
+        .await
+        .is_err());
     }
 
     #[test]

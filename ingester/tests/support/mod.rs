@@ -136,37 +136,15 @@ impl Cluster {
     /// Sends `traces` ten-span traces over gRPC, ten per request; returns the
     /// (trace ID, span ID) hex pairs sent.
     pub async fn send_traces(&self, traces: usize) -> HashSet<(String, String)> {
-        let mut rng = rand::rng();
-        let shape = Shape {
-            spans_per_trace: 10,
-            attributes_per_span: 10,
-            error_rate: 0.0,
-            ..Default::default()
-        };
         let mut grpc = TraceServiceClient::connect(self.collector_grpc.clone())
             .await
             .expect("connect");
-        let mut sent = HashSet::new();
-        for _ in 0..traces.div_ceil(10) {
-            let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
-            sent.extend(
-                spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))),
-            );
-            grpc.export(request).await.expect("export");
-        }
-        sent
+        send_traces(&mut grpc, traces).await
     }
 
     /// (traceID, spanID) of every span document in the given day's index.
     pub async fn stored_spans(&self, day: &str) -> HashSet<(String, String)> {
-        let index = format!("{}-jaeger-span-{day}", self.prefix);
-        let docs = self.osmem.all_docs(&index).await.expect("span index");
-        docs.iter()
-            .map(|(_, doc)| {
-                let field = |name: &str| doc[name].as_str().unwrap_or_default().to_string();
-                (field("traceID"), field("spanID"))
-            })
-            .collect()
+        stored_spans(&self.osmem, &self.prefix, day).await
     }
 
     /// Counts span documents in all of this test's span indices.
@@ -199,6 +177,40 @@ impl Cluster {
         }
         count
     }
+}
+
+/// Sends `traces` ten-span traces (dated [`AFTER_MIDNIGHT_NS`]) over `grpc`,
+/// ten per request; returns the (trace ID, span ID) hex pairs sent.
+pub async fn send_traces(
+    grpc: &mut TraceServiceClient<tonic::transport::Channel>,
+    traces: usize,
+) -> HashSet<(String, String)> {
+    let mut rng = rand::rng();
+    let shape = Shape {
+        spans_per_trace: 10,
+        attributes_per_span: 10,
+        error_rate: 0.0,
+        ..Default::default()
+    };
+    let mut sent = HashSet::new();
+    for _ in 0..traces.div_ceil(10) {
+        let request = generator::request(&mut rng, 10, shape, AFTER_MIDNIGHT_NS);
+        sent.extend(spans(&request).map(|s| (hex::encode(&s.trace_id), hex::encode(&s.span_id))));
+        grpc.export(request).await.expect("export");
+    }
+    sent
+}
+
+/// (traceID, spanID) of every span document in `<prefix>-jaeger-span-<day>`.
+pub async fn stored_spans(osmem: &Osmem, prefix: &str, day: &str) -> HashSet<(String, String)> {
+    let index = format!("{prefix}-jaeger-span-{day}");
+    let docs = osmem.all_docs(&index).await.expect("span index");
+    docs.iter()
+        .map(|(_, doc)| {
+            let field = |name: &str| doc[name].as_str().unwrap_or_default().to_string();
+            (field("traceID"), field("spanID"))
+        })
+        .collect()
 }
 
 /// SIGTERM, then asserts the process exits 0 within 40 s (a graceful drain).

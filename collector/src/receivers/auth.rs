@@ -1,0 +1,338 @@
+//! Bearer-token authentication for the TCP receivers.
+//!
+//! `--auth-bearer-tokens-file` holds one token per line (blank lines and `#`
+//! comments ignored) and is re-read when its contents change, so tokens can
+//! be rotated without a restart. Every gRPC call and HTTP request must carry
+//! `authorization: Bearer <token>`; the comparison takes the same time
+//! whichever byte differs, and a token is never logged. A refused request is
+//! counted in `ferrotrace_collector_requests_unauthenticated_total`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics as m;
+
+/// Why the token file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: no token in the file")]
+    Empty { path: PathBuf },
+}
+
+/// Why a request was refused; the message is what the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    Missing,
+    Invalid,
+}
+
+impl Unauthenticated {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Missing => {
+                "missing bearer token: send the header `authorization: Bearer <token>`"
+            }
+            Self::Invalid => "invalid bearer token",
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Invalid => "invalid",
+        }
+    }
+
+    /// Counts the refusal for `receiver`.
+    pub fn record(self, receiver: &'static str) {
+        metrics::counter!(m::REQUESTS_UNAUTHENTICATED, "receiver" => receiver, "reason" => self.reason())
+            .increment(1);
+    }
+}
+
+/// The accepted tokens, reloaded when the file changes.
+pub struct BearerTokens {
+    path: PathBuf,
+    /// The file's contents at the last look, usable or not.
+    seen: Mutex<Vec<u8>>,
+    tokens: RwLock<Arc<Vec<Vec<u8>>>>,
+}
+
+impl BearerTokens {
+    /// Reads the file; an error here should stop the collector.
+    pub fn load(path: &Path) -> Result<Self, TokensError> {
+        let contents = read(path)?;
+        let tokens = parse(path, &contents)?;
+        Ok(Self {
+            path: path.to_owned(),
+            seen: Mutex::new(contents),
+            tokens: RwLock::new(Arc::new(tokens)),
+        })
+    }
+
+    /// Re-reads the file when its contents changed: `Ok(true)` when reloaded,
+    /// `Ok(false)` when unchanged, `Err` when the new file is unusable (the
+    /// previous tokens stay in force).
+    pub fn reload_if_changed(&self) -> Result<bool, TokensError> {
+        let contents = read(&self.path)?;
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == contents {
+                return Ok(false);
+            }
+            *seen = contents.clone();
+        }
+        let tokens = parse(&self.path, &contents)?;
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
+        Ok(true)
+    }
+
+    /// Polls the file every `interval` until `shutdown`, counting reloads.
+    pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        let mut last_error: Option<String> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match self.reload_if_changed() {
+                Ok(false) => {}
+                Ok(true) => {
+                    last_error = None;
+                    metrics::counter!(m::AUTH_TOKENS_RELOADS, "result" => "ok").increment(1);
+                    tracing::info!(path = %self.path.display(), "bearer tokens reloaded");
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    if last_error.as_ref() != Some(&error) {
+                        metrics::counter!(m::AUTH_TOKENS_RELOADS, "result" => "failed")
+                            .increment(1);
+                        tracing::error!(%error, "bearer tokens file unusable, keeping the previous tokens");
+                    }
+                    last_error = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Checks a request's `authorization` header.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Unauthenticated> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(Unauthenticated::Missing)?
+            .as_bytes();
+        let token = strip_bearer(presented).ok_or(Unauthenticated::Invalid)?;
+        let tokens = self
+            .tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        // Every token is compared in full, so timing says nothing about which one nearly matched.
+        let mut matched = false;
+        for known in tokens.iter() {
+            matched |= constant_time_eq(known, token);
+        }
+        if matched {
+            Ok(())
+        } else {
+            Err(Unauthenticated::Invalid)
+        }
+    }
+}
+
+/// `Bearer <token>`, the scheme case-insensitive (RFC 7235).
+fn strip_bearer(value: &[u8]) -> Option<&[u8]> {
+    if value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    let token = value[7..].trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Equality whose time depends only on the lengths, not on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(x ^ y);
+    }
+    diff == 0
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TokensError> {
+    std::fs::read(path).map_err(|source| TokensError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn parse(path: &Path, contents: &[u8]) -> Result<Vec<Vec<u8>>, TokensError> {
+    let tokens: Vec<Vec<u8>> = contents
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty() && !line.starts_with(b"#"))
+        .map(<[u8]>::to_vec)
+        .collect();
+    if tokens.is_empty() {
+        return Err(TokensError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(tokens)
+}
+
+/// What the HTTP middleware and the gRPC layer need: the tokens and the receiver to count under.
+#[derive(Clone)]
+pub struct ReceiverAuth {
+    pub tokens: Arc<BearerTokens>,
+    pub receiver: &'static str,
+}
+
+/// axum middleware: 401 with a `WWW-Authenticate` challenge unless the token is known.
+pub async fn require_bearer(
+    State(auth): State<ReceiverAuth>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth.tokens.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            refused.record(auth.receiver);
+            let mut response = (StatusCode::UNAUTHORIZED, refused.message()).into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+/// tower layer for tonic's server: every call, whatever its method, is
+/// answered `UNAUTHENTICATED` unless it carries a known token (`None`: no check).
+#[derive(Clone)]
+pub struct GrpcAuthLayer(pub Option<ReceiverAuth>);
+
+impl<S> tower::Layer<S> for GrpcAuthLayer {
+    type Service = GrpcAuth<S>;
+
+    fn layer(&self, inner: S) -> GrpcAuth<S> {
+        GrpcAuth {
+            inner,
+            auth: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`GrpcAuthLayer`] wraps around tonic's routes.
+#[derive(Clone)]
+pub struct GrpcAuth<S> {
+    inner: S,
+    auth: Option<ReceiverAuth>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for GrpcAuth<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Some(auth) = &self.auth {
+            if let Err(refused) = auth.tokens.check(request.headers()) {
+                refused.record(auth.receiver);
+                let status = tonic::Status::unauthenticated(refused.message());
+                return Box::pin(std::future::ready(Ok(status.into_http())));
+            }
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn tokens_file_skips_comments_and_blank_lines_and_reloads_on_change() {
+        let dir = ferrotrace_common::testkit::TempDir::new("tokens-unit").unwrap();
+        let path = dir
+            .write("tokens", "# team a\n\n  alpha  \r\nbeta\n# gamma\n")
+            .unwrap();
+        let tokens = BearerTokens::load(&path).unwrap();
+        assert_eq!(tokens.check(&with_header("Bearer alpha")), Ok(()));
+        assert_eq!(tokens.check(&with_header("bearer beta")), Ok(()));
+        assert_eq!(
+            tokens.check(&with_header("Bearer gamma")),
+            Err(Unauthenticated::Invalid)
+        );
+        assert_eq!(
+            tokens.check(&with_header("Bearer alph")),
+            Err(Unauthenticated::Invalid)
+        );
+        assert_eq!(
+            tokens.check(&with_header("Basic alpha")),
+            Err(Unauthenticated::Invalid)
+        );
+        assert_eq!(
+            tokens.check(&HeaderMap::new()),
+            Err(Unauthenticated::Missing)
+        );
+
+        assert!(!tokens.reload_if_changed().unwrap());
+        std::fs::write(&path, "# nothing left\n").unwrap();
+        assert!(
+            tokens.reload_if_changed().is_err(),
+            "an empty file is refused"
+        );
+        assert_eq!(
+            tokens.check(&with_header("Bearer alpha")),
+            Ok(()),
+            "old tokens kept"
+        );
+        std::fs::write(&path, "gamma\n").unwrap();
+        assert!(tokens.reload_if_changed().unwrap());
+        assert_eq!(tokens.check(&with_header("Bearer gamma")), Ok(()));
+        assert_eq!(
+            tokens.check(&with_header("Bearer alpha")),
+            Err(Unauthenticated::Invalid)
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abc\0"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

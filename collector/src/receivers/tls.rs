@@ -1,0 +1,395 @@
+//! TLS for the TCP receivers: the certificate files, their reload, and the
+//! accept loop that hands finished handshakes to tonic or axum.
+//!
+//! [`ServerTls`] reads `--tls-cert-file`, `--tls-key-file` and the optional
+//! `--tls-client-ca-file` and builds one rustls `ServerConfig` per ALPN
+//! family (`h2` for gRPC, `http/1.1` for the HTTP receivers). Every accepted
+//! connection takes the configs current at that moment, so a reload (files'
+//! contents changed, e.g. a rotated Kubernetes Secret) reaches new
+//! connections while established ones keep the certificate they shook hands
+//! with. Files that fail to load keep the previous configs in service; they
+//! are logged and counted once per change, not once per poll.
+//!
+//! [`TlsListener`] runs the accept loop: each handshake runs in its own task
+//! with a timeout, so a slow or silent client cannot hold up the others, and
+//! a failed handshake (a plaintext client, an untrusted client certificate)
+//! is counted in `ferrotrace_collector_tls_handshake_failures_total`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::LogLimiter;
+use crate::metrics as m;
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PEM files the receivers' TLS is built from.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// When set, clients must present a certificate signed by this CA.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Why the TLS files could not be turned into a server config.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("building the TLS config: {0}")]
+    Config(String),
+}
+
+/// Which protocol a listener negotiates with ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// gRPC: HTTP/2 only.
+    Grpc,
+    /// The HTTP receivers: HTTP/1.1.
+    Http,
+}
+
+struct Configs {
+    grpc: Arc<ServerConfig>,
+    http: Arc<ServerConfig>,
+}
+
+/// The receivers' TLS configs, rebuilt when the files change.
+pub struct ServerTls {
+    files: TlsFiles,
+    /// The files' contents at the last look, loadable or not.
+    seen: Mutex<Vec<Vec<u8>>>,
+    current: RwLock<Arc<Configs>>,
+}
+
+impl ServerTls {
+    /// Reads and checks the files; an error here should stop the collector.
+    pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
+        let contents = read_all(&files)?;
+        let configs = build(&files, &contents)?;
+        Ok(Self {
+            files,
+            seen: Mutex::new(contents),
+            current: RwLock::new(Arc::new(configs)),
+        })
+    }
+
+    /// An acceptor with the configs current now.
+    pub fn acceptor(&self, alpn: Alpn) -> TlsAcceptor {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        TlsAcceptor::from(match alpn {
+            Alpn::Grpc => current.grpc.clone(),
+            Alpn::Http => current.http.clone(),
+        })
+    }
+
+    /// Rebuilds the configs when any file's contents changed since the last
+    /// look: `Ok(true)` when reloaded, `Ok(false)` when unchanged (or when the
+    /// change was already found invalid), `Err` when the new files are
+    /// invalid (the previous configs stay in service).
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+        let contents = read_all(&self.files)?;
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen == contents {
+                return Ok(false);
+            }
+            *seen = contents.clone();
+        }
+        let configs = build(&self.files, &contents)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(configs);
+        Ok(true)
+    }
+
+    /// Polls the files every `interval` until `shutdown`, counting reloads.
+    pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        let mut last_read_error = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            match self.reload_if_changed() {
+                Ok(false) => last_read_error = false,
+                Ok(true) => {
+                    last_read_error = false;
+                    metrics::counter!(m::TLS_RELOADS, "result" => "ok").increment(1);
+                    tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded");
+                }
+                // A missing file mid-rotation is common; say it once until it changes.
+                Err(error @ TlsError::Read { .. }) => {
+                    if !last_read_error {
+                        metrics::counter!(m::TLS_RELOADS, "result" => "failed").increment(1);
+                        tracing::error!(%error, "TLS files unreadable, keeping the previous certificate");
+                    }
+                    last_read_error = true;
+                }
+                Err(error) => {
+                    last_read_error = false;
+                    metrics::counter!(m::TLS_RELOADS, "result" => "failed").increment(1);
+                    tracing::error!(%error, "new TLS files invalid, keeping the previous certificate");
+                }
+            }
+        }
+    }
+}
+
+fn read_all(files: &TlsFiles) -> Result<Vec<Vec<u8>>, TlsError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut contents = vec![read(&files.cert)?, read(&files.key)?];
+    if let Some(ca) = &files.client_ca {
+        contents.push(read(ca)?);
+    }
+    Ok(contents)
+}
+
+fn build(files: &TlsFiles, contents: &[Vec<u8>]) -> Result<Configs, TlsError> {
+    let invalid = |path: &Path, message: String| TlsError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let certs = CertificateDer::pem_slice_iter(&contents[0])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&files.cert, format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(invalid(&files.cert, "no certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&contents[1])
+        .map_err(|e| invalid(&files.key, format!("no usable private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = match (&files.client_ca, contents.get(2)) {
+        (Some(path), Some(pem)) => Some(client_verifier(path, pem, &provider)?),
+        _ => None,
+    };
+    let config = |alpn: &[u8]| -> Result<Arc<ServerConfig>, TlsError> {
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match &verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier.clone()),
+            None => builder.with_no_client_auth(),
+        };
+        // with_single_cert refuses a key that does not match the certificate.
+        let mut config = builder
+            .with_single_cert(certs.clone(), key.clone_key())
+            .map_err(|e| invalid(&files.key, format!("does not fit the certificate: {e}")))?;
+        config.alpn_protocols = vec![alpn.to_vec()];
+        Ok(Arc::new(config))
+    };
+    Ok(Configs {
+        grpc: config(b"h2")?,
+        http: config(b"http/1.1")?,
+    })
+}
+
+fn client_verifier(
+    path: &Path,
+    pem: &[u8],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let invalid = |message: String| TlsError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| invalid(format!("invalid PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("unusable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no CA certificate found".into()));
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| invalid(format!("building the client verifier: {e}")))
+}
+
+/// A TCP listener that yields connections after their TLS handshake.
+pub struct TlsListener {
+    handshaken: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `listener` until `shutdown`; handshakes run concurrently.
+    pub fn spawn(
+        listener: TcpListener,
+        tls: Arc<ServerTls>,
+        alpn: Alpn,
+        receiver: &'static str,
+        shutdown: CancellationToken,
+    ) -> io::Result<Self> {
+        let local = listener.local_addr()?;
+        let (tx, handshaken) = mpsc::channel(64);
+        let failures = Arc::new(LogLimiter::new(Duration::from_secs(10)));
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            // EMFILE and friends: back off instead of spinning.
+                            tracing::warn!(%error, receiver, "accepting a connection failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let acceptor = tls.acceptor(alpn);
+                let tx = tx.clone();
+                let failures = failures.clone();
+                tokio::spawn(async move {
+                    let error = match tokio::time::timeout(
+                        HANDSHAKE_TIMEOUT,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            // Err: the server is shutting down; the connection just closes.
+                            let _ = tx.send((stream, peer)).await;
+                            return;
+                        }
+                        Ok(Err(error)) => error.to_string(),
+                        Err(_) => "handshake timed out".to_owned(),
+                    };
+                    metrics::counter!(m::TLS_HANDSHAKE_FAILURES, "receiver" => receiver)
+                        .increment(1);
+                    if let Some(suppressed) = failures.allow() {
+                        tracing::warn!(%peer, receiver, error, suppressed, "TLS handshake failed");
+                    }
+                });
+            }
+        });
+        Ok(Self { handshaken, local })
+    }
+
+    /// The connections as a stream, for tonic's `serve_with_incoming`; it
+    /// ends when the accept loop stops.
+    pub fn into_stream(
+        self,
+    ) -> impl futures::Stream<Item = io::Result<TlsStream<TcpStream>>> + Send + 'static {
+        futures::stream::unfold(self.handshaken, |mut rx| async move {
+            let (stream, _) = rx.recv().await?;
+            Some((Ok(stream), rx))
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.handshaken.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop stopped on shutdown; axum stops asking then too.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair,
+    };
+
+    /// PEM of a CA and of a `localhost` server certificate it signed, with its key.
+    pub(crate) fn server_identity() -> (String, String, String) {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name.push(DnType::CommonName, "test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut server =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = server.signed_by(&key, &ca).unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn invalid_files_are_refused_at_load_and_kept_out_on_reload() {
+        let dir = ferrotrace_common::testkit::TempDir::new("tls-unit").unwrap();
+        let (ca, cert, key) = server_identity();
+        let files = TlsFiles {
+            cert: dir.write("server.pem", &cert).unwrap(),
+            key: dir.write("server-key.pem", &key).unwrap(),
+            client_ca: None,
+        };
+        let tls = ServerTls::load(files.clone()).unwrap();
+        assert!(!tls.reload_if_changed().unwrap(), "unchanged files");
+
+        // A certificate whose key is not the key file's.
+        let before = Arc::as_ptr(&tls.current.read().unwrap().grpc);
+        let (_, other_cert, other_key) = server_identity();
+        std::fs::write(&files.cert, &other_cert).unwrap();
+        assert!(matches!(
+            tls.reload_if_changed(),
+            Err(TlsError::Invalid { .. })
+        ));
+        assert_eq!(before, Arc::as_ptr(&tls.current.read().unwrap().grpc));
+        assert!(
+            !tls.reload_if_changed().unwrap(),
+            "same bad files: no retry"
+        );
+        std::fs::write(&files.key, &other_key).unwrap();
+        assert!(tls.reload_if_changed().unwrap(), "now they fit");
+        assert_ne!(before, Arc::as_ptr(&tls.current.read().unwrap().grpc));
+
+        let ca_file = dir.write("ca.pem", &ca).unwrap();
+        assert!(ServerTls::load(TlsFiles {
+            client_ca: Some(ca_file),
+            ..files.clone()
+        })
+        .is_ok());
+        assert!(
+            ServerTls::load(TlsFiles {
+                client_ca: Some(files.key.clone()),
+                ..files.clone()
+            })
+            .is_err(),
+            "a key is not a CA"
+        );
+        std::fs::write(&files.cert, "not a certificate").unwrap();
+        assert!(ServerTls::load(files).is_err());
+    }
+}
