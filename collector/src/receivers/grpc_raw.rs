@@ -10,6 +10,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -26,6 +28,8 @@ pub trait RawRpc: Clone + Send + Sync + 'static {
     const SERVICE: &'static str;
     /// The method's full path, `/{SERVICE}/{Method}`.
     const PATH: &'static str;
+    /// The `receiver` label of its metrics.
+    const RECEIVER: &'static str;
 
     fn call(
         &self,
@@ -72,7 +76,8 @@ where
                 tonic::Status::unimplemented(format!("unknown method {}", request.uri().path()));
             return Box::pin(async move { Ok(status.into_http()) });
         }
-        let unary = Unary(self.rpc.clone());
+        let handled = Arc::new(AtomicBool::new(false));
+        let unary = Unary(self.rpc.clone(), handled.clone());
         let max = self.max_request_bytes;
         Box::pin(async move {
             let mut grpc = Grpc::new(RawCodec)
@@ -82,12 +87,39 @@ where
                 )
                 .accept_compressed(CompressionEncoding::Gzip)
                 .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(unary, request).await)
+            let response = grpc.unary(unary, request).await;
+            if !handled.load(Ordering::Relaxed) {
+                count_refused_before_handler(R::RECEIVER, &response);
+            }
+            Ok(response)
         })
     }
 }
 
-struct Unary<R>(R);
+/// Counts a request tonic refused before it reached the handler: a message
+/// over `--max-request-bytes` (before or after gzip: tonic inflates into a
+/// buffer capped at the limit, so a gzip bomb is refused, not inflated), a
+/// body that does not inflate, an unsupported encoding. The handler counts
+/// everything else.
+fn count_refused_before_handler<B>(receiver: &'static str, response: &http::Response<B>) {
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32);
+    let result = match code {
+        None | Some(tonic::Code::Ok) => return,
+        Some(tonic::Code::ResourceExhausted | tonic::Code::OutOfRange) => "too_large",
+        Some(tonic::Code::Unimplemented) => "unsupported",
+        Some(_) => "invalid",
+    };
+    metrics::counter!(crate::metrics::REQUESTS, "receiver" => receiver, "result" => result)
+        .increment(1);
+}
+
+/// The handler, and whether tonic got as far as calling it.
+struct Unary<R>(R, Arc<AtomicBool>);
 
 impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
     type Response = Bytes;
@@ -95,6 +127,7 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
         Pin<Box<dyn Future<Output = Result<tonic::Response<Bytes>, tonic::Status>> + Send>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        self.1.store(true, Ordering::Relaxed);
         let call = self.0.call(request.into_inner());
         Box::pin(async move { call.await.map(tonic::Response::new) })
     }

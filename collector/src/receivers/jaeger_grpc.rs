@@ -32,6 +32,7 @@ pub struct PostSpans {
 impl RawRpc for PostSpans {
     const SERVICE: &'static str = "jaeger.api_v2.CollectorService";
     const PATH: &'static str = ferrotrace_common::jaeger::proto::POST_SPANS_PATH;
+    const RECEIVER: &'static str = RECEIVER;
 
     fn call(
         &self,

@@ -27,6 +27,7 @@ pub struct Export {
 impl RawRpc for Export {
     const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
     const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const RECEIVER: &'static str = RECEIVER;
 
     fn call(
         &self,

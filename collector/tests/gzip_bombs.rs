@@ -1,0 +1,179 @@
+//! A gzip bomb (a small compressed body that inflates far past
+//! `--max-request-bytes`) is refused with the limit error on OTLP/HTTP and
+//! OTLP/gRPC, counted, and never inflated past the limit: the collector's
+//! resident memory stays far below the bomb's inflated size.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use tokio::process::{Child, Command};
+
+/// The bomb inflates to 256 MiB; the limit is 1 MiB.
+const INFLATED: usize = 256 << 20;
+const LIMIT: usize = 1 << 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("bombs");
+    tansu.create_topic(&topic, 1).await.expect("topic created");
+    let (grpc, http, admin) = (free_port(), free_port(), free_port());
+    let mut collector = start_collector(&tansu.brokers(), &topic, grpc, http, admin);
+    ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", grpc))
+            .await
+            .is_ok()
+    })
+    .await;
+    let pid = collector.id().expect("collector pid");
+
+    // OTLP/HTTP: 413 with the limit in the message.
+    let bomb = gzip_of_zeros(INFLATED);
+    assert!(bomb.len() < 2 << 20, "the bomb is small on the wire");
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(response.status(), 413);
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains(&LIMIT.to_string()), "{text}");
+
+    // OTLP/gRPC: the client compresses 256 MiB of zeros into a small frame.
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC connects");
+    let mut client =
+        tonic::client::Grpc::new(channel).send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    client.ready().await.expect("gRPC ready");
+    let status = client
+        .unary::<Bytes, Bytes, _>(
+            tonic::Request::new(Bytes::from(vec![0u8; INFLATED])),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            ),
+            BytesCodec,
+        )
+        .await
+        .expect_err("a gzip bomb is refused");
+    assert_eq!(
+        status.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains(&LIMIT.to_string()),
+        "{}",
+        status.message()
+    );
+
+    // Both refusals are counted, and the collector never held the inflated body.
+    let metrics = scrape_metrics(admin).await;
+    for receiver in ["otlp_http", "otlp_grpc"] {
+        let refused = sample(
+            &metrics,
+            &format!(
+                r#"ferrotrace_collector_requests_total{{receiver="{receiver}",result="too_large"}}"#
+            ),
+        );
+        assert_eq!(refused, 1.0, "{receiver}: {metrics:?}");
+    }
+    let peak_rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .expect("collector's peak RSS");
+    assert!(
+        peak_rss_kib * 1024 < INFLATED / 4,
+        "peak RSS {peak_rss_kib} KiB: the bomb was inflated"
+    );
+    collector.kill().await.ok();
+}
+
+fn start_collector(brokers: &str, topic: &str, grpc: u16, http: u16, admin: u16) -> Child {
+    let listen = |port: u16| format!("127.0.0.1:{port}");
+    Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
+        .env("FERROTRACE_KAFKA_BROKERS", brokers)
+        .env("FERROTRACE_KAFKA_TOPIC", topic)
+        .env("FERROTRACE_MAX_REQUEST_BYTES", LIMIT.to_string())
+        .env("FERROTRACE_OTLP_GRPC_LISTEN", listen(grpc))
+        .env("FERROTRACE_OTLP_HTTP_LISTEN", listen(http))
+        .env("FERROTRACE_JAEGER_COMPACT_LISTEN", "")
+        .env("FERROTRACE_JAEGER_BINARY_LISTEN", "")
+        .env("FERROTRACE_JAEGER_HTTP_LISTEN", "")
+        .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
+        .env("FERROTRACE_ZIPKIN_LISTEN", "")
+        .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("collector starts")
+}
+
+fn gzip_of_zeros(len: usize) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..len / chunk.len() {
+        encoder.write_all(&chunk).expect("gzip in memory");
+    }
+    encoder.finish().expect("gzip in memory")
+}
+
+/// Sends and receives message bodies as raw bytes.
+#[derive(Clone, Copy, Default)]
+struct BytesCodec;
+
+impl tonic::codec::Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesCodec
+    }
+}
+
+impl tonic::codec::Encoder for BytesCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for BytesCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, Self::Error> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
