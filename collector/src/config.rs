@@ -56,6 +56,16 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_MAX_REQUEST_BYTES", default_value_t = 16 << 20)]
     pub max_request_bytes: usize,
 
+    /// Most spans one request may hold (0: no limit); a bigger request is
+    /// refused whole (HTTP 413 / gRPC INVALID_ARGUMENT). SDKs send a few
+    /// hundred per request, an OpenTelemetry Collector some thousands.
+    #[arg(
+        long,
+        env = "FERROTRACE_MAX_SPANS_PER_REQUEST",
+        default_value_t = 100_000
+    )]
+    pub max_spans_per_request: u64,
+
     /// OTLP/gRPC listen address (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_OTLP_GRPC_LISTEN", default_value = "0.0.0.0:4317", value_parser = parse_listen)]
     pub otlp_grpc_listen: Listen,

@@ -142,6 +142,7 @@ impl Collector {
         let pipeline = Arc::new(Pipeline::new(
             producer.clone(),
             config.kafka_max_message_bytes,
+            config.max_spans_per_request,
         ));
         let ready = Readiness::default();
         let mut tasks = tokio::task::JoinSet::new();

@@ -101,13 +101,20 @@ pub struct Accepted {
 pub struct Pipeline {
     producer: Arc<Producer>,
     max_message_bytes: usize,
+    /// `--max-spans-per-request`; 0 is no limit.
+    max_spans_per_request: u64,
 }
 
 impl Pipeline {
-    pub fn new(producer: Arc<Producer>, max_message_bytes: usize) -> Self {
+    pub fn new(
+        producer: Arc<Producer>,
+        max_message_bytes: usize,
+        max_spans_per_request: u64,
+    ) -> Self {
         Self {
             producer,
             max_message_bytes,
+            max_spans_per_request,
         }
     }
 
@@ -150,6 +157,13 @@ impl Pipeline {
         let split: Split = split_by_trace(request, self.max_message_bytes).map_err(|e| {
             ExportError::InvalidArgument(format!("invalid ExportTraceServiceRequest: {e}"))
         })?;
+        let spans = split.accepted_spans + split.rejected_spans;
+        if self.max_spans_per_request > 0 && spans > self.max_spans_per_request {
+            return Err(ExportError::TooLarge(format!(
+                "the request holds {spans} spans, more than --max-spans-per-request {}; send smaller batches",
+                self.max_spans_per_request
+            )));
+        }
         let _split_budget = self
             .producer
             .try_reserve(split.buf.len())

@@ -1,7 +1,11 @@
-//! A gzip bomb (a small compressed body that inflates far past
-//! `--max-request-bytes`) is refused with the limit error on OTLP/HTTP and
-//! OTLP/gRPC, counted, and never inflated past the limit: the collector's
-//! resident memory stays far below the bomb's inflated size.
+//! Limits a hostile or broken client cannot get past, against a real
+//! collector and tansu:
+//! - a gzip bomb (a small compressed body that inflates far past
+//!   `--max-request-bytes`) is refused with the limit error on OTLP/HTTP and
+//!   OTLP/gRPC, counted, and never inflated past the limit: the collector's
+//!   resident memory stays far below the bomb's inflated size;
+//! - a request with more spans than `--max-spans-per-request` is refused
+//!   whole, with a message saying so, and counted.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -9,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
+use ferrotrace_loadtest::generator::{self, Shape};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use tokio::process::{Child, Command};
@@ -23,7 +28,7 @@ async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
     let topic = unique_name("bombs");
     tansu.create_topic(&topic, 1).await.expect("topic created");
     let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let mut collector = start_collector(&tansu.brokers(), &topic, grpc, http, admin);
+    let mut collector = start_collector(&tansu.brokers(), &topic, grpc, http, admin, &[]);
     ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
         tokio::net::TcpStream::connect(("127.0.0.1", grpc))
             .await
@@ -104,7 +109,14 @@ async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
     collector.kill().await.ok();
 }
 
-fn start_collector(brokers: &str, topic: &str, grpc: u16, http: u16, admin: u16) -> Child {
+fn start_collector(
+    brokers: &str,
+    topic: &str,
+    grpc: u16,
+    http: u16,
+    admin: u16,
+    env: &[(&str, &str)],
+) -> Child {
     let listen = |port: u16| format!("127.0.0.1:{port}");
     Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
         .env("FERROTRACE_KAFKA_BROKERS", brokers)
@@ -118,10 +130,71 @@ fn start_collector(brokers: &str, topic: &str, grpc: u16, http: u16, admin: u16)
         .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
         .env("FERROTRACE_ZIPKIN_LISTEN", "")
         .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("collector starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_max_spans_per_request_are_refused_whole() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("spans-limit");
+    tansu.create_topic(&topic, 1).await.expect("topic created");
+    let (grpc, http, admin) = (free_port(), free_port(), free_port());
+    let _collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        grpc,
+        http,
+        admin,
+        &[("FERROTRACE_MAX_SPANS_PER_REQUEST", "50")],
+    );
+    ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", http))
+            .await
+            .is_ok()
+    })
+    .await;
+    let post = |traces: usize| async move {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(traces as u64);
+        let shape = Shape {
+            spans_per_trace: 10,
+            ..Default::default()
+        };
+        let request = generator::request(&mut rng, traces, shape, 1_795_651_200_000_000_000);
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(prost::Message::encode_to_vec(&request))
+            .send()
+            .await
+            .expect("HTTP answer");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    };
+    let (status, text) = post(6).await;
+    assert_eq!(status, 413, "60 spans over a limit of 50: {text}");
+    assert!(
+        text.contains("60 spans") && text.contains("--max-spans-per-request 50"),
+        "{text}"
+    );
+    let (status, text) = post(5).await;
+    assert_eq!(status, 200, "50 spans are within the limit: {text}");
+    let metrics = scrape_metrics(admin).await;
+    let series = |result: &str| {
+        sample(
+            &metrics,
+            &format!(
+                r#"ferrotrace_collector_requests_total{{receiver="otlp_http",result="{result}"}}"#
+            ),
+        )
+    };
+    assert_eq!(series("too_large"), 1.0, "{metrics:?}");
+    assert_eq!(series("ok"), 1.0, "{metrics:?}");
 }
 
 fn gzip_of_zeros(len: usize) -> Vec<u8> {
