@@ -220,7 +220,7 @@ impl Collector {
                         receiver,
                         token.clone(),
                     )?;
-                    futures::future::Either::Left(receivers::serve_https(listener, router, token))
+                    futures::future::Either::Left(receivers::serve_http(listener, router, token))
                 }
                 None => {
                     futures::future::Either::Right(receivers::serve_http(listener, router, token))

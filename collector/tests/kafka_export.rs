@@ -1,11 +1,11 @@
 //! The collector against a real Kafka-compatible broker (tansu): what lands
 //! on the topic, and what clients are told when Kafka cannot take the data.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use ferrotrace_collector::{config::Config, Collector};
 use ferrotrace_common::testkit::{unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -15,58 +15,7 @@ use prost::Message as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    grpc: String,
-    http: String,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .expect("collector task")
-            .expect("collector ran");
-    }
-}
-
-async fn start_collector(brokers: &str, topic: &str, extra: &[&str]) -> Running {
-    let mut args = vec![
-        "ferrotrace-collector".to_string(),
-        format!("--kafka-brokers={brokers}"),
-        format!("--kafka-topic={topic}"),
-        "--otlp-grpc-listen=127.0.0.1:0".into(),
-        "--otlp-http-listen=127.0.0.1:0".into(),
-        "--admin-listen=127.0.0.1:0".into(),
-        "--jaeger-compact-listen=".into(),
-        "--jaeger-binary-listen=".into(),
-        "--jaeger-http-listen=".into(),
-        "--jaeger-grpc-listen=".into(),
-        "--zipkin-listen=".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let config = Config::try_parse_from(args).expect("valid flags");
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .build_recorder()
-        .handle();
-    let collector = Collector::bind(config, metrics)
-        .await
-        .expect("collector binds");
-    let grpc = format!("http://{}", collector.otlp_grpc_addr().unwrap());
-    let http = format!("http://{}", collector.otlp_http_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(collector.run(shutdown.clone()));
-    Running {
-        grpc,
-        http,
-        shutdown,
-        task,
-    }
-}
+use support::{start_collector, unread_metrics, Running};
 
 fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
     request
@@ -116,7 +65,8 @@ async fn export_produces_one_message_per_trace_keyed_by_hex_trace_id() {
     let tansu = Tansu::start().await.expect("tansu starts");
     let topic = unique_name("spans");
     tansu.create_topic(&topic, 3).await.expect("topic");
-    let collector = start_collector(&tansu.brokers(), &topic, &[]).await;
+    let collector =
+        start_collector(&tansu.brokers(), &topic, &[] as &[&str], unread_metrics()).await;
 
     let mut rng = rand::rng();
     let shape = Shape {
@@ -127,7 +77,7 @@ async fn export_produces_one_message_per_trace_keyed_by_hex_trace_id() {
     };
     let request = generator::request(&mut rng, 25, shape, 1_764_115_200_000_000_000);
     // gzip-compressed, as OTel SDKs send by default.
-    let mut client = TraceServiceClient::connect(collector.grpc.clone())
+    let mut client = TraceServiceClient::connect(collector.grpc_url())
         .await
         .expect("connect")
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
@@ -187,9 +137,10 @@ async fn http_protobuf_and_json_are_accepted_and_empty_trace_ids_rejected_in_par
     let tansu = Tansu::start().await.expect("tansu starts");
     let topic = unique_name("spans");
     tansu.create_topic(&topic, 2).await.expect("topic");
-    let collector = start_collector(&tansu.brokers(), &topic, &[]).await;
+    let collector =
+        start_collector(&tansu.brokers(), &topic, &[] as &[&str], unread_metrics()).await;
     let http = reqwest::Client::new();
-    let url = format!("{}/v1/traces", collector.http);
+    let url = format!("{}/v1/traces", collector.http_url());
 
     let mut rng = rand::rng();
     let mut request = generator::request(
@@ -299,10 +250,11 @@ async fn bad_payloads_get_invalid_argument_and_400() {
     let tansu = Tansu::start().await.expect("tansu starts");
     let topic = unique_name("spans");
     tansu.create_topic(&topic, 1).await.expect("topic");
-    let collector = start_collector(&tansu.brokers(), &topic, &[]).await;
+    let collector =
+        start_collector(&tansu.brokers(), &topic, &[] as &[&str], unread_metrics()).await;
 
     // A gRPC frame whose body is not a protobuf message: length runs past the end.
-    let channel = tonic::transport::Channel::from_shared(collector.grpc.clone())
+    let channel = tonic::transport::Channel::from_shared(collector.grpc_url())
         .unwrap()
         .connect()
         .await
@@ -320,7 +272,7 @@ async fn bad_payloads_get_invalid_argument_and_400() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
 
     let http = reqwest::Client::new();
-    let url = format!("{}/v1/traces", collector.http);
+    let url = format!("{}/v1/traces", collector.http_url());
     let response = http
         .post(&url)
         .header("content-type", "application/json")
@@ -358,7 +310,7 @@ async fn broker_down_gives_retryable_errors_not_success() {
     } = lose_the_broker(&[]).await;
 
     let response = reqwest::Client::new()
-        .post(format!("{}/v1/traces", collector.http))
+        .post(format!("{}/v1/traces", collector.http_url()))
         .header("content-type", "application/x-protobuf")
         .body(request.encode_to_vec())
         .send()
@@ -418,11 +370,17 @@ async fn a_full_inflight_budget_gives_resource_exhausted_with_retry_info() {
     let topic = unique_name("spans");
     tansu.create_topic(&topic, 1).await.expect("topic");
     // A budget smaller than one request: every request finds it used up.
-    let collector = start_collector(&tansu.brokers(), &topic, &["--max-inflight-bytes=1000"]).await;
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &["--max-inflight-bytes=1000"],
+        unread_metrics(),
+    )
+    .await;
     let mut rng = rand::rng();
     let request = generator::request(&mut rng, 5, Shape::default(), 1_764_115_200_000_000_000);
     assert!(request.encoded_len() > 1000);
-    let mut client = TraceServiceClient::connect(collector.grpc.clone())
+    let mut client = TraceServiceClient::connect(collector.grpc_url())
         .await
         .expect("connect");
     let status = client
@@ -436,7 +394,7 @@ async fn a_full_inflight_budget_gives_resource_exhausted_with_retry_info() {
     );
 
     let response = reqwest::Client::new()
-        .post(format!("{}/v1/traces", collector.http))
+        .post(format!("{}/v1/traces", collector.http_url()))
         .header("content-type", "application/x-protobuf")
         .body(request.encode_to_vec())
         .send()
@@ -467,10 +425,10 @@ async fn lose_the_broker(extra: &[&str]) -> BrokerLost {
         .chain(extra)
         .copied()
         .collect();
-    let collector = start_collector(&tansu.brokers(), &topic, &flags).await;
+    let collector = start_collector(&tansu.brokers(), &topic, &flags, unread_metrics()).await;
     let mut rng = rand::rng();
     let request = generator::request(&mut rng, 2, Shape::default(), 1_764_115_200_000_000_000);
-    let mut client = TraceServiceClient::connect(collector.grpc.clone())
+    let mut client = TraceServiceClient::connect(collector.grpc_url())
         .await
         .expect("connect");
     client

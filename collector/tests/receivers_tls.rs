@@ -4,12 +4,12 @@
 //! them is refused, and that a rotated certificate reaches new connections
 //! without a restart.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use ferrotrace_collector::{config::Config, Collector};
 use ferrotrace_common::testkit::{parse_metrics, sample, unique_name, Tansu, TestPki};
 use ferrotrace_loadtest::generator::{self, Shape};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -23,7 +23,7 @@ use rcgen::{
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use tokio_util::sync::CancellationToken;
+use support::start_collector;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// One Prometheus recorder for the whole test binary: tests run in parallel,
@@ -71,69 +71,6 @@ fn server_identity(pki: &TestPki, name: &str) -> ServerIdentity {
         key: dir
             .write(&format!("{name}-key.pem"), key.serialize_pem())
             .unwrap(),
-    }
-}
-
-struct Running {
-    grpc: std::net::SocketAddr,
-    http: std::net::SocketAddr,
-    /// Jaeger gRPC, Jaeger HTTP, Zipkin, when enabled.
-    others: [Option<std::net::SocketAddr>; 3],
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.task
-            .await
-            .expect("collector task")
-            .expect("collector ran");
-    }
-}
-
-async fn start_collector(brokers: &str, topic: &str, extra: &[String]) -> Running {
-    let mut args = vec![
-        "ferrotrace-collector".to_string(),
-        format!("--kafka-brokers={brokers}"),
-        format!("--kafka-topic={topic}"),
-        "--otlp-grpc-listen=127.0.0.1:0".into(),
-        "--otlp-http-listen=127.0.0.1:0".into(),
-        "--admin-listen=127.0.0.1:0".into(),
-        "--jaeger-compact-listen=".into(),
-        "--jaeger-binary-listen=".into(),
-        "--jaeger-http-listen=".into(),
-        "--jaeger-grpc-listen=".into(),
-        "--zipkin-listen=".into(),
-        "--reload-interval=200ms".into(),
-    ];
-    // A listen flag in `extra` replaces the default above (clap refuses repeats).
-    args.retain(|arg| {
-        let flag = arg.split('=').next().unwrap_or_default();
-        !extra.iter().any(|e| e.split('=').next() == Some(flag))
-    });
-    args.extend(extra.iter().cloned());
-    let config = Config::try_parse_from(args).expect("valid flags");
-    config.validate().expect("valid config");
-    let collector = Collector::bind(config, recorder())
-        .await
-        .expect("collector binds");
-    let grpc = collector.otlp_grpc_addr().unwrap();
-    let http = collector.otlp_http_addr().unwrap();
-    let others = [
-        collector.jaeger_grpc_addr(),
-        collector.jaeger_http_addr(),
-        collector.zipkin_addr(),
-    ];
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(collector.run(shutdown.clone()));
-    Running {
-        grpc,
-        http,
-        others,
-        shutdown,
-        task,
     }
 }
 
@@ -245,7 +182,8 @@ async fn grpc_and_http_over_tls_reach_kafka_and_plaintext_is_refused() {
     tansu.create_topic(&topic, 2).await.expect("topic");
     let pki = TestPki::generate().unwrap();
     let server = server_identity(&pki, "server");
-    let collector = start_collector(&tansu.brokers(), &topic, &tls_flags(&server)).await;
+    let collector =
+        start_collector(&tansu.brokers(), &topic, &tls_flags(&server), recorder()).await;
     let failures_before =
         counter(r#"ferrotrace_collector_tls_handshake_failures_total{receiver="otlp_grpc"}"#);
 
@@ -319,7 +257,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let server = server_identity(&pki, "server");
     let mut flags = tls_flags(&server);
     flags.push(format!("--tls-client-ca-file={}", pki.ca_pem().display()));
-    let collector = start_collector(&tansu.brokers(), &topic, &flags).await;
+    let collector = start_collector(&tansu.brokers(), &topic, &flags, recorder()).await;
     let identity = |cert: &std::path::Path, key: &std::path::Path| {
         Identity::from_pem(std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
     };
@@ -400,7 +338,7 @@ async fn a_rotated_certificate_reaches_new_connections_and_keeps_old_ones() {
     tansu.create_topic(&topic, 1).await.expect("topic");
     let pki = TestPki::generate().unwrap();
     let first = server_identity(&pki, "first");
-    let collector = start_collector(&tansu.brokers(), &topic, &tls_flags(&first)).await;
+    let collector = start_collector(&tansu.brokers(), &topic, &tls_flags(&first), recorder()).await;
     let reloads_before = counter(r#"ferrotrace_collector_tls_reloads_total{result="ok"}"#);
 
     let established = tls_channel(collector.grpc, client_tls(&first.ca))
@@ -458,7 +396,7 @@ async fn bearer_tokens_are_required_on_grpc_and_http() {
         .unwrap();
     let mut flags = tls_flags(&server);
     flags.push(format!("--auth-bearer-tokens-file={}", tokens.display()));
-    let collector = start_collector(&tansu.brokers(), &topic, &flags).await;
+    let collector = start_collector(&tansu.brokers(), &topic, &flags, recorder()).await;
     let grpc_refused = |reason: &str| {
         counter(&format!(
             r#"ferrotrace_collector_requests_unauthenticated_total{{receiver="otlp_grpc",reason="{reason}"}}"#
@@ -577,7 +515,7 @@ async fn jaeger_and_zipkin_receivers_are_behind_tls_and_tokens_too() {
         "--jaeger-http-listen=127.0.0.1:0".into(),
         "--zipkin-listen=127.0.0.1:0".into(),
     ]);
-    let collector = start_collector(&tansu.brokers(), &topic, &flags).await;
+    let collector = start_collector(&tansu.brokers(), &topic, &flags, recorder()).await;
     let [Some(jaeger_grpc), Some(jaeger_http), Some(zipkin)] = collector.others else {
         panic!("every receiver enabled");
     };

@@ -51,23 +51,18 @@ pub struct HttpState {
     pub max_request_bytes: usize,
 }
 
-/// Serves an HTTP receiver on `listener` until `shutdown`; in-flight requests finish first.
-pub async fn serve_http(
-    listener: tokio::net::TcpListener,
+/// Serves an HTTP receiver on `listener` (a TCP listener, or a
+/// [`tls::TlsListener`] handing over finished handshakes) until `shutdown`;
+/// in-flight requests finish first.
+pub async fn serve_http<L>(
+    listener: L,
     router: Router,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-}
-
-/// [`serve_http`] on connections that finished their TLS handshake.
-pub async fn serve_https(
-    listener: tls::TlsListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

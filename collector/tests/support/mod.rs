@@ -1,0 +1,98 @@
+//! The collector started in-process for integration tests: every TCP
+//! receiver on an ephemeral loopback port unless a test's flags say otherwise.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use ferrotrace_collector::{config::Config, Collector};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Running {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    /// Jaeger gRPC, Jaeger HTTP, Zipkin, when enabled.
+    pub others: [Option<SocketAddr>; 3],
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// `http://` URL of the OTLP/gRPC receiver.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// `http://` URL of the OTLP/HTTP receiver.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Stops the collector and waits until it drained.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task
+            .await
+            .expect("collector task")
+            .expect("collector ran");
+    }
+}
+
+/// Binds and runs a collector producing to `topic`; a flag in `extra`
+/// replaces the default of the same name (clap refuses repeats).
+pub async fn start_collector(
+    brokers: &str,
+    topic: &str,
+    extra: &[impl AsRef<str>],
+    metrics: PrometheusHandle,
+) -> Running {
+    let mut args = vec![
+        "ferrotrace-collector".to_string(),
+        format!("--kafka-brokers={brokers}"),
+        format!("--kafka-topic={topic}"),
+        "--otlp-grpc-listen=127.0.0.1:0".into(),
+        "--otlp-http-listen=127.0.0.1:0".into(),
+        "--admin-listen=127.0.0.1:0".into(),
+        "--jaeger-compact-listen=".into(),
+        "--jaeger-binary-listen=".into(),
+        "--jaeger-http-listen=".into(),
+        "--jaeger-grpc-listen=".into(),
+        "--zipkin-listen=".into(),
+        "--reload-interval=200ms".into(),
+    ];
+    let flag = |arg: &str| arg.split('=').next().unwrap_or_default().to_string();
+    args.retain(|arg| !extra.iter().any(|e| flag(e.as_ref()) == flag(arg)));
+    args.extend(extra.iter().map(|e| e.as_ref().to_string()));
+    // No `validate()`: some tests need combinations it refuses (an in-flight
+    // budget below the request limit).
+    let config = Config::try_parse_from(args).expect("valid flags");
+    let collector = Collector::bind(config, metrics)
+        .await
+        .expect("collector binds");
+    let grpc = collector.otlp_grpc_addr().expect("OTLP/gRPC enabled");
+    let http = collector.otlp_http_addr().expect("OTLP/HTTP enabled");
+    let others = [
+        collector.jaeger_grpc_addr(),
+        collector.jaeger_http_addr(),
+        collector.zipkin_addr(),
+    ];
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(collector.run(shutdown.clone()));
+    Running {
+        grpc,
+        http,
+        others,
+        shutdown,
+        task,
+    }
+}
+
+/// A Prometheus handle whose recorder is not installed: for tests that do
+/// not read the collector's metrics.
+pub fn unread_metrics() -> PrometheusHandle {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle()
+}
