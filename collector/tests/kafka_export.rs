@@ -12,10 +12,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use support::{start_collector, unread_metrics, Running};
+use support::{start_collector, topic_reader, unread_metrics, Running};
 
 fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
     request
@@ -28,14 +26,7 @@ fn spans(request: &ExportTraceServiceRequest) -> impl Iterator<Item = &Span> {
 /// Reads the whole topic: until no new record arrived for `quiet` (tansu's
 /// high watermark undercounts batched records, so it cannot be the stop rule).
 async fn read_topic(brokers: &str, topic: &str, quiet: Duration) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = topic_reader(brokers, topic);
     let mut records = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {

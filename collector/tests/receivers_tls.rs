@@ -20,10 +20,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use support::start_collector;
+use support::{start_collector, topic_reader};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// One Prometheus recorder for the whole test binary: tests run in parallel,
@@ -110,14 +108,7 @@ async fn topic_keys(
     topic: &str,
     expected: usize,
 ) -> std::collections::BTreeSet<String> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = topic_reader(brokers, topic);
     let mut keys = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while keys.len() < expected && Instant::now() < deadline {

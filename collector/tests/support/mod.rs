@@ -89,6 +89,23 @@ pub async fn start_collector(
     }
 }
 
+/// A consumer in a group of its own, reading `topic` from the start.
+pub fn topic_reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            ferrotrace_common::testkit::unique_name("reader"),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
 /// A Prometheus handle whose recorder is not installed: for tests that do
 /// not read the collector's metrics.
 pub fn unread_metrics() -> PrometheusHandle {
