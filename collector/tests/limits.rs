@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferrotrace_collector::receivers::grpc_raw::RawCodec;
 use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use flate2::write::GzEncoder;
@@ -67,7 +68,7 @@ async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
             tonic::codegen::http::uri::PathAndQuery::from_static(
                 "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             ),
-            BytesCodec,
+            RawCodec,
         )
         .await
         .expect_err("a gzip bomb is refused");
@@ -204,49 +205,4 @@ fn gzip_of_zeros(len: usize) -> Vec<u8> {
         encoder.write_all(&chunk).expect("gzip in memory");
     }
     encoder.finish().expect("gzip in memory")
-}
-
-/// Sends and receives message bodies as raw bytes.
-#[derive(Clone, Copy, Default)]
-struct BytesCodec;
-
-impl tonic::codec::Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = BytesCodec;
-    type Decoder = BytesCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        BytesCodec
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        BytesCodec
-    }
-}
-
-impl tonic::codec::Encoder for BytesCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Self::Error> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for BytesCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Self::Item>, Self::Error> {
-        use bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }

@@ -133,9 +133,10 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
     }
 }
 
-/// A codec that leaves message bodies as bytes in both directions.
+/// A codec that leaves message bodies as bytes in both directions (also
+/// what tests use as a client to send bodies no prost type would encode).
 #[derive(Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Bytes;
