@@ -176,15 +176,15 @@ async fn main() -> anyhow::Result<()> {
     };
     print_report(&args, &outcome, report.as_ref());
     let exact = report.as_ref().is_none_or(Report::is_exact);
-    if outcome.stats.refused_spans > 0 || !exact {
+    if outcome.stats.counts.refused_spans > 0 || !exact {
         std::process::exit(1);
     }
     Ok(())
 }
 
 fn print_report(args: &Args, outcome: &Outcome, report: Option<&Report>) {
-    let stats = &outcome.stats;
-    let latency = stats.latency_ms();
+    let latency = outcome.stats.latency_ms();
+    let stats = &outcome.stats.counts;
     let rate = stats.acked_spans as f64 / outcome.seconds.max(1e-9);
     let usage = own_usage();
     if args.json {

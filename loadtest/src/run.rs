@@ -47,9 +47,10 @@ pub struct Plan {
 /// Latency histogram bounds: 1 µs to 10 minutes, 3 significant digits.
 const LATENCY_MAX_MICROS: u64 = 600_000_000;
 
-/// Counters and latencies of a run (or of one reporting interval).
-#[derive(Clone, Debug)]
-pub struct Stats {
+/// What happened to the requests of a run, of one reporting interval, or of
+/// one request.
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
     /// Requests answered (whatever the answer).
     pub requests: u64,
     /// Payloads sent: requests, Jaeger batches, Zipkin lists or UDP packets.
@@ -63,29 +64,10 @@ pub struct Stats {
     pub retries: u64,
     /// Refusals and retryable answers by kind (gRPC code, HTTP status, transport).
     pub errors: BTreeMap<String, u64>,
-    /// Ack latency per request in µs, from its due time to its last answer.
-    pub latency: Histogram<u64>,
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            requests: 0,
-            payloads: 0,
-            sent_spans: 0,
-            acked_spans: 0,
-            rejected_spans: 0,
-            refused_spans: 0,
-            retries: 0,
-            errors: BTreeMap::new(),
-            latency: Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, 3)
-                .expect("valid histogram bounds"),
-        }
-    }
-}
-
-impl Stats {
-    fn add(&mut self, other: &Stats) {
+impl Counts {
+    fn add(&mut self, other: &Counts) {
         self.requests += other.requests;
         self.payloads += other.payloads;
         self.sent_spans += other.sent_spans;
@@ -96,8 +78,35 @@ impl Stats {
         for (kind, count) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += count;
         }
-        // Both histograms have the same bounds, so adding cannot fail.
-        let _ = self.latency.add(&other.latency);
+    }
+}
+
+/// Counts and latencies of a run (or of one reporting interval).
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub counts: Counts,
+    /// Ack latency per request in µs, from its due time to its last answer.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            counts: Counts::default(),
+            latency: Histogram::new_with_bounds(1, LATENCY_MAX_MICROS, 3)
+                .expect("valid histogram bounds"),
+        }
+    }
+}
+
+impl Stats {
+    /// Adds one answered request. A request carries counts only: a
+    /// histogram of these bounds is some 200 KiB, too much to allocate per
+    /// request.
+    fn add_request(&mut self, counts: &Counts, latency_micros: u64) {
+        self.counts.add(counts);
+        self.latency
+            .saturating_record(latency_micros.clamp(1, LATENCY_MAX_MICROS));
     }
 
     /// The latency summary, in milliseconds.
@@ -221,7 +230,7 @@ async fn worker(shared: Arc<Shared>, mut sender: Sender) {
         let traces_sent = plan.record_acked.then(|| trace_spans(&request));
         tokio::time::sleep_until(due).await;
 
-        let mut stats = Stats::default();
+        let mut stats = Counts::default();
         let mut all_acked = true;
         for payload in sender.payloads(request) {
             stats.payloads += 1;
@@ -255,11 +264,8 @@ async fn worker(shared: Arc<Shared>, mut sender: Sender) {
         }
         stats.requests = 1;
         let micros = due.elapsed().as_micros() as u64;
-        stats
-            .latency
-            .saturating_record(micros.clamp(1, LATENCY_MAX_MICROS));
-        shared.total.lock().unwrap().add(&stats);
-        shared.window.lock().unwrap().add(&stats);
+        shared.total.lock().unwrap().add_request(&stats, micros);
+        shared.window.lock().unwrap().add_request(&stats, micros);
         if let Some(traces) = traces_sent {
             let mut acked = shared.acked.lock().unwrap();
             for (trace_id, spans) in traces {
@@ -313,18 +319,19 @@ fn progress_line(shared: &Shared, window: &Stats, every: Duration) -> String {
     let mut line = format!(
         "[{:>6.1}s] acked {} spans ({:.0}/s), in all {}; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
         shared.start.elapsed().as_secs_f64(),
-        window.acked_spans,
-        window.acked_spans as f64 / every.as_secs_f64(),
-        total.acked_spans,
+        window.counts.acked_spans,
+        window.counts.acked_spans as f64 / every.as_secs_f64(),
+        total.counts.acked_spans,
         l.p50,
         l.p90,
         l.p99,
         l.max,
     );
-    if window.refused_spans + window.retries > 0 {
+    let w = &window.counts;
+    if w.refused_spans + w.retries > 0 {
         line += &format!(
             "; refused {} retries {} {:?}",
-            window.refused_spans, window.retries, window.errors
+            w.refused_spans, w.retries, w.errors
         );
     }
     line
@@ -362,23 +369,23 @@ mod tests {
     }
 
     #[test]
-    fn stats_add_merges_counts_and_latencies() {
-        let mut a = Stats {
+    fn stats_add_requests_counts_and_latencies() {
+        let mut stats = Stats::default();
+        let mut first = Counts {
             acked_spans: 10,
             ..Default::default()
         };
-        a.latency.record(1_000).unwrap();
-        *a.errors.entry("Unavailable".into()).or_default() += 1;
-        let mut b = Stats {
+        *first.errors.entry("Unavailable".into()).or_default() += 1;
+        let mut second = Counts {
             acked_spans: 5,
             ..Default::default()
         };
-        b.latency.record(3_000).unwrap();
-        *b.errors.entry("Unavailable".into()).or_default() += 2;
-        a.add(&b);
-        assert_eq!(a.acked_spans, 15);
-        assert_eq!(a.latency.len(), 2);
-        assert_eq!(a.errors["Unavailable"], 3);
-        assert!((a.latency_ms().max - 3.0).abs() < 0.01);
+        *second.errors.entry("Unavailable".into()).or_default() += 2;
+        stats.add_request(&first, 1_000);
+        stats.add_request(&second, 3_000);
+        assert_eq!(stats.counts.acked_spans, 15);
+        assert_eq!(stats.latency.len(), 2);
+        assert_eq!(stats.counts.errors["Unavailable"], 3);
+        assert!((stats.latency_ms().max - 3.0).abs() < 0.01);
     }
 }
