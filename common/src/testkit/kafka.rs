@@ -3,7 +3,6 @@
 //! everything), optionally advertising another address than its own, such
 //! as a TLS proxy's, so that every client connection goes through it.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -13,7 +12,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use tokio::process::{Child, Command};
 
-use super::process::{die_with_parent, free_port, tool_path, unique_name};
+use super::process::{die_with_parent, free_port, tool_path};
+use super::temp_dir::TempDir;
 
 /// A running tansu broker; killed on drop.
 pub struct Tansu {
@@ -25,7 +25,7 @@ pub struct Tansu {
     /// `--authentication`: clients must log in with SASL (SCRAM).
     authentication: bool,
     /// Working directory of the broker, holding its SQLite file if any.
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Tansu {
@@ -64,8 +64,7 @@ impl Tansu {
         advertised: Option<String>,
     ) -> anyhow::Result<Self> {
         let port = free_port();
-        let dir = std::env::temp_dir().join(unique_name("ferrotrace-tansu"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = TempDir::new("ferrotrace-tansu").context("creating tansu's directory")?;
         let mut broker = Self {
             child: None,
             port,
@@ -115,7 +114,7 @@ impl Tansu {
             "RUST_LOG",
             std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
         )
-        .current_dir(&self.dir)
+        .current_dir(self.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -203,6 +202,6 @@ impl Drop for Tansu {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // `dir` is removed when it drops, after this.
     }
 }
