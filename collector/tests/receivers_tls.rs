@@ -16,10 +16,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
 use rdkafka::Message;
 use support::{start_collector, topic_reader};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -41,34 +37,23 @@ fn counter(series: &str) -> f64 {
     sample(&parse_metrics(&recorder().render()), series)
 }
 
-/// A server identity: a fresh CA and a `localhost`/`127.0.0.1` certificate it
-/// signed, written as PEM into `dir` (the testkit's PKI has no server PEM files).
+/// A server identity: the certificate files of a PKI of its own, so its CA
+/// is not the one that signs the test's client certificates.
 struct ServerIdentity {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    /// Owns the files.
+    _pki: TestPki,
 }
 
-fn server_identity(pki: &TestPki, name: &str) -> ServerIdentity {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("{name} CA"));
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut server = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = server.signed_by(&key, &ca).unwrap();
-    let dir = pki.dir();
+fn server_identity() -> ServerIdentity {
+    let pki = TestPki::generate().unwrap();
     ServerIdentity {
-        ca: dir.write(&format!("{name}-ca.pem"), ca.pem()).unwrap(),
-        cert: dir.write(&format!("{name}.pem"), cert.pem()).unwrap(),
-        key: dir
-            .write(&format!("{name}-key.pem"), key.serialize_pem())
-            .unwrap(),
+        ca: pki.ca_pem().to_owned(),
+        cert: pki.server_cert_pem().to_owned(),
+        key: pki.server_key_pem().to_owned(),
+        _pki: pki,
     }
 }
 
@@ -172,7 +157,7 @@ async fn grpc_and_http_over_tls_reach_kafka_and_plaintext_is_refused() {
     let topic = unique_name("tls");
     tansu.create_topic(&topic, 2).await.expect("topic");
     let pki = TestPki::generate().unwrap();
-    let server = server_identity(&pki, "server");
+    let server = server_identity();
     let collector =
         start_collector(&tansu.brokers(), &topic, &tls_flags(&server), recorder()).await;
     let failures_before =
@@ -245,7 +230,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let topic = unique_name("mtls");
     tansu.create_topic(&topic, 1).await.expect("topic");
     let pki = TestPki::generate().unwrap();
-    let server = server_identity(&pki, "server");
+    let server = server_identity();
     let mut flags = tls_flags(&server);
     flags.push(format!("--tls-client-ca-file={}", pki.ca_pem().display()));
     let collector = start_collector(&tansu.brokers(), &topic, &flags, recorder()).await;
@@ -327,8 +312,7 @@ async fn a_rotated_certificate_reaches_new_connections_and_keeps_old_ones() {
     let tansu = Tansu::start().await.expect("tansu starts");
     let topic = unique_name("rotate");
     tansu.create_topic(&topic, 1).await.expect("topic");
-    let pki = TestPki::generate().unwrap();
-    let first = server_identity(&pki, "first");
+    let first = server_identity();
     let collector = start_collector(&tansu.brokers(), &topic, &tls_flags(&first), recorder()).await;
     let reloads_before = counter(r#"ferrotrace_collector_tls_reloads_total{result="ok"}"#);
 
@@ -343,7 +327,7 @@ async fn a_rotated_certificate_reaches_new_connections_and_keeps_old_ones() {
 
     // Rotate: the same files now hold a certificate from another CA (key first,
     // so the collector may briefly see a pair that does not fit and keep the old one).
-    let second = server_identity(&pki, "second");
+    let second = server_identity();
     std::fs::copy(&second.key, &first.key).unwrap();
     std::fs::copy(&second.cert, &first.cert).unwrap();
 
@@ -380,7 +364,7 @@ async fn bearer_tokens_are_required_on_grpc_and_http() {
     let topic = unique_name("tokens");
     tansu.create_topic(&topic, 1).await.expect("topic");
     let pki = TestPki::generate().unwrap();
-    let server = server_identity(&pki, "server");
+    let server = server_identity();
     let tokens = pki
         .dir()
         .write("tokens", "# collectors\nsecret-one\n\nsecret-two\n")
@@ -497,7 +481,7 @@ async fn jaeger_and_zipkin_receivers_are_behind_tls_and_tokens_too() {
     let topic = unique_name("others");
     tansu.create_topic(&topic, 1).await.expect("topic");
     let pki = TestPki::generate().unwrap();
-    let server = server_identity(&pki, "server");
+    let server = server_identity();
     let tokens = pki.dir().write("tokens", "right\n").unwrap();
     let mut flags = tls_flags(&server);
     flags.extend([

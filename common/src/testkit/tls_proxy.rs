@@ -56,6 +56,8 @@ pub struct TestPki {
     server_cert: CertificateDer<'static>,
     server_key: Vec<u8>,
     ca_pem: PathBuf,
+    server_cert_pem: PathBuf,
+    server_key_pem: PathBuf,
     other_ca_pem: PathBuf,
     client_cert_pem: PathBuf,
     client_key_pem: PathBuf,
@@ -88,6 +90,8 @@ impl TestPki {
         };
         Ok(Self {
             ca_pem: write("ca.pem", ca.pem())?,
+            server_cert_pem: write("server.pem", server_cert.pem())?,
+            server_key_pem: write("server-key.pem", server_key.serialize_pem())?,
             other_ca_pem: write("other-ca.pem", other_ca.pem())?,
             client_cert_pem: write("client.pem", client_cert)?,
             client_key_pem: write("client-key.pem", client_key)?,
@@ -111,6 +115,15 @@ impl TestPki {
     }
 
     /// A CA that signed neither: trusting it must not make the server trusted.
+    /// The server certificate (`localhost`, `127.0.0.1`) signed by the CA.
+    pub fn server_cert_pem(&self) -> &Path {
+        &self.server_cert_pem
+    }
+
+    pub fn server_key_pem(&self) -> &Path {
+        &self.server_key_pem
+    }
+
     pub fn other_ca_pem(&self) -> &Path {
         &self.other_ca_pem
     }
