@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use ferrotrace_common::testkit::{unique_name, Osmem};
+use ferrotrace_common::testkit::{unique_name, Osmem, TempDir};
 use ferrotrace_ingester::config::Config;
 use ferrotrace_ingester::es::client::{EsClient, Flavour};
 use ferrotrace_ingester::Ingester;
@@ -165,21 +165,13 @@ async fn serve(stream: TcpStream, upstream: Arc<Upstream>) -> std::io::Result<()
     }
 }
 
-/// A password file as Kubernetes mounts a Secret, removed on drop.
-struct SecretFile(PathBuf);
-
-impl SecretFile {
-    fn new(contents: &str) -> Self {
-        let path = std::env::temp_dir().join(unique_name("ferrotrace-es-password"));
-        std::fs::write(&path, contents).expect("password file written");
-        SecretFile(path)
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A password file as Kubernetes mounts a Secret, in a directory removed on drop.
+fn secret_file(contents: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("ferrotrace-es-password").expect("temporary directory");
+    let path = dir
+        .write("password", contents)
+        .expect("password file written");
+    (dir, path)
 }
 
 fn config(url: &str, prefix: &str, auth: &[String]) -> Config {
@@ -207,14 +199,14 @@ fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
 async fn basic_auth_from_a_password_file_detects_flavour_and_installs_templates() {
     let osmem = Osmem::start().await.expect("osmem starts");
     let proxy = AuthProxy::start(osmem.url(), &[BASIC]).await;
-    let password = SecretFile::new(&format!("{PASSWORD}\n"));
+    let (_dir, password) = secret_file(&format!("{PASSWORD}\n"));
     let prefix = unique_name("auth");
     let config = config(
         &proxy.url,
         &prefix,
         &[
             format!("--es-username={USERNAME}"),
-            format!("--es-password-file={}", password.0.display()),
+            format!("--es-password-file={}", password.display()),
         ],
     );
 
@@ -241,11 +233,11 @@ async fn wrong_or_missing_credentials_fail_with_a_clear_error() {
     let osmem = Osmem::start().await.expect("osmem starts");
     let proxy = AuthProxy::start(osmem.url(), &[BASIC]).await;
     let prefix = unique_name("noauth");
-    let wrong = SecretFile::new("not-the-password\n");
+    let (_wrong_dir, wrong) = secret_file("not-the-password\n");
     for auth in [
         vec![
             format!("--es-username={USERNAME}"),
-            format!("--es-password-file={}", wrong.0.display()),
+            format!("--es-password-file={}", wrong.display()),
         ],
         vec![format!("--es-username={USERNAME}"), "--es-password=".into()],
         vec![],
