@@ -66,6 +66,18 @@ pub struct Config {
     )]
     pub max_spans_per_request: u64,
 
+    /// Most connections each TCP receiver holds open at once (0: no limit). A
+    /// connection beyond it is answered HTTP 503 / gRPC UNAVAILABLE (both
+    /// retryable) and closed.
+    #[arg(long, env = "FERROTRACE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most calls one connection may have open at once on a gRPC receiver
+    /// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_CONCURRENT_STREAMS", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_concurrent_streams: u32,
+
     /// OTLP/gRPC listen address (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_OTLP_GRPC_LISTEN", default_value = "0.0.0.0:4317", value_parser = parse_listen)]
     pub otlp_grpc_listen: Listen,

@@ -5,8 +5,8 @@
 //! [`Collector::bind`] binds every listener first (so bad addresses fail
 //! before anything runs, and tests can bind port 0), then [`Collector::run`]
 //! serves until the shutdown token is cancelled and drains in-flight requests.
-//! TLS and bearer tokens, when configured, wrap every TCP receiver but the
-//! admin port.
+//! TLS, bearer tokens and the connection limit, when configured, wrap every
+//! TCP receiver but the admin port.
 
 pub mod config;
 pub mod metrics;
@@ -29,7 +29,8 @@ use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::producer::Producer;
 use crate::receivers::auth::{BearerTokens, ReceiverAuth};
-use crate::receivers::tls::{Alpn, ServerTls, TlsFiles, TlsListener};
+use crate::receivers::listener::{ListenerOptions, ReceiverListener};
+use crate::receivers::tls::{Alpn, ServerTls, TlsFiles};
 
 /// A collector with its listeners bound, ready to run.
 pub struct Collector {
@@ -159,23 +160,31 @@ impl Collector {
             );
         }
 
+        let listener_options = |receiver, alpn| ListenerOptions {
+            receiver,
+            tls: tls.clone(),
+            alpn,
+            max_connections: config.max_connections,
+        };
         if let Some(listener) = listeners.otlp_grpc {
             let service = receivers::otlp_grpc::service(pipeline.clone(), max_request);
             let grpc = GrpcReceiver {
                 name: "OTLP/gRPC",
-                receiver: "otlp_grpc",
                 listener,
+                options: listener_options("otlp_grpc", Alpn::Grpc),
+                max_concurrent_streams: config.grpc_max_concurrent_streams,
             };
-            grpc.spawn(&mut tasks, service, &tls, &tokens, &shutdown)?;
+            grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
         }
         if let Some(listener) = listeners.jaeger_grpc {
             let service = receivers::jaeger_grpc::service(pipeline.clone(), max_request);
             let grpc = GrpcReceiver {
                 name: "Jaeger gRPC",
-                receiver: "jaeger_grpc",
                 listener,
+                options: listener_options("jaeger_grpc", Alpn::Grpc),
+                max_concurrent_streams: config.grpc_max_concurrent_streams,
             };
-            grpc.spawn(&mut tasks, service, &tls, &tokens, &shutdown)?;
+            grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
         }
         let http_receivers = [
             (
@@ -210,22 +219,9 @@ impl Collector {
                     receivers::auth::require_bearer,
                 ));
             }
-            let token = shutdown.clone();
-            let served = match &tls {
-                Some(tls) => {
-                    let listener = TlsListener::spawn(
-                        listener,
-                        tls.clone(),
-                        Alpn::Http,
-                        receiver,
-                        token.clone(),
-                    )?;
-                    futures::future::Either::Left(receivers::serve_http(listener, router, token))
-                }
-                None => {
-                    futures::future::Either::Right(receivers::serve_http(listener, router, token))
-                }
-            };
+            let options = listener_options(receiver, Alpn::Http);
+            let listener = ReceiverListener::spawn(listener, options, shutdown.clone())?;
+            let served = receivers::serve_http(listener, router, shutdown.clone());
             tasks.spawn(async move { served.await.with_context(|| format!("{name} receiver")) });
         }
         let udp_options = receivers::jaeger_udp::UdpOptions {
@@ -286,57 +282,41 @@ impl Collector {
     }
 }
 
-/// A gRPC receiver's listener and names, before it serves.
+/// A gRPC receiver's listener and options, before it serves.
 struct GrpcReceiver {
     name: &'static str,
-    receiver: &'static str,
     listener: TcpListener,
+    options: ListenerOptions,
+    max_concurrent_streams: u32,
 }
 
 impl GrpcReceiver {
-    /// Serves `service` on the listener, behind TLS and bearer tokens when configured.
+    /// Serves `service` on the listener, behind bearer tokens when configured.
     fn spawn<R: receivers::grpc_raw::RawRpc>(
         self,
         tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
         service: receivers::grpc_raw::RawService<R>,
-        tls: &Option<Arc<ServerTls>>,
         tokens: &Option<Arc<BearerTokens>>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let Self {
             name,
-            receiver,
             listener,
+            options,
+            max_concurrent_streams,
         } = self;
-        tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
+        tracing::info!(addr = %listener.local_addr()?, tls = options.tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
         let auth = tokens.as_ref().map(|tokens| ReceiverAuth {
             tokens: tokens.clone(),
-            receiver,
+            receiver: options.receiver,
         });
-        let token = shutdown.clone();
-        match tls {
-            Some(tls) => {
-                let incoming =
-                    TlsListener::spawn(listener, tls.clone(), Alpn::Grpc, receiver, token.clone())?;
-                tasks.spawn(async move {
-                    receivers::grpc_raw::serve_incoming(
-                        incoming.into_stream(),
-                        service,
-                        auth,
-                        token,
-                    )
-                    .await
-                    .with_context(|| format!("{name} receiver"))
-                });
-            }
-            None => {
-                tasks.spawn(async move {
-                    receivers::grpc_raw::serve(listener, service, auth, token)
-                        .await
-                        .with_context(|| format!("{name} receiver"))
-                });
-            }
-        }
+        let listener = ReceiverListener::spawn(listener, options, shutdown.clone())?;
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            receivers::grpc_raw::serve(listener, service, auth, max_concurrent_streams, shutdown)
+                .await
+                .with_context(|| format!("{name} receiver"))
+        });
         Ok(())
     }
 }

@@ -22,6 +22,10 @@ pub const KAFKA_BYTES: &str = "ferrotrace_collector_kafka_bytes_total";
 pub const INFLIGHT_BYTES: &str = "ferrotrace_collector_inflight_bytes";
 /// TLS handshakes that failed (plaintext client, untrusted client certificate, timeout), by receiver.
 pub const TLS_HANDSHAKE_FAILURES: &str = "ferrotrace_collector_tls_handshake_failures_total";
+/// TCP connections open on a receiver (TLS handshakes in progress included).
+pub const CONNECTIONS: &str = "ferrotrace_collector_connections";
+/// Connections refused because the receiver was at `--max-connections`, by receiver.
+pub const CONNECTIONS_REFUSED: &str = "ferrotrace_collector_connections_refused_total";
 /// Reloads of changed TLS certificate files, by result (`ok`, `failed`).
 pub const TLS_RELOADS: &str = "ferrotrace_collector_tls_reloads_total";
 /// Requests refused for a missing or unknown bearer token, by receiver and reason (`missing`, `invalid`).
@@ -79,6 +83,16 @@ pub fn describe() {
         TLS_HANDSHAKE_FAILURES,
         Unit::Count,
         "TLS handshakes that failed (plaintext client, untrusted or missing client certificate, timeout), by receiver."
+    );
+    describe_gauge!(
+        CONNECTIONS,
+        Unit::Count,
+        "TCP connections open on a receiver, TLS handshakes in progress included, by receiver."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        Unit::Count,
+        "Connections refused (answered HTTP 503 / gRPC UNAVAILABLE, or closed) because the receiver was at --max-connections, by receiver."
     );
     describe_counter!(
         TLS_RELOADS,

@@ -5,7 +5,11 @@
 //!   OTLP/gRPC, counted, and never inflated past the limit: the collector's
 //!   resident memory stays far below the bomb's inflated size;
 //! - a request with more spans than `--max-spans-per-request` is refused
-//!   whole, with a message saying so, and counted.
+//!   whole, with a message saying so, and counted;
+//! - a connection beyond `--max-connections` is answered HTTP 503 / gRPC
+//!   `UNAVAILABLE` (retryable) and counted, and its slot is free again once
+//!   a held connection closes; a gRPC receiver advertises
+//!   `--grpc-max-concurrent-streams` in its HTTP/2 settings.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -65,9 +69,7 @@ async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
     let status = client
         .unary::<Bytes, Bytes, _>(
             tonic::Request::new(Bytes::from(vec![0u8; INFLATED])),
-            tonic::codegen::http::uri::PathAndQuery::from_static(
-                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            ),
+            tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
             RawCodec,
         )
         .await
@@ -206,3 +208,133 @@ fn gzip_of_zeros(len: usize) -> Vec<u8> {
     }
     encoder.finish().expect("gzip in memory")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_get_a_retryable_refusal() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("conn-limit");
+    tansu.create_topic(&topic, 1).await.expect("topic created");
+    let (grpc, http, admin) = (free_port(), free_port(), free_port());
+    let _collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        grpc,
+        http,
+        admin,
+        &[
+            ("FERROTRACE_MAX_CONNECTIONS", "2"),
+            ("FERROTRACE_GRPC_MAX_CONCURRENT_STREAMS", "7"),
+        ],
+    );
+    // Waits on the admin port, so no receiver slot is used by the wait.
+    let started = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", admin))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(started, "the collector listens");
+    let metric = |name: &'static str, receiver: &'static str| async move {
+        sample(
+            &scrape_metrics(admin).await,
+            &format!(r#"{name}{{receiver="{receiver}"}}"#),
+        )
+    };
+    let open_connections = |receiver, expected: f64| async move {
+        let reached = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+            metric("ferrotrace_collector_connections", receiver).await == expected
+        })
+        .await;
+        assert!(reached, "{receiver}: expected {expected} open connections");
+    };
+    let refused = |receiver| metric("ferrotrace_collector_connections_refused_total", receiver);
+    let hold = |port: u16| async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connects")
+    };
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    let request = generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
+    let body = prost::Message::encode_to_vec(&request);
+    let post = || {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body.clone())
+            .send()
+    };
+
+    // OTLP/HTTP: two idle connections take both slots; a third is refused.
+    let mut held = vec![hold(http).await, hold(http).await];
+    open_connections("otlp_http", 2.0).await;
+    let response = post().await.expect("an answer, not a reset");
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let text = response.text().await.unwrap_or_default();
+    assert!(
+        text.contains("--max-connections") && text.contains("limit of 2"),
+        "{text}"
+    );
+    assert_eq!(refused("otlp_http").await, 1.0);
+    // A held connection closes: its slot serves the next client.
+    held.pop();
+    open_connections("otlp_http", 1.0).await;
+    let response = post().await.expect("HTTP answer");
+    assert_eq!(response.status(), 200);
+    drop(held);
+
+    // OTLP/gRPC: the same, answered UNAVAILABLE.
+    let held = vec![hold(grpc).await, hold(grpc).await];
+    open_connections("otlp_grpc", 2.0).await;
+    let export = || async {
+        let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("gRPC connects");
+        let mut client = tonic::client::Grpc::new(channel);
+        client.ready().await.expect("gRPC ready");
+        client
+            .unary::<Bytes, Bytes, _>(
+                tonic::Request::new(Bytes::from(body.clone())),
+                tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                RawCodec,
+            )
+            .await
+    };
+    let status = export().await.expect_err("over the limit");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("--max-connections"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(refused("otlp_grpc").await, 1.0);
+    drop(held);
+    open_connections("otlp_grpc", 0.0).await;
+    export().await.expect("within the limit again");
+
+    // The stream limit is what the receiver advertises to HTTP/2 clients.
+    let tcp = hold(grpc).await;
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    // An empty export request: the 5-byte gRPC frame header of a 0-byte message.
+    stream
+        .send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .expect("body sent");
+    let response = response.await.expect("response");
+    assert_eq!(response.status(), 200);
+    assert_eq!(h2.current_max_send_streams(), 7);
+}
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

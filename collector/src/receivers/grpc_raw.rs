@@ -18,9 +18,9 @@ use bytes::{Buf, BufMut, Bytes};
 use tokio_util::sync::CancellationToken;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::transport::server::Connected;
 
 use super::auth::{GrpcAuthLayer, ReceiverAuth};
+use super::listener::ReceiverListener;
 
 /// One unary gRPC method on raw protobuf bytes.
 pub trait RawRpc: Clone + Send + Sync + 'static {
@@ -171,32 +171,19 @@ impl Decoder for RawCodec {
     }
 }
 
-/// Serves one raw method on `listener` until `shutdown`; in-flight calls finish first.
-/// With `auth`, every call needs a known bearer token.
+/// Serves one raw method on the receiver's connections until `shutdown`;
+/// in-flight calls finish first. With `auth`, every call needs a known
+/// bearer token; a connection may have `max_concurrent_streams` calls open
+/// at once (HTTP/2 clients queue the rest).
 pub async fn serve<R: RawRpc>(
-    listener: tokio::net::TcpListener,
+    listener: ReceiverListener,
     service: RawService<R>,
     auth: Option<ReceiverAuth>,
+    max_concurrent_streams: u32,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    serve_incoming(incoming, service, auth, shutdown).await
-}
-
-/// Serves one raw method on already accepted connections (TLS, for one).
-pub async fn serve_incoming<R, I, IO, IE>(
-    incoming: I,
-    service: RawService<R>,
-    auth: Option<ReceiverAuth>,
-    shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error>
-where
-    R: RawRpc,
-    I: futures::Stream<Item = Result<IO, IE>>,
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Connected + Unpin + Send + 'static,
-    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
     tonic::transport::Server::builder()
+        .max_concurrent_streams(max_concurrent_streams)
         // Large frames and windows cut per-request overhead for big batches (measured, design §9).
         .max_frame_size(Some(1 << 20))
         .initial_stream_window_size(Some(4 << 20))
@@ -204,6 +191,6 @@ where
         // Outside the routing, so an unknown method is refused the same way.
         .layer(GrpcAuthLayer(auth))
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(listener.into_stream(), shutdown.cancelled_owned())
         .await
 }

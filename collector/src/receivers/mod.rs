@@ -5,13 +5,15 @@
 //! This module holds what several receivers share: the OTLP response,
 //! bounded gzip inflation, the HTTP server loop, the export of a request
 //! translated from Jaeger or Zipkin, and a log rate limiter for per-packet
-//! paths. TLS ([`tls`]) and bearer tokens ([`auth`]) wrap the TCP receivers.
+//! paths. Every TCP receiver accepts through [`listener`] (connection
+//! limit, TLS); bearer tokens ([`auth`]) guard their requests.
 
 pub mod auth;
 pub mod grpc_raw;
 pub mod jaeger_grpc;
 pub mod jaeger_http;
 pub mod jaeger_udp;
+pub mod listener;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod tls;
@@ -51,18 +53,13 @@ pub struct HttpState {
     pub max_request_bytes: usize,
 }
 
-/// Serves an HTTP receiver on `listener` (a TCP listener, or a
-/// [`tls::TlsListener`] handing over finished handshakes) until `shutdown`;
-/// in-flight requests finish first.
-pub async fn serve_http<L>(
-    listener: L,
+/// Serves an HTTP receiver on `listener` until `shutdown`; in-flight
+/// requests finish first.
+pub async fn serve_http(
+    listener: listener::ReceiverListener,
     router: Router,
     shutdown: CancellationToken,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
+) -> std::io::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

@@ -1,5 +1,6 @@
-//! TLS for the TCP receivers: the certificate files, their reload, and the
-//! accept loop that hands finished handshakes to tonic or axum.
+//! TLS for the TCP receivers: the certificate files and their reload. The
+//! handshake itself runs in the receivers' accept loop
+//! ([`listener`](super::listener)).
 //!
 //! [`ServerTls`] reads `--tls-cert-file`, `--tls-key-file` and the optional
 //! `--tls-client-ca-file` and builds one rustls `ServerConfig` per ALPN
@@ -9,14 +10,8 @@
 //! connections while established ones keep the certificate they shook hands
 //! with. Files that fail to load keep the previous configs in service; they
 //! are logged and counted once per change, not once per poll.
-//!
-//! [`TlsListener`] runs the accept loop: each handshake runs in its own task
-//! with a timeout, so a slow or silent client cannot hold up the others, and
-//! a failed handshake (a plaintext client, an untrusted client certificate)
-//! is counted in `ferrotrace_collector_tls_handshake_failures_total`.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -26,17 +21,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::LogLimiter;
 use crate::metrics as m;
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The PEM files the receivers' TLS is built from.
 #[derive(Debug, Clone)]
@@ -231,97 +219,6 @@ fn client_verifier(
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| invalid(format!("building the client verifier: {e}")))
-}
-
-/// A TCP listener that yields connections after their TLS handshake.
-pub struct TlsListener {
-    handshaken: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `listener` until `shutdown`; handshakes run concurrently.
-    pub fn spawn(
-        listener: TcpListener,
-        tls: Arc<ServerTls>,
-        alpn: Alpn,
-        receiver: &'static str,
-        shutdown: CancellationToken,
-    ) -> io::Result<Self> {
-        let local = listener.local_addr()?;
-        let (tx, handshaken) = mpsc::channel(64);
-        let failures = Arc::new(LogLimiter::new(Duration::from_secs(10)));
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            tracing::warn!(%error, receiver, "accepting a connection failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                };
-                let _ = stream.set_nodelay(true);
-                let acceptor = tls.acceptor(alpn);
-                let tx = tx.clone();
-                let failures = failures.clone();
-                tokio::spawn(async move {
-                    let error = match tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => {
-                            // Err: the server is shutting down; the connection just closes.
-                            let _ = tx.send((stream, peer)).await;
-                            return;
-                        }
-                        Ok(Err(error)) => error.to_string(),
-                        Err(_) => "handshake timed out".to_owned(),
-                    };
-                    metrics::counter!(m::TLS_HANDSHAKE_FAILURES, "receiver" => receiver)
-                        .increment(1);
-                    if let Some(suppressed) = failures.allow() {
-                        tracing::warn!(%peer, receiver, error, suppressed, "TLS handshake failed");
-                    }
-                });
-            }
-        });
-        Ok(Self { handshaken, local })
-    }
-
-    /// The connections as a stream, for tonic's `serve_with_incoming`; it
-    /// ends when the accept loop stops.
-    pub fn into_stream(
-        self,
-    ) -> impl futures::Stream<Item = io::Result<TlsStream<TcpStream>>> + Send + 'static {
-        futures::stream::unfold(self.handshaken, |mut rx| async move {
-            let (stream, _) = rx.recv().await?;
-            Some((Ok(stream), rx))
-        })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.handshaken.recv().await {
-            Some(accepted) => accepted,
-            // The accept loop stopped on shutdown; axum stops asking then too.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 #[cfg(test)]
