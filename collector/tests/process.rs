@@ -1,5 +1,7 @@
 //! The collector as an operator runs it: a real process with its admin
-//! endpoints, answering requests until SIGTERM, then draining and exiting 0.
+//! endpoints, answering requests until SIGTERM, then draining and exiting 0;
+//! and refusing to start, with exit code 64 (EX_USAGE) and a message naming
+//! the file, when its TLS or token files do not load.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -90,4 +92,45 @@ async fn serves_admin_endpoints_and_exits_zero_on_sigterm() {
         .expect("exits after draining")
         .unwrap();
     assert!(status.success(), "SIGTERM exits 0, got {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_tls_or_token_files_stop_it_with_exit_code_64() {
+    let dir = ferrotrace_common::testkit::TempDir::new("collector-files").expect("temp dir");
+    let empty = dir.write("tokens", "# no token yet\n").expect("written");
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().expect("UTF-8 path");
+    let cases = [
+        vec!["--tls-cert-file", missing, "--tls-key-file", missing],
+        vec!["--auth-bearer-tokens-file", missing],
+        vec!["--auth-bearer-tokens-file", empty.to_str().unwrap()],
+    ];
+    for args in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
+            .args(&args)
+            // Nothing is bound or contacted before the files are read.
+            .args([
+                "--otlp-grpc-listen=",
+                "--otlp-http-listen=",
+                "--admin-listen=",
+            ])
+            .args(["--jaeger-compact-listen=", "--jaeger-binary-listen="])
+            .args([
+                "--jaeger-http-listen=",
+                "--jaeger-grpc-listen=",
+                "--zipkin-listen=",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("collector runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+        let named = if args[1] == missing {
+            missing
+        } else {
+            "tokens"
+        };
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
 }
