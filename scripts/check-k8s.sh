@@ -8,9 +8,14 @@
 #     the operators and are not bundled;
 #   - the PrometheusRule in k8s/monitoring/ holds exactly the groups of
 #     deploy/prometheus/alerts.yaml;
-#   - every kustomization's resources exist, every YAML file under k8s/ is
-#     listed by some kustomization, and the base (k8s/kustomization.yaml) holds
-#     built-in kinds only, so `kubectl apply -k k8s/` works without any CRD;
+#   - every kustomization's resources and components exist, every YAML file
+#     under k8s/ is listed by some kustomization, and the base
+#     (k8s/base/kustomization.yaml) holds built-in kinds only, so
+#     `kubectl apply -k k8s/` works without any CRD;
+#   - each patch of a kustomize Component (k8s/components/) names an object of
+#     the base, and that object with the patch merged in (lists of named
+#     entries merged by name, as a strategic merge patch does for containers,
+#     env and volumes) is valid in strict mode: a patch alone is no object;
 #   - every Grafana dashboard in deploy/grafana/dashboards/ is in the
 #     k8s/dashboards/ ConfigMap;
 #   - with kubectl on PATH, each kustomization is also rendered and the output
@@ -34,6 +39,8 @@ if command -v kubectl >/dev/null; then
     # only one allowed to: the others must work with `kubectl apply -k`).
     restrictor=()
     if [ "$dir" = k8s/dashboards ]; then restrictor=(--load-restrictor LoadRestrictionsNone); fi
+    # A Component is rendered only as part of a kustomization using it.
+    if grep -q '^kind: Component' "$here/$k"; then continue; fi
     if kubectl kustomize "${restrictor[@]}" "$here/$dir" >"$out" 2>"$out.err"; then rm "$out.err"; else rm "$out"; fi
   done < <(cd "$here" && find k8s -name kustomization.yaml | sort)
 fi
@@ -92,8 +99,38 @@ def check_doc(path, doc):
 
 files = sorted(glob.glob("k8s/**/*.yaml", recursive=True) + glob.glob("k8s/**/*.yml", recursive=True))
 kustomizations = [f for f in files if os.path.basename(f) in ("kustomization.yaml", "kustomization.yml")]
-if "k8s/kustomization.yaml" not in kustomizations:
-    problems.append("k8s/kustomization.yaml is missing")
+BASE = "k8s/base/kustomization.yaml"
+for required in ("k8s/kustomization.yaml", BASE):
+    if required not in kustomizations:
+        problems.append(f"{required} is missing")
+
+
+def has_kustomization(directory):
+    return any(os.path.exists(os.path.join(directory, n)) for n in ("kustomization.yaml", "kustomization.yml"))
+
+
+def merge(base, patch):
+    """A strategic merge patch, as far as these manifests need: mappings merge
+    key by key, lists of named mappings merge by name, other lists replace."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            out[key] = merge(base[key], value) if key in base else value
+        return out
+    named = lambda items: isinstance(items, list) and all(isinstance(i, dict) and "name" in i for i in items)
+    if named(base) and named(patch):
+        out = list(base)
+        for item in patch:
+            at = next((n for n, b in enumerate(out) if b["name"] == item["name"]), None)
+            if at is None:
+                out.append(item)
+            else:
+                out[at] = merge(out[at], item)
+        return out
+    return patch
+
+
+component_patches = []  # (component kustomization, patch file)
 
 listed = set()
 for k in kustomizations:
@@ -101,38 +138,69 @@ for k in kustomizations:
     if not docs:
         continue
     spec, base = docs[0], os.path.dirname(k)
+    component = spec.get("kind") == "Component"
     refs = list(spec.get("resources") or [])
+    for patch in spec.get("patches") or []:
+        if component and isinstance(patch, dict) and "path" in patch:
+            refs.append(patch["path"])
+            component_patches.append((k, os.path.normpath(os.path.join(base, patch["path"]))))
+    for ref in spec.get("components") or []:
+        target = os.path.normpath(os.path.join(base, ref))
+        if not has_kustomization(target):
+            problems.append(f"{k}: lists component {ref}, not a directory with a kustomization")
     for gen in spec.get("configMapGenerator") or []:
         refs += [f.split("=", 1)[-1] for f in gen.get("files") or []]
     bad = 0
     for ref in refs:
         target = os.path.normpath(os.path.join(base, ref))
         if os.path.isdir(target):
-            if not any(os.path.exists(os.path.join(target, n)) for n in ("kustomization.yaml", "kustomization.yml")):
+            if not has_kustomization(target):
                 problems.append(f"{k}: lists {ref}, a directory without a kustomization"); bad += 1
         elif not os.path.isfile(target):
             problems.append(f"{k}: lists {ref}, which does not exist"); bad += 1
         else:
             listed.add(target)
-            if k == "k8s/kustomization.yaml" and target.endswith((".yaml", ".yml")):
+            if k == BASE and target.endswith((".yaml", ".yml")):
                 for doc in load(target) or []:
                     if isinstance(doc, dict) and is_crd(doc):
                         problems.append(f"{k}: lists {ref}, a {doc.get('kind')}: the base must apply without CRDs")
                         bad += 1
-    if not spec.get("namespace"):
+    if not component and not spec.get("namespace"):
         problems.append(f"{k}: sets no namespace"); bad += 1
     if not bad:
-        print(f"check-k8s: {k}: {len(refs)} entries, all exist (namespace {spec.get('namespace')})")
+        print(f"check-k8s: {k}: {len(refs)} entries, all exist " + ("(Component)" if component else f"(namespace {spec.get('namespace')})"))
 
 for d in sorted(glob.glob("deploy/grafana/dashboards/*.json")):
     if d not in listed:
         problems.append(f"{d}: not in k8s/dashboards/kustomization.yaml's configMapGenerator")
+
+patch_files = {patch for _, patch in component_patches}
+base_objects = {}
+for f in files:
+    if f.startswith("k8s/base/") and f not in kustomizations:
+        for d in load(f) or []:
+            if isinstance(d, dict) and isinstance(d.get("metadata"), dict):
+                base_objects[(d.get("kind"), d["metadata"].get("name"))] = d
+for k, f in component_patches:
+    for patch in load(f) or []:
+        if not isinstance(patch, dict) or not isinstance(patch.get("metadata"), dict):
+            problems.append(f"{f}: a patch lacks kind or metadata")
+            continue
+        key = (patch.get("kind"), patch["metadata"].get("name"))
+        if key not in base_objects:
+            problems.append(f"{f}: patches {key[0]}/{key[1]}, which the base does not have")
+            continue
+        result = check_doc(f"{f} merged into the base", merge(base_objects[key], patch))
+        if result:
+            print(f"check-k8s: {f}: {result}, once merged into the base")
 
 for f in files:
     if f in kustomizations:
         continue
     if f not in listed:
         problems.append(f"{f}: not listed in any kustomization.yaml")
+    if f in patch_files:
+        continue
     docs = load(f)
     if docs is None:
         continue
