@@ -29,18 +29,9 @@ const LIMIT: usize = 1 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
-    let tansu = Tansu::start().await.expect("tansu starts");
-    let topic = unique_name("bombs");
-    tansu.create_topic(&topic, 1).await.expect("topic created");
-    let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let mut collector = start_collector(&tansu.brokers(), &topic, grpc, http, admin, &[]);
-    ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", grpc))
-            .await
-            .is_ok()
-    })
-    .await;
-    let pid = collector.id().expect("collector pid");
+    let mut limited = Limited::start("bombs", &[]).await;
+    let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
+    let pid = limited.collector.id().expect("collector pid");
 
     // OTLP/HTTP: 413 with the limit in the message.
     let bomb = gzip_of_zeros(INFLATED);
@@ -109,57 +100,66 @@ async fn gzip_bombs_are_refused_at_the_limit_on_http_and_grpc() {
         peak_rss_kib * 1024 < INFLATED / 4,
         "peak RSS {peak_rss_kib} KiB: the bomb was inflated"
     );
-    collector.kill().await.ok();
+    limited.collector.kill().await.ok();
 }
 
-fn start_collector(
-    brokers: &str,
-    topic: &str,
+/// tansu and a collector process with the receivers' limits set by `env`,
+/// listening (all its listeners are bound once the admin port answers).
+struct Limited {
+    collector: Child,
     grpc: u16,
     http: u16,
     admin: u16,
-    env: &[(&str, &str)],
-) -> Child {
-    let listen = |port: u16| format!("127.0.0.1:{port}");
-    Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
-        .env("FERROTRACE_KAFKA_BROKERS", brokers)
-        .env("FERROTRACE_KAFKA_TOPIC", topic)
-        .env("FERROTRACE_MAX_REQUEST_BYTES", LIMIT.to_string())
-        .env("FERROTRACE_OTLP_GRPC_LISTEN", listen(grpc))
-        .env("FERROTRACE_OTLP_HTTP_LISTEN", listen(http))
-        .env("FERROTRACE_JAEGER_COMPACT_LISTEN", "")
-        .env("FERROTRACE_JAEGER_BINARY_LISTEN", "")
-        .env("FERROTRACE_JAEGER_HTTP_LISTEN", "")
-        .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
-        .env("FERROTRACE_ZIPKIN_LISTEN", "")
-        .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("collector starts")
+    _tansu: Tansu,
+}
+
+impl Limited {
+    async fn start(name: &str, env: &[(&str, &str)]) -> Self {
+        let tansu = Tansu::start().await.expect("tansu starts");
+        let topic = unique_name(name);
+        tansu.create_topic(&topic, 1).await.expect("topic created");
+        let (grpc, http, admin) = (free_port(), free_port(), free_port());
+        let listen = |port: u16| format!("127.0.0.1:{port}");
+        let collector = Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
+            .env("FERROTRACE_KAFKA_BROKERS", tansu.brokers())
+            .env("FERROTRACE_KAFKA_TOPIC", &topic)
+            .env("FERROTRACE_MAX_REQUEST_BYTES", LIMIT.to_string())
+            .env("FERROTRACE_OTLP_GRPC_LISTEN", listen(grpc))
+            .env("FERROTRACE_OTLP_HTTP_LISTEN", listen(http))
+            .env("FERROTRACE_JAEGER_COMPACT_LISTEN", "")
+            .env("FERROTRACE_JAEGER_BINARY_LISTEN", "")
+            .env("FERROTRACE_JAEGER_HTTP_LISTEN", "")
+            .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
+            .env("FERROTRACE_ZIPKIN_LISTEN", "")
+            .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("collector starts");
+        // Waits on the admin port, so the wait takes no receiver connection slot.
+        let started = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", admin))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(started, "the collector listens");
+        Self {
+            collector,
+            grpc,
+            http,
+            admin,
+            _tansu: tansu,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_max_spans_per_request_are_refused_whole() {
-    let tansu = Tansu::start().await.expect("tansu starts");
-    let topic = unique_name("spans-limit");
-    tansu.create_topic(&topic, 1).await.expect("topic created");
-    let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let _collector = start_collector(
-        &tansu.brokers(),
-        &topic,
-        grpc,
-        http,
-        admin,
-        &[("FERROTRACE_MAX_SPANS_PER_REQUEST", "50")],
-    );
-    ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", http))
-            .await
-            .is_ok()
-    })
-    .await;
+    let limited =
+        Limited::start("spans-limit", &[("FERROTRACE_MAX_SPANS_PER_REQUEST", "50")]).await;
+    let (http, admin) = (limited.http, limited.admin);
     let post = |traces: usize| async move {
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(traces as u64);
         let shape = Shape {
@@ -211,29 +211,15 @@ fn gzip_of_zeros(len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_get_a_retryable_refusal() {
-    let tansu = Tansu::start().await.expect("tansu starts");
-    let topic = unique_name("conn-limit");
-    tansu.create_topic(&topic, 1).await.expect("topic created");
-    let (grpc, http, admin) = (free_port(), free_port(), free_port());
-    let _collector = start_collector(
-        &tansu.brokers(),
-        &topic,
-        grpc,
-        http,
-        admin,
+    let limited = Limited::start(
+        "conn-limit",
         &[
             ("FERROTRACE_MAX_CONNECTIONS", "2"),
             ("FERROTRACE_GRPC_MAX_CONCURRENT_STREAMS", "7"),
         ],
-    );
-    // Waits on the admin port, so no receiver slot is used by the wait.
-    let started = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", admin))
-            .await
-            .is_ok()
-    })
+    )
     .await;
-    assert!(started, "the collector listens");
+    let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
     let metric = |name: &'static str, receiver: &'static str| async move {
         sample(
             &scrape_metrics(admin).await,
