@@ -122,6 +122,7 @@ async fn accept_loop(
     let open = metrics::gauge!(m::CONNECTIONS, "receiver" => receiver);
     let shedder = Arc::new(Shedder {
         receiver,
+        limit: max_connections,
         message: format!(
             "the {receiver} receiver is at its limit of {max_connections} connections (--max-connections); retry later"
         ),
@@ -224,6 +225,8 @@ impl Drop for Slot {
 /// Answers connections over the limit with a retryable refusal.
 struct Shedder {
     receiver: &'static str,
+    limit: usize,
+    /// The refusal's text: the HTTP body, the gRPC status message.
     message: String,
     tls: Option<Arc<ServerTls>>,
     alpn: Alpn,
@@ -236,7 +239,7 @@ impl Shedder {
     fn refuse(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         self.refused.increment(1);
         if let Some(suppressed) = self.log.allow() {
-            tracing::warn!(%peer, receiver = self.receiver, suppressed, "{}", self.message);
+            tracing::warn!(%peer, receiver = self.receiver, limit = self.limit, suppressed, "connection refused: the receiver is at --max-connections");
         }
         // Too many being answered already: close this one unanswered.
         let Ok(permit) = self.shedding.clone().try_acquire_owned() else {
