@@ -72,6 +72,12 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
 
+    /// A TCP receiver's connection on which no byte moved either way for this
+    /// long is closed (0s: never), so silent clients do not hold
+    /// --max-connections slots; clients reconnect on their next request.
+    #[arg(long, env = "FERROTRACE_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
     /// Most calls one connection may have open at once on a gRPC receiver
     /// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.
     #[arg(long, env = "FERROTRACE_GRPC_MAX_CONCURRENT_STREAMS", default_value_t = 200,

@@ -165,6 +165,7 @@ impl Collector {
             tls: tls.clone(),
             alpn,
             max_connections: config.max_connections,
+            idle_timeout: config.idle_timeout,
         };
         if let Some(listener) = listeners.otlp_grpc {
             let service = receivers::otlp_grpc::service(pipeline.clone(), max_request);

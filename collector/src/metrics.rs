@@ -26,6 +26,8 @@ pub const TLS_HANDSHAKE_FAILURES: &str = "ferrotrace_collector_tls_handshake_fai
 pub const CONNECTIONS: &str = "ferrotrace_collector_connections";
 /// Connections refused because the receiver was at `--max-connections`, by receiver.
 pub const CONNECTIONS_REFUSED: &str = "ferrotrace_collector_connections_refused_total";
+/// Connections closed because nothing moved on them for `--idle-timeout`, by receiver.
+pub const CONNECTIONS_IDLE_CLOSED: &str = "ferrotrace_collector_connections_idle_closed_total";
 /// Reloads of changed TLS certificate files, by result (`ok`, `failed`).
 pub const TLS_RELOADS: &str = "ferrotrace_collector_tls_reloads_total";
 /// Requests refused for a missing or unknown bearer token, by receiver and reason (`missing`, `invalid`).
@@ -93,6 +95,11 @@ pub fn describe() {
         CONNECTIONS_REFUSED,
         Unit::Count,
         "Connections refused (answered HTTP 503 / gRPC UNAVAILABLE, or closed) because the receiver was at --max-connections, by receiver."
+    );
+    describe_counter!(
+        CONNECTIONS_IDLE_CLOSED,
+        Unit::Count,
+        "Connections closed because no byte moved on them either way for --idle-timeout, by receiver."
     );
     describe_counter!(
         TLS_RELOADS,

@@ -9,7 +9,9 @@
 //! - a connection beyond `--max-connections` is answered HTTP 503 / gRPC
 //!   `UNAVAILABLE` (retryable) and counted, and its slot is free again once
 //!   a held connection closes; a gRPC receiver advertises
-//!   `--grpc-max-concurrent-streams` in its HTTP/2 settings.
+//!   `--grpc-max-concurrent-streams` in its HTTP/2 settings;
+//! - a connection on which nothing moves for `--idle-timeout` is closed,
+//!   counted, and its slot serves the next client.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -324,3 +326,59 @@ async fn connections_over_the_limit_get_a_retryable_refusal() {
 }
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_free_their_slot() {
+    let limited = Limited::start(
+        "idle",
+        &[
+            ("FERROTRACE_MAX_CONNECTIONS", "1"),
+            ("FERROTRACE_IDLE_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
+    // A client that connects and never sends, on each protocol: the server
+    // closes it (end of stream, or a reset) well within the wait.
+    for port in [http, grpc] {
+        let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connects");
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 1024];
+        let closed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match tokio::io::AsyncReadExt::read(&mut silent, &mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    // The gRPC receiver's HTTP/2 settings frame, sent first.
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "port {port}: idle connection still open");
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "port {port}: closed after {:?}, before the idle timeout",
+            started.elapsed()
+        );
+    }
+    let metrics = scrape_metrics(admin).await;
+    for receiver in ["otlp_http", "otlp_grpc"] {
+        let series = format!(
+            r#"ferrotrace_collector_connections_idle_closed_total{{receiver="{receiver}"}}"#
+        );
+        assert_eq!(sample(&metrics, &series), 1.0, "{receiver}: {metrics:?}");
+    }
+    // The only slot is free again.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    let request = generator::request(&mut rng, 1, Shape::default(), 1_795_651_200_000_000_000);
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(prost::Message::encode_to_vec(&request))
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(response.status(), 200);
+}

@@ -11,8 +11,15 @@
 //! so a connection flood costs a bounded amount of work. Every refusal is
 //! counted in `ferrotrace_collector_connections_refused_total`, and the open
 //! connections in the `ferrotrace_collector_connections` gauge.
+//!
+//! A connection on which no byte moved either way for `--idle-timeout` is
+//! closed (counted in `ferrotrace_collector_connections_idle_closed_total`),
+//! so clients that connect and go silent, or never read their answers, do
+//! not keep slots forever. Activity costs one clock read per I/O call; the
+//! timer is touched only when it fires.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -26,6 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +60,8 @@ pub struct ListenerOptions {
     pub alpn: Alpn,
     /// `--max-connections`; 0 is no limit.
     pub max_connections: usize,
+    /// `--idle-timeout`; zero keeps idle connections open.
+    pub idle_timeout: Duration,
 }
 
 /// A TCP listener that yields connections within the receiver's limit,
@@ -117,7 +127,12 @@ async fn accept_loop(
         tls,
         alpn,
         max_connections,
+        idle_timeout,
     } = options;
+    let idle_closed = metrics::counter!(m::CONNECTIONS_IDLE_CLOSED, "receiver" => receiver);
+    let idle = move || {
+        (!idle_timeout.is_zero()).then(|| IdleTimer::new(idle_timeout, idle_closed.clone()))
+    };
     let slots = (max_connections > 0).then(|| Arc::new(Semaphore::new(max_connections)));
     let open = metrics::gauge!(m::CONNECTIONS, "receiver" => receiver);
     let shedder = Arc::new(Shedder {
@@ -164,6 +179,7 @@ async fn accept_loop(
                 io: Io::Plain(stream),
                 peer,
                 local,
+                idle: idle(),
                 _slot: slot,
             };
             tokio::select! {
@@ -173,6 +189,7 @@ async fn accept_loop(
             continue;
         };
         let acceptor = tls.acceptor(alpn);
+        let idle = idle();
         let tx = tx.clone();
         let failures = failures.clone();
         tokio::spawn(async move {
@@ -183,6 +200,7 @@ async fn accept_loop(
                         io: Io::Tls(Box::new(stream)),
                         peer,
                         local,
+                        idle,
                         _slot: slot,
                     };
                     // Err: the server is shutting down; the connection just closes.
@@ -330,7 +348,70 @@ pub struct Connection {
     io: Io,
     peer: SocketAddr,
     local: Option<SocketAddr>,
+    idle: Option<IdleTimer>,
     _slot: Slot,
+}
+
+impl Connection {
+    /// Passes an I/O result through, noting activity; a pending operation
+    /// fails with `TimedOut` once nothing moved for the idle timeout.
+    fn track<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let Some(idle) = &mut self.idle else {
+            return result;
+        };
+        match result {
+            Poll::Ready(_) => {
+                idle.last_activity = Instant::now();
+                result
+            }
+            Poll::Pending if idle.expired(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle for longer than --idle-timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The idle timeout of one connection.
+struct IdleTimer {
+    timeout: Duration,
+    last_activity: Instant,
+    /// Fires at the earliest moment the connection may be idle for `timeout`.
+    timer: Pin<Box<Sleep>>,
+    closed: metrics::Counter,
+}
+
+impl IdleTimer {
+    fn new(timeout: Duration, closed: metrics::Counter) -> Self {
+        let now = Instant::now();
+        Self {
+            timeout,
+            last_activity: now,
+            timer: Box::pin(tokio::time::sleep_until(now + timeout)),
+            closed,
+        }
+    }
+
+    /// True once nothing moved for the timeout; otherwise the task is woken
+    /// when it might be.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let deadline = self.last_activity + self.timeout;
+            if deadline <= Instant::now() {
+                self.closed.increment(1);
+                return true;
+            }
+            self.timer.as_mut().reset(deadline);
+        }
+    }
 }
 
 enum Io {
@@ -355,10 +436,12 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let result = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        };
+        this.track(cx, result)
     }
 }
 
@@ -368,10 +451,12 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let result = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        };
+        this.track(cx, result)
     }
 
     fn poll_write_vectored(
@@ -379,10 +464,12 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let result = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        };
+        this.track(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -393,10 +480,12 @@ impl AsyncWrite for Connection {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let result = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        };
+        this.track(cx, result)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
