@@ -1,9 +1,11 @@
 //! ferrotrace load generator: builds realistic OTLP traces ([`generator`]),
 //! converts them to Jaeger and Zipkin formats ([`legacy`]) and sends them to
-//! a collector ([`senders`]).
+//! a collector ([`senders`]), over TLS and with a bearer token when asked
+//! ([`security`]).
 
 pub mod generator;
 pub mod legacy;
 pub mod run;
+pub mod security;
 pub mod senders;
 pub mod verify;

@@ -1,14 +1,17 @@
 //! `ferrotrace-loadtest`: sends bursts of realistic traces to a collector and
 //! reports how many spans were acknowledged, refused, and how fast.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
 use ferrotrace_common::config::parse_duration;
 use ferrotrace_loadtest::generator::Shape;
 use ferrotrace_loadtest::run::{self, Outcome, Plan};
+use ferrotrace_loadtest::security::{read_secret_file, SecurityFiles};
 use ferrotrace_loadtest::senders::{Options, Protocol, Sender};
-use ferrotrace_loadtest::verify::{self, Report, VerifyOptions};
+use ferrotrace_loadtest::verify::{self, EsAccess, EsAuth, Report, VerifyOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -99,6 +102,27 @@ struct Args {
     /// backoff would exceed this (an OpenTelemetry SDK retries for about a minute).
     #[arg(long, env = "FERROTRACE_LOADTEST_MAX_BACKOFF", default_value = "30s", value_parser = parse_duration)]
     max_backoff: Duration,
+    /// PEM CA certificate(s) trusted for an https:// --endpoint instead of the built-in roots.
+    #[arg(long, env = "FERROTRACE_LOADTEST_TLS_CA_FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate for mTLS, with --tls-key-file.
+    #[arg(
+        long,
+        env = "FERROTRACE_LOADTEST_TLS_CERT_FILE",
+        requires = "tls_key_file"
+    )]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(
+        long,
+        env = "FERROTRACE_LOADTEST_TLS_KEY_FILE",
+        requires = "tls_cert_file"
+    )]
+    tls_key_file: Option<PathBuf>,
+    /// File whose first non-empty, non-`#` line is sent as `authorization: Bearer <token>`
+    /// on every request (the collector's --auth-bearer-tokens-file format).
+    #[arg(long, env = "FERROTRACE_LOADTEST_BEARER_TOKEN_FILE")]
+    bearer_token_file: Option<PathBuf>,
     /// Print the final report as one JSON object on stdout.
     #[arg(long, env = "FERROTRACE_LOADTEST_JSON")]
     json: bool,
@@ -109,6 +133,24 @@ struct Args {
     /// Elasticsearch the ingesters write to, for --verify.
     #[arg(long, env = "FERROTRACE_ES_URL")]
     es_url: Option<String>,
+    /// User for basic authentication to Elasticsearch, for --verify (the ingester's flag).
+    #[arg(
+        long,
+        env = "FERROTRACE_ES_USERNAME",
+        requires = "es_password_file",
+        conflicts_with = "es_api_key_file"
+    )]
+    es_username: Option<String>,
+    /// File holding the password of --es-username; a trailing newline is dropped.
+    #[arg(long, env = "FERROTRACE_ES_PASSWORD_FILE", requires = "es_username")]
+    es_password_file: Option<PathBuf>,
+    /// File holding an API key (base64 of `id:api_key`), sent as `Authorization: ApiKey <key>`;
+    /// a trailing newline is dropped.
+    #[arg(long, env = "FERROTRACE_ES_API_KEY_FILE")]
+    es_api_key_file: Option<PathBuf>,
+    /// PEM file of CA certificates trusted for an https:// --es-url, besides the built-in roots.
+    #[arg(long, env = "FERROTRACE_ES_TLS_CA")]
+    es_tls_ca: Option<PathBuf>,
     /// Index prefix the ingesters use (--es-index-prefix).
     #[arg(long, env = "FERROTRACE_ES_INDEX_PREFIX", default_value = "")]
     es_index_prefix: String,
@@ -127,6 +169,15 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let security_files = args.security_files();
+    if let Some(problem) = security_files.problem(&args.endpoint, args.protocol.is_tcp()) {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, problem)
+            .exit();
+    }
+    // Every file is read before the first connection: a bad one fails fast.
+    let security = security_files.load()?;
+    let es_access = args.es_access()?;
     let concurrency = args.concurrency.max(1);
     let options = Options {
         udp_max_packet_bytes: args.udp_max_packet_bytes,
@@ -134,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut senders = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        senders.push(Sender::connect(&args.endpoint, args.protocol, options).await?);
+        senders.push(Sender::connect(&args.endpoint, args.protocol, options, &security).await?);
     }
     let plan = Plan {
         traces: args.traces.or(if args.duration.is_some() {
@@ -170,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
                 idle: args.verify_idle,
                 max_listed: 10,
             };
-            Some(verify::verify(&options, &outcome.acked).await?)
+            Some(verify::verify_with_access(&options, &es_access, &outcome.acked).await?)
         }
         _ => None,
     };
@@ -180,6 +231,44 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+impl Args {
+    fn security_files(&self) -> SecurityFiles {
+        SecurityFiles {
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+        }
+    }
+
+    /// The --verify credentials and CA, read from their files.
+    fn es_access(&self) -> anyhow::Result<EsAccess> {
+        let auth = match (
+            &self.es_username,
+            &self.es_password_file,
+            &self.es_api_key_file,
+        ) {
+            (Some(username), Some(password), _) => EsAuth::Basic {
+                username: username.clone(),
+                password: read_secret_file("--es-password-file", password)?,
+            },
+            (_, _, Some(api_key)) => {
+                EsAuth::ApiKey(read_secret_file("--es-api-key-file", api_key)?)
+            }
+            _ => EsAuth::None,
+        };
+        let tls_ca_pem = self
+            .es_tls_ca
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("--es-tls-ca {}: cannot read", path.display()))
+            })
+            .transpose()?;
+        Ok(EsAccess { auth, tls_ca_pem })
+    }
 }
 
 fn print_report(args: &Args, outcome: &Outcome, report: Option<&Report>) {
@@ -279,4 +368,96 @@ fn own_usage() -> Option<(f64, f64)> {
         .ok()?;
     // USER_HZ is 100 on every Linux architecture Rust targets.
     Some((ticks / 100.0, hwm_kib / 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("ferrotrace-loadtest").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn client_certificate_without_key_is_a_usage_error() {
+        let error = parse(&["--tls-cert-file=client.pem"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(error.to_string().contains("--tls-key-file"), "{error}");
+        assert_eq!(error.exit_code(), 2);
+        let error = parse(&["--tls-key-file=client-key.pem"]).unwrap_err();
+        assert!(error.to_string().contains("--tls-cert-file"), "{error}");
+        parse(&["--tls-cert-file=c.pem", "--tls-key-file=k.pem"]).unwrap();
+    }
+
+    #[test]
+    fn tls_flags_need_an_https_endpoint() {
+        let args = parse(&["--tls-ca-file=ca.pem"]).unwrap();
+        let problem = args
+            .security_files()
+            .problem(&args.endpoint, args.protocol.is_tcp())
+            .unwrap();
+        assert!(problem.contains("https://"), "{problem}");
+        let args = parse(&["--tls-ca-file=ca.pem", "--endpoint=https://127.0.0.1:4317"]).unwrap();
+        assert_eq!(
+            args.security_files()
+                .problem(&args.endpoint, args.protocol.is_tcp()),
+            None
+        );
+        let args = parse(&[
+            "--bearer-token-file=token",
+            "--protocol=jaeger-compact",
+            "--endpoint=127.0.0.1:6831",
+        ])
+        .unwrap();
+        assert!(args
+            .security_files()
+            .problem(&args.endpoint, args.protocol.is_tcp())
+            .is_some());
+    }
+
+    #[test]
+    fn es_username_and_password_file_go_together_and_exclude_the_api_key() {
+        assert!(parse(&["--es-username=elastic"]).is_err());
+        assert!(parse(&["--es-password-file=pw"]).is_err());
+        assert!(parse(&[
+            "--es-username=elastic",
+            "--es-password-file=pw",
+            "--es-api-key-file=key"
+        ])
+        .is_err());
+        parse(&["--es-username=elastic", "--es-password-file=pw"]).unwrap();
+        parse(&["--es-api-key-file=key", "--es-tls-ca=ca.pem"]).unwrap();
+    }
+
+    #[test]
+    fn es_api_key_file_is_read_without_its_newline() {
+        let dir = ferrotrace_common::testkit::TempDir::new("loadtest-main").unwrap();
+        let path = dir.write("api-key", "a2V5OnNlY3JldA==\n").unwrap();
+        let flag = format!("--es-api-key-file={}", path.display());
+        let access = parse(&[&flag]).unwrap().es_access();
+        let access = access.unwrap();
+        assert!(matches!(&access.auth, EsAuth::ApiKey(key) if key == "a2V5OnNlY3JldA=="));
+        assert!(!format!("{access:?}").contains("a2V5"), "{access:?}");
+    }
+
+    #[test]
+    fn help_names_the_flags_but_no_secret() {
+        let help = Args::command().render_long_help().to_string();
+        for flag in [
+            "--tls-ca-file",
+            "--tls-cert-file",
+            "--tls-key-file",
+            "--bearer-token-file",
+            "--es-username",
+            "--es-password-file",
+            "--es-api-key-file",
+            "--es-tls-ca",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help");
+        }
+        assert!(!help.contains("tls-skip-verify"));
+    }
 }

@@ -9,6 +9,11 @@
 //! classified the way an OpenTelemetry SDK does: accepted (possibly with
 //! rejected spans), refused-retryable, refused-final. UDP has no answer and
 //! no back-pressure: packets are paced to a span rate and counted as sent.
+//!
+//! TCP senders speak TLS to `https://` endpoints and send a bearer token on
+//! every request when [`Security`] says so; the header value is built once
+//! per sender. A refused token (gRPC UNAUTHENTICATED, HTTP 401) is a final
+//! answer, never retried.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +30,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::legacy;
+use crate::security::{is_https, Security};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Protocol {
@@ -46,6 +52,13 @@ pub enum Protocol {
     ZipkinJson,
     /// Zipkin v2 protobuf, `POST /api/v2/spans` (:9411).
     ZipkinProto,
+}
+
+impl Protocol {
+    /// False for the Jaeger agent UDP protocols, which have no TLS or headers.
+    pub fn is_tcp(self) -> bool {
+        !matches!(self, Protocol::JaegerCompact | Protocol::JaegerBinary)
+    }
 }
 
 /// Settings only some protocols use.
@@ -96,14 +109,34 @@ enum Body {
 #[derive(Clone)]
 pub enum Sender {
     /// OTLP/gRPC, sending requests encoded in advance (see [`RawRequestCodec`]).
-    Grpc(tonic::client::Grpc<Channel>),
+    Grpc(GrpcSender),
     Http {
         client: reqwest::Client,
         url: String,
         format: HttpFormat,
     },
-    JaegerGrpc(tonic::client::Grpc<Channel>),
+    JaegerGrpc(GrpcSender),
     Udp(UdpSender),
+}
+
+/// A gRPC client and the `authorization` metadata every call carries.
+#[derive(Clone)]
+pub struct GrpcSender {
+    grpc: tonic::client::Grpc<Channel>,
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl GrpcSender {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = &self.authorization {
+            // A clone shares the value's bytes: no per-call formatting.
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
+    }
 }
 
 /// The body an HTTP sender posts.
@@ -146,18 +179,19 @@ pub struct UdpSender {
 }
 
 impl Sender {
-    /// `endpoint` is `http://host:port` for TCP protocols and `host:port`
-    /// (optionally `udp://host:port`) for the Jaeger UDP ones.
+    /// `endpoint` is `http://host:port` or `https://host:port` for TCP
+    /// protocols and `host:port` (optionally `udp://host:port`) for the
+    /// Jaeger UDP ones. `security` applies to the TCP protocols.
     pub async fn connect(
         endpoint: &str,
         protocol: Protocol,
         options: Options,
+        security: &Security,
     ) -> anyhow::Result<Self> {
         let http = |format| -> anyhow::Result<Sender> {
+            let builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
             Ok(Sender::Http {
-                client: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .build()?,
+                client: security.http_client(builder)?.build()?,
                 url: format!(
                     "{}{}",
                     endpoint.trim_end_matches('/'),
@@ -168,12 +202,16 @@ impl Sender {
         };
         Ok(match protocol {
             Protocol::Grpc => {
-                let channel = channel(endpoint).await?;
-                Sender::Grpc(tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20))
+                let channel = channel(endpoint, security).await?;
+                Sender::Grpc(GrpcSender {
+                    grpc: tonic::client::Grpc::new(channel).max_decoding_message_size(64 << 20),
+                    authorization: security.grpc_authorization()?,
+                })
             }
-            Protocol::JaegerGrpc => {
-                Sender::JaegerGrpc(tonic::client::Grpc::new(channel(endpoint).await?))
-            }
+            Protocol::JaegerGrpc => Sender::JaegerGrpc(GrpcSender {
+                grpc: tonic::client::Grpc::new(channel(endpoint, security).await?),
+                authorization: security.grpc_authorization()?,
+            }),
             Protocol::HttpProtobuf => http(HttpFormat::OtlpProtobuf)?,
             Protocol::HttpJson => http(HttpFormat::OtlpJson)?,
             Protocol::JaegerHttp => http(HttpFormat::JaegerThrift)?,
@@ -276,31 +314,29 @@ impl Sender {
 
     pub async fn send(&mut self, payload: &Payload) -> Answer {
         match (self, &payload.body) {
-            (Sender::Grpc(grpc), Body::OtlpBytes(request)) => {
+            (Sender::Grpc(sender), Body::OtlpBytes(request)) => {
+                let request = sender.request(request.clone());
+                let grpc = &mut sender.grpc;
                 if let Err(error) = grpc.ready().await {
                     return Answer::Retryable(format!("transport: {error}"));
                 }
                 let path = tonic::codegen::http::uri::PathAndQuery::from_static(OTLP_EXPORT_PATH);
-                let answer = grpc
-                    .unary(tonic::Request::new(request.clone()), path, RawRequestCodec)
-                    .await;
+                let answer = grpc.unary(request, path, RawRequestCodec).await;
                 match answer {
                     Ok(response) => accepted(&response.into_inner()),
                     Err(status) => grpc_error(&status),
                 }
             }
-            (Sender::JaegerGrpc(grpc), Body::JaegerProto(request)) => {
+            (Sender::JaegerGrpc(sender), Body::JaegerProto(request)) => {
+                let request = sender.request(request.clone());
+                let grpc = &mut sender.grpc;
                 if let Err(error) = grpc.ready().await {
                     return Answer::Retryable(format!("transport: {error}"));
                 }
                 let path =
                     tonic::codegen::http::uri::PathAndQuery::from_static(jproto::POST_SPANS_PATH);
                 let answer: Result<tonic::Response<jproto::PostSpansResponse>, _> = grpc
-                    .unary(
-                        tonic::Request::new(request.clone()),
-                        path,
-                        tonic_prost::ProstCodec::default(),
-                    )
+                    .unary(request, path, tonic_prost::ProstCodec::default())
                     .await;
                 match answer {
                     Ok(_) => Answer::Accepted { rejected_spans: 0 },
@@ -389,11 +425,28 @@ impl tonic::codec::Encoder for RawRequestCodec {
     }
 }
 
-async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(endpoint.to_string())?
-        .timeout(Duration::from_secs(30))
+async fn channel(endpoint: &str, security: &Security) -> anyhow::Result<Channel> {
+    let mut channel = Channel::from_shared(endpoint.to_string())?.timeout(Duration::from_secs(30));
+    if is_https(endpoint) {
+        channel = channel.tls_config(security.grpc_tls())?;
+    }
+    channel
         .connect()
-        .await?)
+        .await
+        .map_err(|error| anyhow::anyhow!("connecting to {endpoint}: {}", error_chain(&error)))
+}
+
+/// An error with its sources, so a TLS failure says why (tonic's own
+/// message is only "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn span_count(request: &ExportTraceServiceRequest) -> u64 {
@@ -441,11 +494,17 @@ async fn post(client: &reqwest::Client, url: &str, format: HttpFormat, body: Vec
         return accepted(&decoded.unwrap_or_default());
     }
     let text = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
-    if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+    if http_retryable(status.as_u16()) {
         Answer::Retryable(text)
     } else {
         Answer::Final(text)
     }
+}
+
+/// The statuses an OpenTelemetry SDK retries; anything else (401 for a
+/// refused token among them) is final.
+fn http_retryable(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
 }
 
 fn accepted(response: &ExportTraceServiceResponse) -> Answer {
@@ -454,4 +513,65 @@ fn accepted(response: &ExportTraceServiceResponse) -> Answer {
         .as_ref()
         .map_or(0, |p| p.rejected_spans.max(0) as u64);
     Answer::Accepted { rejected_spans }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_is_final_and_keeps_its_code() {
+        let answer = grpc_error(&tonic::Status::unauthenticated("invalid bearer token"));
+        assert_eq!(
+            answer,
+            Answer::Final("Unauthenticated: invalid bearer token".into())
+        );
+        let Answer::Final(reason) = answer else {
+            unreachable!()
+        };
+        assert_eq!(crate::run::error_kind(&reason), "Unauthenticated");
+        assert!(matches!(
+            grpc_error(&tonic::Status::unavailable("broker down")),
+            Answer::Retryable(_)
+        ));
+    }
+
+    #[test]
+    fn http_401_is_not_retried() {
+        assert!(!http_retryable(401));
+        assert!(!http_retryable(403));
+        assert!(http_retryable(503));
+        assert!(http_retryable(429));
+    }
+
+    #[tokio::test]
+    async fn bearer_token_goes_into_every_grpc_call() {
+        let security = Security {
+            bearer_token: Some(crate::security::BearerToken::new("abc")),
+            ..Default::default()
+        };
+        let sender = Sender::connect(
+            "http://127.0.0.1:1",
+            Protocol::Grpc,
+            Options::default(),
+            &security,
+        )
+        .await;
+        // Nothing listens on port 1: connecting fails, naming the endpoint.
+        let error = sender.err().expect("nothing listens on port 1").to_string();
+        assert!(error.contains("127.0.0.1:1"), "{error}");
+        let grpc = GrpcSender {
+            grpc: tonic::client::Grpc::new(
+                Channel::from_static("http://127.0.0.1:1").connect_lazy(),
+            ),
+            authorization: security.grpc_authorization().unwrap(),
+        };
+        for _ in 0..2 {
+            let request = grpc.request(());
+            assert_eq!(
+                request.metadata().get("authorization").unwrap(),
+                "Bearer abc"
+            );
+        }
+    }
 }

@@ -25,8 +25,13 @@
 //! scroll also needs no keyword mapping and is the cheapest full scan on
 //! every Elasticsearch and OpenSearch. Memory is 24 bytes per document of
 //! our traces plus the [`Acked`] map.
+//!
+//! A secured Elasticsearch is reached with [`EsAccess`]: basic auth or an API
+//! key (one `Authorization` header built once, marked sensitive, never in
+//! `Debug`) and a CA trusted besides the built-in roots, as the ingester does.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -140,6 +145,59 @@ impl Default for VerifyOptions {
     }
 }
 
+/// How Elasticsearch is authenticated to.
+#[derive(Clone, Default)]
+pub enum EsAuth {
+    #[default]
+    None,
+    /// `Authorization: Basic base64(username:password)`.
+    Basic { username: String, password: String },
+    /// `Authorization: ApiKey <key>`, the key being base64 of `id:api_key`.
+    ApiKey(String),
+}
+
+impl fmt::Debug for EsAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EsAuth::None => f.write_str("None"),
+            EsAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            EsAuth::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
+}
+
+impl EsAuth {
+    /// The `Authorization` header value, if any.
+    fn header(&self) -> anyhow::Result<Option<reqwest::header::HeaderValue>> {
+        use base64::Engine as _;
+        let text = match self {
+            EsAuth::None => return Ok(None),
+            EsAuth::Basic { username, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+            EsAuth::ApiKey(key) => format!("ApiKey {key}"),
+        };
+        let mut value = reqwest::header::HeaderValue::try_from(text).map_err(|_| {
+            anyhow::anyhow!("the Elasticsearch credentials are not a valid header value")
+        })?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+}
+
+/// Credentials and trust for a secured Elasticsearch.
+#[derive(Clone, Debug, Default)]
+pub struct EsAccess {
+    pub auth: EsAuth,
+    /// PEM CA certificates trusted for `https://` URLs, besides the built-in roots.
+    pub tls_ca_pem: Option<Vec<u8>>,
+}
+
 /// A trace with fewer spans stored than acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LostTrace {
@@ -202,7 +260,16 @@ impl Report {
 /// with a slow ingester. A missing index reads as no documents; any other
 /// HTTP failure is an error naming the URL, status and body.
 pub async fn verify(options: &VerifyOptions, acked: &Acked) -> anyhow::Result<Report> {
-    verify_with_page_size(options, acked, DEFAULT_PAGE_SIZE).await
+    verify_with_access(options, &EsAccess::default(), acked).await
+}
+
+/// [`verify`] against an Elasticsearch that wants credentials or a private CA.
+pub async fn verify_with_access(
+    options: &VerifyOptions,
+    access: &EsAccess,
+    acked: &Acked,
+) -> anyhow::Result<Report> {
+    verify_inner(options, access, acked, DEFAULT_PAGE_SIZE).await
 }
 
 /// [`verify`] with a chosen scroll page size (tests use small pages).
@@ -212,7 +279,16 @@ pub async fn verify_with_page_size(
     acked: &Acked,
     page_size: usize,
 ) -> anyhow::Result<Report> {
-    let es = Es::new(options)?;
+    verify_inner(options, &EsAccess::default(), acked, page_size).await
+}
+
+async fn verify_inner(
+    options: &VerifyOptions,
+    access: &EsAccess,
+    acked: &Acked,
+    page_size: usize,
+) -> anyhow::Result<Report> {
+    let es = Es::new(options, access)?;
     let started = Instant::now();
     es.wait_for_count(acked.spans(), options.wait, options.idle)
         .await?;
@@ -356,11 +432,24 @@ struct IdsSource {
 }
 
 impl Es {
-    fn new(options: &VerifyOptions) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("building the HTTP client")?;
+    fn new(options: &VerifyOptions, access: &EsAccess) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+        if let Some(pem) = &access.tls_ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .context("--es-tls-ca: not a PEM certificate bundle")?;
+            if certificates.is_empty() {
+                anyhow::bail!("--es-tls-ca: no certificate in the file");
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if let Some(value) = access.auth.header()? {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        let http = builder.build().context("building the HTTP client")?;
         Ok(Es {
             http,
             base: options.es_url.trim_end_matches('/').to_owned(),
@@ -675,6 +764,23 @@ mod tests {
         assert_eq!(span_pattern(""), "jaeger-span-*");
         assert_eq!(span_pattern("prod"), "prod-jaeger-span-*");
         assert_eq!(span_pattern("prod-"), "prod-jaeger-span-*");
+    }
+
+    #[test]
+    fn auth_headers_are_built_once_and_kept_out_of_debug() {
+        let basic = EsAuth::Basic {
+            username: "elastic".into(),
+            password: "pa55".into(),
+        };
+        let header = basic.header().unwrap().unwrap();
+        // base64("elastic:pa55")
+        assert_eq!(header, "Basic ZWxhc3RpYzpwYTU1");
+        assert!(header.is_sensitive());
+        assert!(!format!("{basic:?}").contains("pa55"));
+        let key = EsAuth::ApiKey("aWQ6a2V5".into());
+        assert_eq!(key.header().unwrap().unwrap(), "ApiKey aWQ6a2V5");
+        assert!(!format!("{key:?}").contains("aWQ6a2V5"));
+        assert_eq!(EsAuth::None.header().unwrap(), None);
     }
 
     #[test]
