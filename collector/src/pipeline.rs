@@ -15,7 +15,7 @@ use ferrotrace_common::otlp::{split_by_trace, Split};
 use http::StatusCode;
 
 use crate::metrics as m;
-use crate::producer::{ProduceError, Producer};
+use crate::producer::{Budget, ProduceError, Producer, Reservation};
 
 /// How long a refused client is asked to wait before retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -98,6 +98,50 @@ pub struct Accepted {
     pub rejection: Option<String>,
 }
 
+/// The in-flight budget a request holds for its buffers, taken as they fill
+/// (the body as it is read, its inflated copy) so that bytes a client sends
+/// are counted before they sit in memory, not after. [`Pipeline::export`]
+/// tops it up to the request's size; it is returned when the request is
+/// answered.
+pub struct Held {
+    budget: Budget,
+    reservation: Option<Reservation>,
+    /// A take was refused: the request is refused as `exhausted`.
+    pub exhausted: bool,
+}
+
+impl Held {
+    /// Takes `bytes` more of the budget, or refuses the request (retryable).
+    pub fn take(&mut self, bytes: usize) -> Result<(), ExportError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let more = self.budget.try_reserve(bytes).map_err(|error| {
+            self.exhausted = true;
+            exhausted(error)
+        })?;
+        match &mut self.reservation {
+            Some(reservation) => reservation.merge(more),
+            None => self.reservation = Some(more),
+        }
+        Ok(())
+    }
+
+    /// Nothing held yet, of `budget`.
+    pub fn new(budget: Budget) -> Self {
+        Self {
+            budget,
+            reservation: None,
+            exhausted: false,
+        }
+    }
+
+    /// Bytes held so far.
+    pub fn bytes(&self) -> usize {
+        self.reservation.as_ref().map_or(0, Reservation::bytes)
+    }
+}
+
 pub struct Pipeline {
     producer: Arc<Producer>,
     max_message_bytes: usize,
@@ -118,15 +162,23 @@ impl Pipeline {
         }
     }
 
+    /// An empty share of the in-flight budget, for a request about to be read.
+    pub fn hold(&self) -> Held {
+        Held::new(self.producer.budget().clone())
+    }
+
     /// Splits an OTLP `ExportTraceServiceRequest` (protobuf bytes) by trace and
-    /// returns once Kafka holds every accepted span.
+    /// returns once Kafka holds every accepted span. `held` is what the
+    /// request's buffers already took of the in-flight budget; it is topped
+    /// up to the request's size.
     pub async fn export(
         &self,
         receiver: &'static str,
         request: &[u8],
         started: Instant,
+        held: Held,
     ) -> Result<Accepted, ExportError> {
-        let result = self.export_inner(receiver, request).await;
+        let result = self.export_inner(receiver, request, held).await;
         match &result {
             Ok(accepted) => {
                 metrics::counter!(m::REQUESTS, "receiver" => receiver, "result" => "ok")
@@ -149,11 +201,9 @@ impl Pipeline {
         &self,
         receiver: &'static str,
         request: &[u8],
+        mut held: Held,
     ) -> Result<Accepted, ExportError> {
-        let _request_budget = self
-            .producer
-            .try_reserve(request.len())
-            .map_err(exhausted)?;
+        held.take(request.len().saturating_sub(held.bytes()))?;
         let split: Split = split_by_trace(request, self.max_message_bytes).map_err(|e| {
             ExportError::InvalidArgument(format!("invalid ExportTraceServiceRequest: {e}"))
         })?;
@@ -164,10 +214,7 @@ impl Pipeline {
                 self.max_spans_per_request
             )));
         }
-        let _split_budget = self
-            .producer
-            .try_reserve(split.buf.len())
-            .map_err(exhausted)?;
+        held.take(split.buf.len())?;
         if let Err(error) = self.producer.produce_all(&split).await {
             metrics::counter!(m::SPANS, "receiver" => receiver, "outcome" => "refused")
                 .increment(split.accepted_spans);

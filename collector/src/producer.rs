@@ -33,8 +33,24 @@ pub enum ProduceError {
 
 /// A share of the in-flight budget, returned when dropped.
 pub struct Reservation {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     bytes: usize,
+}
+
+impl Reservation {
+    /// Takes over `other`'s share: both are returned together when this one drops.
+    pub fn merge(&mut self, mut other: Reservation) {
+        // `other` keeps an empty permit, and its drop un-counts nothing.
+        let permit = other.permit.split(other.permit.num_permits());
+        if let Some(permit) = permit {
+            self.permit.merge(permit);
+        }
+        self.bytes += std::mem::take(&mut other.bytes);
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl Drop for Reservation {
@@ -43,11 +59,42 @@ impl Drop for Reservation {
     }
 }
 
+/// The in-flight byte budget (`--max-inflight-bytes`), shared by every
+/// request from the moment its body is read until Kafka acknowledged it.
+#[derive(Clone)]
+pub struct Budget {
+    semaphore: Arc<Semaphore>,
+    bytes: usize,
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(bytes)),
+            bytes,
+        }
+    }
+
+    /// Takes `bytes` of the budget without waiting; refuses when it is used up.
+    pub fn try_reserve(&self, bytes: usize) -> Result<Reservation, ProduceError> {
+        let permits =
+            u32::try_from(bytes.max(1)).map_err(|_| ProduceError::Exhausted(self.bytes))?;
+        match self.semaphore.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes as f64);
+                Ok(Reservation { permit, bytes })
+            }
+            Err(TryAcquireError::NoPermits) | Err(TryAcquireError::Closed) => Err(
+                ProduceError::Exhausted(self.bytes - self.semaphore.available_permits()),
+            ),
+        }
+    }
+}
+
 pub struct Producer {
     inner: FutureProducer,
     topic: String,
-    budget: Arc<Semaphore>,
-    budget_bytes: usize,
+    budget: Budget,
     produce_timeout: Duration,
 }
 
@@ -87,28 +134,14 @@ impl Producer {
         Ok(Self {
             inner,
             topic: config.kafka_topic.clone(),
-            budget: Arc::new(Semaphore::new(config.max_inflight_bytes)),
-            budget_bytes: config.max_inflight_bytes,
+            budget: Budget::new(config.max_inflight_bytes),
             produce_timeout: config.kafka_produce_timeout,
         })
     }
 
-    /// Takes `bytes` of the in-flight budget without waiting; refuses when it is used up.
-    pub fn try_reserve(&self, bytes: usize) -> Result<Reservation, ProduceError> {
-        let permits =
-            u32::try_from(bytes.max(1)).map_err(|_| ProduceError::Exhausted(self.budget_bytes))?;
-        match self.budget.clone().try_acquire_many_owned(permits) {
-            Ok(permit) => {
-                metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes as f64);
-                Ok(Reservation {
-                    _permit: permit,
-                    bytes,
-                })
-            }
-            Err(TryAcquireError::NoPermits) | Err(TryAcquireError::Closed) => Err(
-                ProduceError::Exhausted(self.budget_bytes - self.budget.available_permits()),
-            ),
-        }
+    /// The in-flight budget requests take their buffers from.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// Produces every message of `split` and waits until Kafka acknowledged all of them.

@@ -11,7 +11,12 @@
 //!   a held connection closes; a gRPC receiver advertises
 //!   `--grpc-max-concurrent-streams` in its HTTP/2 settings;
 //! - a connection on which nothing moves for `--idle-timeout` is closed,
-//!   counted, and its slot serves the next client.
+//!   counted, and its slot serves the next client;
+//! - request bodies take their bytes from `--max-inflight-bytes` while they
+//!   are being read: with one big body half sent, a second request that
+//!   does not fit is refused (HTTP 429 / gRPC `RESOURCE_EXHAUSTED`, both
+//!   retryable) before its body is buffered, and the budget comes back when
+//!   the first one ends.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -381,4 +386,130 @@ async fn idle_connections_are_closed_and_free_their_slot() {
         .await
         .expect("HTTP answer");
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_being_read_count_against_the_inflight_budget() {
+    const BUDGET: usize = 4 << 20;
+    const BIG: usize = 3 << 20;
+    let limited = Limited::start(
+        "budget",
+        &[
+            ("FERROTRACE_MAX_INFLIGHT_BYTES", &BUDGET.to_string()),
+            ("FERROTRACE_MAX_REQUEST_BYTES", &(BIG + 1024).to_string()),
+        ],
+    )
+    .await;
+    let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
+    let inflight_reaches = |at_least: usize| async move {
+        let reached = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+            sample(
+                &scrape_metrics(admin).await,
+                "ferrotrace_collector_inflight_bytes",
+            ) >= at_least as f64
+        })
+        .await;
+        assert!(reached, "in-flight bytes never reached {at_least}");
+    };
+    let inflight_is_zero = || async move {
+        let zero = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+            sample(
+                &scrape_metrics(admin).await,
+                "ferrotrace_collector_inflight_bytes",
+            ) == 0.0
+        })
+        .await;
+        assert!(zero, "the budget did not come back");
+    };
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(11);
+    let small = prost::Message::encode_to_vec(&generator::request(
+        &mut rng,
+        2,
+        Shape::default(),
+        1_795_651_200_000_000_000,
+    ));
+    let post = |body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+    };
+
+    // OTLP/HTTP: a 3 MiB body, all but its last byte sent, holds 3 MiB.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", http))
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {BIG}\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut slow, head.as_bytes())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, &vec![0xffu8; BIG - 1])
+        .await
+        .unwrap();
+    inflight_reaches(BIG - 1).await;
+    let refused = post(vec![0u8; 2 << 20]).await.expect("an answer");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The held body ends (it is no protobuf): the budget comes back.
+    tokio::io::AsyncWriteExt::write_all(&mut slow, &[0xff])
+        .await
+        .unwrap();
+    inflight_is_zero().await;
+    assert_eq!(post(small.clone()).await.expect("an answer").status(), 200);
+
+    // OTLP/gRPC: the same with a message half sent on an HTTP/2 stream.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", grpc))
+        .await
+        .expect("connects");
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(BIG as u32).to_be_bytes());
+    frame.resize(5 + BIG - 1, 0);
+    stream.reserve_capacity(frame.len());
+    stream
+        .send_data(Bytes::from(frame), false)
+        .expect("body sent");
+    inflight_reaches(BIG - 1).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("gRPC connects");
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.expect("gRPC ready");
+    let status = client
+        .unary::<Bytes, Bytes, _>(
+            tonic::Request::new(Bytes::from(vec![0u8; 2 << 20])),
+            tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+            RawCodec,
+        )
+        .await
+        .expect_err("over the budget");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        tonic_types::StatusExt::get_details_retry_info(&status).is_some(),
+        "RetryInfo tells SDKs to retry: {status:?}"
+    );
+    // The half-sent call is cancelled (RST_STREAM): its budget comes back.
+    drop((response, stream, h2));
+    inflight_is_zero().await;
+
+    let metrics = scrape_metrics(admin).await;
+    for receiver in ["otlp_http", "otlp_grpc"] {
+        let series = format!(
+            r#"ferrotrace_collector_requests_total{{receiver="{receiver}",result="exhausted"}}"#
+        );
+        assert_eq!(sample(&metrics, &series), 1.0, "{receiver}: {metrics:?}");
+    }
 }

@@ -6,12 +6,19 @@
 //! level), so both receivers implement [`RawRpc`] — one method, bytes in,
 //! bytes out — and [`RawService`] does the gRPC framing, gzip and the size
 //! limit. Any other path answers `UNIMPLEMENTED`.
+//!
+//! The request body takes its bytes from the in-flight budget as its frames
+//! arrive ([`ReservingBody`]), so concurrent calls cannot buffer more than
+//! `--max-inflight-bytes` between them; a call that finds the budget used up
+//! is refused `RESOURCE_EXHAUSTED` with a retry delay, like the pipeline's
+//! own refusals. (What tonic inflates from a gzip message is taken when the
+//! handler runs.)
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -21,6 +28,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 
 use super::auth::{GrpcAuthLayer, ReceiverAuth};
 use super::listener::ReceiverListener;
+use crate::pipeline::Held;
 
 /// One unary gRPC method on raw protobuf bytes.
 pub trait RawRpc: Clone + Send + Sync + 'static {
@@ -31,9 +39,14 @@ pub trait RawRpc: Clone + Send + Sync + 'static {
     /// The `receiver` label of its metrics.
     const RECEIVER: &'static str;
 
+    /// An empty share of the in-flight budget for one call.
+    fn hold(&self) -> Held;
+
+    /// Handles one call; `held` is what its body took of the budget so far.
     fn call(
         &self,
         request: Bytes,
+        held: Held,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static;
 }
 
@@ -59,7 +72,7 @@ impl<R: RawRpc> NamedService for RawService<R> {
 
 impl<R: RawRpc, B> tower::Service<http::Request<B>> for RawService<R>
 where
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -77,7 +90,12 @@ where
             return Box::pin(async move { Ok(status.into_http()) });
         }
         let handled = Arc::new(AtomicBool::new(false));
-        let unary = Unary(self.rpc.clone(), handled.clone());
+        let held = Arc::new(Mutex::new(Some(self.rpc.hold())));
+        let request = request.map(|body| ReservingBody {
+            inner: Box::pin(body),
+            held: held.clone(),
+        });
+        let unary = Unary(self.rpc.clone(), handled.clone(), held.clone());
         let max = self.max_request_bytes;
         Box::pin(async move {
             let mut grpc = Grpc::new(RawCodec)
@@ -89,7 +107,8 @@ where
                 .apply_max_message_size_config(Some(max), None);
             let response = grpc.unary(unary, request).await;
             if !handled.load(Ordering::Relaxed) {
-                count_refused_before_handler(R::RECEIVER, &response);
+                let exhausted = lock(&held).as_ref().is_some_and(|held| held.exhausted);
+                count_refused_before_handler(R::RECEIVER, &response, exhausted);
             }
             Ok(response)
         })
@@ -99,9 +118,13 @@ where
 /// Counts a request tonic refused before it reached the handler: a message
 /// over `--max-request-bytes` (before or after gzip: tonic inflates into a
 /// buffer capped at the limit, so a gzip bomb is refused, not inflated), a
-/// body that does not inflate, an unsupported encoding. The handler counts
-/// everything else.
-fn count_refused_before_handler<B>(receiver: &'static str, response: &http::Response<B>) {
+/// body that does not inflate, an unsupported encoding, a body refused for
+/// the in-flight budget (`exhausted`). The handler counts everything else.
+fn count_refused_before_handler<B>(
+    receiver: &'static str,
+    response: &http::Response<B>,
+    exhausted: bool,
+) {
     let code = response
         .headers()
         .get("grpc-status")
@@ -110,6 +133,7 @@ fn count_refused_before_handler<B>(receiver: &'static str, response: &http::Resp
         .map(tonic::Code::from_i32);
     let result = match code {
         None | Some(tonic::Code::Ok) => return,
+        Some(_) if exhausted => "exhausted",
         Some(tonic::Code::ResourceExhausted | tonic::Code::OutOfRange) => "too_large",
         Some(tonic::Code::Unimplemented) => "unsupported",
         Some(_) => "invalid",
@@ -118,8 +142,15 @@ fn count_refused_before_handler<B>(receiver: &'static str, response: &http::Resp
         .increment(1);
 }
 
-/// The handler, and whether tonic got as far as calling it.
-struct Unary<R>(R, Arc<AtomicBool>);
+/// The handler, whether tonic got as far as calling it, and the budget the
+/// body took (handed to the handler, which keeps it until it answers).
+struct Unary<R>(R, Arc<AtomicBool>, SharedHeld);
+
+type SharedHeld = Arc<Mutex<Option<Held>>>;
+
+fn lock(held: &SharedHeld) -> std::sync::MutexGuard<'_, Option<Held>> {
+    held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
     type Response = Bytes;
@@ -128,8 +159,56 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         self.1.store(true, Ordering::Relaxed);
-        let call = self.0.call(request.into_inner());
+        let held = lock(&self.2).take().unwrap_or_else(|| self.0.hold());
+        let call = self.0.call(request.into_inner(), held);
         Box::pin(async move { call.await.map(tonic::Response::new) })
+    }
+}
+
+/// A request body whose data frames take their size from the in-flight
+/// budget as they arrive; when it is used up the body fails with the
+/// pipeline's retryable `RESOURCE_EXHAUSTED`, which tonic passes on.
+pub struct ReservingBody<B> {
+    inner: Pin<Box<B>>,
+    held: SharedHeld,
+}
+
+impl<B> http_body::Body for ReservingBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
+        let this = self.get_mut();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(held)) = (frame.data_ref(), lock(&this.held).as_mut()) {
+                    if let Err(error) = held.take(data.len()) {
+                        return Poll::Ready(Some(Err(error.grpc_status())));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                Poll::Ready(Some(Err(tonic::Status::from_error(error.into()))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -19,7 +19,7 @@ use prost::Message;
 
 use super::export_translated;
 use super::grpc_raw::{RawRpc, RawService};
-use crate::pipeline::{ExportError, Pipeline};
+use crate::pipeline::{ExportError, Held, Pipeline};
 
 const RECEIVER: &str = "jaeger_grpc";
 
@@ -34,14 +34,19 @@ impl RawRpc for PostSpans {
     const PATH: &'static str = ferrotrace_common::jaeger::proto::POST_SPANS_PATH;
     const RECEIVER: &'static str = RECEIVER;
 
+    fn hold(&self) -> Held {
+        self.pipeline.hold()
+    }
+
     fn call(
         &self,
         body: Bytes,
+        held: Held,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static {
         let pipeline = self.pipeline.clone();
         async move {
             let started = Instant::now();
-            let result = post_spans(&pipeline, &body, started).await;
+            let result = post_spans(&pipeline, &body, started, held).await;
             result
                 .map(|_| Bytes::from(PostSpansResponse::default().encode_to_vec()))
                 .map_err(|error| error.grpc_status())
@@ -53,6 +58,7 @@ async fn post_spans(
     pipeline: &Pipeline,
     body: &[u8],
     started: Instant,
+    held: Held,
 ) -> Result<u64, ExportError> {
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
@@ -60,7 +66,14 @@ async fn post_spans(
         .map_err(|e| ExportError::InvalidArgument(format!("invalid PostSpansRequest: {e}")))
         .inspect_err(|e| e.record(RECEIVER, started))?;
     let batches = request.batch.into_iter().collect();
-    export_translated(pipeline, RECEIVER, proto_batches_to_otlp(batches), started).await
+    export_translated(
+        pipeline,
+        RECEIVER,
+        proto_batches_to_otlp(batches),
+        started,
+        held,
+    )
+    .await
 }
 
 /// The receiver as a tower service, for [`grpc_raw::serve`](super::grpc_raw::serve).

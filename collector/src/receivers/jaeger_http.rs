@@ -53,7 +53,8 @@ async fn handle(
     body: Body,
     started: Instant,
 ) -> Result<u64, ExportError> {
-    let body = read_body(body, state.max_request_bytes)
+    let mut held = state.pipeline.hold();
+    let body = read_body(body, state.max_request_bytes, &mut held)
         .await
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
@@ -66,7 +67,7 @@ async fn handle(
                 CONTENT_TYPES.join(" or ")
             )));
         }
-        let body = decompress(headers, body, state.max_request_bytes)?;
+        let body = decompress(headers, body, state.max_request_bytes, &mut held)?;
         read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary)).map_err(|e| {
             ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e)))
         })
@@ -77,6 +78,7 @@ async fn handle(
         RECEIVER,
         thrift_batch_to_otlp(batch),
         started,
+        held,
     )
     .await
 }

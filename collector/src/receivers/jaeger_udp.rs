@@ -149,7 +149,8 @@ async fn process(
             return;
         }
     };
-    if let Err(error) = export_translated(pipeline, receiver, translated, received).await {
+    let held = pipeline.hold();
+    if let Err(error) = export_translated(pipeline, receiver, translated, received, held).await {
         if let Some(suppressed) = limiter.allow() {
             tracing::warn!(receiver, %error, suppressed, "spans from a udp packet not exported");
         }

@@ -35,7 +35,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics as m;
-use crate::pipeline::{Accepted, ExportError, Pipeline};
+use crate::pipeline::{Accepted, ExportError, Held, Pipeline};
 
 /// The OTLP response for an accepted request: `partial_success` only when spans were rejected.
 pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
@@ -65,23 +65,52 @@ pub async fn serve_http(
         .await
 }
 
-/// Reads a request body of at most `limit` bytes.
-pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ExportError> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let error = error.into_inner();
-        if error
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            ExportError::TooLarge(format!("body exceeds the limit of {limit} bytes"))
-        } else {
-            ExportError::InvalidArgument(format!("reading the body: {error}"))
+/// Reads a request body of at most `limit` bytes, taking each chunk's size
+/// from the in-flight budget before keeping it.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    held: &mut Held,
+) -> Result<Bytes, ExportError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|error| ExportError::InvalidArgument(format!("reading the body: {error}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        len += chunk.len();
+        if len > limit {
+            return Err(ExportError::TooLarge(format!(
+                "body exceeds the limit of {limit} bytes"
+            )));
         }
+        held.take(chunk.len())?;
+        chunks.push(chunk);
+    }
+    // One chunk (the usual case for a small body) is passed on without a copy.
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
     })
 }
 
-/// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is refused, not expanded).
-pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, ExportError> {
+/// Bytes inflated at a time: each step takes its share of the budget first.
+const INFLATE_STEP: usize = 256 << 10;
+
+/// Inflates a gzip body, refusing to inflate past `limit` (a gzip bomb is
+/// refused, not expanded). The inflated bytes take their share of the
+/// in-flight budget before they are written.
+pub fn decompress(
+    headers: &HeaderMap,
+    body: Bytes,
+    limit: usize,
+    held: &mut Held,
+) -> Result<Bytes, ExportError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -89,17 +118,26 @@ pub fn decompress(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Byte
     match encoding.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(body),
         "gzip" => {
-            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let mut reader = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
-            reader
-                .read_to_end(&mut out)
-                .map_err(|e| ExportError::InvalidArgument(format!("invalid gzip body: {e}")))?;
-            if out.len() > limit {
-                return Err(ExportError::TooLarge(format!(
-                    "decompressed body exceeds the limit of {limit} bytes"
-                )));
+            let mut out = Vec::new();
+            let mut decoder = flate2::read::GzDecoder::new(&body[..]);
+            loop {
+                // One byte past the limit tells a body at the limit from one over it.
+                let step = INFLATE_STEP.min(limit + 1 - out.len());
+                held.take(step)?;
+                out.reserve_exact(step);
+                let read = (&mut decoder)
+                    .take(step as u64)
+                    .read_to_end(&mut out)
+                    .map_err(|e| ExportError::InvalidArgument(format!("invalid gzip body: {e}")))?;
+                if out.len() > limit {
+                    return Err(ExportError::TooLarge(format!(
+                        "decompressed body exceeds the limit of {limit} bytes"
+                    )));
+                }
+                if read < step {
+                    return Ok(Bytes::from(out));
+                }
             }
-            Ok(Bytes::from(out))
         }
         other => Err(ExportError::Unsupported(format!(
             "unsupported content encoding {other:?}, expected gzip"
@@ -131,6 +169,7 @@ pub async fn export_translated(
     receiver: &'static str,
     translated: Translated,
     started: Instant,
+    held: Held,
 ) -> Result<u64, ExportError> {
     let refused = &translated.refused;
     for (reason, count) in refused.by_reason() {
@@ -151,7 +190,7 @@ pub async fn export_translated(
         return Err(error);
     }
     let request = translated.request.encode_to_vec();
-    let accepted = pipeline.export(receiver, &request, started).await?;
+    let accepted = pipeline.export(receiver, &request, started, held).await?;
     if accepted.rejected_spans > 0 {
         metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => "too_large")
             .increment(accepted.rejected_spans);
@@ -215,6 +254,7 @@ impl LogLimiter {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::producer::Budget;
     use axum::http::HeaderValue;
 
     /// A header map from static pairs, for receiver tests.
@@ -226,32 +266,100 @@ pub(crate) mod tests {
         map
     }
 
-    #[test]
-    fn gzip_bodies_inflate_within_the_limit_and_bombs_are_refused() {
+    fn held(budget_bytes: usize) -> (Budget, Held) {
+        let budget = Budget::new(budget_bytes);
+        (budget.clone(), Held::new(budget))
+    }
+
+    fn gzip(len: usize) -> Bytes {
         use flate2::{write::GzEncoder, Compression};
         use std::io::Write;
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(&vec![0u8; 100_000]).unwrap();
-        let compressed = Bytes::from(encoder.finish().unwrap());
+        encoder.write_all(&vec![0u8; len]).unwrap();
+        Bytes::from(encoder.finish().unwrap())
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_within_the_limit_and_bombs_are_refused() {
+        let compressed = gzip(100_000);
         let gzip = headers(&[("content-encoding", "gzip")]);
+        let (_, mut h) = held(1 << 30);
         assert_eq!(
-            decompress(&gzip, compressed.clone(), 100_000)
+            decompress(&gzip, compressed.clone(), 100_000, &mut h)
                 .unwrap()
                 .len(),
             100_000
         );
         assert!(matches!(
-            decompress(&gzip, compressed, 99_999),
+            decompress(&gzip, compressed, 99_999, &mut h),
             Err(ExportError::TooLarge(_))
         ));
         assert!(matches!(
-            decompress(&gzip, Bytes::from_static(b"not gzip"), 1000),
+            decompress(&gzip, Bytes::from_static(b"not gzip"), 1000, &mut h),
             Err(ExportError::InvalidArgument(_))
         ));
         assert!(matches!(
-            decompress(&headers(&[("content-encoding", "br")]), Bytes::new(), 10),
+            decompress(
+                &headers(&[("content-encoding", "br")]),
+                Bytes::new(),
+                10,
+                &mut h
+            ),
             Err(ExportError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn inflating_takes_the_budget_first_and_stops_when_it_is_used_up() {
+        let gzip_header = headers(&[("content-encoding", "gzip")]);
+        // 1 MiB inflated needs four steps of budget; three are there.
+        let (budget, mut h) = held(3 * INFLATE_STEP);
+        let refused = decompress(&gzip_header, gzip(1 << 20), 16 << 20, &mut h);
+        assert!(
+            matches!(refused, Err(ExportError::Exhausted(_))),
+            "{refused:?}"
+        );
+        assert!(h.exhausted);
+        assert_eq!(h.bytes(), 3 * INFLATE_STEP);
+        drop(h);
+        // Everything held came back.
+        let all = budget
+            .try_reserve(3 * INFLATE_STEP)
+            .expect("budget returned");
+        drop(all);
+        let (_, mut h) = held(1 << 30);
+        let inflated = decompress(&gzip_header, gzip(1 << 20), 16 << 20, &mut h).unwrap();
+        assert_eq!(inflated.len(), 1 << 20);
+        assert!(h.bytes() >= 1 << 20 && h.bytes() <= (1 << 20) + INFLATE_STEP);
+    }
+
+    #[tokio::test]
+    async fn a_body_takes_its_bytes_as_it_is_read() {
+        let body = || {
+            let chunks = [Bytes::from(vec![1u8; 600]), Bytes::from(vec![2u8; 600])];
+            axum::body::Body::from_stream(futures::stream::iter(
+                chunks.map(Ok::<_, std::io::Error>),
+            ))
+        };
+        let (_, mut h) = held(10_000);
+        let read = read_body(body(), 2000, &mut h).await.unwrap();
+        assert_eq!(read.len(), 1200);
+        assert_eq!(&read[598..602], &[1, 1, 2, 2]);
+        assert_eq!(h.bytes(), 1200);
+        // The second chunk does not fit the budget: refused, retryable.
+        let (_, mut h) = held(1000);
+        let refused = read_body(body(), 2000, &mut h).await;
+        assert!(
+            matches!(refused, Err(ExportError::Exhausted(_))),
+            "{refused:?}"
+        );
+        // Over the size limit: refused as too large, whatever the budget.
+        let (_, mut h) = held(10_000);
+        let refused = read_body(body(), 1000, &mut h).await;
+        assert!(
+            matches!(refused, Err(ExportError::TooLarge(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use prost::Message;
 
 use super::export_response;
 use super::grpc_raw::{RawRpc, RawService};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Held, Pipeline};
 
 const RECEIVER: &str = "otlp_grpc";
 
@@ -29,14 +29,19 @@ impl RawRpc for Export {
     const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
     const RECEIVER: &'static str = RECEIVER;
 
+    fn hold(&self) -> Held {
+        self.pipeline.hold()
+    }
+
     fn call(
         &self,
         body: Bytes,
+        held: Held,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static {
         let pipeline = self.pipeline.clone();
         async move {
             let started = Instant::now();
-            match pipeline.export(RECEIVER, &body, started).await {
+            match pipeline.export(RECEIVER, &body, started, held).await {
                 Ok(accepted) => Ok(Bytes::from(export_response(&accepted).encode_to_vec())),
                 Err(error) => Err(error.grpc_status()),
             }

@@ -68,9 +68,10 @@ async fn handle(
     body: Body,
     started: Instant,
 ) -> Result<Response, ExportError> {
-    let body = read_body(body, state.max_request_bytes)
+    let mut held = state.pipeline.hold();
+    let body = read_body(body, state.max_request_bytes, &mut held)
         .await
-        .and_then(|body| decompress(headers, body, state.max_request_bytes))
+        .and_then(|body| decompress(headers, body, state.max_request_bytes, &mut held))
         .inspect_err(|e| e.record(RECEIVER, started))?;
     let protobuf = match format {
         Format::Protobuf => body,
@@ -81,7 +82,10 @@ async fn handle(
             Bytes::from(request.encode_to_vec())
         }
     };
-    let accepted = state.pipeline.export(RECEIVER, &protobuf, started).await?;
+    let accepted = state
+        .pipeline
+        .export(RECEIVER, &protobuf, started, held)
+        .await?;
     let response = export_response(&accepted);
     Ok(match format {
         Format::Protobuf => {

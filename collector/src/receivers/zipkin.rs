@@ -22,7 +22,7 @@ use ferrotrace_common::zipkin;
 
 use super::jaeger_http::text_error;
 use super::{decompress, export_translated, media_type, read_body, HttpState};
-use crate::pipeline::{ExportError, Pipeline};
+use crate::pipeline::{ExportError, Held, Pipeline};
 
 const RECEIVER: &str = "zipkin";
 
@@ -69,14 +69,15 @@ async fn handle(
     version: Version,
     started: Instant,
 ) -> Result<u64, ExportError> {
-    let body = read_body(body, state.max_request_bytes)
+    let mut held = state.pipeline.hold();
+    let body = read_body(body, state.max_request_bytes, &mut held)
         .await
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
-    let translated = decode(headers, body, version, state.max_request_bytes)
+    let translated = decode(headers, body, version, state.max_request_bytes, &mut held)
         .inspect_err(|e| e.record(RECEIVER, started))?;
-    export_translated(&state.pipeline, RECEIVER, translated, started).await
+    export_translated(&state.pipeline, RECEIVER, translated, started, held).await
 }
 
 fn decode(
@@ -84,9 +85,10 @@ fn decode(
     body: Bytes,
     version: Version,
     limit: usize,
+    held: &mut Held,
 ) -> Result<Translated, ExportError> {
     let media = media_type(headers);
-    let body = decompress(headers, body, limit)?;
+    let body = decompress(headers, body, limit, held)?;
     let decoded = match (version, media.as_str()) {
         (Version::V2, "" | "application/json") => {
             zipkin::parse_v2_json(&body).map(zipkin::spans_to_otlp)
