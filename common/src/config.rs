@@ -24,15 +24,27 @@ pub fn parse_listen(s: &str) -> Result<Listen, String> {
         .map_err(|e| format!("invalid listen address {s:?}: {e}"))
 }
 
-/// A `key=value` pair, e.g. a librdkafka property.
+/// A `key=value` pair, e.g. a librdkafka property. The error does not echo
+/// the text: it may be a piece of a secret value (the environment form is
+/// split on `;`, which a password may contain).
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected key=value, got {s:?}")),
+        _ => Err(format!(
+            "expected key=value, got {} characters without a key (a value holding `;` cannot be given in the environment)",
+            s.chars().count()
+        )),
     }
 }
 
 /// Durations like `500ms`, `5s`, `2m`; a bare number means seconds.
+/// A user name as given, less the line ending a file-made Secret leaves at
+/// its end (`kubectl create secret --from-file`); other whitespace may be
+/// part of the name and stays.
+pub fn parse_username(value: &str) -> Result<String, String> {
+    Ok(value.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s
@@ -54,6 +66,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_values_parse_and_errors_do_not_echo_the_text() {
+        assert_eq!(
+            parse_key_value(" sasl.password = a=b ").unwrap(),
+            ("sasl.password".to_string(), "a=b".to_string())
+        );
+        // `sasl.password=pa;ss` split on `;` leaves `ss`, a piece of the secret.
+        let error = parse_key_value("ss").unwrap_err();
+        assert!(!error.contains("ss\""), "{error}");
+        assert!(parse_key_value("=value").is_err());
+    }
+
+    #[test]
+    fn usernames_lose_only_a_trailing_line_ending() {
+        assert_eq!(parse_username("ingest\r\n").unwrap(), "ingest");
+        assert_eq!(parse_username(" in gest \n").unwrap(), " in gest ");
+    }
 
     #[test]
     fn durations_parse_with_units() {

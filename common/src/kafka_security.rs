@@ -17,8 +17,23 @@ use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 
-/// librdkafka properties whose values are secrets.
-const SECRET_PROPERTIES: &[&str] = &["sasl.password", "ssl.key.password"];
+use crate::config::parse_username;
+
+/// librdkafka properties whose values are secrets, beyond those
+/// [`is_secret_property`] recognises by name; `--kafka-*-config` can set any
+/// of them.
+const SECRET_PROPERTIES: &[&str] = &[
+    "sasl.password",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.key.pem",
+    // the private key set through rd_kafka_conf_set_ssl_cert
+    "ssl_key",
+    "sasl.oauthbearer.client.secret",
+    // may hold a client secret or a signing key, depending on the mechanism
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+];
 
 /// The Kafka TLS and SASL flags, `#[command(flatten)]`ed into each binary's
 /// configuration.
@@ -48,8 +63,8 @@ pub struct KafkaSecurity {
     #[arg(long, env = "FERROTRACE_KAFKA_SASL_MECHANISM", ignore_case = true)]
     pub kafka_sasl_mechanism: Option<SaslMechanism>,
 
-    /// SASL user name.
-    #[arg(long, env = "FERROTRACE_KAFKA_SASL_USERNAME")]
+    /// SASL user name; a trailing newline is dropped (as a Secret made with `--from-file` has).
+    #[arg(long, env = "FERROTRACE_KAFKA_SASL_USERNAME", value_parser = parse_username)]
     pub kafka_sasl_username: Option<String>,
 
     /// File holding the SASL password, read at start; a trailing newline is dropped (the recommended way to pass it).
@@ -236,13 +251,30 @@ impl KafkaSecurity {
     }
 }
 
+/// Whether a librdkafka property holds a secret: one of
+/// [`SECRET_PROPERTIES`], or any key naming a password, passphrase or
+/// secret, or a PEM private key, so that properties librdkafka adds later
+/// are covered too.
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    SECRET_PROPERTIES.contains(&key.as_str())
+        || key.contains("password")
+        || key.contains("passphrase")
+        || key.contains("secret")
+        || key.ends_with(".key.pem")
+}
+
 /// Replaces the value in a librdkafka configuration error when it belongs to
-/// a secret property: rdkafka puts the rejected value in its message.
+/// a secret property: rdkafka puts the rejected value in its message, and
+/// librdkafka's own description may quote it too.
 pub fn redact_error(error: KafkaError) -> KafkaError {
     match error {
-        KafkaError::ClientConfig(code, description, key, _)
-            if SECRET_PROPERTIES.contains(&key.as_str()) =>
-        {
+        KafkaError::ClientConfig(code, description, key, value) if is_secret_property(&key) => {
+            let description = if !value.is_empty() && description.contains(&value) {
+                "invalid value".to_owned()
+            } else {
+                description
+            };
             KafkaError::ClientConfig(code, description, key, "***".into())
         }
         other => other,
@@ -570,6 +602,96 @@ mod tests {
             "s3cr3t-pw".into(),
         ));
         assert!(!error.to_string().contains("s3cr3t-pw"), "{error}");
+    }
+
+    #[test]
+    fn secret_properties_are_recognised_by_list_and_by_name() {
+        for key in [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.truststore.password",
+            "ssl.key.pem",
+            "ssl_key",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.config",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            " SASL.Password ",
+        ] {
+            assert!(is_secret_property(key), "{key} is secret");
+        }
+        for key in [
+            "ssl.certificate.pem",
+            "ssl.ca.pem",
+            "ssl.key.location",
+            "sasl.username",
+            "bootstrap.servers",
+            "linger.ms",
+        ] {
+            assert!(!is_secret_property(key), "{key} is not secret");
+        }
+    }
+
+    #[test]
+    fn config_errors_of_secret_properties_hide_the_value() {
+        let invalid = |key: &str, description: &str, value: &str| {
+            redact_error(KafkaError::ClientConfig(
+                rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+                description.into(),
+                key.into(),
+                value.into(),
+            ))
+            .to_string()
+        };
+        for key in [
+            "ssl.key.pem",
+            "ssl.keystore.password",
+            "sasl.oauthbearer.config",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            let error = invalid(
+                key,
+                "Invalid value \"hush-hush\" for configuration property",
+                "hush-hush",
+            );
+            assert!(!error.contains("hush-hush"), "{error}");
+            assert!(error.contains(key) && error.contains("***"), "{error}");
+        }
+        // A description that does not quote the value is kept as it is.
+        let error = invalid("ssl.key.pem", "PEM parse error", "hush-hush");
+        assert!(error.contains("PEM parse error"), "{error}");
+        // Public values stay, so the error says what was wrong.
+        let error = invalid("ssl.certificate.pem", "Invalid value", "not-a-cert");
+        assert!(error.contains("not-a-cert"), "{error}");
+    }
+
+    #[test]
+    fn username_loses_only_a_trailing_line_ending() {
+        for (given, expected) in [
+            ("ingest\n", "ingest"),
+            ("ingest\r\n", "ingest"),
+            ("ingest\n\n", "ingest"),
+            ("ingest", "ingest"),
+            (" in gest \t\n", " in gest \t"),
+        ] {
+            let security = parse(&[format!("--kafka-sasl-username={given}")]);
+            assert_eq!(
+                security.kafka_sasl_username.as_deref(),
+                Some(expected),
+                "{given:?}"
+            );
+        }
+        let files = Files::new("username");
+        let security = parse(&[
+            "--kafka-sasl-mechanism=PLAIN".into(),
+            "--kafka-sasl-username=ingest\n".into(),
+            format!("--kafka-sasl-password-file={}", files.path("password")),
+        ]);
+        assert_eq!(
+            applied(&security).unwrap().get("sasl.username"),
+            Some(&"ingest".to_string())
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::config::{
+    parse_duration, parse_key_value, parse_listen, parse_username, Listen,
+};
 use ferrotrace_common::jaeger::TagsAsFields;
 use ferrotrace_common::kafka_codec::Encoding;
 use ferrotrace_common::kafka_security::KafkaSecurity;
@@ -80,8 +82,8 @@ pub struct Config {
     )]
     pub es_url: Vec<String>,
 
-    /// User for basic authentication (Jaeger's `es.username`).
-    #[arg(long, env = "FERROTRACE_ES_USERNAME", conflicts_with_all = ["es_api_key", "es_api_key_file"], global = true)]
+    /// User for basic authentication (Jaeger's `es.username`); a trailing newline is dropped (as a Secret made with `--from-file` has).
+    #[arg(long, env = "FERROTRACE_ES_USERNAME", value_parser = parse_username, conflicts_with_all = ["es_api_key", "es_api_key_file"], global = true)]
     pub es_username: Option<String>,
 
     /// Password for basic authentication (Jaeger's `es.password`).
@@ -596,6 +598,25 @@ mod tests {
         assert!(debug.contains("es_password: Some(***)"), "{debug}");
         let config = parse(&["--es-api-key=c2VjcmV0LWFwaS1rZXk="]).unwrap();
         assert!(!format!("{config:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn es_username_loses_only_a_trailing_line_ending() {
+        for (given, expected) in [
+            ("elastic\n", "elastic"),
+            ("elastic\r\n", "elastic"),
+            ("elastic", "elastic"),
+            (" elas tic \t\n", " elas tic \t"),
+        ] {
+            let flag = format!("--es-username={given}");
+            let config = parse(&[&flag, "--es-password=pw"]).unwrap();
+            assert_eq!(config.es_username.as_deref(), Some(expected), "{given:?}");
+            assert_eq!(
+                config.es_connection().username.as_deref(),
+                Some(expected),
+                "{given:?}"
+            );
+        }
     }
 
     #[test]

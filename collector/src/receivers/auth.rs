@@ -6,6 +6,12 @@
 //! `authorization: Bearer <token>`; the comparison takes the same time
 //! whichever byte differs, and a token is never logged. A refused request is
 //! counted in `ferrotrace_collector_requests_unauthenticated_total`.
+//!
+//! A UTF-8 byte-order mark at the start of the file (Windows editors write
+//! one) is not part of the first token. Emptying the file does not revoke the
+//! tokens in service: a file without tokens is refused and the previous
+//! tokens stay. To revoke them all, replace them with one new random token
+//! that no client has.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -182,7 +188,11 @@ fn read(path: &Path) -> Result<Vec<u8>, TokensError> {
     })
 }
 
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 fn parse(path: &Path, contents: &[u8]) -> Result<Vec<Vec<u8>>, TokensError> {
+    let contents = contents.strip_prefix(UTF8_BOM).unwrap_or(contents);
     let tokens: Vec<Vec<u8>> = contents
         .split(|&b| b == b'\n')
         .map(<[u8]>::trim_ascii)
@@ -326,6 +336,31 @@ mod tests {
             tokens.check(&with_header("Bearer alpha")),
             Err(Unauthenticated::Invalid)
         );
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_part_of_the_first_token() {
+        let dir = ferrotrace_common::testkit::TempDir::new("tokens-bom").unwrap();
+        let path = dir.write("tokens", "\u{FEFF}alpha\r\nbeta\r\n").unwrap();
+        let tokens = BearerTokens::load(&path).unwrap();
+        assert_eq!(tokens.check(&with_header("Bearer alpha")), Ok(()));
+        assert_eq!(tokens.check(&with_header("Bearer beta")), Ok(()));
+
+        // Only at the start: a mark inside the file stays part of its token.
+        std::fs::write(&path, "gamma\n\u{FEFF}delta\n").unwrap();
+        assert!(tokens.reload_if_changed().unwrap());
+        assert_eq!(tokens.check(&with_header("Bearer gamma")), Ok(()));
+        assert_eq!(
+            tokens.check(&with_header("Bearer delta")),
+            Err(Unauthenticated::Invalid)
+        );
+
+        // A file holding only the mark holds no token.
+        std::fs::write(&path, "\u{FEFF}\n").unwrap();
+        assert!(matches!(
+            tokens.reload_if_changed(),
+            Err(TokensError::Empty { .. })
+        ));
     }
 
     #[test]
