@@ -48,7 +48,7 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_KAFKA_PRODUCE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub kafka_produce_timeout: Duration,
 
-    /// Bytes of requests being produced at once; beyond it clients are told to retry later.
+    /// Bytes of requests held at once, from reading their bodies until Kafka acknowledged them; beyond it clients are told to retry later.
     #[arg(long, env = "FERROTRACE_MAX_INFLIGHT_BYTES", default_value_t = 256 << 20)]
     pub max_inflight_bytes: usize,
 
