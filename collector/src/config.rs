@@ -78,6 +78,12 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// The longest a client may take to send one request, headers and body;
+    /// a slower one is refused (HTTP 408 / gRPC DEADLINE_EXCEEDED) and
+    /// counted, so a client trickling bytes cannot hold a connection.
+    #[arg(long, env = "FERROTRACE_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+
     /// Most calls one connection may have open at once on a gRPC receiver
     /// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the rest.
     #[arg(long, env = "FERROTRACE_GRPC_MAX_CONCURRENT_STREAMS", default_value_t = 200,

@@ -147,7 +147,10 @@ impl Collector {
         ));
         let ready = Readiness::default();
         let mut tasks = tokio::task::JoinSet::new();
-        let max_request = config.max_request_bytes;
+        let limits = receivers::RequestLimits {
+            max_bytes: config.max_request_bytes,
+            read_timeout: config.read_timeout,
+        };
 
         if let Some(tls) = &tls {
             tokio::spawn(tls.clone().watch(config.reload_interval, shutdown.clone()));
@@ -168,7 +171,7 @@ impl Collector {
             idle_timeout: config.idle_timeout,
         };
         if let Some(listener) = listeners.otlp_grpc {
-            let service = receivers::otlp_grpc::service(pipeline.clone(), max_request);
+            let service = receivers::otlp_grpc::service(pipeline.clone(), limits);
             let grpc = GrpcReceiver {
                 name: "OTLP/gRPC",
                 listener,
@@ -178,7 +181,7 @@ impl Collector {
             grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
         }
         if let Some(listener) = listeners.jaeger_grpc {
-            let service = receivers::jaeger_grpc::service(pipeline.clone(), max_request);
+            let service = receivers::jaeger_grpc::service(pipeline.clone(), limits);
             let grpc = GrpcReceiver {
                 name: "Jaeger gRPC",
                 listener,
@@ -210,7 +213,7 @@ impl Collector {
         for (listener, name, receiver, router) in http_receivers {
             let Some(listener) = listener else { continue };
             tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
-            let mut router: axum::Router = router(pipeline.clone(), max_request);
+            let mut router: axum::Router = router(pipeline.clone(), limits);
             if let Some(tokens) = &tokens {
                 router = router.layer(axum::middleware::from_fn_with_state(
                     ReceiverAuth {
@@ -221,8 +224,8 @@ impl Collector {
                 ));
             }
             let options = listener_options(receiver, Alpn::Http);
-            let listener = ReceiverListener::spawn(listener, options, shutdown.clone())?;
-            let served = receivers::serve_http(listener, router, shutdown.clone());
+            let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
+            let served = receivers::serve_http(listener, router, limits, shutdown.clone());
             tasks.spawn(async move { served.await.with_context(|| format!("{name} receiver")) });
         }
         let udp_options = receivers::jaeger_udp::UdpOptions {
@@ -311,7 +314,7 @@ impl GrpcReceiver {
             tokens: tokens.clone(),
             receiver: options.receiver,
         });
-        let listener = ReceiverListener::spawn(listener, options, shutdown.clone())?;
+        let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             receivers::grpc_raw::serve(listener, service, auth, max_concurrent_streams, shutdown)

@@ -38,6 +38,9 @@ pub enum ExportError {
     /// The content type or encoding is not one the receiver speaks.
     #[error("{0}")]
     Unsupported(String),
+    /// The client did not send its request within `--read-timeout`.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 impl ExportError {
@@ -49,6 +52,7 @@ impl ExportError {
             Self::Exhausted(_) => "exhausted",
             Self::TooLarge(_) => "too_large",
             Self::Unsupported(_) => "unsupported",
+            Self::Timeout(_) => "timeout",
         }
     }
 
@@ -61,6 +65,7 @@ impl ExportError {
             }
             Self::TooLarge(msg) => tonic::Status::invalid_argument(msg.clone()),
             Self::Unavailable(msg) => tonic::Status::unavailable(msg.clone()),
+            Self::Timeout(msg) => tonic::Status::deadline_exceeded(msg.clone()),
             // SDKs drop a bare RESOURCE_EXHAUSTED; with RetryInfo they back off and retry.
             Self::Exhausted(msg) => tonic::Status::with_error_details(
                 tonic::Code::ResourceExhausted,
@@ -76,6 +81,7 @@ impl ExportError {
             Self::InvalidArgument(_) => (StatusCode::BAD_REQUEST, None),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             Self::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
+            Self::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, None),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER.as_secs())),
             Self::Exhausted(_) => (StatusCode::TOO_MANY_REQUESTS, Some(RETRY_AFTER.as_secs())),
         }

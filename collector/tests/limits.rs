@@ -16,7 +16,9 @@
 //!   are being read: with one big body half sent, a second request that
 //!   does not fit is refused (HTTP 429 / gRPC `RESOURCE_EXHAUSTED`, both
 //!   retryable) before its body is buffered, and the budget comes back when
-//!   the first one ends.
+//!   the first one ends;
+//! - a client trickling its request (headers, body, a gRPC message) is cut
+//!   off after `--read-timeout`: HTTP 408 / gRPC `DEADLINE_EXCEEDED`, counted.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -509,6 +511,83 @@ async fn bodies_being_read_count_against_the_inflight_budget() {
     for receiver in ["otlp_http", "otlp_grpc"] {
         let series = format!(
             r#"ferrotrace_collector_requests_total{{receiver="{receiver}",result="exhausted"}}"#
+        );
+        assert_eq!(sample(&metrics, &series), 1.0, "{receiver}: {metrics:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_trickled_slower_than_the_read_timeout_are_cut_off() {
+    let limited = Limited::start("read-timeout", &[("FERROTRACE_READ_TIMEOUT", "1s")]).await;
+    let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Sends `first`, then one more byte of `rest` every 200 ms (well within the
+    // idle timeout), and returns what the server answered before closing.
+    let trickle = |first: &'static [u8], rest: &'static [u8]| async move {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", http))
+            .await
+            .expect("connects");
+        tcp.write_all(first).await.unwrap();
+        let (mut read, mut write) = tcp.into_split();
+        let writer = tokio::spawn(async move {
+            for byte in rest {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if write.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer)).await;
+        writer.abort();
+        assert!(closed.is_ok(), "the connection was not cut off");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let slow = &[b'x'; 200];
+    // Headers that never end: hyper closes the connection.
+    let answer = trickle(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\n", slow).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // Headers sent, a body trickled: 408 with the limit named.
+    let answer = trickle(
+        b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 200\r\n\r\n",
+        slow,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--read-timeout"), "{answer}");
+
+    // gRPC: a message that never completes is answered DEADLINE_EXCEEDED.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", grpc))
+        .await
+        .expect("connects");
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    stream
+        .send_data(Bytes::from_static(&[0, 0, 0, 1, 0, 7]), false)
+        .expect("part of a message sent");
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .expect("answered")
+        .expect("response");
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status.as_deref(), Some("4"), "{response:?}");
+    drop(stream);
+
+    let metrics = scrape_metrics(admin).await;
+    for receiver in ["otlp_http", "otlp_grpc"] {
+        let series = format!(
+            r#"ferrotrace_collector_requests_total{{receiver="{receiver}",result="timeout"}}"#
         );
         assert_eq!(sample(&metrics, &series), 1.0, "{receiver}: {metrics:?}");
     }

@@ -28,7 +28,8 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 
 use super::auth::{GrpcAuthLayer, ReceiverAuth};
 use super::listener::ReceiverListener;
-use crate::pipeline::Held;
+use super::RequestLimits;
+use crate::pipeline::{ExportError, Held};
 
 /// One unary gRPC method on raw protobuf bytes.
 pub trait RawRpc: Clone + Send + Sync + 'static {
@@ -54,15 +55,12 @@ pub trait RawRpc: Clone + Send + Sync + 'static {
 #[derive(Clone)]
 pub struct RawService<R> {
     rpc: R,
-    max_request_bytes: usize,
+    limits: RequestLimits,
 }
 
 impl<R: RawRpc> RawService<R> {
-    pub fn new(rpc: R, max_request_bytes: usize) -> Self {
-        Self {
-            rpc,
-            max_request_bytes,
-        }
+    pub fn new(rpc: R, limits: RequestLimits) -> Self {
+        Self { rpc, limits }
     }
 }
 
@@ -96,7 +94,10 @@ where
             held: held.clone(),
         });
         let unary = Unary(self.rpc.clone(), handled.clone(), held.clone());
-        let max = self.max_request_bytes;
+        let RequestLimits {
+            max_bytes: max,
+            read_timeout,
+        } = self.limits;
         Box::pin(async move {
             let mut grpc = Grpc::new(RawCodec)
                 .apply_compression_config(
@@ -105,7 +106,25 @@ where
                 )
                 .accept_compressed(CompressionEncoding::Gzip)
                 .apply_max_message_size_config(Some(max), None);
-            let response = grpc.unary(unary, request).await;
+            let call = grpc.unary(unary, request);
+            tokio::pin!(call);
+            // Only receiving the message is bounded here; once the handler
+            // runs, the pipeline's own timeouts apply.
+            let response = tokio::select! {
+                response = &mut call => response,
+                _ = tokio::time::sleep(read_timeout) => {
+                    if handled.load(Ordering::Relaxed) {
+                        call.await
+                    } else {
+                        let error = ExportError::Timeout(format!(
+                            "the request message did not arrive within --read-timeout {read_timeout:?}"
+                        ));
+                        metrics::counter!(crate::metrics::REQUESTS, "receiver" => R::RECEIVER, "result" => error.kind())
+                            .increment(1);
+                        return Ok(error.grpc_status().into_http());
+                    }
+                }
+            };
             if !handled.load(Ordering::Relaxed) {
                 let exhausted = lock(&held).as_ref().is_some_and(|held| held.exhausted);
                 count_refused_before_handler(R::RECEIVER, &response, exhausted);

@@ -17,8 +17,8 @@ use ferrotrace_common::jaeger::proto::{PostSpansRequest, PostSpansResponse};
 use ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp;
 use prost::Message;
 
-use super::export_translated;
 use super::grpc_raw::{RawRpc, RawService};
+use super::{export_translated, RequestLimits};
 use crate::pipeline::{ExportError, Held, Pipeline};
 
 const RECEIVER: &str = "jaeger_grpc";
@@ -77,6 +77,6 @@ async fn post_spans(
 }
 
 /// The receiver as a tower service, for [`grpc_raw::serve`](super::grpc_raw::serve).
-pub fn service(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> RawService<PostSpans> {
-    RawService::new(PostSpans { pipeline }, max_request_bytes)
+pub fn service(pipeline: Arc<Pipeline>, limits: RequestLimits) -> RawService<PostSpans> {
+    RawService::new(PostSpans { pipeline }, limits)
 }

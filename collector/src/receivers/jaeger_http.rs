@@ -20,7 +20,7 @@ use ferrotrace_common::jaeger::thrift::read_batch;
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
 use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
 
-use super::{decompress, export_translated, media_type, read_body, HttpState};
+use super::{decompress, export_translated, media_type, read_body, HttpState, RequestLimits};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "jaeger_http";
@@ -30,13 +30,10 @@ const CONTENT_TYPES: [&str; 2] = [
 ];
 
 /// The receiver's routes, without a socket.
-pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
     Router::new()
         .route("/api/traces", post(post_traces))
-        .with_state(HttpState {
-            pipeline,
-            max_request_bytes,
-        })
+        .with_state(HttpState { pipeline, limits })
 }
 
 async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
@@ -54,7 +51,7 @@ async fn handle(
     started: Instant,
 ) -> Result<u64, ExportError> {
     let mut held = state.pipeline.hold();
-    let body = read_body(body, state.max_request_bytes, &mut held)
+    let body = read_body(body, state.limits, &mut held)
         .await
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
@@ -67,7 +64,7 @@ async fn handle(
                 CONTENT_TYPES.join(" or ")
             )));
         }
-        let body = decompress(headers, body, state.max_request_bytes, &mut held)?;
+        let body = decompress(headers, body, state.limits.max_bytes, &mut held)?;
         read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary)).map_err(|e| {
             ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e)))
         })

@@ -68,7 +68,6 @@ pub struct ListenerOptions {
 /// after their TLS handshake when TLS is on.
 pub struct ReceiverListener {
     accepted: mpsc::Receiver<Connection>,
-    local: SocketAddr,
 }
 
 impl ReceiverListener {
@@ -77,11 +76,15 @@ impl ReceiverListener {
         listener: TcpListener,
         options: ListenerOptions,
         shutdown: CancellationToken,
-    ) -> io::Result<Self> {
-        let local = listener.local_addr()?;
+    ) -> Self {
         let (tx, accepted) = mpsc::channel(64);
         tokio::spawn(accept_loop(listener, options, tx, shutdown));
-        Ok(Self { accepted, local })
+        Self { accepted }
+    }
+
+    /// The next connection; `None` once the accept loop stopped (shutdown).
+    pub async fn next(&mut self) -> Option<Connection> {
+        self.accepted.recv().await
     }
 
     /// The connections as a stream, for tonic's `serve_with_incoming`; it
@@ -93,26 +96,6 @@ impl ReceiverListener {
             let connection = rx.recv().await?;
             Some((Ok(connection), rx))
         })
-    }
-}
-
-impl axum::serve::Listener for ReceiverListener {
-    type Io = Connection;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(connection) => {
-                let peer = connection.peer;
-                (connection, peer)
-            }
-            // The accept loop stopped on shutdown; axum stops asking then too.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 

@@ -46,28 +46,79 @@ pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
     ExportTraceServiceResponse { partial_success }
 }
 
+/// How big a request may be and how long its client may take to send it.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// `--max-request-bytes`, after decompression.
+    pub max_bytes: usize,
+    /// `--read-timeout`: headers and body.
+    pub read_timeout: Duration,
+}
+
 /// What every HTTP receiver's handlers share.
 #[derive(Clone)]
 pub struct HttpState {
     pub pipeline: Arc<Pipeline>,
-    pub max_request_bytes: usize,
+    pub limits: RequestLimits,
 }
 
-/// Serves an HTTP receiver on `listener` until `shutdown`; in-flight
-/// requests finish first.
+/// Serves an HTTP receiver (HTTP/1.1) on `listener` until `shutdown`;
+/// in-flight requests finish first. A client gets `--read-timeout` to send
+/// a request's headers (hyper closes the connection after that) and again
+/// to send its body ([`read_body`]).
 pub async fn serve_http(
-    listener: listener::ReceiverListener,
+    mut listener: listener::ReceiverListener,
     router: Router,
+    limits: RequestLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let connection = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            connection = listener.next() => match connection {
+                Some(connection) => connection,
+                None => break,
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let served = graceful.watch(http1.serve_connection(TokioIo::new(connection), service));
+        tokio::spawn(async move {
+            // A client that goes away or times out ends its connection; nothing to report.
+            let _ = served.await;
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
-/// Reads a request body of at most `limit` bytes, taking each chunk's size
-/// from the in-flight budget before keeping it.
+/// Reads a request body of at most `limits.max_bytes` within
+/// `limits.read_timeout`, taking each chunk's size from the in-flight budget
+/// before keeping it.
 pub async fn read_body(
+    body: axum::body::Body,
+    limits: RequestLimits,
+    held: &mut Held,
+) -> Result<Bytes, ExportError> {
+    tokio::time::timeout(
+        limits.read_timeout,
+        read_body_within(body, limits.max_bytes, held),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(ExportError::Timeout(format!(
+            "the request body did not arrive within --read-timeout {:?}",
+            limits.read_timeout
+        )))
+    })
+}
+
+async fn read_body_within(
     body: axum::body::Body,
     limit: usize,
     held: &mut Held,
@@ -333,6 +384,30 @@ pub(crate) mod tests {
         assert!(h.bytes() >= 1 << 20 && h.bytes() <= (1 << 20) + INFLATE_STEP);
     }
 
+    fn limits(max_bytes: usize) -> RequestLimits {
+        RequestLimits {
+            max_bytes,
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_is_refused() {
+        use futures::StreamExt;
+        let first = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"a"))]);
+        let trickle = axum::body::Body::from_stream(first.chain(futures::stream::pending()));
+        let (_, mut h) = held(10_000);
+        let limits = RequestLimits {
+            max_bytes: 2000,
+            read_timeout: Duration::from_millis(100),
+        };
+        let refused = read_body(trickle, limits, &mut h).await;
+        assert!(
+            matches!(refused, Err(ExportError::Timeout(_))),
+            "{refused:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_body_takes_its_bytes_as_it_is_read() {
         let body = || {
@@ -342,20 +417,20 @@ pub(crate) mod tests {
             ))
         };
         let (_, mut h) = held(10_000);
-        let read = read_body(body(), 2000, &mut h).await.unwrap();
+        let read = read_body(body(), limits(2000), &mut h).await.unwrap();
         assert_eq!(read.len(), 1200);
         assert_eq!(&read[598..602], &[1, 1, 2, 2]);
         assert_eq!(h.bytes(), 1200);
         // The second chunk does not fit the budget: refused, retryable.
         let (_, mut h) = held(1000);
-        let refused = read_body(body(), 2000, &mut h).await;
+        let refused = read_body(body(), limits(2000), &mut h).await;
         assert!(
             matches!(refused, Err(ExportError::Exhausted(_))),
             "{refused:?}"
         );
         // Over the size limit: refused as too large, whatever the budget.
         let (_, mut h) = held(10_000);
-        let refused = read_body(body(), 1000, &mut h).await;
+        let refused = read_body(body(), limits(1000), &mut h).await;
         assert!(
             matches!(refused, Err(ExportError::TooLarge(_))),
             "{refused:?}"

@@ -12,8 +12,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use prost::Message;
 
-use super::export_response;
 use super::grpc_raw::{RawRpc, RawService};
+use super::{export_response, RequestLimits};
 use crate::pipeline::{Held, Pipeline};
 
 const RECEIVER: &str = "otlp_grpc";
@@ -50,6 +50,6 @@ impl RawRpc for Export {
 }
 
 /// The receiver as a tower service, for [`grpc_raw::serve`](super::grpc_raw::serve).
-pub fn service(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> RawService<Export> {
-    RawService::new(Export { pipeline }, max_request_bytes)
+pub fn service(pipeline: Arc<Pipeline>, limits: RequestLimits) -> RawService<Export> {
+    RawService::new(Export { pipeline }, limits)
 }

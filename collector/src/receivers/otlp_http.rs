@@ -20,7 +20,7 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{decompress, export_response, media_type, read_body, HttpState};
+use super::{decompress, export_response, media_type, read_body, HttpState, RequestLimits};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "otlp_http";
@@ -28,13 +28,10 @@ const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
 /// The receiver's routes, without a socket.
-pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
-        .with_state(HttpState {
-            pipeline,
-            max_request_bytes,
-        })
+        .with_state(HttpState { pipeline, limits })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,9 +66,9 @@ async fn handle(
     started: Instant,
 ) -> Result<Response, ExportError> {
     let mut held = state.pipeline.hold();
-    let body = read_body(body, state.max_request_bytes, &mut held)
+    let body = read_body(body, state.limits, &mut held)
         .await
-        .and_then(|body| decompress(headers, body, state.max_request_bytes, &mut held))
+        .and_then(|body| decompress(headers, body, state.limits.max_bytes, &mut held))
         .inspect_err(|e| e.record(RECEIVER, started))?;
     let protobuf = match format {
         Format::Protobuf => body,

@@ -21,7 +21,7 @@ use ferrotrace_common::translate::Translated;
 use ferrotrace_common::zipkin;
 
 use super::jaeger_http::text_error;
-use super::{decompress, export_translated, media_type, read_body, HttpState};
+use super::{decompress, export_translated, media_type, read_body, HttpState, RequestLimits};
 use crate::pipeline::{ExportError, Held, Pipeline};
 
 const RECEIVER: &str = "zipkin";
@@ -33,7 +33,7 @@ enum Version {
 }
 
 /// The receiver's routes, without a socket.
-pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
     Router::new()
         .route(
             "/api/v2/spans",
@@ -43,10 +43,7 @@ pub fn router(pipeline: Arc<Pipeline>, max_request_bytes: usize) -> Router {
             "/api/v1/spans",
             post(|state, headers, body| post_spans(state, headers, body, Version::V1)),
         )
-        .with_state(HttpState {
-            pipeline,
-            max_request_bytes,
-        })
+        .with_state(HttpState { pipeline, limits })
 }
 
 async fn post_spans(
@@ -70,12 +67,12 @@ async fn handle(
     started: Instant,
 ) -> Result<u64, ExportError> {
     let mut held = state.pipeline.hold();
-    let body = read_body(body, state.max_request_bytes, &mut held)
+    let body = read_body(body, state.limits, &mut held)
         .await
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
-    let translated = decode(headers, body, version, state.max_request_bytes, &mut held)
+    let translated = decode(headers, body, version, state.limits.max_bytes, &mut held)
         .inspect_err(|e| e.record(RECEIVER, started))?;
     export_translated(&state.pipeline, RECEIVER, translated, started, held).await
 }
