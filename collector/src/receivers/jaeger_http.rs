@@ -20,7 +20,9 @@ use ferrotrace_common::jaeger::thrift::read_batch;
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
 use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
 
-use super::{decompress, export_translated, media_type, read_body, HttpState, RequestLimits};
+use super::{
+    decode_work, decompress, export_translated, media_type, read_body, HttpState, RequestLimits,
+};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "jaeger_http";
@@ -56,7 +58,7 @@ async fn handle(
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
-    let batch = (|| {
+    let batch = decode_work(body.len(), || {
         let media = media_type(headers);
         if !CONTENT_TYPES.contains(&media.as_str()) {
             return Err(ExportError::InvalidArgument(format!(
@@ -68,7 +70,7 @@ async fn handle(
         read_batch(&mut SliceInput::new(&body, ThriftProtocol::Binary)).map_err(|e| {
             ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e)))
         })
-    })()
+    })
     .inspect_err(|e| e.record(RECEIVER, started))?;
     export_translated(
         &state.pipeline,

@@ -150,6 +150,25 @@ async fn read_body_within(
     })
 }
 
+/// Bodies from this size on the wire are decoded with the runtime told to
+/// move other tasks off the worker: inflating or parsing megabytes takes
+/// milliseconds of CPU that would otherwise stall every connection sharing
+/// that worker.
+const BLOCKING_DECODE_BYTES: usize = 256 << 10;
+
+/// Runs the CPU-heavy decoding (gunzip, JSON, Thrift) of a body of `bytes`
+/// on the wire; a large one runs as blocking work (multi-threaded runtime).
+pub fn decode_work<T>(bytes: usize, work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_thread = Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if bytes >= BLOCKING_DECODE_BYTES && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
 /// Bytes inflated at a time: each step takes its share of the budget first.
 const INFLATE_STEP: usize = 256 << 10;
 
@@ -389,6 +408,28 @@ pub(crate) mod tests {
             max_bytes,
             read_timeout: Duration::from_secs(30),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn large_decoding_runs_as_blocking_work_on_a_multi_threaded_runtime() {
+        // On the only worker, a decoding that waits for a task queued behind
+        // it finishes only if the worker's other tasks moved to another thread.
+        let waited = tokio::spawn(async {
+            let (tx, rx) = std::sync::mpsc::channel();
+            tokio::spawn(async move { tx.send(()).unwrap() });
+            decode_work(BLOCKING_DECODE_BYTES, || {
+                rx.recv_timeout(Duration::from_secs(10)).is_ok()
+            })
+        })
+        .await
+        .unwrap();
+        assert!(waited, "the queued task ran while the decoding blocked");
+        assert_eq!(decode_work(10, || 7), 7);
+    }
+
+    #[tokio::test]
+    async fn decoding_on_a_current_thread_runtime_runs_inline() {
+        assert_eq!(decode_work(BLOCKING_DECODE_BYTES, || 7), 7);
     }
 
     #[tokio::test]

@@ -20,7 +20,9 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{decompress, export_response, media_type, read_body, HttpState, RequestLimits};
+use super::{
+    decode_work, decompress, export_response, media_type, read_body, HttpState, RequestLimits,
+};
 use crate::pipeline::{ExportError, Pipeline};
 
 const RECEIVER: &str = "otlp_http";
@@ -68,17 +70,19 @@ async fn handle(
     let mut held = state.pipeline.hold();
     let body = read_body(body, state.limits, &mut held)
         .await
-        .and_then(|body| decompress(headers, body, state.limits.max_bytes, &mut held))
         .inspect_err(|e| e.record(RECEIVER, started))?;
-    let protobuf = match format {
-        Format::Protobuf => body,
-        Format::Json => {
-            let request: ExportTraceServiceRequest = serde_json::from_slice(&body)
-                .map_err(|e| ExportError::InvalidArgument(format!("invalid OTLP JSON: {e}")))
-                .inspect_err(|e| e.record(RECEIVER, started))?;
-            Bytes::from(request.encode_to_vec())
+    let protobuf = decode_work(body.len(), || -> Result<Bytes, ExportError> {
+        let body = decompress(headers, body, state.limits.max_bytes, &mut held)?;
+        match format {
+            Format::Protobuf => Ok(body),
+            Format::Json => {
+                let request: ExportTraceServiceRequest = serde_json::from_slice(&body)
+                    .map_err(|e| ExportError::InvalidArgument(format!("invalid OTLP JSON: {e}")))?;
+                Ok(Bytes::from(request.encode_to_vec()))
+            }
         }
-    };
+    })
+    .inspect_err(|e| e.record(RECEIVER, started))?;
     let accepted = state
         .pipeline
         .export(RECEIVER, &protobuf, started, held)

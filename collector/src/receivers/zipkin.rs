@@ -21,7 +21,9 @@ use ferrotrace_common::translate::Translated;
 use ferrotrace_common::zipkin;
 
 use super::jaeger_http::text_error;
-use super::{decompress, export_translated, media_type, read_body, HttpState, RequestLimits};
+use super::{
+    decode_work, decompress, export_translated, media_type, read_body, HttpState, RequestLimits,
+};
 use crate::pipeline::{ExportError, Held, Pipeline};
 
 const RECEIVER: &str = "zipkin";
@@ -72,8 +74,10 @@ async fn handle(
         .inspect_err(|e| e.record(RECEIVER, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
-    let translated = decode(headers, body, version, state.limits.max_bytes, &mut held)
-        .inspect_err(|e| e.record(RECEIVER, started))?;
+    let translated = decode_work(body.len(), || {
+        decode(headers, body, version, state.limits.max_bytes, &mut held)
+    })
+    .inspect_err(|e| e.record(RECEIVER, started))?;
     export_translated(&state.pipeline, RECEIVER, translated, started, held).await
 }
 
