@@ -313,16 +313,7 @@ async fn connections_over_the_limit_get_a_retryable_refusal() {
     export().await.expect("within the limit again");
 
     // The stream limit is what the receiver advertises to HTTP/2 clients.
-    let tcp = hold(grpc).await;
-    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut h2 = h2.ready().await.expect("h2 ready");
-    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    let (h2, response, mut stream) = export_stream(grpc).await;
     // An empty export request: the 5-byte gRPC frame header of a 0-byte message.
     stream
         .send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
@@ -333,6 +324,30 @@ async fn connections_over_the_limit_get_a_retryable_refusal() {
 }
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// A raw HTTP/2 connection to a gRPC receiver with one `Export` call opened,
+/// its body to be sent by the test (the client, the answer, the body).
+async fn export_stream(
+    grpc: u16,
+) -> (
+    h2::client::SendRequest<Bytes>,
+    h2::client::ResponseFuture,
+    h2::SendStream<Bytes>,
+) {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", grpc))
+        .await
+        .expect("connects");
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, stream) = h2.send_request(call, false).expect("request sent");
+    (h2, response, stream)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_and_free_their_slot() {
@@ -463,18 +478,7 @@ async fn bodies_being_read_count_against_the_inflight_budget() {
     assert_eq!(post(small.clone()).await.expect("an answer").status(), 200);
 
     // OTLP/gRPC: the same with a message half sent on an HTTP/2 stream.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", grpc))
-        .await
-        .expect("connects");
-    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut h2 = h2.ready().await.expect("h2 ready");
-    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    let (h2, response, mut stream) = export_stream(grpc).await;
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(BIG as u32).to_be_bytes());
     frame.resize(5 + BIG - 1, 0);
@@ -558,18 +562,7 @@ async fn requests_trickled_slower_than_the_read_timeout_are_cut_off() {
     assert!(answer.contains("--read-timeout"), "{answer}");
 
     // gRPC: a message that never completes is answered DEADLINE_EXCEEDED.
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", grpc))
-        .await
-        .expect("connects");
-    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
-    tokio::spawn(connection);
-    let mut h2 = h2.ready().await.expect("h2 ready");
-    let call = http::Request::post(format!("http://127.0.0.1:{grpc}{EXPORT_PATH}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut stream) = h2.send_request(call, false).expect("request sent");
+    let (_h2, response, mut stream) = export_stream(grpc).await;
     stream
         .send_data(Bytes::from_static(&[0, 0, 0, 1, 0, 7]), false)
         .expect("part of a message sent");
