@@ -142,6 +142,14 @@ impl Held {
         }
     }
 
+    /// Returns what is held beyond `bytes` (an allowance taken before the
+    /// size was known, once it is).
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if let Some(reservation) = &mut self.reservation {
+            reservation.shrink_to(bytes);
+        }
+    }
+
     /// Bytes held so far.
     pub fn bytes(&self) -> usize {
         self.reservation.as_ref().map_or(0, Reservation::bytes)

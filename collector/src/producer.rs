@@ -48,6 +48,21 @@ impl Reservation {
         self.bytes += std::mem::take(&mut other.bytes);
     }
 
+    /// Returns what this share holds beyond `bytes` to the budget.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if self.bytes <= bytes {
+            return;
+        }
+        let excess = self.bytes - bytes;
+        if let Some(permit) = self.permit.split(excess) {
+            self.bytes = bytes;
+            drop(Reservation {
+                permit,
+                bytes: excess,
+            });
+        }
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }

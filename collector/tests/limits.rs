@@ -511,12 +511,65 @@ async fn bodies_being_read_count_against_the_inflight_budget() {
     drop((response, stream, h2));
     inflight_is_zero().await;
 
+    // A gzip message takes --max-request-bytes before tonic inflates it, and
+    // gives back what it did not need: a small one passes while the budget
+    // is free, and is refused while a held body leaves less than that.
+    let export_small = |compressed: bool| {
+        let small = small.clone();
+        async move {
+            let channel =
+                tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+                    .unwrap()
+                    .connect()
+                    .await
+                    .expect("gRPC connects");
+            let mut client = tonic::client::Grpc::new(channel);
+            if compressed {
+                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            }
+            client.ready().await.expect("gRPC ready");
+            client
+                .unary::<Bytes, Bytes, _>(
+                    tonic::Request::new(Bytes::from(small)),
+                    tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                    RawCodec,
+                )
+                .await
+        }
+    };
+    export_small(true)
+        .await
+        .expect("a gzip call with the budget free");
+    inflight_is_zero().await;
+    let (h2, response, mut stream) = export_stream(grpc).await;
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(BIG as u32).to_be_bytes());
+    frame.resize(5 + BIG - 1, 0);
+    stream.reserve_capacity(frame.len());
+    stream
+        .send_data(Bytes::from(frame), false)
+        .expect("body sent");
+    inflight_reaches(BIG - 1).await;
+    export_small(false)
+        .await
+        .expect("a small uncompressed call fits what is left");
+    let status = export_small(true)
+        .await
+        .expect_err("a gzip call's allowance does not fit");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    drop((response, stream, h2));
+    inflight_is_zero().await;
+
     let metrics = scrape_metrics(admin).await;
-    for receiver in ["otlp_http", "otlp_grpc"] {
+    for (receiver, refused) in [("otlp_http", 1.0), ("otlp_grpc", 2.0)] {
         let series = format!(
             r#"ferrotrace_collector_requests_total{{receiver="{receiver}",result="exhausted"}}"#
         );
-        assert_eq!(sample(&metrics, &series), 1.0, "{receiver}: {metrics:?}");
+        assert_eq!(
+            sample(&metrics, &series),
+            refused,
+            "{receiver}: {metrics:?}"
+        );
     }
 }
 

@@ -11,8 +11,10 @@
 //! arrive ([`ReservingBody`]), so concurrent calls cannot buffer more than
 //! `--max-inflight-bytes` between them; a call that finds the budget used up
 //! is refused `RESOURCE_EXHAUSTED` with a retry delay, like the pipeline's
-//! own refusals. (What tonic inflates from a gzip message is taken when the
-//! handler runs.)
+//! own refusals. A gzip-compressed message also takes `--max-request-bytes`
+//! (the most tonic will inflate it to) the moment its last byte arrives,
+//! before tonic inflates it; the handler gives back what the inflated
+//! message did not need.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -92,6 +94,8 @@ where
         let request = request.map(|body| ReservingBody {
             inner: Box::pin(body),
             held: held.clone(),
+            message: FirstMessage::default(),
+            max_bytes: self.limits.max_bytes,
         });
         let unary = Unary(self.rpc.clone(), handled.clone(), held.clone());
         let RequestLimits {
@@ -178,8 +182,11 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         self.1.store(true, Ordering::Relaxed);
-        let held = lock(&self.2).take().unwrap_or_else(|| self.0.hold());
-        let call = self.0.call(request.into_inner(), held);
+        let mut held = lock(&self.2).take().unwrap_or_else(|| self.0.hold());
+        let request = request.into_inner();
+        // The message is decoded (inflated, if it was compressed): hold its size.
+        held.shrink_to(request.len());
+        let call = self.0.call(request, held);
         Box::pin(async move { call.await.map(tonic::Response::new) })
     }
 }
@@ -190,6 +197,48 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
 pub struct ReservingBody<B> {
     inner: Pin<Box<B>>,
     held: SharedHeld,
+    message: FirstMessage,
+    /// `--max-request-bytes`: the inflation allowance of a compressed message.
+    max_bytes: usize,
+}
+
+/// Follows the gRPC framing (a 1-byte compressed flag, a 4-byte big-endian
+/// length, the message) of a call's first and only message across data
+/// frames, to know when a compressed one is complete.
+#[derive(Default)]
+struct FirstMessage {
+    header: [u8; 5],
+    header_len: usize,
+    remaining: usize,
+    done: bool,
+}
+
+impl FirstMessage {
+    /// Follows `chunk`; true when it completes a compressed message.
+    fn completes_compressed(&mut self, mut chunk: &[u8]) -> bool {
+        while !chunk.is_empty() && !self.done {
+            if self.header_len < 5 {
+                let n = (5 - self.header_len).min(chunk.len());
+                self.header[self.header_len..self.header_len + n].copy_from_slice(&chunk[..n]);
+                self.header_len += n;
+                chunk = &chunk[n..];
+                if self.header_len == 5 {
+                    let [_, length @ ..] = self.header;
+                    self.remaining = u32::from_be_bytes(length) as usize;
+                    self.done = self.remaining == 0;
+                }
+                continue;
+            }
+            let n = self.remaining.min(chunk.len());
+            self.remaining -= n;
+            chunk = &chunk[n..];
+            if self.remaining == 0 {
+                self.done = true;
+                return self.header[0] & 1 == 1;
+            }
+        }
+        false
+    }
 }
 
 impl<B> http_body::Body for ReservingBody<B>
@@ -208,7 +257,11 @@ where
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(held)) = (frame.data_ref(), lock(&this.held).as_mut()) {
-                    if let Err(error) = held.take(data.len()) {
+                    let mut take = data.len();
+                    if this.message.completes_compressed(data) {
+                        take += this.max_bytes;
+                    }
+                    if let Err(error) = held.take(take) {
                         return Poll::Ready(Some(Err(error.grpc_status())));
                     }
                 }
@@ -291,4 +344,59 @@ pub async fn serve<R: RawRpc>(
         .add_service(service)
         .serve_with_incoming_shutdown(listener.into_stream(), shutdown.cancelled_owned())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::producer::Budget;
+
+    fn frame(compressed: bool, message: &[u8]) -> Vec<u8> {
+        let mut frame = vec![u8::from(compressed)];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(message);
+        frame
+    }
+
+    #[test]
+    fn a_compressed_message_is_seen_complete_across_any_chunking() {
+        let bytes = frame(true, b"0123456789");
+        for cut in 0..bytes.len() {
+            let mut message = FirstMessage::default();
+            let (first, second) = bytes.split_at(cut);
+            let completes = [first, second].map(|chunk| message.completes_compressed(chunk));
+            assert_eq!(completes, [false, true], "cut at {cut}");
+            assert!(
+                !message.completes_compressed(b"more"),
+                "only the first message"
+            );
+        }
+        let mut message = FirstMessage::default();
+        for byte in &bytes[..bytes.len() - 1] {
+            assert!(!message.completes_compressed(std::slice::from_ref(byte)));
+        }
+        assert!(message.completes_compressed(&bytes[bytes.len() - 1..]));
+    }
+
+    #[test]
+    fn uncompressed_and_empty_messages_take_no_allowance() {
+        let mut message = FirstMessage::default();
+        assert!(!message.completes_compressed(&frame(false, b"0123456789")));
+        let mut message = FirstMessage::default();
+        assert!(!message.completes_compressed(&frame(true, b"")));
+    }
+
+    #[test]
+    fn a_held_allowance_shrinks_back_to_the_message() {
+        let budget = Budget::new(1000);
+        let mut held = Held::new(budget.clone());
+        held.take(100).unwrap();
+        held.take(800).unwrap();
+        assert!(held.take(200).is_err(), "900 of 1000 held");
+        held.shrink_to(150);
+        assert_eq!(held.bytes(), 150);
+        held.take(850).expect("the excess went back to the budget");
+        drop(held);
+        budget.try_reserve(1000).expect("everything went back");
+    }
 }
