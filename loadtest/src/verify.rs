@@ -256,7 +256,9 @@ impl Report {
 /// The wait ends when the number of span documents in the range reaches
 /// `acked.spans()`, or it has not grown for `options.idle`, or after
 /// `options.wait`. That count includes foreign documents and duplicates, so
-/// with other traffic the read may start early; the idle rule is what copes
+/// with other traffic the read may start early: when it then finds spans
+/// missing, it waits until the count has not grown for `options.idle` and
+/// reads again before reporting them lost. The idle rule is also what copes
 /// with a slow ingester. A missing index reads as no documents; any other
 /// HTTP failure is an error naming the URL, status and body.
 pub async fn verify(options: &VerifyOptions, acked: &Acked) -> anyhow::Result<Report> {
@@ -290,9 +292,29 @@ async fn verify_inner(
 ) -> anyhow::Result<Report> {
     let es = Es::new(options, access)?;
     let started = Instant::now();
-    es.wait_for_count(acked.spans(), options.wait, options.idle)
+    let reached = es
+        .wait_for_count(acked.spans(), options.wait, options.idle)
         .await?;
-    let waited_seconds = started.elapsed().as_secs_f64();
+    let mut report = read(&es, acked, page_size, options.max_listed).await?;
+    // The count includes other traffic's spans (an earlier run's, say), so
+    // it can reach ours while some of ours are still on their way. Before
+    // calling them lost, wait until the count stops growing, and read again.
+    if reached && report.lost_spans > 0 {
+        let left = options.wait.saturating_sub(started.elapsed());
+        es.wait_for_count(u64::MAX, left, options.idle).await?;
+        report = read(&es, acked, page_size, options.max_listed).await?;
+    }
+    report.waited_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Reads every span document in the range and compares them with `acked`.
+async fn read(
+    es: &Es,
+    acked: &Acked,
+    page_size: usize,
+    max_listed: usize,
+) -> anyhow::Result<Report> {
     es.refresh().await;
     let mut docs = Vec::new();
     let mut foreign = 0u64;
@@ -303,9 +325,8 @@ async fn verify_inner(
         }
     })
     .await?;
-    let mut report = compare(acked, docs, options.max_listed);
+    let mut report = compare(acked, docs, max_listed);
     report.foreign_spans = foreign;
-    report.waited_seconds = waited_seconds;
     Ok(report)
 }
 
@@ -458,14 +479,14 @@ impl Es {
         })
     }
 
-    /// Polls the span count in the range until it reaches `expected`, stops
-    /// growing for `idle`, or `wait` has passed.
+    /// Polls the span count in the range until it reaches `expected` (then
+    /// `true`), stops growing for `idle`, or `wait` has passed.
     async fn wait_for_count(
         &self,
         expected: u64,
         wait: Duration,
         idle: Duration,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let started = Instant::now();
         let mut last_count = None;
         let mut last_growth = started;
@@ -473,7 +494,7 @@ impl Es {
             self.refresh().await;
             let count = self.count().await?;
             if count >= expected {
-                return Ok(());
+                return Ok(true);
             }
             if last_count.is_none_or(|last| count > last) {
                 last_count = Some(count);
@@ -482,8 +503,8 @@ impl Es {
             let now = Instant::now();
             let deadline = (started + wait).min(last_growth + idle);
             if now >= deadline {
-                tracing::info!(count, expected, "gave up waiting for indexing");
-                return Ok(());
+                tracing::info!(count, expected, "stopped waiting for indexing");
+                return Ok(false);
             }
             tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
         }

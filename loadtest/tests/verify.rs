@@ -416,6 +416,38 @@ async fn waits_for_documents_indexed_late() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn other_traffic_reaching_the_count_early_does_not_make_late_spans_lost() -> anyhow::Result<()>
+{
+    let osmem = Osmem::start().await?;
+    let mut acked = Acked::default();
+    acked.record(trace(1), 2);
+    // An earlier run's two spans are in the range: with one of ours, the
+    // count passes the expected 2 before our second span is indexed.
+    plant(
+        &osmem,
+        &[
+            doc(TODAY, trace(9), 1),
+            doc(TODAY, trace(9), 2),
+            doc(TODAY, trace(1), 1),
+        ],
+    )
+    .await?;
+    let mut opts = options(&osmem);
+    opts.idle = Duration::from_secs(3);
+
+    let (report, planted) = tokio::join!(verify(&opts, &acked), async {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        plant(&osmem, &[doc(TODAY, trace(1), 2)]).await
+    });
+    planted?;
+    let report = report?;
+
+    assert!(report.is_exact(), "{report:#?}");
+    assert_counts(&report, 2, 0, 0, 2);
+    Ok(())
+}
+
+#[tokio::test]
 async fn gives_up_after_wait_even_while_the_count_grows() -> anyhow::Result<()> {
     let osmem = Osmem::start().await?;
     let mut acked = Acked::default();
