@@ -60,18 +60,21 @@ impl Collector {
         crate::metrics::describe();
         let tls = match (&config.tls_cert_file, &config.tls_key_file) {
             (Some(cert), Some(key)) => Some(Arc::new(
-                ServerTls::load(TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    client_ca: config.tls_client_ca_file.clone(),
-                })
+                ServerTls::load(
+                    TlsFiles {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        client_ca: config.tls_client_ca_file.clone(),
+                    }
+                    .paths(),
+                )
                 .context("loading the receivers' TLS files")?,
             )),
             _ => None,
         };
         let tokens = match &config.auth_bearer_tokens_file {
             Some(path) => Some(Arc::new(
-                BearerTokens::load(path).context("loading the bearer tokens")?,
+                BearerTokens::load(vec![path.clone()]).context("loading the bearer tokens")?,
             )),
             None => None,
         };

@@ -16,16 +16,15 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use tokio_util::sync::CancellationToken;
 
+use super::reload::{Reloadable, Reloading};
 use crate::metrics as m;
 
 /// Why the token file could not be used.
@@ -72,70 +71,29 @@ impl Unauthenticated {
 }
 
 /// The accepted tokens, reloaded when the file changes.
-pub struct BearerTokens {
-    path: PathBuf,
-    /// The file's contents at the last look, usable or not.
-    seen: Mutex<Vec<u8>>,
-    tokens: RwLock<Arc<Vec<Vec<u8>>>>,
+pub type BearerTokens = Reloading<Tokens>;
+
+/// The tokens of one version of the file.
+pub struct Tokens(Vec<Vec<u8>>);
+
+impl Reloadable for Tokens {
+    type Error = TokensError;
+    const WHAT: &'static str = "bearer tokens";
+    const RELOADS: &'static str = m::AUTH_TOKENS_RELOADS;
+
+    fn read_error(path: &Path, source: std::io::Error) -> TokensError {
+        TokensError::Read {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn build(paths: &[PathBuf], contents: &[Vec<u8>]) -> Result<Self, TokensError> {
+        parse(&paths[0], &contents[0]).map(Tokens)
+    }
 }
 
-impl BearerTokens {
-    /// Reads the file; an error here should stop the collector.
-    pub fn load(path: &Path) -> Result<Self, TokensError> {
-        let contents = read(path)?;
-        let tokens = parse(path, &contents)?;
-        Ok(Self {
-            path: path.to_owned(),
-            seen: Mutex::new(contents),
-            tokens: RwLock::new(Arc::new(tokens)),
-        })
-    }
-
-    /// Re-reads the file when its contents changed: `Ok(true)` when reloaded,
-    /// `Ok(false)` when unchanged, `Err` when the new file is unusable (the
-    /// previous tokens stay in force).
-    pub fn reload_if_changed(&self) -> Result<bool, TokensError> {
-        let contents = read(&self.path)?;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if *seen == contents {
-                return Ok(false);
-            }
-            *seen = contents.clone();
-        }
-        let tokens = parse(&self.path, &contents)?;
-        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
-        Ok(true)
-    }
-
-    /// Polls the file every `interval` until `shutdown`, counting reloads.
-    pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        let mut last_error: Option<String> = None;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            match self.reload_if_changed() {
-                Ok(false) => {}
-                Ok(true) => {
-                    last_error = None;
-                    metrics::counter!(m::AUTH_TOKENS_RELOADS, "result" => "ok").increment(1);
-                    tracing::info!(path = %self.path.display(), "bearer tokens reloaded");
-                }
-                Err(error) => {
-                    let error = error.to_string();
-                    if last_error.as_ref() != Some(&error) {
-                        metrics::counter!(m::AUTH_TOKENS_RELOADS, "result" => "failed")
-                            .increment(1);
-                        tracing::error!(%error, "bearer tokens file unusable, keeping the previous tokens");
-                    }
-                    last_error = Some(error);
-                }
-            }
-        }
-    }
-
+impl Reloading<Tokens> {
     /// Checks a request's `authorization` header.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Unauthenticated> {
         let presented = headers
@@ -143,14 +101,10 @@ impl BearerTokens {
             .ok_or(Unauthenticated::Missing)?
             .as_bytes();
         let token = strip_bearer(presented).ok_or(Unauthenticated::Invalid)?;
-        let tokens = self
-            .tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let tokens = self.current();
         // Every token is compared in full, so timing says nothing about which one nearly matched.
         let mut matched = false;
-        for known in tokens.iter() {
+        for known in tokens.0.iter() {
             matched |= constant_time_eq(known, token);
         }
         if matched {
@@ -179,13 +133,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= std::hint::black_box(x ^ y);
     }
     diff == 0
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TokensError> {
-    std::fs::read(path).map_err(|source| TokensError::Read {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The UTF-8 encoding of U+FEFF, the byte-order mark.
@@ -298,7 +245,7 @@ mod tests {
         let path = dir
             .write("tokens", "# team a\n\n  alpha  \r\nbeta\n# gamma\n")
             .unwrap();
-        let tokens = BearerTokens::load(&path).unwrap();
+        let tokens = BearerTokens::load(vec![path.clone()]).unwrap();
         assert_eq!(tokens.check(&with_header("Bearer alpha")), Ok(()));
         assert_eq!(tokens.check(&with_header("bearer beta")), Ok(()));
         assert_eq!(
@@ -342,7 +289,7 @@ mod tests {
     fn byte_order_mark_is_not_part_of_the_first_token() {
         let dir = ferrotrace_common::testkit::TempDir::new("tokens-bom").unwrap();
         let path = dir.write("tokens", "\u{FEFF}alpha\r\nbeta\r\n").unwrap();
-        let tokens = BearerTokens::load(&path).unwrap();
+        let tokens = BearerTokens::load(vec![path.clone()]).unwrap();
         assert_eq!(tokens.check(&with_header("Bearer alpha")), Ok(()));
         assert_eq!(tokens.check(&with_header("Bearer beta")), Ok(()));
 

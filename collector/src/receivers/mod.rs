@@ -16,6 +16,7 @@ pub mod jaeger_udp;
 pub mod listener;
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod reload;
 pub mod tls;
 pub mod zipkin;
 

@@ -13,8 +13,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -22,8 +21,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
+use super::reload::{Reloadable, Reloading};
 use crate::metrics as m;
 
 /// The PEM files the receivers' TLS is built from.
@@ -55,107 +54,55 @@ pub enum Alpn {
     Http,
 }
 
-struct Configs {
+/// The server configs of one set of TLS files, one per ALPN family.
+pub struct Configs {
     grpc: Arc<ServerConfig>,
     http: Arc<ServerConfig>,
 }
 
 /// The receivers' TLS configs, rebuilt when the files change.
-pub struct ServerTls {
-    files: TlsFiles,
-    /// The files' contents at the last look, loadable or not.
-    seen: Mutex<Vec<Vec<u8>>>,
-    current: RwLock<Arc<Configs>>,
+pub type ServerTls = Reloading<Configs>;
+
+impl TlsFiles {
+    /// The files in the order [`Configs`] reads them: cert, key, client CA.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.cert.clone(), self.key.clone()];
+        paths.extend(self.client_ca.clone());
+        paths
+    }
 }
 
-impl ServerTls {
-    /// Reads and checks the files; an error here should stop the collector.
-    pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
-        let contents = read_all(&files)?;
-        let configs = build(&files, &contents)?;
-        Ok(Self {
-            files,
-            seen: Mutex::new(contents),
-            current: RwLock::new(Arc::new(configs)),
-        })
+impl Reloadable for Configs {
+    type Error = TlsError;
+    const WHAT: &'static str = "TLS certificate";
+    const RELOADS: &'static str = m::TLS_RELOADS;
+
+    fn read_error(path: &Path, source: io::Error) -> TlsError {
+        TlsError::Read {
+            path: path.to_owned(),
+            source,
+        }
     }
 
+    fn build(paths: &[PathBuf], contents: &[Vec<u8>]) -> Result<Self, TlsError> {
+        let files = TlsFiles {
+            cert: paths[0].clone(),
+            key: paths[1].clone(),
+            client_ca: paths.get(2).cloned(),
+        };
+        build(&files, contents)
+    }
+}
+
+impl Reloading<Configs> {
     /// An acceptor with the configs current now.
     pub fn acceptor(&self, alpn: Alpn) -> TlsAcceptor {
-        let current = self
-            .current
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+        let current = self.current();
         TlsAcceptor::from(match alpn {
             Alpn::Grpc => current.grpc.clone(),
             Alpn::Http => current.http.clone(),
         })
     }
-
-    /// Rebuilds the configs when any file's contents changed since the last
-    /// look: `Ok(true)` when reloaded, `Ok(false)` when unchanged (or when the
-    /// change was already found invalid), `Err` when the new files are
-    /// invalid (the previous configs stay in service).
-    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
-        let contents = read_all(&self.files)?;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if *seen == contents {
-                return Ok(false);
-            }
-            *seen = contents.clone();
-        }
-        let configs = build(&self.files, &contents)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(configs);
-        Ok(true)
-    }
-
-    /// Polls the files every `interval` until `shutdown`, counting reloads.
-    pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        let mut last_read_error = false;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            match self.reload_if_changed() {
-                Ok(false) => last_read_error = false,
-                Ok(true) => {
-                    last_read_error = false;
-                    metrics::counter!(m::TLS_RELOADS, "result" => "ok").increment(1);
-                    tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded");
-                }
-                // A missing file mid-rotation is common; say it once until it changes.
-                Err(error @ TlsError::Read { .. }) => {
-                    if !last_read_error {
-                        metrics::counter!(m::TLS_RELOADS, "result" => "failed").increment(1);
-                        tracing::error!(%error, "TLS files unreadable, keeping the previous certificate");
-                    }
-                    last_read_error = true;
-                }
-                Err(error) => {
-                    last_read_error = false;
-                    metrics::counter!(m::TLS_RELOADS, "result" => "failed").increment(1);
-                    tracing::error!(%error, "new TLS files invalid, keeping the previous certificate");
-                }
-            }
-        }
-    }
-}
-
-fn read_all(files: &TlsFiles) -> Result<Vec<Vec<u8>>, TlsError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| TlsError::Read {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let mut contents = vec![read(&files.cert)?, read(&files.key)?];
-    if let Some(ca) = &files.client_ca {
-        contents.push(read(ca)?);
-    }
-    Ok(contents)
 }
 
 fn build(files: &TlsFiles, contents: &[Vec<u8>]) -> Result<Configs, TlsError> {
@@ -252,41 +199,47 @@ pub(crate) mod tests {
             key: dir.write("server-key.pem", &key).unwrap(),
             client_ca: None,
         };
-        let tls = ServerTls::load(files.clone()).unwrap();
+        let tls = ServerTls::load(files.paths()).unwrap();
         assert!(!tls.reload_if_changed().unwrap(), "unchanged files");
 
         // A certificate whose key is not the key file's.
-        let before = Arc::as_ptr(&tls.current.read().unwrap().grpc);
+        let before = Arc::as_ptr(&tls.current().grpc);
         let (_, other_cert, other_key) = server_identity();
         std::fs::write(&files.cert, &other_cert).unwrap();
         assert!(matches!(
             tls.reload_if_changed(),
             Err(TlsError::Invalid { .. })
         ));
-        assert_eq!(before, Arc::as_ptr(&tls.current.read().unwrap().grpc));
+        assert_eq!(before, Arc::as_ptr(&tls.current().grpc));
         assert!(
             !tls.reload_if_changed().unwrap(),
             "same bad files: no retry"
         );
         std::fs::write(&files.key, &other_key).unwrap();
         assert!(tls.reload_if_changed().unwrap(), "now they fit");
-        assert_ne!(before, Arc::as_ptr(&tls.current.read().unwrap().grpc));
+        assert_ne!(before, Arc::as_ptr(&tls.current().grpc));
 
         let ca_file = dir.write("ca.pem", &ca).unwrap();
-        assert!(ServerTls::load(TlsFiles {
-            client_ca: Some(ca_file),
-            ..files.clone()
-        })
+        assert!(ServerTls::load(
+            TlsFiles {
+                client_ca: Some(ca_file),
+                ..files.clone()
+            }
+            .paths()
+        )
         .is_ok());
         assert!(
-            ServerTls::load(TlsFiles {
-                client_ca: Some(files.key.clone()),
-                ..files.clone()
-            })
+            ServerTls::load(
+                TlsFiles {
+                    client_ca: Some(files.key.clone()),
+                    ..files.clone()
+                }
+                .paths()
+            )
             .is_err(),
             "a key is not a CA"
         );
         std::fs::write(&files.cert, "not a certificate").unwrap();
-        assert!(ServerTls::load(files).is_err());
+        assert!(ServerTls::load(files.paths()).is_err());
     }
 }
