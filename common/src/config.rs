@@ -37,6 +37,19 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A value from a file as Kubernetes mounts a Secret: UTF-8 text, maybe
+/// followed by a line ending that is not part of it. The error is only the
+/// reason (never the contents), for the caller to name its flag and path.
+pub fn read_secret_file(path: &std::path::Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    let value = text.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(value.to_owned())
+}
+
 /// Durations like `500ms`, `5s`, `2m`; a bare number means seconds.
 /// A user name as given, less the line ending a file-made Secret leaves at
 /// its end (`kubectl create secret --from-file`); other whitespace may be

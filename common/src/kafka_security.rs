@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 
-use crate::config::parse_username;
+use crate::config::{parse_username, read_secret_file};
 
 /// librdkafka properties whose values are secrets, beyond those
 /// [`is_secret_property`] recognises by name; `--kafka-*-config` can set any
@@ -300,16 +300,11 @@ fn read_password(path: &Path) -> Result<Password, KafkaSecurityError> {
         path: path.to_owned(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| invalid(format!("cannot read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
-    let value = text.trim_end_matches(['\r', '\n']);
-    if value.is_empty() {
-        return Err(invalid("empty".into()));
-    }
+    let value = read_secret_file(path).map_err(invalid)?;
     if value.contains('\0') {
         return Err(invalid("contains a NUL byte".into()));
     }
-    Ok(Password(value.to_owned()))
+    Ok(Password(value))
 }
 
 #[cfg(test)]

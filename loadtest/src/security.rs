@@ -227,15 +227,8 @@ impl Security {
 /// a newline that is not part of it (the ingester reads its
 /// `--es-password-file` and `--es-api-key-file` the same way).
 pub fn read_secret_file(flag: &str, path: &Path) -> anyhow::Result<String> {
-    let bytes = read(flag, path)?;
-    let Ok(text) = String::from_utf8(bytes) else {
-        bail!("{flag} {}: not UTF-8 text", path.display());
-    };
-    let value = text.trim_end_matches(['\r', '\n']);
-    if value.is_empty() {
-        bail!("{flag} {}: empty", path.display());
-    }
-    Ok(value.to_owned())
+    ferrotrace_common::config::read_secret_file(path)
+        .map_err(|reason| anyhow::anyhow!("{flag} {}: {reason}", path.display()))
 }
 
 fn read(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -471,13 +471,9 @@ fn read_secret(flag: &'static str, path: &Path) -> Result<Secret, SetupError> {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let bytes = read_file(flag, path)?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text"))?;
-    let value = text.trim_end_matches(['\r', '\n']);
-    if value.is_empty() {
-        return Err(invalid("empty"));
-    }
-    Ok(Secret(value.to_owned()))
+    ferrotrace_common::config::read_secret_file(path)
+        .map(Secret)
+        .map_err(|reason| invalid(&reason))
 }
 
 /// One or more PEM certificates for the trusted roots.
