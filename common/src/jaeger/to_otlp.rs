@@ -16,7 +16,11 @@
 //!   main; the v0.9x Thrift file was not available to check). Every
 //!   other reference becomes a link carrying `opentracing.ref_type` =
 //!   `child_of` / `follows_from`; CHILD_OF references to the parent's span ID
-//!   are left out. Jaeger's sampled flag sets OTLP's sampled flag (newer).
+//!   are left out.
+//! - **Flags** (newer, contrib PR #49568): Jaeger's sampled flag (1) sets
+//!   bit 0 of OTLP's `flags`, the W3C sampled flag, and nothing else is
+//!   carried: Jaeger's debug (2) and firehose (8) bits have no place among
+//!   W3C trace flags (bit 1 there is Trace Context Level 2's random flag).
 //! - **Times**: µs (Thrift) or Timestamp/Duration (protobuf, ns kept) to ns.
 //! - **Tags** become attributes by type (string, bool, int64, float64;
 //!   binary as bytes, newer: v0.9x wrote base64 strings). An unknown type
@@ -34,6 +38,9 @@
 //!   message. `error` (when true), `otel.status_code` and a consumed
 //!   `otel.status_description` are removed.
 //! - **Logs** become events; an `event` field becomes the event name.
+//!   Where we differ: only a non-empty string `event` does; any other
+//!   `event` stays an attribute of its type (the Collector reads it as a
+//!   string and drops it, so an int64 `event` would be lost).
 //! - **Process** becomes the resource: `service.name` (when non-empty) then
 //!   the tags; `hostname` is renamed `host.name` and `jaeger.version` becomes
 //!   `opencensus.exporterversion` = `Jaeger-<version>`, each unless the
@@ -613,9 +620,20 @@ fn status_from_http(code: i64, kind: SpanKind) -> StatusCode {
     }
 }
 
+/// A log as an event. Only a non-empty string `event` field becomes the
+/// event name: the Collector reads any `event` field as a string and drops
+/// it, losing e.g. an int64 `event` (Jaeger's own fixture has one), while
+/// kept as an attribute it comes back as the same field in the document.
 fn event(time_unix_nano: u64, fields: Vec<KeyValue>) -> Event {
     let mut attributes = dedupe(fields);
-    let name = take(&mut attributes, EVENT).map(into_string);
+    let is_name = find(&attributes, EVENT).is_some_and(
+        |i| matches!(value(&attributes[i]), Some(Value::StringValue(s)) if !s.is_empty()),
+    );
+    let name = if is_name {
+        take(&mut attributes, EVENT).map(into_string)
+    } else {
+        None
+    };
     Event {
         time_unix_nano,
         name: name.unwrap_or_default(),
@@ -928,6 +946,10 @@ mod tests {
                 timestamp: START_MICROS + 2_000,
                 fields: vec![],
             },
+            thrift::Log {
+                timestamp: START_MICROS + 3_000,
+                fields: vec![Tag::long("event", 123_415)],
+            },
         ];
         let mut thrift = thrift_batch(vec![t]);
         thrift.process.tags = vec![
@@ -966,6 +988,10 @@ mod tests {
             proto::Log {
                 timestamp: Some(timestamp(START_MICROS + 2_000)),
                 fields: vec![],
+            },
+            proto::Log {
+                timestamp: Some(timestamp(START_MICROS + 3_000)),
+                fields: vec![PKv::int64("event", 123_415)],
             },
         ];
         let mut proto = proto_batch(vec![p]);
@@ -1039,6 +1065,11 @@ mod tests {
                 },
                 Event {
                     time_unix_nano: START_NANOS + 2_000_000,
+                    ..Default::default()
+                },
+                Event {
+                    time_unix_nano: START_NANOS + 3_000_000,
+                    attributes: vec![attr("event", Value::IntValue(123_415))],
                     ..Default::default()
                 },
             ]
@@ -1305,10 +1336,19 @@ mod tests {
                     Tag::long("n", 1),
                 ],
             },
-            // A non-string event field names nothing but is still removed.
+            // Any other event field stays a field of its type (the
+            // Collector drops it).
             thrift::Log {
                 timestamp: START_MICROS,
                 fields: vec![Tag::long("event", 5)],
+            },
+            thrift::Log {
+                timestamp: START_MICROS,
+                fields: vec![Tag::string("event", ""), Tag::long("n", 2)],
+            },
+            thrift::Log {
+                timestamp: START_MICROS,
+                fields: vec![Tag::bool("event", true)],
             },
         ];
         let translated = thrift_batch_to_otlp(thrift_batch(vec![span]));
@@ -1316,7 +1356,16 @@ mod tests {
         assert_eq!(events[0].name, "first");
         assert_eq!(keys(&events[0].attributes), ["message", "n"]);
         assert_eq!(events[1].name, "");
-        assert!(events[1].attributes.is_empty());
+        assert_eq!(events[1].attributes, [attr("event", Value::IntValue(5))]);
+        assert_eq!(events[2].name, "");
+        assert_eq!(
+            events[2].attributes,
+            [attr("event", string("")), attr("n", Value::IntValue(2))]
+        );
+        assert_eq!(
+            events[3].attributes,
+            [attr("event", Value::BoolValue(true))]
+        );
     }
 
     fn thrift_ref(ref_type: thrift::SpanRefType, high: u64, span_id: u64) -> thrift::SpanRef {
@@ -1794,7 +1843,8 @@ mod tests {
                     },
                 ]
             );
-            assert_eq!(doc.logs.len(), 2);
+            assert_eq!(doc.flags, 1);
+            assert_eq!(doc.logs.len(), 3);
             assert_eq!(doc.logs[0].timestamp, START_MICROS as u64 + 1_000);
             assert_eq!(
                 tag_set(&doc.logs[0].fields),
@@ -1805,6 +1855,11 @@ mod tests {
             );
             assert_eq!(doc.logs[1].timestamp, START_MICROS as u64 + 2_000);
             assert!(doc.logs[1].fields.is_empty());
+            // A non-string `event` comes back as the same field.
+            assert_eq!(
+                tag_set(&doc.logs[2].fields),
+                [tag("event", ValueType::Int64, "123415")]
+            );
         }
     }
 

@@ -16,7 +16,9 @@
 //!   1.x's `FromDomainEmbedProcess` and Go's `encoding/json`: the same fields
 //!   in the same order, the same tag order, value texts and string escaping
 //!   (including Go's `\u003c`-style escaping of `<`, `>`, `&`). The rules are
-//!   spelled out where they are applied below.
+//!   spelled out where they are applied below. Two fields follow Jaeger v2
+//!   instead, which the 1.x pipeline lost: `flags` (the span's W3C trace
+//!   flags, sampled = 1) and `fields` of a log, always a list.
 //! - **A deterministic `_id`**: `{trace id, 32 hex}-{span id, 16 hex}-{hash of
 //!   the document bytes, 16 hex}`. Replaying a Kafka message rewrites the
 //!   same documents instead of duplicating them, while two different spans
@@ -55,6 +57,8 @@ const SERVICE_NAME_KEY: &str = "service.name";
 const EVENT_NAME_KEY: &str = "event";
 const REF_TYPE_KEY: &str = "opentracing.ref_type";
 const REF_TYPE_CHILD_OF: &str = "child_of";
+/// The W3C trace flags in OTLP's `Span.flags` (`SPAN_FLAGS_TRACE_FLAGS_MASK`).
+const TRACE_FLAGS_MASK: u32 = 0xff;
 
 /// One span document, borrowed from the writer (and the request) until the
 /// next one is written.
@@ -258,9 +262,19 @@ impl SpanDocWriter {
         ids::push_jaeger_trace_id(out, &trace_id);
         out.extend_from_slice(b"\",\"spanID\":\"");
         ids::push_hex(out, &span_id);
-        // `parentSpanID` (deprecated) and `flags` (never set by the 1.x
-        // translator, and omitted by Jaeger when zero) are not written.
-        out.extend_from_slice(b"\",\"operationName\":");
+        out.push(b'"');
+        // `parentSpanID` is not written: Jaeger 1.x leaves it out, and
+        // Jaeger v2 readers fall back to the first CHILD_OF reference.
+        // `flags` are the W3C trace flags (the low byte of OTLP's flags:
+        // sampled = 1, as in Jaeger's model), left out when zero like
+        // Jaeger's `omitempty`. Jaeger v2 writes all 32 bits; bits 8 and 9
+        // (OTLP's "parent is remote") mean nothing to a Jaeger reader.
+        let flags = span.flags & TRACE_FLAGS_MASK;
+        if flags != 0 {
+            out.extend_from_slice(b",\"flags\":");
+            push_u64(out, u64::from(flags));
+        }
+        out.extend_from_slice(b",\"operationName\":");
         push_json_str(out, &span.name);
 
         out.extend_from_slice(b",\"references\":[");
@@ -364,18 +378,14 @@ impl SpanDocWriter {
 
         // Logs: one per event. Fields are the event name as `event` (unless
         // an attribute is already called `event`) and then the attributes.
-        // A log with no fields is written as `null`, as Go writes a nil slice.
+        // A log with no fields has `[]`, as Jaeger v2 writes it (Jaeger 1.x
+        // wrote Go's nil slice, `null`; readers take both).
         out.extend_from_slice(b",\"logs\":[");
         for event in &span.events {
             push_separator(out);
             out.extend_from_slice(b"{\"timestamp\":");
             push_u64(out, event.time_unix_nano / 1_000);
-            out.extend_from_slice(b",\"fields\":");
-            if event.name.is_empty() && event.attributes.is_empty() {
-                out.extend_from_slice(b"null}");
-                continue;
-            }
-            out.push(b'[');
+            out.extend_from_slice(b",\"fields\":[");
             if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT_NAME_KEY)
             {
                 push_string_tag(out, EVENT_NAME_KEY, &event.name);
@@ -1397,9 +1407,10 @@ mod tests {
             },
         ];
         let doc = write_one(&request(service("svc"), None, vec![s]));
+        // A log without fields still has a list, as Jaeger v2 writes it.
         assert!(doc
             .json
-            .contains(r#"{"timestamp":1485467191639875,"fields":null}"#));
+            .contains(r#"{"timestamp":1485467191639875,"fields":[]}"#));
         let logs = parse(&doc).logs;
         assert_eq!(logs.len(), 3);
         assert_eq!(logs[0].timestamp, 1_485_467_191_639_876);
@@ -1424,6 +1435,33 @@ mod tests {
         assert_eq!(logs[1].fields[0].key, "event");
         assert_eq!(logs[1].fields[0].value, "123415");
         assert!(logs[2].fields.is_empty());
+    }
+
+    #[test]
+    fn writes_w3c_trace_flags_and_omits_zero() {
+        let flags_of = |flags: u32| {
+            let mut s = span();
+            s.flags = flags;
+            let doc = write_one(&request(service("svc"), None, vec![s]));
+            (parse(&doc).flags, doc.json.contains("\"flags\""))
+        };
+        assert_eq!(flags_of(0), (0, false));
+        assert_eq!(flags_of(1), (1, true));
+        // OTLP's "parent is remote" bits (8, 9) are not trace flags.
+        assert_eq!(flags_of(0x301), (1, true));
+        assert_eq!(flags_of(0x100), (0, false));
+        // Where Jaeger's model puts them: right after the span ID.
+        let mut s = span();
+        s.flags = 1;
+        let doc = write_one(&request(service("svc"), None, vec![s]));
+        assert!(doc
+            .json
+            .contains(r#""spanID":"eee19b7ec3c1b174","flags":1,"operationName":"#));
+        // The same place as the dbmodel serialises it.
+        assert_eq!(
+            serde_json::to_string(&parse(&doc)).expect("serialises"),
+            doc.json
+        );
     }
 
     #[test]
@@ -1941,6 +1979,8 @@ mod tests {
         s.parent_span_id = PARENT.to_vec();
         s.kind = 2;
         s.trace_state = "rojo=00f067aa0ba902b7".into();
+        // Sampled, with OTLP's "parent is remote" bits.
+        s.flags = 0x301;
         s.status = Some(Status {
             code: 2,
             message: "upstream \"db\" timed out".into(),
@@ -1963,12 +2003,18 @@ mod tests {
                 ]),
             ),
         ];
-        s.events = vec![Event {
-            time_unix_nano: START_NANOS + 1_000_000,
-            name: "retrying".into(),
-            attributes: vec![kv("attempt", Value::IntValue(2))],
-            ..Default::default()
-        }];
+        s.events = vec![
+            Event {
+                time_unix_nano: START_NANOS + 1_000_000,
+                name: "retrying".into(),
+                attributes: vec![kv("attempt", Value::IntValue(2))],
+                ..Default::default()
+            },
+            Event {
+                time_unix_nano: START_NANOS + 2_000_000,
+                ..Default::default()
+            },
+        ];
         s.links = vec![Link {
             trace_id: LINKED_TRACE.to_vec(),
             span_id: LINKED_SPAN.to_vec(),
