@@ -146,11 +146,15 @@ pub fn decode(encoding: Encoding, value: &[u8]) -> Result<Cow<'_, [u8]>, CodecEr
             let span = proto::Span::decode(value).map_err(CodecError::JaegerProto)?;
             jaeger_span_to_otlp(span)
         }
-        Encoding::JaegerJson => {
-            let span: JsonSpan = serde_json::from_slice(value).map_err(CodecError::JaegerJson)?;
-            jaeger_span_to_otlp(span.into_proto())
-        }
+        Encoding::JaegerJson => jaeger_span_to_otlp(jaeger_json_to_proto(value)?),
     }
+}
+
+/// A `jaeger_json` message value as the `jaeger.api_v2.Span` a
+/// `jaeger_proto` message carries, before translation.
+pub fn jaeger_json_to_proto(value: &[u8]) -> Result<proto::Span, CodecError> {
+    let span: JsonSpan = serde_json::from_slice(value).map_err(CodecError::JaegerJson)?;
+    Ok(span.into_proto())
 }
 
 fn jaeger_span_to_otlp(span: proto::Span) -> Result<Cow<'static, [u8]>, CodecError> {
