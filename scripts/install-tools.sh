@@ -2,7 +2,8 @@
 # Installs the local test servers once per machine and links them into .tools/:
 #   tansu        Kafka-compatible broker (crates.io), built with cargo (~12 min the first time)
 #   osmem-server OpenSearch-compatible server (PyPI), in a Python venv
-# Both live in a cache outside the clone ($FERROTRACE_CACHE, default ~/.cache/ferrotrace)
+#   prometheus   Debian's package (2.42), which runs Jaeger's Monitor-tab queries in the tests
+# They live in a cache outside the clone ($FERROTRACE_CACHE, default ~/.cache/ferrotrace)
 # so a fresh clone (CI) reuses them. Safe to run concurrently: a lock serialises installs.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ apt_install() {
   # Only root on Debian can install system packages; elsewhere, say what is missing.
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "install-tools: apt-get install $*" >&2
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
     echo "install-tools: missing system packages: $* (install them with your package manager)" >&2
     exit 1
@@ -36,6 +37,15 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+# Prometheus for the Jaeger Monitor tab test; the tests start their own on a
+# free port, so the system service the package enables (where systemd runs)
+# is stopped and disabled right away.
+if ! command -v prometheus >/dev/null; then
+  apt_install prometheus
+  if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+fi
+ln -sfn "$(command -v prometheus)" "$cache/bin/prometheus"
 
 tansu_root="$cache/tansu-$TANSU_VERSION"
 if [ ! -x "$tansu_root/bin/tansu" ]; then
@@ -58,4 +68,5 @@ ln -sfn "$osmem_bin" "$cache/bin/osmem-server"
 if [ ! -e "$here/.tools" ] || [ -L "$here/.tools" ]; then ln -sfn "$cache" "$here/.tools"; fi
 "$here/.tools/bin/tansu" --version >/dev/null 2>&1 || "$here/.tools/bin/tansu" --help >/dev/null
 "$here/.tools/bin/osmem-server" -version >/dev/null
-echo "install-tools: tansu and osmem-server ready in $here/.tools/bin" >&2
+"$here/.tools/bin/prometheus" --version >/dev/null 2>&1
+echo "install-tools: tansu, osmem-server and prometheus ready in $here/.tools/bin" >&2

@@ -12,6 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrotrace_ingester::metrics as m;
 use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
+use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use ferrotrace_ingester::metrics_gen::{MetricsGenerator, Options};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -132,10 +133,14 @@ fn metrics_gen(c: &mut Criterion) {
         wait: Duration::from_secs(10),
         max_label_sets: 10_000,
     };
+    let span_metrics = SpanMetricsOptions {
+        max_label_sets: 10_000,
+        names: SpanMetricsNames::Tempo,
+    };
     let cases = [
-        ("span_metrics", None, Some(10_000)),
+        ("span_metrics", None, Some(span_metrics)),
         ("service_graph", Some(graph.clone()), None),
-        ("both", Some(graph), Some(10_000)),
+        ("both", Some(graph), Some(span_metrics)),
     ];
     let mut group = c.benchmark_group("metrics_gen");
     group.throughput(Throughput::Elements(SPANS));
@@ -143,6 +148,8 @@ fn metrics_gen(c: &mut Criterion) {
         let mut generator = MetricsGenerator::new(&Options {
             service_graph,
             span_metrics,
+            // The spans are dated 2026-11-26: count them however old.
+            max_span_age: None,
         });
         let mut requests = 0u32;
         group.bench_function(name, |b| {

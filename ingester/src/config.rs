@@ -21,6 +21,7 @@ use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
 use crate::es::client::{EsClient, EsConnection, Secret};
+use crate::metrics_gen::span_metrics::SpanMetricsNames;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -279,6 +280,19 @@ pub struct Config {
     )]
     pub span_metrics_max_series: usize,
 
+    /// Names of the span metrics: tempo (`traces_spanmetrics_*`, for Grafana), otel-connector (the OpenTelemetry spanmetrics connector's `traces_span_metrics_*`, in milliseconds, for Jaeger's Monitor tab) or both.
+    #[arg(
+        long,
+        env = "FERROTRACE_SPAN_METRICS_NAMES",
+        value_enum,
+        default_value = "tempo"
+    )]
+    pub span_metrics_names: SpanMetricsNames,
+
+    /// Spans that ended longer ago than this when read count in neither span metrics nor the service graph, so a drained backlog does not look like a burst of traffic (Tempo's `metrics_ingestion_time_range_slack`); 0 counts every span.
+    #[arg(long, env = "FERROTRACE_METRICS_MAX_SPAN_AGE", default_value = "30s", value_parser = parse_duration)]
+    pub metrics_max_span_age: Duration,
+
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -499,6 +513,29 @@ mod tests {
         );
         assert_eq!(config.es_bulk_flush_interval, Duration::from_millis(200));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn metrics_generator_flags_default_to_tempo() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.span_metrics_names, SpanMetricsNames::Tempo);
+        assert_eq!(config.metrics_max_span_age, Duration::from_secs(30));
+        let config = parse(&[
+            "--span-metrics-names=otel-connector",
+            "--metrics-max-span-age=0",
+        ])
+        .unwrap();
+        assert_eq!(config.span_metrics_names, SpanMetricsNames::OtelConnector);
+        assert_eq!(config.metrics_max_span_age, Duration::ZERO);
+        assert_eq!(
+            parse(&["--span-metrics-names=both"])
+                .unwrap()
+                .span_metrics_names,
+            SpanMetricsNames::Both
+        );
+        let error = parse(&["--span-metrics-names=jaeger"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(parse(&["--metrics-max-span-age=soon"]).is_err());
     }
 
     fn parse(flags: &[&str]) -> Result<Config, clap::Error> {

@@ -40,6 +40,10 @@ pub const INFLIGHT_BYTES: &str = "ferrotrace_ingester_inflight_bytes";
 pub const METRICS_GEN_OVERFLOW: &str = "ferrotrace_ingester_metrics_generator_overflow_total";
 /// Label sets a metrics-generator processor has created, by processor.
 pub const METRICS_GEN_LABEL_SETS: &str = "ferrotrace_ingester_metrics_generator_label_sets";
+/// Spans left out of the span metrics and the service graph, by reason
+/// (`too_old`: ended longer than `--metrics-max-span-age` before it was read).
+pub const METRICS_GEN_SPANS_SKIPPED: &str =
+    "ferrotrace_ingester_metrics_generator_spans_skipped_total";
 /// Client or server spans waiting for their other half in the service graph.
 pub const SG_WAITING: &str = "ferrotrace_ingester_service_graph_waiting_spans";
 
@@ -54,12 +58,24 @@ pub const SG_DROPPED_SPANS: &str = "traces_service_graph_dropped_spans_total";
 pub const SPANMETRICS_CALLS: &str = "traces_spanmetrics_calls_total";
 pub const SPANMETRICS_LATENCY: &str = "traces_spanmetrics_latency";
 
+// The OpenTelemetry spanmetrics connector's names as its Prometheus exporter
+// writes them (namespace `traces.span.metrics`, unit ms), which Jaeger's
+// Monitor tab queries (`--span-metrics-names`).
+pub const CONNECTOR_CALLS: &str = "traces_span_metrics_calls_total";
+pub const CONNECTOR_DURATION: &str = "traces_span_metrics_duration_milliseconds";
+
 /// Tempo's default service-graph buckets: 0.1 s doubling eight times.
 pub const SERVICE_GRAPH_BUCKETS: &[f64] = &[0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
 /// Tempo's default span-metrics buckets: 2 ms doubling fourteen times.
 pub const SPAN_METRICS_BUCKETS: &[f64] = &[
     0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
     16.384,
+];
+
+/// The spanmetrics connector's default buckets, in milliseconds.
+pub const CONNECTOR_BUCKETS_MS: &[f64] = &[
+    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
+    10_000.0, 15_000.0,
 ];
 
 /// Histograms with the common latency buckets.
@@ -69,6 +85,7 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SG_SERVER_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SG_CLIENT_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
+    (CONNECTOR_DURATION, CONNECTOR_BUCKETS_MS),
 ];
 
 /// Registers HELP text for every metric above.
@@ -153,6 +170,11 @@ pub fn describe() {
         Unit::Count,
         "Label sets a metrics-generator processor has created (at most --span-metrics-max-series each)."
     );
+    describe_counter!(
+        METRICS_GEN_SPANS_SKIPPED,
+        Unit::Count,
+        "Spans left out of the span metrics and the service graph, by reason (too_old: ended longer than --metrics-max-span-age before they were read)."
+    );
     metrics::describe_gauge!(
         SG_WAITING,
         Unit::Count,
@@ -197,5 +219,15 @@ pub fn describe() {
         SPANMETRICS_LATENCY,
         Unit::Seconds,
         "Span durations, by service, span name, span kind and status code (Tempo span metrics)."
+    );
+    describe_counter!(
+        CONNECTOR_CALLS,
+        Unit::Count,
+        "Spans, by service_name, span_name, span_kind and status_code (OpenTelemetry spanmetrics connector names, as Jaeger's Monitor tab reads them)."
+    );
+    describe_histogram!(
+        CONNECTOR_DURATION,
+        Unit::Milliseconds,
+        "Span durations in milliseconds, by service_name, span_name, span_kind and status_code (OpenTelemetry spanmetrics connector names, as Jaeger's Monitor tab reads them)."
     );
 }

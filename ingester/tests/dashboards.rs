@@ -69,6 +69,9 @@ async fn dashboards_and_alerts_use_only_exported_metrics() {
             &format!("--admin-listen=127.0.0.1:{ingester_admin}"),
             "--es-bulk-workers=1",
             "--es-bulk-actions=200",
+            // The spans are dated 2026-11-25/26: count them in the span
+            // metrics and service graph the dashboards show, however old.
+            "--metrics-max-span-age=0",
         ],
     );
     let collector = CollectorProcess::spawn(&cluster);

@@ -144,6 +144,8 @@ async fn the_job_counts_the_days_links_once_whole_again_or_in_shards() {
     let mut ingester = cluster.ingester(&[
         &format!("--admin-listen=127.0.0.1:{admin}"),
         "--service-graph-wait=1s",
+        // The spans are dated 2026-11-26: count them however old.
+        "--metrics-max-span-age=0",
     ]);
     let mut grpc = TraceServiceClient::connect(cluster.collector_grpc.clone())
         .await

@@ -143,7 +143,12 @@ async fn a_known_topology_comes_out_as_tempo_service_graph_and_span_metrics() {
     let cluster = Cluster::start(2).await;
     let admin = free_port();
     let admin_flag = format!("--admin-listen=127.0.0.1:{admin}");
-    let mut ingester = cluster.ingester(&[&admin_flag, "--service-graph-wait=1s"]);
+    // The spans are dated 2026-11-26: count them however old.
+    let mut ingester = cluster.ingester(&[
+        &admin_flag,
+        "--service-graph-wait=1s",
+        "--metrics-max-span-age=0",
+    ]);
 
     send_topology(&cluster).await;
     let expected = u64::from(TRACES) * SPANS_PER_TRACE;

@@ -2,7 +2,15 @@
 //! Tempo's metrics-generator uses, so Grafana's service graph and span
 //! metrics panels work from Prometheus unchanged: the service graph
 //! ([`service_graph`], `traces_service_graph_*`) and span metrics
-//! ([`span_metrics`], `traces_spanmetrics_*`).
+//! ([`span_metrics`], `traces_spanmetrics_*`, or the OpenTelemetry
+//! spanmetrics connector's `traces_span_metrics_*` that Jaeger's Monitor tab
+//! reads).
+//!
+//! As Tempo (`metrics_ingestion_time_range_slack`), a span that ended longer
+//! than `--metrics-max-span-age` before it is read counts in neither, only in
+//! `ferrotrace_ingester_metrics_generator_spans_skipped_total{reason="too_old"}`:
+//! a backlog drained after an outage would otherwise show as a burst of
+//! traffic at the time it was drained.
 //!
 //! The collector keys Kafka messages by trace ID, so every span of a trace
 //! reaches the same ingester and a client span always meets its server span
@@ -21,17 +29,18 @@
 pub mod service_graph;
 pub mod span_metrics;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use metrics::Label;
+use metrics::{Counter, Label};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::config::Config;
+use crate::metrics as m;
 use service_graph::{ServiceGraph, ServiceGraphOptions};
-use span_metrics::SpanMetrics;
+use span_metrics::{SpanMetrics, SpanMetricsOptions};
 
 /// Tempo's default `max_label_value_length`; longer values are cut (at a
 /// character boundary, where Tempo cuts at a byte).
@@ -45,8 +54,9 @@ const OVERFLOW_LABEL: (&str, &str) = ("metric_overflow", "true");
 #[derive(Debug, Clone)]
 pub struct Options {
     pub service_graph: Option<ServiceGraphOptions>,
-    /// `Some(max label sets)` when span metrics are on.
-    pub span_metrics: Option<usize>,
+    pub span_metrics: Option<SpanMetricsOptions>,
+    /// Spans that ended longer ago than this are skipped; `None` counts every span.
+    pub max_span_age: Option<Duration>,
 }
 
 impl Options {
@@ -57,9 +67,11 @@ impl Options {
                 wait: config.service_graph_wait,
                 max_label_sets: config.span_metrics_max_series,
             }),
-            span_metrics: config
-                .span_metrics
-                .then_some(config.span_metrics_max_series),
+            span_metrics: config.span_metrics.then_some(SpanMetricsOptions {
+                max_label_sets: config.span_metrics_max_series,
+                names: config.span_metrics_names,
+            }),
+            max_span_age: Some(config.metrics_max_span_age).filter(|age| !age.is_zero()),
         }
     }
 }
@@ -69,6 +81,10 @@ impl Options {
 pub struct MetricsGenerator {
     service_graph: Option<ServiceGraph>,
     span_metrics: Option<SpanMetrics>,
+    /// `--metrics-max-span-age` in nanoseconds, 0 when off.
+    max_span_age_ns: u64,
+    /// Registered only when a processor is on.
+    too_old: Option<Counter>,
 }
 
 /// How often waiting service-graph spans are checked for expiry.
@@ -77,9 +93,15 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 impl MetricsGenerator {
     /// Registers the processors' own series with the installed recorder.
     pub fn new(options: &Options) -> Self {
+        let enabled = options.service_graph.is_some() || options.span_metrics.is_some();
         Self {
             service_graph: options.service_graph.clone().map(ServiceGraph::new),
             span_metrics: options.span_metrics.map(SpanMetrics::new),
+            max_span_age_ns: options
+                .max_span_age
+                .map_or(0, |age| u64::try_from(age.as_nanos()).unwrap_or(u64::MAX)),
+            too_old: enabled
+                .then(|| metrics::counter!(m::METRICS_GEN_SPANS_SKIPPED, "reason" => "too_old")),
         }
     }
 
@@ -94,23 +116,44 @@ impl MetricsGenerator {
 
     pub fn observe(&mut self, request: &ExportTraceServiceRequest) {
         if self.is_enabled() {
-            self.observe_at(request, Instant::now());
+            let unix_now_ns = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            self.observe_at(request, Instant::now(), unix_now_ns);
         }
     }
 
-    /// [`observe`](Self::observe) with the clock given (tests).
-    pub fn observe_at(&mut self, request: &ExportTraceServiceRequest, now: Instant) {
+    /// [`observe`](Self::observe) with the clocks given (tests): `now` for
+    /// the service graph's waits, `unix_now_ns` (wall clock) for span ages.
+    pub fn observe_at(
+        &mut self,
+        request: &ExportTraceServiceRequest,
+        now: Instant,
+        unix_now_ns: u64,
+    ) {
+        // A span that ended before this is too old; 0 when the guard is off.
+        let oldest_end = match self.max_span_age_ns {
+            0 => 0,
+            age => unix_now_ns.saturating_sub(age),
+        };
+        let fresh = |span: &&Span| span.end_time_unix_nano >= oldest_end;
         for resource_spans in &request.resource_spans {
             let resource = resource_spans.resource.as_ref();
             let service = resource.and_then(service_name).map(label_value);
             let spans = || resource_spans.scope_spans.iter().flat_map(|s| &s.spans);
+            if let Some(counter) = self.too_old.as_ref().filter(|_| oldest_end > 0) {
+                let too_old = spans().filter(|span| !fresh(span)).count();
+                if too_old > 0 {
+                    counter.increment(too_old as u64);
+                }
+            }
             if let Some(span_metrics) = &mut self.span_metrics {
-                span_metrics.observe(service.unwrap_or(""), spans());
+                span_metrics.observe(service.unwrap_or(""), spans().filter(fresh));
             }
             // A span without a service cannot be a node of the graph (Tempo skips it too).
             let node = service.filter(|s| !s.is_empty());
             if let (Some(graph), Some(service)) = (&mut self.service_graph, node) {
-                graph.observe(service, resource, spans(), now);
+                graph.observe(service, resource, spans().filter(fresh), now);
             }
         }
     }
@@ -166,11 +209,15 @@ fn overflow_labels() -> Vec<Label> {
     vec![Label::new(OVERFLOW_LABEL.0, OVERFLOW_LABEL.1)]
 }
 
-/// A span's duration in seconds; 0 when it ends before it starts (as Tempo).
-fn duration_seconds(span: &Span) -> f64 {
+/// A span's duration in nanoseconds; 0 when it ends before it starts (as Tempo).
+fn duration_nanos(span: &Span) -> u64 {
     span.end_time_unix_nano
-        .saturating_sub(span.start_time_unix_nano) as f64
-        / 1e9
+        .saturating_sub(span.start_time_unix_nano)
+}
+
+/// [`duration_nanos`] in seconds.
+fn duration_seconds(span: &Span) -> f64 {
+    duration_nanos(span) as f64 / 1e9
 }
 
 fn failed(span: &Span) -> bool {
@@ -271,8 +318,147 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::span_metrics::SpanMetricsNames;
     use super::testing::*;
     use super::*;
+
+    /// Both processors on, Tempo's names, spans older than `max_span_age` skipped.
+    fn generator(max_span_age: Option<Duration>) -> MetricsGenerator {
+        MetricsGenerator::new(&Options {
+            service_graph: Some(ServiceGraphOptions {
+                max_items: 100,
+                wait: Duration::from_secs(10),
+                max_label_sets: 100,
+            }),
+            span_metrics: Some(SpanMetricsOptions {
+                max_label_sets: 100,
+                names: SpanMetricsNames::Tempo,
+            }),
+            max_span_age,
+        })
+    }
+
+    const MAX_AGE: Duration = Duration::from_secs(30);
+
+    /// A 5 ms span of `kind`, trace `trace`; `old` ones end 1 ns before the
+    /// limit when observed at [`observed_at`], the others exactly at it.
+    fn aged(trace: u8, id: u8, parent: Option<u8>, kind: i32, old: bool) -> Span {
+        let mut span = span(trace, id, parent, kind, if old { "old" } else { "new" }, 5);
+        if old {
+            span.start_time_unix_nano -= 1;
+            span.end_time_unix_nano -= 1;
+        }
+        span
+    }
+
+    /// The wall clock at which the `aged(.., false)` spans are exactly
+    /// `MAX_AGE` old.
+    fn observed_at() -> u64 {
+        span(0, 0, None, SERVER, "", 5).end_time_unix_nano + MAX_AGE.as_nanos() as u64
+    }
+
+    fn feed(generator: &mut MetricsGenerator, unix_now_ns: u64) {
+        let now = Instant::now();
+        for (trace, old) in [(1, false), (2, true)] {
+            let frontend = request(
+                "frontend",
+                vec![
+                    aged(trace, 1, None, SERVER, old),
+                    aged(trace, 2, Some(1), CLIENT, old),
+                ],
+            );
+            let backend = request("backend", vec![aged(trace, 3, Some(2), SERVER, old)]);
+            generator.observe_at(&frontend, now, unix_now_ns);
+            generator.observe_at(&backend, now, unix_now_ns);
+        }
+        generator.expire(now + Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn spans_that_ended_longer_than_the_max_age_ago_are_skipped_and_counted() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut generator = generator(Some(MAX_AGE));
+            feed(&mut generator, observed_at());
+        });
+        let out = render(&recorder);
+        let calls = |service: &str, name: &str, kind: &str| {
+            format!(
+                r#"traces_spanmetrics_calls_total{{service="{service}",span_name="{name}",span_kind="{kind}",status_code="STATUS_CODE_UNSET"}}"#
+            )
+        };
+        assert_eq!(
+            sample(&out, &calls("frontend", "new", "SPAN_KIND_SERVER")),
+            1.0,
+            "{out:#?}"
+        );
+        assert_eq!(
+            sample(&out, &calls("backend", "new", "SPAN_KIND_SERVER")),
+            1.0
+        );
+        assert!(
+            !out.keys().any(|k| k.contains(r#"span_name="old""#)),
+            "{out:#?}"
+        );
+        let requests = |client: &str, server: &str, connection: &str| {
+            let connection = if connection.is_empty() {
+                String::new()
+            } else {
+                format!(r#",connection_type="{connection}""#)
+            };
+            format!(
+                r#"traces_service_graph_request_total{{client="{client}",server="{server}"{connection}}}"#
+            )
+        };
+        assert_eq!(
+            sample(&out, &requests("user", "frontend", "virtual_node")),
+            1.0
+        );
+        assert_eq!(sample(&out, &requests("frontend", "backend", "")), 1.0);
+        assert!(
+            !out.keys()
+                .any(|k| k.starts_with("traces_service_graph_unpaired_spans_total")),
+            "old halves never wait: {out:#?}"
+        );
+        assert_eq!(
+            sample(
+                &out,
+                r#"ferrotrace_ingester_metrics_generator_spans_skipped_total{reason="too_old"}"#
+            ),
+            3.0
+        );
+    }
+
+    #[test]
+    fn without_a_max_age_every_span_counts() {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            let mut generator = generator(None);
+            // A year after the spans ended.
+            feed(&mut generator, observed_at() + 365 * 86_400 * 1_000_000_000);
+        });
+        let out = render(&recorder);
+        let frontend_calls: f64 = out
+            .iter()
+            .filter(|(k, _)| k.starts_with(r#"traces_spanmetrics_calls_total{service="frontend""#))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(frontend_calls, 4.0, "{out:#?}");
+        assert_eq!(
+            sample(
+                &out,
+                r#"traces_service_graph_request_total{client="frontend",server="backend"}"#
+            ),
+            2.0
+        );
+        assert_eq!(
+            out.get(
+                r#"ferrotrace_ingester_metrics_generator_spans_skipped_total{reason="too_old"}"#
+            ),
+            Some(&0.0),
+            "the series exists from the start: {out:#?}"
+        );
+    }
 
     #[test]
     fn label_values_are_cut_at_a_character_boundary() {
@@ -291,6 +477,7 @@ mod tests {
             let mut generator = MetricsGenerator::new(&Options {
                 service_graph: None,
                 span_metrics: None,
+                max_span_age: Some(Duration::from_secs(30)),
             });
             assert!(!generator.is_enabled());
             generator.observe(&request(
@@ -313,7 +500,11 @@ mod tests {
                     wait: Duration::from_secs(10),
                     max_label_sets: 100,
                 }),
-                span_metrics: Some(100),
+                span_metrics: Some(SpanMetricsOptions {
+                    max_label_sets: 100,
+                    names: SpanMetricsNames::Tempo,
+                }),
+                max_span_age: None,
             });
             generator.observe(&request(
                 "frontend",

@@ -1,23 +1,32 @@
-//! Span metrics: Tempo's `traces_spanmetrics_calls_total` and the
-//! `traces_spanmetrics_latency` histogram (seconds, Tempo's default buckets)
-//! per `service`, `span_name`, `span_kind` and `status_code`.
+//! Span metrics: calls and a latency histogram per service, span name, span
+//! kind and status code, under the names of `--span-metrics-names`:
+//! - `tempo`: Tempo's `traces_spanmetrics_calls_total` and
+//!   `traces_spanmetrics_latency` (seconds, Tempo's default buckets), label
+//!   `service`;
+//! - `otel-connector`: the OpenTelemetry spanmetrics connector's, as its
+//!   Prometheus exporter writes them and Jaeger's Monitor tab reads them:
+//!   `traces_span_metrics_calls_total` and
+//!   `traces_span_metrics_duration_milliseconds` (milliseconds, the
+//!   connector's default buckets), label `service_name`;
+//! - `both`: each label set under both names.
 //!
-//! Label values are Tempo's: `span_kind="SPAN_KIND_SERVER"`,
+//! The other labels are shared: `span_name`, `span_kind="SPAN_KIND_SERVER"`,
 //! `status_code="STATUS_CODE_ERROR"`; an empty service or span name drops the
 //! label. Kind and status values outside the OTLP enums count as
 //! `SPAN_KIND_UNSPECIFIED` / `STATUS_CODE_UNSET` (Tempo prints their number).
 //!
-//! At most `max_label_sets` label sets are ever created; a span of a new label
-//! set beyond that is counted under `{metric_overflow="true"}` (Tempo's
-//! overflow series) and in `ferrotrace_ingester_metrics_generator_overflow_total`.
-//! Label sets already seen keep counting.
+//! At most `max_label_sets` label sets are ever created (a label set under
+//! both names counts once); a span of a new label set beyond that is counted
+//! under `{metric_overflow="true"}` (Tempo's overflow series) and in
+//! `ferrotrace_ingester_metrics_generator_overflow_total`. Label sets already
+//! seen keep counting.
 
 use std::collections::HashMap;
 
-use metrics::{Counter, Gauge, Histogram, Label};
+use metrics::{Counter, Gauge, Histogram};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::{duration_seconds, label_value, labels, overflow_labels};
+use super::{duration_nanos, label_value, labels, overflow_labels};
 use crate::metrics as m;
 
 const KINDS: [&str; 6] = [
@@ -30,26 +39,84 @@ const KINDS: [&str; 6] = [
 ];
 const STATUSES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
 
+/// The names span metrics are exported under (`--span-metrics-names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpanMetricsNames {
+    /// Grafana Tempo's metrics-generator names.
+    Tempo,
+    /// The OpenTelemetry spanmetrics connector's names, which Jaeger's Monitor tab reads.
+    OtelConnector,
+    /// Both at once.
+    Both,
+}
+
+impl SpanMetricsNames {
+    fn tempo(self) -> bool {
+        matches!(self, Self::Tempo | Self::Both)
+    }
+
+    fn connector(self) -> bool {
+        matches!(self, Self::OtelConnector | Self::Both)
+    }
+}
+
+/// Limits and names of the span metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanMetricsOptions {
+    /// Distinct (service, span name, kind, status) label sets.
+    pub max_label_sets: usize,
+    pub names: SpanMetricsNames,
+}
+
 /// Per service, per span name: the series of each (kind, status) seen, by [`slot`].
 type Operations = HashMap<Box<str>, Vec<(u8, Series)>>;
 
-/// The handles of one label set.
+/// The handles of one label set, under each name in use.
 struct Series {
-    calls: Counter,
-    latency: Histogram,
+    /// Calls and seconds.
+    tempo: Option<(Counter, Histogram)>,
+    /// Calls and milliseconds.
+    connector: Option<(Counter, Histogram)>,
 }
 
 impl Series {
-    fn register(labels: Vec<Label>) -> Self {
+    /// Registers the series of `(service, span name, kind, status)`; `None`
+    /// registers the overflow series.
+    fn register(names: SpanMetricsNames, label_set: Option<[&str; 4]>) -> Self {
+        let register = |calls: &'static str, latency: &'static str, service_label: &'static str| {
+            let labels = match label_set {
+                Some([service, name, kind, status]) => labels(&[
+                    (service_label, service),
+                    ("span_name", name),
+                    ("span_kind", kind),
+                    ("status_code", status),
+                ]),
+                None => overflow_labels(),
+            };
+            (
+                metrics::counter!(calls, labels.clone()),
+                metrics::histogram!(latency, labels),
+            )
+        };
         Self {
-            calls: metrics::counter!(m::SPANMETRICS_CALLS, labels.clone()),
-            latency: metrics::histogram!(m::SPANMETRICS_LATENCY, labels),
+            tempo: names
+                .tempo()
+                .then(|| register(m::SPANMETRICS_CALLS, m::SPANMETRICS_LATENCY, "service")),
+            connector: names
+                .connector()
+                .then(|| register(m::CONNECTOR_CALLS, m::CONNECTOR_DURATION, "service_name")),
         }
     }
 
-    fn record(&self, seconds: f64) {
-        self.calls.increment(1);
-        self.latency.record(seconds);
+    fn record(&self, nanos: u64) {
+        if let Some((calls, latency)) = &self.tempo {
+            calls.increment(1);
+            latency.record(nanos as f64 / 1e9);
+        }
+        if let Some((calls, duration)) = &self.connector {
+            calls.increment(1);
+            duration.record(nanos as f64 / 1e6);
+        }
     }
 }
 
@@ -57,17 +124,19 @@ pub struct SpanMetrics {
     services: HashMap<Box<str>, Operations>,
     label_sets: usize,
     max_label_sets: usize,
+    names: SpanMetricsNames,
     overflow: Option<Series>,
     overflowed: Counter,
     label_sets_gauge: Gauge,
 }
 
 impl SpanMetrics {
-    pub fn new(max_label_sets: usize) -> Self {
+    pub fn new(options: SpanMetricsOptions) -> Self {
         Self {
             services: HashMap::new(),
             label_sets: 0,
-            max_label_sets,
+            max_label_sets: options.max_label_sets,
+            names: options.names,
             overflow: None,
             overflowed: metrics::counter!(m::METRICS_GEN_OVERFLOW, "processor" => "span_metrics"),
             label_sets_gauge: metrics::gauge!(m::METRICS_GEN_LABEL_SETS, "processor" => "span_metrics"),
@@ -90,6 +159,7 @@ impl SpanMetrics {
             services,
             label_sets,
             max_label_sets,
+            names,
             overflow,
             overflowed,
             label_sets_gauge,
@@ -98,13 +168,13 @@ impl SpanMetrics {
         for span in spans {
             let slot = slot(span);
             let name = label_value(&span.name);
-            let seconds = duration_seconds(span);
+            let nanos = duration_nanos(span);
             let seen = operations
                 .as_deref()
                 .and_then(|ops| ops.get(name))
                 .and_then(|series| series.iter().find(|(s, _)| *s == slot));
             if let Some((_, series)) = seen {
-                series.record(seconds);
+                series.record(nanos);
                 continue;
             }
             let Some(ops) = operations
@@ -113,8 +183,8 @@ impl SpanMetrics {
             else {
                 overflowed.increment(1);
                 overflow
-                    .get_or_insert_with(|| Series::register(overflow_labels()))
-                    .record(seconds);
+                    .get_or_insert_with(|| Series::register(*names, None))
+                    .record(nanos);
                 continue;
             };
             *label_sets += 1;
@@ -123,13 +193,9 @@ impl SpanMetrics {
                 slot as usize / STATUSES.len(),
                 slot as usize % STATUSES.len(),
             );
-            let series = Series::register(labels(&[
-                ("service", service),
-                ("span_name", name),
-                ("span_kind", KINDS[kind]),
-                ("status_code", STATUSES[status]),
-            ]));
-            series.record(seconds);
+            let series =
+                Series::register(*names, Some([service, name, KINDS[kind], STATUSES[status]]));
+            series.record(nanos);
             match ops.get_mut(name) {
                 Some(slots) => slots.push((slot, series)),
                 None => {
@@ -164,6 +230,13 @@ mod tests {
     use super::super::testing::*;
     use super::*;
 
+    fn options(max_label_sets: usize, names: SpanMetricsNames) -> SpanMetricsOptions {
+        SpanMetricsOptions {
+            max_label_sets,
+            names,
+        }
+    }
+
     fn calls(service: &str, name: &str, kind: &str, status: &str) -> String {
         format!(
             r#"traces_spanmetrics_calls_total{{service="{service}",span_name="{name}",span_kind="{kind}",status_code="{status}"}}"#
@@ -174,7 +247,7 @@ mod tests {
     fn counts_calls_and_latency_per_service_name_kind_and_status() {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            let mut sm = SpanMetrics::new(100);
+            let mut sm = SpanMetrics::new(options(100, SpanMetricsNames::Tempo));
             let req = request(
                 "backend",
                 vec![
@@ -222,11 +295,101 @@ mod tests {
         assert!((sample(&out, sum) - 0.035).abs() < 1e-9, "{out:#?}");
     }
 
+    /// Feeds `spans` of `service` to fresh span metrics under `names`.
+    fn observed(names: SpanMetricsNames, max: usize, service: &str, spans: &[Span]) -> Map {
+        let recorder = recorder();
+        metrics::with_local_recorder(&recorder, || {
+            SpanMetrics::new(options(max, names)).observe(service, spans.iter());
+        });
+        render(&recorder)
+    }
+
+    type Map = std::collections::HashMap<String, f64>;
+
+    #[test]
+    fn otel_connector_names_count_by_service_name_in_milliseconds() {
+        let spans = [
+            span(1, 1, None, SERVER, "GET /api", 5),
+            error(span(2, 2, None, SERVER, "GET /api", 300)),
+            span(3, 3, None, SERVER, "GET /api", 45),
+        ];
+        let out = observed(SpanMetricsNames::OtelConnector, 100, "backend", &spans);
+        let series = |name: &str, status: &str, le: Option<&str>| {
+            let le = le.map(|le| format!(r#",le="{le}""#)).unwrap_or_default();
+            format!(
+                r#"{name}{{service_name="backend",span_name="GET /api",span_kind="SPAN_KIND_SERVER",status_code="{status}"{le}}}"#
+            )
+        };
+        let (unset, failed) = ("STATUS_CODE_UNSET", "STATUS_CODE_ERROR");
+        let calls = "traces_span_metrics_calls_total";
+        assert_eq!(sample(&out, &series(calls, unset, None)), 2.0, "{out:#?}");
+        assert_eq!(sample(&out, &series(calls, failed, None)), 1.0);
+        // The connector's buckets, in ms: 5 ms and 45 ms fall in le=6 and le=50.
+        let bucket = "traces_span_metrics_duration_milliseconds_bucket";
+        assert_eq!(sample(&out, &series(bucket, unset, Some("4"))), 0.0);
+        assert_eq!(sample(&out, &series(bucket, unset, Some("6"))), 1.0);
+        assert_eq!(sample(&out, &series(bucket, unset, Some("10"))), 1.0);
+        assert_eq!(sample(&out, &series(bucket, unset, Some("50"))), 2.0);
+        assert_eq!(sample(&out, &series(bucket, unset, Some("15000"))), 2.0);
+        assert_eq!(sample(&out, &series(bucket, unset, Some("+Inf"))), 2.0);
+        assert_eq!(sample(&out, &series(bucket, failed, Some("200"))), 0.0);
+        assert_eq!(sample(&out, &series(bucket, failed, Some("400"))), 1.0);
+        let sum = series("traces_span_metrics_duration_milliseconds_sum", unset, None);
+        assert!((sample(&out, &sum) - 50.0).abs() < 1e-9, "{out:#?}");
+        let count = series(
+            "traces_span_metrics_duration_milliseconds_count",
+            unset,
+            None,
+        );
+        assert_eq!(sample(&out, &count), 2.0);
+        assert!(
+            !out.keys().any(|k| k.starts_with("traces_spanmetrics_")),
+            "no Tempo names: {out:#?}"
+        );
+    }
+
+    #[test]
+    fn both_names_count_every_span_under_each() {
+        let spans: Vec<Span> = (0..3)
+            .map(|i| span(1, i, None, CLIENT, &format!("op-{i}"), 1))
+            .collect();
+        let out = observed(SpanMetricsNames::Both, 2, "svc", &spans);
+        let labels = |service: &str, i: u8| {
+            format!(
+                r#"{service}="svc",span_name="op-{i}",span_kind="SPAN_KIND_CLIENT",status_code="STATUS_CODE_UNSET""#
+            )
+        };
+        for i in 0..2 {
+            let tempo = format!("traces_spanmetrics_calls_total{{{}}}", labels("service", i));
+            let connector = format!(
+                "traces_span_metrics_calls_total{{{}}}",
+                labels("service_name", i)
+            );
+            assert_eq!(sample(&out, &tempo), 1.0, "{out:#?}");
+            assert_eq!(sample(&out, &connector), 1.0, "{out:#?}");
+        }
+        // A label set under both names counts once against the cap.
+        for overflow in [
+            r#"traces_spanmetrics_calls_total{metric_overflow="true"}"#,
+            r#"traces_span_metrics_calls_total{metric_overflow="true"}"#,
+            r#"traces_span_metrics_duration_milliseconds_count{metric_overflow="true"}"#,
+        ] {
+            assert_eq!(sample(&out, overflow), 1.0, "{overflow}: {out:#?}");
+        }
+        assert_eq!(
+            sample(
+                &out,
+                r#"ferrotrace_ingester_metrics_generator_label_sets{processor="span_metrics"}"#
+            ),
+            2.0
+        );
+    }
+
     #[test]
     fn empty_values_drop_their_label_and_unknown_enums_fall_back() {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            let mut sm = SpanMetrics::new(100);
+            let mut sm = SpanMetrics::new(options(100, SpanMetricsNames::Tempo));
             let mut odd = span(1, 1, None, 42, "", 1);
             odd.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
                 code: 9,
@@ -249,7 +412,7 @@ mod tests {
     fn label_sets_beyond_the_cap_count_under_the_overflow_series() {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            let mut sm = SpanMetrics::new(2);
+            let mut sm = SpanMetrics::new(options(2, SpanMetricsNames::Tempo));
             let spans: Vec<Span> = (0..5)
                 .map(|i| span(1, i, None, SERVER, &format!("op-{i}"), 1))
                 .collect();
@@ -320,7 +483,7 @@ mod tests {
     fn long_names_share_the_series_of_their_cut_value() {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            let mut sm = SpanMetrics::new(10);
+            let mut sm = SpanMetrics::new(options(10, SpanMetricsNames::Tempo));
             let base = "x".repeat(super::super::MAX_LABEL_VALUE_BYTES);
             let spans = [
                 span(1, 1, None, SERVER, &format!("{base}a"), 1),
