@@ -148,7 +148,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("invalid duration unit in {s:?}, use ms, s, m or h")),
     };
-    if !(seconds <= MAX_DURATION.as_secs_f64()) {
+    // Digits and dots only: never NaN; a number too long for f64 is infinite.
+    if seconds > MAX_DURATION.as_secs_f64() {
         return Err(format!(
             "duration {s:?} is too long, at most {}h (100 years)",
             MAX_DURATION.as_secs() / 3600
