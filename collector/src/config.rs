@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ferrotrace_common::config::{parse_duration, parse_key_value, parse_listen, Listen};
+use ferrotrace_common::config::{
+    check_kafka_properties, parse_brokers, parse_duration, parse_key_value, parse_listen, Listen,
+};
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
@@ -20,7 +22,8 @@ pub struct Config {
     #[arg(
         long,
         env = "FERROTRACE_KAFKA_BROKERS",
-        default_value = "localhost:9092"
+        default_value = "localhost:9092",
+        value_parser = parse_brokers
     )]
     pub kafka_brokers: String,
 
@@ -29,7 +32,7 @@ pub struct Config {
     pub kafka_topic: String,
 
     /// Extra librdkafka producer property `key=value` (repeatable, or `;`-separated in the environment; overrides ferrotrace's defaults).
-    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_producer_config: Vec<(String, String)>,
 
     // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`), shared with the ingester.
@@ -175,15 +178,93 @@ pub struct Config {
     pub reload_interval: Duration,
 }
 
+/// librdkafka's largest `message.max.bytes`, less the room the producer adds
+/// for the key and record overhead.
+const MAX_KAFKA_MESSAGE_BYTES: usize = 1_000_000_000 - 1024;
+/// A request takes its bytes from the in-flight budget in one piece of at
+/// most `u32::MAX` permits.
+const MAX_REQUEST_BYTES: usize = u32::MAX as usize;
+/// The most permits a tokio semaphore holds.
+const MAX_INFLIGHT_BYTES: usize = tokio::sync::Semaphore::MAX_PERMITS;
+const MAX_CONNECTIONS: usize = 1 << 24;
+const MAX_UDP_QUEUE: usize = 1 << 24;
+const MAX_UDP_WORKERS: usize = 4096;
+/// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
+const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 impl Config {
+    /// `--kafka-produce-timeout` is librdkafka's message timeout, which must
+    /// be longer than the producer's batching delay and fit 32 bits of ms.
+    fn validate_produce_timeout(&self) -> Result<(), String> {
+        let timeout = self.kafka_produce_timeout;
+        if timeout > MAX_PRODUCE_TIMEOUT {
+            return Err(format!(
+                "--kafka-produce-timeout must be at most {}h",
+                MAX_PRODUCE_TIMEOUT.as_secs() / 3600
+            ));
+        }
+        let given = self
+            .kafka_producer_config
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "linger.ms" || key == "queue.buffering.max.ms")
+            .and_then(|(_, value)| value.parse::<f64>().ok());
+        let linger_ms = given.unwrap_or(crate::producer::LINGER_MS as f64);
+        // The producer gives librdkafka whole milliseconds.
+        if timeout.as_millis() as f64 <= linger_ms {
+            return Err(format!(
+                "--kafka-produce-timeout must be longer than the producer's batching delay of {linger_ms}ms{}",
+                if given.is_some() {
+                    " (linger.ms in --kafka-producer-config)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks what clap cannot; returns one clear line on error.
     pub fn validate(&self) -> Result<(), String> {
         if self.kafka_topic.is_empty() {
             return Err("--kafka-topic must not be empty".into());
         }
-        if self.kafka_max_message_bytes < 1024 {
-            return Err("--kafka-max-message-bytes must be at least 1024".into());
+        if !(1024..=MAX_KAFKA_MESSAGE_BYTES).contains(&self.kafka_max_message_bytes) {
+            return Err(format!(
+                "--kafka-max-message-bytes must be between 1024 and {MAX_KAFKA_MESSAGE_BYTES}"
+            ));
         }
+        self.validate_produce_timeout()?;
+        if self.max_request_bytes == 0 || self.max_request_bytes > MAX_REQUEST_BYTES {
+            return Err(format!(
+                "--max-request-bytes must be between 1 and {MAX_REQUEST_BYTES}"
+            ));
+        }
+        if self.max_inflight_bytes > MAX_INFLIGHT_BYTES {
+            return Err(format!(
+                "--max-inflight-bytes must be at most {MAX_INFLIGHT_BYTES}"
+            ));
+        }
+        if self.max_connections > MAX_CONNECTIONS {
+            return Err(format!(
+                "--max-connections must be at most {MAX_CONNECTIONS} (0: no limit)"
+            ));
+        }
+        if self.read_timeout.is_zero() {
+            return Err("--read-timeout must be positive".into());
+        }
+        if self.jaeger_udp_queue_size > MAX_UDP_QUEUE || self.jaeger_udp_workers > MAX_UDP_WORKERS {
+            return Err(format!(
+                "--jaeger-udp-queue-size must be at most {MAX_UDP_QUEUE} and --jaeger-udp-workers at most {MAX_UDP_WORKERS}"
+            ));
+        }
+        if self.jaeger_udp_socket_buffer_bytes > i32::MAX as usize {
+            return Err(format!(
+                "--jaeger-udp-socket-buffer-bytes must be at most {}",
+                i32::MAX
+            ));
+        }
+        check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
         if self.jaeger_udp_max_packet_bytes == 0 || self.jaeger_udp_max_packet_bytes > 65_535 {
             return Err("--jaeger-udp-max-packet-bytes must be between 1 and 65535".into());
         }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod producer;
 pub mod receivers;
+pub mod refusals;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

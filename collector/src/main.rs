@@ -5,13 +5,12 @@
 //! leaves it where the shell put it (often 1024), far below what
 //! `--max-connections` lets the TCP receivers hold.
 
-use clap::Parser;
 use ferrotrace_collector::receivers::{auth::TokensError, tls::TlsError};
 use ferrotrace_collector::{config::Config, metrics, Collector};
+use ferrotrace_common::config::{exit_usage, parse_args_or_exit};
 use ferrotrace_common::{shutdown, telemetry};
 
-/// EX_USAGE from sysexits.h: the configuration is wrong.
-const EXIT_USAGE: i32 = 64;
+const NAME: &str = "ferrotrace-collector";
 
 /// File descriptors needed besides the receivers' connections: listeners,
 /// Kafka broker sockets, the admin server, TLS and token files.
@@ -19,10 +18,9 @@ const FD_HEADROOM: u64 = 256;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config: Config = parse_args_or_exit();
     if let Err(problem) = config.validate() {
-        eprintln!("ferrotrace-collector: {problem}");
-        std::process::exit(EXIT_USAGE);
+        exit_usage(NAME, &problem);
     }
     telemetry::init_logs(config.log_format, "info");
     if let Some(warning) = config.kafka_security.warning() {
@@ -33,10 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let collector = match Collector::bind(config, metrics).await {
         Ok(collector) => collector,
         // TLS or token files that do not load are a configuration error, like a bad flag.
-        Err(error) if is_config_file_error(&error) => {
-            eprintln!("ferrotrace-collector: {error:#}");
-            std::process::exit(EXIT_USAGE);
-        }
+        Err(error) if is_config_file_error(&error) => exit_usage(NAME, &format!("{error:#}")),
         Err(error) => return Err(error),
     };
     collector.run(shutdown::on_signal()).await

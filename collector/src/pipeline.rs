@@ -16,6 +16,7 @@ use http::StatusCode;
 
 use crate::metrics as m;
 use crate::producer::{Budget, ProduceError, Producer, Reservation};
+use crate::refusals::{self, Origin};
 
 /// How long a refused client is asked to wait before retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -87,12 +88,25 @@ impl ExportError {
         }
     }
 
-    /// Counts a refusal that happened before or inside the pipeline.
-    pub fn record(&self, receiver: &'static str, started: Instant) {
+    /// Counts and logs a refusal that happened before or inside the pipeline.
+    pub fn record(&self, origin: Origin, started: Instant) {
+        self.record_from(origin, || None, started);
+    }
+
+    /// [`record`](Self::record) for a request whose service name `service`
+    /// can tell (asked only when the line is logged).
+    pub fn record_from(
+        &self,
+        origin: Origin,
+        service: impl FnOnce() -> Option<String>,
+        started: Instant,
+    ) {
+        let receiver = origin.receiver;
         metrics::counter!(m::REQUESTS, "receiver" => receiver, "result" => self.kind())
             .increment(1);
         metrics::histogram!(m::REQUEST_DURATION, "receiver" => receiver)
             .record(started.elapsed().as_secs_f64());
+        refusals::request_refused(origin, self.kind(), self, service);
     }
 }
 
@@ -187,11 +201,12 @@ impl Pipeline {
     /// up to the request's size.
     pub async fn export(
         &self,
-        receiver: &'static str,
+        origin: Origin,
         request: &[u8],
         started: Instant,
         held: Held,
     ) -> Result<Accepted, ExportError> {
+        let receiver = origin.receiver;
         let result = self.export_inner(receiver, request, held).await;
         match &result {
             Ok(accepted) => {
@@ -202,11 +217,19 @@ impl Pipeline {
                 if accepted.rejected_spans > 0 {
                     metrics::counter!(m::SPANS, "receiver" => receiver, "outcome" => "rejected")
                         .increment(accepted.rejected_spans);
+                    refusals::spans_refused(
+                        origin,
+                        accepted.rejected_spans,
+                        accepted.rejection.as_deref().unwrap_or_default(),
+                        || refusals::service_of_bytes(request),
+                    );
                 }
                 metrics::counter!(m::SPANS, "receiver" => receiver, "outcome" => "accepted")
                     .increment(accepted.accepted_spans);
             }
-            Err(error) => error.record(receiver, started),
+            Err(error) => {
+                error.record_from(origin, || refusals::service_of_bytes(request), started)
+            }
         }
         result
     }

@@ -106,6 +106,10 @@ impl Budget {
     }
 }
 
+/// How long the producer waits to batch messages (librdkafka's `linger.ms`)
+/// unless `--kafka-producer-config` says otherwise.
+pub const LINGER_MS: u64 = 5;
+
 pub struct Producer {
     inner: FutureProducer,
     topic: String,
@@ -128,7 +132,7 @@ impl Producer {
             // decompression. Set compression.type=lz4 (or zstd) where network
             // or broker disk is the constraint.
             .set("compression.type", "none")
-            .set("linger.ms", "5")
+            .set("linger.ms", LINGER_MS.to_string())
             .set(
                 "message.timeout.ms",
                 config.kafka_produce_timeout.as_millis().max(1).to_string(),

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferrotrace_common::config::{
-    parse_duration, parse_key_value, parse_listen, parse_username, Listen,
+    check_kafka_properties, parse_brokers, parse_duration, parse_key_value, parse_listen,
+    parse_username, Listen,
 };
 use ferrotrace_common::jaeger::TagsAsFields;
 use ferrotrace_common::kafka_codec::Encoding;
@@ -37,7 +38,8 @@ pub struct Config {
     #[arg(
         long,
         env = "FERROTRACE_KAFKA_BROKERS",
-        default_value = "localhost:9092"
+        default_value = "localhost:9092",
+        value_parser = parse_brokers
     )]
     pub kafka_brokers: String,
 
@@ -62,11 +64,11 @@ pub struct Config {
     pub kafka_dlq_topic: String,
 
     /// Extra librdkafka property `key=value` for the dead-letter producer (repeatable, or `;`-separated in the environment).
-    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    #[arg(long = "kafka-producer-config", env = "FERROTRACE_KAFKA_PRODUCER_CONFIG", value_delimiter = ';', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_producer_config: Vec<(String, String)>,
 
     /// Extra librdkafka consumer property `key=value` (repeatable, or `;`-separated in the environment).
-    #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value)]
+    #[arg(long = "kafka-consumer-config", env = "FERROTRACE_KAFKA_CONSUMER_CONFIG", value_delimiter = ';', value_parser = parse_key_value, hide_env_values = true)]
     pub kafka_consumer_config: Vec<(String, String)>,
 
     // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`) of the consumer and the dead-letter producer, shared with the collector.
@@ -396,6 +398,10 @@ pub struct RetentionArgs {
     pub dry_run: bool,
 }
 
+/// Bulk requests in flight at once: far beyond what one Elasticsearch
+/// cluster serves, and within what a channel of twice as many holds.
+const MAX_BULK_WORKERS: usize = 4096;
+
 impl Config {
     /// The `--es-url` and connection flags, as the Elasticsearch client takes them.
     pub fn es_connection(&self) -> EsConnection {
@@ -473,11 +479,30 @@ impl Config {
                 "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
             );
         }
+        if self.es_bulk_workers > MAX_BULK_WORKERS {
+            return Err(format!(
+                "--es-bulk-workers must be at most {MAX_BULK_WORKERS}"
+            ));
+        }
+        if self.es_bulk_flush_interval.is_zero() {
+            return Err("--es-bulk-flush-interval must be positive".into());
+        }
+        if self.service_graph_wait.is_zero() {
+            return Err("--service-graph-wait must be positive".into());
+        }
+        check_kafka_properties("--kafka-consumer-config", &self.kafka_consumer_config)?;
+        check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
         Ok(())
     }
 
     /// Checks the Elasticsearch connection flags alone: all that a job needs.
     pub fn validate_es(&self) -> Result<(), String> {
+        if self.es_timeout.is_zero() {
+            return Err("--es-timeout must be positive".into());
+        }
+        if self.es_num_shards == 0 {
+            return Err("--es-num-shards must be at least 1".into());
+        }
         if self.es_url.iter().all(|u| u.trim().is_empty()) {
             return Err("--es-url needs at least one URL".into());
         }

@@ -3,7 +3,7 @@
 //! subcommand (`dependencies`, `retention`, `rollover`), run that job once
 //! instead and exit.
 
-use clap::Parser;
+use ferrotrace_common::config::{exit_usage, parse_args_or_exit};
 use ferrotrace_common::{shutdown, telemetry};
 use ferrotrace_ingester::config::{
     Command, Config, DependenciesArgs, RetentionArgs, RolloverAction, RolloverArgs,
@@ -21,12 +21,11 @@ use ferrotrace_ingester::{metrics, Ingester};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// EX_USAGE from sysexits.h: the configuration is wrong.
-const EXIT_USAGE: i32 = 64;
+const NAME: &str = "ferrotrace-ingester";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config: Config = parse_args_or_exit();
     if let Some(Command::Retention(args)) = &config.command {
         return run_retention(&config, args).await;
     }
@@ -37,8 +36,7 @@ async fn main() -> anyhow::Result<()> {
         return run_dependencies(&config, args).await;
     }
     if let Err(problem) = config.validate() {
-        eprintln!("ferrotrace-ingester: {problem}");
-        std::process::exit(EXIT_USAGE);
+        exit_usage(NAME, &problem);
     }
     telemetry::init_logs(config.log_format, "info");
     if let Some(warning) = config.kafka_security.warning() {
@@ -58,8 +56,7 @@ async fn main() -> anyhow::Result<()> {
 /// Elasticsearch fails or refuses, leaving what it already deleted deleted.
 async fn run_retention(config: &Config, args: &RetentionArgs) -> anyhow::Result<()> {
     if let Err(problem) = config.validate_es() {
-        eprintln!("ferrotrace-ingester retention: {problem}");
-        std::process::exit(EXIT_USAGE);
+        exit_usage(&format!("{NAME} retention"), &problem);
     }
     // stdout carries the report; logs would interleave with it at "info".
     telemetry::init_logs(config.log_format, "warn");
@@ -86,10 +83,7 @@ async fn run_rollover(config: &Config, args: &RolloverArgs) -> anyhow::Result<()
         RolloverAction::Rollover { .. } => "rollover",
         RolloverAction::Lookback { .. } => "lookback",
     };
-    let usage = |problem: String| -> ! {
-        eprintln!("ferrotrace-ingester rollover {name}: {problem}");
-        std::process::exit(EXIT_USAGE);
-    };
+    let usage = |problem: String| -> ! { exit_usage(&format!("{NAME} rollover {name}"), &problem) };
     if let Err(problem) = config.validate_es() {
         usage(problem);
     }
@@ -127,10 +121,7 @@ async fn run_rollover(config: &Config, args: &RolloverArgs) -> anyhow::Result<()
 /// Elasticsearch fails or a merge finds shards missing; the report (one line
 /// per link and a summary) goes to stdout, progress to the log.
 async fn run_dependencies(config: &Config, args: &DependenciesArgs) -> anyhow::Result<()> {
-    let usage = |problem: String| -> ! {
-        eprintln!("ferrotrace-ingester dependencies: {problem}");
-        std::process::exit(EXIT_USAGE);
-    };
+    let usage = |problem: String| -> ! { exit_usage(&format!("{NAME} dependencies"), &problem) };
     if let Err(problem) = config.validate_es() {
         usage(problem);
     }

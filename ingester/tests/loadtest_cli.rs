@@ -171,9 +171,17 @@ async fn secured_collector_and_elasticsearch_take_the_token_and_refuse_a_wrong_o
 
     // A wrong token: every payload refused once, for good, and counted by kind.
     for (protocol, endpoint, kind) in [
-        ("grpc", &collector.grpc, "Unauthenticated"),
-        ("http-protobuf", &collector.http, "HTTP 401"),
-        ("jaeger-grpc", &collector.jaeger_grpc, "Unauthenticated"),
+        (
+            "grpc",
+            &collector.grpc,
+            "Unauthenticated (invalid bearer token)",
+        ),
+        ("http-protobuf", &collector.http, "HTTP 401 Unauthorized"),
+        (
+            "jaeger-grpc",
+            &collector.jaeger_grpc,
+            "Unauthenticated (invalid bearer token)",
+        ),
     ] {
         let flags = secured(endpoint, &wrong_token, protocol, protocol == "grpc");
         let extra: &[&str] = if protocol == "grpc" {

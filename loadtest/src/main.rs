@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use ferrotrace_common::config::parse_duration;
+use ferrotrace_common::config::{parse_args_or_exit, parse_duration};
 use ferrotrace_loadtest::generator::Shape;
 use ferrotrace_loadtest::run::{self, Outcome, Plan};
 use ferrotrace_loadtest::security::{read_secret_file, SecurityFiles};
@@ -40,7 +40,9 @@ struct Args {
     /// Number of traces to send in all (default 1000, or no limit with --duration).
     #[arg(long, env = "FERROTRACE_LOADTEST_TRACES")]
     traces: Option<usize>,
-    /// Stop sending after this long, e.g. 60s or 5m.
+    /// Stop sending after this long, e.g. 60s or 5m; requests still unanswered
+    /// 5 s later (retries included) count as refused, so the run ends then
+    /// even when the collector does not answer.
     #[arg(long, env = "FERROTRACE_LOADTEST_DURATION", value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Offered load in spans per second (open loop: latency counts from each
@@ -95,7 +97,7 @@ struct Args {
         default_value_t = 65_000
     )]
     udp_max_packet_bytes: usize,
-    /// Print a progress line to stderr this often (0 for none).
+    /// Print a progress line to stderr this often, also while --verify waits (0 for none).
     #[arg(long, env = "FERROTRACE_LOADTEST_REPORT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     report_interval: Duration,
     /// Retry a retryable refusal with doubling backoff from 100 ms until the
@@ -168,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let args: Args = parse_args_or_exit();
     let security_files = args.security_files();
     if let Some(problem) = security_files.problem(&args.endpoint, args.protocol.is_tcp()) {
         Args::command()
@@ -220,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
                 wait: args.verify_wait,
                 idle: args.verify_idle,
                 max_listed: 10,
+                progress_every: (!args.report_interval.is_zero()).then_some(args.report_interval),
             };
             Some(verify::verify_with_access(&options, &es_access, &outcome.acked).await?)
         }
@@ -323,7 +326,7 @@ fn print_report(args: &Args, outcome: &Outcome, report: Option<&Report>) {
         },
     );
     if !stats.errors.is_empty() {
-        println!("errors by kind: {:?}", stats.errors);
+        println!("errors by kind: {}", run::error_kinds(&stats.errors));
     }
     if let Some(report) = report {
         print_verify(report);
@@ -331,6 +334,13 @@ fn print_report(args: &Args, outcome: &Outcome, report: Option<&Report>) {
 }
 
 fn print_verify(report: &Report) {
+    if let Some(pattern) = &report.no_such_index {
+        println!(
+            "verify: no such index: nothing matches {pattern} (check --es-index-prefix, or whether an ingester ever stored a span); expected {} spans",
+            report.expected_spans
+        );
+        return;
+    }
     println!(
         "verify: expected {} spans, found {}: lost={} duplicated={} extra={} ({} spans of other traces in the time range; waited {:.1}s){}",
         report.expected_spans,

@@ -8,6 +8,12 @@
 //! got round to sending it. A collector that stalls therefore shows its
 //! stall in every request that should have been sent meanwhile, instead of
 //! in one slow request (coordinated omission).
+//!
+//! A run with a duration ends at most [`DRAIN`] after it, whatever the
+//! collector does: retries stop and unanswered requests count as refused
+//! then. Retries and errors are counted as they happen, so a progress line
+//! shows a collector that refuses everything while requests are still
+//! backing off.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +49,10 @@ pub struct Plan {
     /// Retries of a retryable answer stop once the backoff would exceed this.
     pub max_backoff: Duration,
 }
+
+/// After the run's duration, how long requests in flight (their retries
+/// included) may take to be answered before they count as refused.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// Latency histogram bounds: 1 µs to 10 minutes, 3 significant digits.
 const LATENCY_MAX_MICROS: u64 = 600_000_000;
@@ -157,6 +167,19 @@ struct Shared {
     acked: Mutex<Acked>,
 }
 
+impl Shared {
+    /// Counts a refusal or retryable answer now, in the run and in the
+    /// reporting window, rather than when its request is done.
+    fn count_error(&self, reason: &str, retry: bool) {
+        let kind = error_kind(reason);
+        for stats in [&self.total, &self.window] {
+            let mut stats = stats.lock().unwrap();
+            *stats.counts.errors.entry(kind.clone()).or_default() += 1;
+            stats.counts.retries += u64::from(retry);
+        }
+    }
+}
+
 /// Sends the plan through `senders` (one per connection) and returns what happened.
 pub async fn run(plan: Plan, senders: Vec<Sender>) -> Outcome {
     let per_request = plan.traces_per_request.max(1);
@@ -210,6 +233,7 @@ async fn worker(shared: Arc<Shared>, mut sender: Sender) {
     let per_request = plan.traces_per_request.max(1);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
     let deadline = plan.duration.map(|d| shared.start + d);
+    let drained = deadline.map(|d| d + DRAIN);
     loop {
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if shared.requests.is_some_and(|n| index >= n) {
@@ -238,23 +262,35 @@ async fn worker(shared: Arc<Shared>, mut sender: Sender) {
             // Retry like an OpenTelemetry SDK: retryable answers back off, final ones drop.
             let mut delay = Duration::from_millis(100);
             loop {
-                match sender.send(&payload).await {
+                let answer = match drained {
+                    Some(end) => tokio::time::timeout_at(end, sender.send(&payload))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Answer::Final(format!(
+                                "{NO_ANSWER}: none within {DRAIN:?} after --duration"
+                            ))
+                        }),
+                    None => sender.send(&payload).await,
+                };
+                match answer {
                     Answer::Accepted { rejected_spans } => {
                         stats.acked_spans += payload.spans - rejected_spans;
                         stats.rejected_spans += rejected_spans;
                         all_acked &= rejected_spans == 0;
                         break;
                     }
-                    Answer::Retryable(reason) if delay <= plan.max_backoff => {
+                    Answer::Retryable(reason)
+                        if delay <= plan.max_backoff
+                            && drained.is_none_or(|end| Instant::now() + delay < end) =>
+                    {
                         tracing::debug!(%reason, "retrying");
-                        *stats.errors.entry(error_kind(&reason)).or_default() += 1;
-                        stats.retries += 1;
+                        shared.count_error(&reason, true);
                         tokio::time::sleep(delay).await;
                         delay *= 2;
                     }
                     Answer::Retryable(reason) | Answer::Final(reason) => {
                         tracing::warn!(%reason, spans = payload.spans, "payload refused");
-                        *stats.errors.entry(error_kind(&reason)).or_default() += 1;
+                        shared.count_error(&reason, false);
                         stats.refused_spans += payload.spans;
                         all_acked = false;
                         break;
@@ -299,39 +335,52 @@ fn trace_spans(request: &ExportTraceServiceRequest) -> Vec<([u8; 16], u32)> {
     counts
 }
 
-/// The kind of a refusal, for counting: the gRPC code, `HTTP <status>`,
-/// `transport` or `udp send`.
+/// The kind of a request that got no answer before the run's end.
+const NO_ANSWER: &str = "no answer by the end of the run";
+
+/// The kind of a refusal, for counting: what a sender's reason says before
+/// its first `": "`: the gRPC code name and the message's category
+/// (`Unavailable (kafka unavailable)`), the HTTP status with its text
+/// (`HTTP 503 Service Unavailable`), or why the collector was not reached
+/// (`connect refused`, `timed out`, ...).
 pub fn error_kind(reason: &str) -> String {
-    if let Some(rest) = reason.strip_prefix("HTTP ") {
-        return format!("HTTP {}", rest.split_whitespace().next().unwrap_or(""));
-    }
     reason
-        .split(':')
-        .next()
-        .unwrap_or(reason)
+        .split_once(": ")
+        .map_or(reason, |(kind, _)| kind)
         .trim()
         .to_string()
+}
+
+/// `connect refused 12, HTTP 503 Service Unavailable 3`.
+pub fn error_kinds(errors: &BTreeMap<String, u64>) -> String {
+    let kinds: Vec<String> = errors
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    kinds.join(", ")
 }
 
 fn progress_line(shared: &Shared, window: &Stats, every: Duration) -> String {
     let total = shared.total.lock().unwrap();
     let l = window.latency_ms();
-    let mut line = format!(
-        "[{:>6.1}s] acked {} spans ({:.0}/s), in all {}; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
-        shared.start.elapsed().as_secs_f64(),
-        window.counts.acked_spans,
-        window.counts.acked_spans as f64 / every.as_secs_f64(),
-        total.counts.acked_spans,
-        l.p50,
-        l.p90,
-        l.p99,
-        l.max,
-    );
     let w = &window.counts;
-    if w.refused_spans + w.retries > 0 {
+    let mut line = format!(
+        "[{:>6.1}s] acked {} spans ({:.0}/s), in all {}; refused {} spans, in all {}; retries {}",
+        shared.start.elapsed().as_secs_f64(),
+        w.acked_spans,
+        w.acked_spans as f64 / every.as_secs_f64(),
+        total.counts.acked_spans,
+        w.refused_spans,
+        total.counts.refused_spans,
+        w.retries,
+    );
+    if !w.errors.is_empty() {
+        line += &format!(" (errors: {})", error_kinds(&w.errors));
+    }
+    if w.requests > 0 {
         line += &format!(
-            "; refused {} retries {} {:?}",
-            w.refused_spans, w.retries, w.errors
+            "; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+            l.p50, l.p90, l.p99, l.max
         );
     }
     line
@@ -351,8 +400,21 @@ mod tests {
     #[test]
     fn error_kinds_group_answers_by_code_or_status() {
         assert_eq!(error_kind("Unavailable: Kafka is slow"), "Unavailable");
-        assert_eq!(error_kind("HTTP 503 Service Unavailable: busy"), "HTTP 503");
-        assert_eq!(error_kind("transport: connection refused"), "transport");
+        assert_eq!(
+            error_kind("HTTP 503 Service Unavailable: {\"message\": \"busy\"}"),
+            "HTTP 503 Service Unavailable"
+        );
+        assert_eq!(
+            error_kind("connect refused: error sending request: connection refused"),
+            "connect refused"
+        );
+        let mut errors = BTreeMap::new();
+        errors.insert("connect refused".to_string(), 12);
+        errors.insert("HTTP 429 Too Many Requests".to_string(), 3);
+        assert_eq!(
+            error_kinds(&errors),
+            "HTTP 429 Too Many Requests 3, connect refused 12"
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl Sender {
                 let request = sender.request(request.clone());
                 let grpc = &mut sender.grpc;
                 if let Err(error) = grpc.ready().await {
-                    return Answer::Retryable(format!("transport: {error}"));
+                    return transport_error(&error);
                 }
                 let path = tonic::codegen::http::uri::PathAndQuery::from_static(OTLP_EXPORT_PATH);
                 let answer = grpc.unary(request, path, RawRequestCodec).await;
@@ -331,7 +331,7 @@ impl Sender {
                 let request = sender.request(request.clone());
                 let grpc = &mut sender.grpc;
                 if let Err(error) = grpc.ready().await {
-                    return Answer::Retryable(format!("transport: {error}"));
+                    return transport_error(&error);
                 }
                 let path =
                     tonic::codegen::http::uri::PathAndQuery::from_static(jproto::POST_SPANS_PATH);
@@ -458,14 +458,97 @@ fn span_count(request: &ExportTraceServiceRequest) -> u64 {
         .sum()
 }
 
+/// A gRPC answer other than OK. A call that never reached the collector
+/// (tonic reports it as `Unknown` or `Unavailable` with the transport error
+/// as its source) is a transport error, retried as an SDK does.
 fn grpc_error(status: &tonic::Status) -> Answer {
+    use std::error::Error as _;
+    if let Some(source) = status.source() {
+        if matches!(
+            status.code(),
+            tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Cancelled
+        ) {
+            return transport_error(source);
+        }
+    }
     let retryable = status.code() == tonic::Code::Unavailable
         || (status.code() == tonic::Code::ResourceExhausted && !status.details().is_empty());
-    let text = format!("{:?}: {}", status.code(), status.message());
+    let code = format!("{:?}", status.code());
+    let kind = match message_category(status.message()) {
+        Some(category) => format!("{code} ({category})"),
+        None => code,
+    };
+    let text = format!("{kind}: {}", status.message());
     if retryable {
         Answer::Retryable(text)
     } else {
         Answer::Final(text)
+    }
+}
+
+/// The collector's message up to its first `:`, `;` or `,`, with numbers
+/// as `N`, when that is short: `kafka unavailable`, `collector at
+/// capacity`, `the request holds N spans`. Enough to tell refusals of one
+/// code apart without a kind per request.
+fn message_category(message: &str) -> Option<String> {
+    let head = message.split([':', ';', ',']).next().unwrap_or("").trim();
+    if head.is_empty() || head.chars().count() > 40 {
+        return None;
+    }
+    let mut category = String::with_capacity(head.len());
+    for c in head.chars() {
+        if c.is_ascii_digit() {
+            if !category.ends_with('N') {
+                category.push('N');
+            }
+        } else {
+            category.push(c);
+        }
+    }
+    Some(category)
+}
+
+/// A request that did not reach the collector, or got no answer: retryable,
+/// its kind one of `connect refused`, `connection reset`, `timed out`, `dns
+/// error` or `transport error`.
+fn transport_error(error: &(dyn std::error::Error + 'static)) -> Answer {
+    Answer::Retryable(format!("{}: {}", transport_kind(error), error_chain(error)))
+}
+
+fn transport_kind(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    use std::io::ErrorKind;
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                ErrorKind::ConnectionRefused => return "connect refused",
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe => return "connection reset",
+                ErrorKind::TimedOut => return "timed out",
+                _ => {}
+            }
+        }
+        if let Some(http) = error.downcast_ref::<reqwest::Error>() {
+            if http.is_timeout() {
+                return "timed out";
+            }
+        }
+        text.push_str(&error.to_string().to_ascii_lowercase());
+        text.push(' ');
+        next = error.source();
+    }
+    if text.contains("connection refused") {
+        "connect refused"
+    } else if text.contains("dns") || text.contains("lookup") {
+        "dns error"
+    } else if text.contains("timed out") || text.contains("deadline") {
+        "timed out"
+    } else if text.contains("reset") || text.contains("broken pipe") {
+        "connection reset"
+    } else {
+        "transport error"
     }
 }
 
@@ -478,7 +561,7 @@ async fn post(client: &reqwest::Client, url: &str, format: HttpFormat, body: Vec
         .await
     {
         Ok(response) => response,
-        Err(error) => return Answer::Retryable(format!("transport: {error}")),
+        Err(error) => return transport_error(&error),
     };
     let status = response.status();
     let bytes = response.bytes().await.unwrap_or_default();
@@ -493,6 +576,7 @@ async fn post(client: &reqwest::Client, url: &str, format: HttpFormat, body: Vec
         };
         return accepted(&decoded.unwrap_or_default());
     }
+    // `HTTP 503 Service Unavailable: <body>`: the status text is the kind.
     let text = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
     if http_retryable(status.as_u16()) {
         Answer::Retryable(text)
@@ -524,16 +608,80 @@ mod tests {
         let answer = grpc_error(&tonic::Status::unauthenticated("invalid bearer token"));
         assert_eq!(
             answer,
-            Answer::Final("Unauthenticated: invalid bearer token".into())
+            Answer::Final("Unauthenticated (invalid bearer token): invalid bearer token".into())
         );
         let Answer::Final(reason) = answer else {
             unreachable!()
         };
-        assert_eq!(crate::run::error_kind(&reason), "Unauthenticated");
+        assert_eq!(
+            crate::run::error_kind(&reason),
+            "Unauthenticated (invalid bearer token)"
+        );
+        let Answer::Retryable(reason) = grpc_error(&tonic::Status::unavailable(
+            "kafka unavailable: Local: Message timed out",
+        )) else {
+            panic!("UNAVAILABLE is retried")
+        };
+        assert_eq!(
+            crate::run::error_kind(&reason),
+            "Unavailable (kafka unavailable)"
+        );
+        let Answer::Final(reason) = grpc_error(&tonic::Status::invalid_argument(
+            "the request holds 120000 spans, more than --max-spans-per-request 100000",
+        )) else {
+            panic!("INVALID_ARGUMENT is final")
+        };
+        assert_eq!(
+            crate::run::error_kind(&reason),
+            "InvalidArgument (the request holds N spans)"
+        );
         assert!(matches!(
             grpc_error(&tonic::Status::unavailable("broker down")),
             Answer::Retryable(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_collector_is_a_readable_transport_error() {
+        let port = ferrotrace_common::testkit::free_port();
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/v1/traces");
+        let Answer::Retryable(reason) = post(&client, &url, HttpFormat::OtlpProtobuf, vec![]).await
+        else {
+            panic!("a refused connection is retried")
+        };
+        assert_eq!(
+            crate::run::error_kind(&reason),
+            "connect refused",
+            "{reason}"
+        );
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect_lazy();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static(OTLP_EXPORT_PATH);
+        let answer = match grpc.ready().await {
+            Err(error) => transport_error(&error),
+            Ok(()) => match grpc
+                .unary(
+                    tonic::Request::new(bytes::Bytes::new()),
+                    path,
+                    RawRequestCodec,
+                )
+                .await
+            {
+                Ok(_) => panic!("nothing listens on {port}"),
+                Err(status) => grpc_error(&status),
+            },
+        };
+        let Answer::Retryable(reason) = answer else {
+            panic!("a refused connection is retried: {answer:?}")
+        };
+        assert_eq!(
+            crate::run::error_kind(&reason),
+            "connect refused",
+            "{reason}"
+        );
     }
 
     #[test]

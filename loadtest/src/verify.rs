@@ -130,6 +130,8 @@ pub struct VerifyOptions {
     pub idle: Duration,
     /// How many lost traces and duplicated spans to list.
     pub max_listed: usize,
+    /// Print a line to stderr this often while waiting for indexing.
+    pub progress_every: Option<Duration>,
 }
 
 impl Default for VerifyOptions {
@@ -141,6 +143,7 @@ impl Default for VerifyOptions {
             wait: Duration::from_secs(120),
             idle: Duration::from_secs(15),
             max_listed: 10,
+            progress_every: None,
         }
     }
 }
@@ -242,12 +245,20 @@ pub struct Report {
     pub duplicated: Vec<DuplicatedSpan>,
     /// Time spent waiting for indexing before reading.
     pub waited_seconds: f64,
+    /// The index pattern, when no index matches it: a wrong
+    /// `--es-index-prefix`, or nothing indexed yet. Every expected span
+    /// then counts as lost.
+    pub no_such_index: Option<String>,
 }
 
 impl Report {
-    /// Every acknowledged span found, none twice, nothing extra.
+    /// Every acknowledged span found, none twice, nothing extra, in an
+    /// index that exists.
     pub fn is_exact(&self) -> bool {
-        self.lost_spans == 0 && self.duplicated_spans == 0 && self.extra_spans == 0
+        self.lost_spans == 0
+            && self.duplicated_spans == 0
+            && self.extra_spans == 0
+            && self.no_such_index.is_none()
     }
 }
 
@@ -259,8 +270,9 @@ impl Report {
 /// with other traffic the read may start early: when it then finds spans
 /// missing, it waits until the count has not grown for `options.idle` and
 /// reads again before reporting them lost. The idle rule is also what copes
-/// with a slow ingester. A missing index reads as no documents; any other
-/// HTTP failure is an error naming the URL, status and body.
+/// with a slow ingester. A missing index reads as no documents, and the
+/// report names the pattern that matched none ([`Report::no_such_index`]);
+/// any other HTTP failure is an error naming the URL, status and body.
 pub async fn verify(options: &VerifyOptions, acked: &Acked) -> anyhow::Result<Report> {
     verify_with_access(options, &EsAccess::default(), acked).await
 }
@@ -292,8 +304,12 @@ async fn verify_inner(
 ) -> anyhow::Result<Report> {
     let es = Es::new(options, access)?;
     let started = Instant::now();
+    let progress = Progress {
+        every: options.progress_every,
+        started,
+    };
     let reached = es
-        .wait_for_count(acked.spans(), options.wait, options.idle)
+        .wait_for_count(acked.spans(), options.wait, options.idle, &progress)
         .await?;
     let mut report = read(&es, acked, page_size, options.max_listed).await?;
     // The count includes other traffic's spans (an earlier run's, say), so
@@ -301,10 +317,14 @@ async fn verify_inner(
     // calling them lost, wait until the count stops growing, and read again.
     if reached && report.lost_spans > 0 {
         let left = options.wait.saturating_sub(started.elapsed());
-        es.wait_for_count(u64::MAX, left, options.idle).await?;
+        es.wait_for_count(u64::MAX, left, options.idle, &progress)
+            .await?;
         report = read(&es, acked, page_size, options.max_listed).await?;
     }
     report.waited_seconds = started.elapsed().as_secs_f64();
+    if es.count().await?.indices == 0 {
+        report.no_such_index = Some(es.pattern.clone());
+    }
     Ok(report)
 }
 
@@ -346,6 +366,7 @@ fn compare(acked: &Acked, mut docs: Vec<(TraceIdBytes, SpanIdBytes)>, max_listed
         lost_traces: Vec::new(),
         duplicated: Vec::new(),
         waited_seconds: 0.0,
+        no_such_index: None,
     };
     // Distinct spans found per trace; traces never seen stay at 0.
     let mut distinct: HashMap<TraceIdBytes, u32> = HashMap::new();
@@ -424,6 +445,44 @@ struct Es {
 #[derive(Deserialize)]
 struct CountAnswer {
     count: u64,
+    /// Absent from some servers' answers: then an index is assumed.
+    #[serde(rename = "_shards")]
+    shards: Option<Shards>,
+}
+
+#[derive(Deserialize)]
+struct Shards {
+    total: u64,
+}
+
+/// Documents in the range, and shards of the indices the pattern matched
+/// (0: no index matches).
+struct Count {
+    documents: u64,
+    indices: u64,
+}
+
+/// Where progress lines while waiting go, and how often.
+struct Progress {
+    every: Option<Duration>,
+    started: Instant,
+}
+
+impl Progress {
+    fn report(&self, count: &Count, expected: u64, pattern: &str) {
+        let waited = self.started.elapsed().as_secs_f64();
+        let found = if count.indices == 0 {
+            format!("no index matches {pattern} yet")
+        } else if expected == u64::MAX {
+            format!(
+                "found {} spans, waiting for the count to stop growing",
+                count.documents
+            )
+        } else {
+            format!("found {} of {expected} spans", count.documents)
+        };
+        eprintln!("[verify {waited:>6.1}s] {found}");
+    }
 }
 
 #[derive(Deserialize)]
@@ -486,15 +545,25 @@ impl Es {
         expected: u64,
         wait: Duration,
         idle: Duration,
+        progress: &Progress,
     ) -> anyhow::Result<bool> {
         let started = Instant::now();
         let mut last_count = None;
         let mut last_growth = started;
+        let mut last_report = started;
         loop {
             self.refresh().await;
-            let count = self.count().await?;
+            let counted = self.count().await?;
+            let count = counted.documents;
             if count >= expected {
                 return Ok(true);
+            }
+            if progress
+                .every
+                .is_some_and(|every| last_report.elapsed() >= every)
+            {
+                progress.report(&counted, expected, &self.pattern);
+                last_report = Instant::now();
             }
             if last_count.is_none_or(|last| count > last) {
                 last_count = Some(count);
@@ -519,11 +588,20 @@ impl Es {
         }
     }
 
-    async fn count(&self) -> anyhow::Result<u64> {
+    async fn count(&self) -> anyhow::Result<Count> {
         let url = format!("{}/{}/_count", self.base, self.pattern);
         let answer: Option<CountAnswer> =
             self.post_json(&url, &json!({"query": self.query})).await?;
-        Ok(answer.map_or(0, |a| a.count))
+        Ok(match answer {
+            None => Count {
+                documents: 0,
+                indices: 0,
+            },
+            Some(answer) => Count {
+                documents: answer.count,
+                indices: answer.shards.map_or(1, |shards| shards.total),
+            },
+        })
     }
 
     /// Calls `each(traceID, spanID)` for every span document in the range.

@@ -108,6 +108,7 @@ fn options(osmem: &Osmem) -> VerifyOptions {
         wait: Duration::from_secs(20),
         idle: Duration::from_millis(300),
         max_listed: 10,
+        progress_every: None,
     }
 }
 
@@ -382,12 +383,19 @@ async fn missing_indices_mean_nothing_found() -> anyhow::Result<()> {
     acked.record(trace(1), 2);
     let mut opts = options(&osmem);
     // Also under a prefix that matches no index at all.
-    for prefix in ["", "nothing"] {
+    for (prefix, pattern) in [("", "jaeger-span-*"), ("nothing", "nothing-jaeger-span-*")] {
         opts.index_prefix = prefix.into();
         let report = verify(&opts, &acked).await?;
         assert_counts(&report, 0, 2, 0, 0);
         assert_eq!(report.lost_trace_count, 1);
+        assert_eq!(report.no_such_index.as_deref(), Some(pattern));
     }
+    // An index of the prefix, but none of our spans in it: lost, not missing.
+    plant(&osmem, &[doc(TODAY, trace(7), 1)]).await?;
+    opts.index_prefix = String::new();
+    let report = verify(&opts, &acked).await?;
+    assert_counts(&report, 0, 2, 0, 1);
+    assert_eq!(report.no_such_index, None);
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::reload::{Reloadable, Reloading};
 use crate::metrics as m;
+use crate::refusals::{self, Origin, Peer};
 
 /// Why the token file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +65,11 @@ impl Unauthenticated {
     }
 
     /// Counts the refusal for `receiver`.
-    pub fn record(self, receiver: &'static str) {
-        metrics::counter!(m::REQUESTS_UNAUTHENTICATED, "receiver" => receiver, "reason" => self.reason())
+    /// Counts and logs the refusal.
+    pub fn record(self, origin: Origin) {
+        metrics::counter!(m::REQUESTS_UNAUTHENTICATED, "receiver" => origin.receiver, "reason" => self.reason())
             .increment(1);
+        refusals::request_refused(origin, "unauthenticated", &self.message(), || None);
     }
 }
 
@@ -170,7 +173,8 @@ pub async fn require_bearer(
     match auth.tokens.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refused) => {
-            refused.record(auth.receiver);
+            let peer = request.extensions().get::<Peer>().map(|Peer(peer)| *peer);
+            refused.record(Origin::new(auth.receiver, peer));
             let mut response = (StatusCode::UNAUTHORIZED, refused.message()).into_response();
             response
                 .headers_mut()
@@ -220,7 +224,11 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if let Some(auth) = &self.auth {
             if let Err(refused) = auth.tokens.check(request.headers()) {
-                refused.record(auth.receiver);
+                let peer = request
+                    .extensions()
+                    .get::<tonic::transport::server::TcpConnectInfo>()
+                    .and_then(|info| info.remote_addr());
+                refused.record(Origin::new(auth.receiver, peer));
                 let status = tonic::Status::unauthenticated(refused.message());
                 return Box::pin(std::future::ready(Ok(status.into_http())));
             }

@@ -18,6 +18,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ use super::auth::{GrpcAuthLayer, ReceiverAuth};
 use super::listener::ReceiverListener;
 use super::RequestLimits;
 use crate::pipeline::{ExportError, Held};
+use crate::refusals::{self, Origin};
 
 /// One unary gRPC method on raw protobuf bytes.
 pub trait RawRpc: Clone + Send + Sync + 'static {
@@ -45,11 +47,13 @@ pub trait RawRpc: Clone + Send + Sync + 'static {
     /// An empty share of the in-flight budget for one call.
     fn hold(&self) -> Held;
 
-    /// Handles one call; `held` is what its body took of the budget so far.
+    /// Handles one call from `peer`; `held` is what its body took of the
+    /// budget so far.
     fn call(
         &self,
         request: Bytes,
         held: Held,
+        peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static;
 }
 
@@ -89,6 +93,11 @@ where
                 tonic::Status::unimplemented(format!("unknown method {}", request.uri().path()));
             return Box::pin(async move { Ok(status.into_http()) });
         }
+        let peer = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr());
+        let origin = Origin::new(R::RECEIVER, peer);
         let handled = Arc::new(AtomicBool::new(false));
         let held = Arc::new(Mutex::new(Some(self.rpc.hold())));
         let request = request.map(|body| ReservingBody {
@@ -125,13 +134,14 @@ where
                         ));
                         metrics::counter!(crate::metrics::REQUESTS, "receiver" => R::RECEIVER, "result" => error.kind())
                             .increment(1);
+                        refusals::request_refused(origin, error.kind(), &error, || None);
                         return Ok(error.grpc_status().into_http());
                     }
                 }
             };
             if !handled.load(Ordering::Relaxed) {
                 let exhausted = lock(&held).as_ref().is_some_and(|held| held.exhausted);
-                count_refused_before_handler(R::RECEIVER, &response, exhausted);
+                count_refused_before_handler(origin, &response, exhausted);
             }
             Ok(response)
         })
@@ -143,11 +153,7 @@ where
 /// buffer capped at the limit, so a gzip bomb is refused, not inflated), a
 /// body that does not inflate, an unsupported encoding, a body refused for
 /// the in-flight budget (`exhausted`). The handler counts everything else.
-fn count_refused_before_handler<B>(
-    receiver: &'static str,
-    response: &http::Response<B>,
-    exhausted: bool,
-) {
+fn count_refused_before_handler<B>(origin: Origin, response: &http::Response<B>, exhausted: bool) {
     let code = response
         .headers()
         .get("grpc-status")
@@ -161,8 +167,12 @@ fn count_refused_before_handler<B>(
         Some(tonic::Code::Unimplemented) => "unsupported",
         Some(_) => "invalid",
     };
-    metrics::counter!(crate::metrics::REQUESTS, "receiver" => receiver, "result" => result)
+    metrics::counter!(crate::metrics::REQUESTS, "receiver" => origin.receiver, "result" => result)
         .increment(1);
+    let message = tonic::Status::from_header_map(response.headers())
+        .map(|status| status.message().to_owned())
+        .unwrap_or_default();
+    refusals::request_refused(origin, result, &message, || None);
 }
 
 /// The handler, whether tonic got as far as calling it, and the budget the
@@ -183,10 +193,11 @@ impl<R: RawRpc> UnaryService<Bytes> for Unary<R> {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         self.1.store(true, Ordering::Relaxed);
         let mut held = lock(&self.2).take().unwrap_or_else(|| self.0.hold());
+        let peer = request.remote_addr();
         let request = request.into_inner();
         // The message is decoded (inflated, if it was compressed): hold its size.
         held.shrink_to(request.len());
-        let call = self.0.call(request, held);
+        let call = self.0.call(request, held, peer);
         Box::pin(async move { call.await.map(tonic::Response::new) })
     }
 }

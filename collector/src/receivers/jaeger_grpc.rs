@@ -9,6 +9,7 @@
 //! statuses as OTLP.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use prost::Message;
 use super::grpc_raw::{RawRpc, RawService};
 use super::{export_translated, RequestLimits};
 use crate::pipeline::{ExportError, Held, Pipeline};
+use crate::refusals::Origin;
 
 const RECEIVER: &str = "jaeger_grpc";
 
@@ -42,11 +44,13 @@ impl RawRpc for PostSpans {
         &self,
         body: Bytes,
         held: Held,
+        peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static {
         let pipeline = self.pipeline.clone();
         async move {
             let started = Instant::now();
-            let result = post_spans(&pipeline, &body, started, held).await;
+            let origin = Origin::new(RECEIVER, peer);
+            let result = post_spans(&pipeline, origin, &body, started, held).await;
             result
                 .map(|_| Bytes::from(PostSpansResponse::default().encode_to_vec()))
                 .map_err(|error| error.grpc_status())
@@ -56,6 +60,7 @@ impl RawRpc for PostSpans {
 
 async fn post_spans(
     pipeline: &Pipeline,
+    origin: Origin,
     body: &[u8],
     started: Instant,
     held: Held,
@@ -64,11 +69,11 @@ async fn post_spans(
         .increment(body.len() as u64);
     let request = PostSpansRequest::decode(body)
         .map_err(|e| ExportError::InvalidArgument(format!("invalid PostSpansRequest: {e}")))
-        .inspect_err(|e| e.record(RECEIVER, started))?;
+        .inspect_err(|e| e.record(origin, started))?;
     let batches = request.batch.into_iter().collect();
     export_translated(
         pipeline,
-        RECEIVER,
+        origin,
         proto_batches_to_otlp(batches),
         started,
         held,

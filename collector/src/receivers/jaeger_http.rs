@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Extension, Router};
 use ferrotrace_common::jaeger::thrift::read_batch;
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
 use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
@@ -24,6 +24,7 @@ use super::{
     decode_work, decompress, export_translated, media_type, read_body, HttpState, RequestLimits,
 };
 use crate::pipeline::{ExportError, Pipeline};
+use crate::refusals::{Origin, Peer};
 
 const RECEIVER: &str = "jaeger_http";
 const CONTENT_TYPES: [&str; 2] = [
@@ -38,9 +39,15 @@ pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
         .with_state(HttpState { pipeline, limits })
 }
 
-async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn post_traces(
+    State(state): State<HttpState>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    match handle(&state, &headers, body, started).await {
+    let origin = Origin::new(RECEIVER, peer.map(|Extension(Peer(peer))| peer));
+    match handle(&state, origin, &headers, body, started).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(error) => text_error(&error),
     }
@@ -48,6 +55,7 @@ async fn post_traces(State(state): State<HttpState>, headers: HeaderMap, body: B
 
 async fn handle(
     state: &HttpState,
+    origin: Origin,
     headers: &HeaderMap,
     body: Body,
     started: Instant,
@@ -55,7 +63,7 @@ async fn handle(
     let mut held = state.pipeline.hold();
     let body = read_body(body, state.limits, &mut held)
         .await
-        .inspect_err(|e| e.record(RECEIVER, started))?;
+        .inspect_err(|e| e.record(origin, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
     let batch = decode_work(body.len(), || {
@@ -71,10 +79,10 @@ async fn handle(
             ExportError::InvalidArgument(format!("invalid Thrift jaeger.Batch: {}", describe(&e)))
         })
     })
-    .inspect_err(|e| e.record(RECEIVER, started))?;
+    .inspect_err(|e| e.record(origin, started))?;
     export_translated(
         &state.pipeline,
-        RECEIVER,
+        origin,
         thrift_batch_to_otlp(batch),
         started,
         held,

@@ -10,6 +10,7 @@
 //! is counted in `ferrotrace_collector_udp_packets_dropped_total` or the
 //! span counters, and logged at most every few seconds.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{export_translated, LogLimiter};
 use crate::metrics as m;
 use crate::pipeline::Pipeline;
+use crate::refusals::Origin;
 
 /// Tuning shared by both UDP receivers.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +58,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let receiver = receiver_name(protocol);
-    let (queue, packets) = mpsc::channel::<(Instant, Bytes)>(options.queue_size.max(1));
+    let (queue, packets) = mpsc::channel::<(Instant, SocketAddr, Bytes)>(options.queue_size.max(1));
     let packets = Arc::new(Mutex::new(packets));
     let limiter = Arc::new(LogLimiter::new(LOG_INTERVAL));
     let mut workers = tokio::task::JoinSet::new();
@@ -68,10 +70,11 @@ pub async fn serve(
             loop {
                 // The lock is held only while waiting for the next packet.
                 let next = packets.lock().await.recv().await;
-                let Some((received, packet)) = next else {
+                let Some((received, peer, packet)) = next else {
                     break;
                 };
-                process(&pipeline, protocol, &packet, received, &limiter).await;
+                let origin = Origin::new(receiver_name(protocol), Some(peer));
+                process(&pipeline, protocol, &packet, origin, received, &limiter).await;
             }
         });
     }
@@ -100,7 +103,7 @@ pub async fn serve(
             continue;
         }
         let packet = Bytes::copy_from_slice(&buf[..len]);
-        if queue.try_send((Instant::now(), packet)).is_err() {
+        if queue.try_send((Instant::now(), peer, packet)).is_err() {
             drop_packet(receiver, "queue_full", &limiter, || {
                 tracing::warn!(
                     receiver,
@@ -132,10 +135,12 @@ async fn process(
     pipeline: &Pipeline,
     protocol: ThriftProtocol,
     packet: &[u8],
+    origin: Origin,
     received: Instant,
     limiter: &LogLimiter,
 ) {
-    let receiver = receiver_name(protocol);
+    let receiver = origin.receiver;
+    let peer = origin.peer;
     let translated = match read_agent_message(packet, protocol) {
         Ok(AgentMessage::Batch(batch)) => thrift_batch_to_otlp(batch),
         Ok(AgentMessage::ZipkinBatch(spans)) => zipkin::v1_spans_to_otlp(spans),
@@ -144,15 +149,13 @@ async fn process(
                 receiver,
                 error.label(),
                 limiter,
-                || tracing::warn!(receiver, %error, bytes = packet.len(), "udp packet dropped"),
+                || tracing::warn!(receiver, ?peer, %error, bytes = packet.len(), "udp packet dropped"),
             );
             return;
         }
     };
     let held = pipeline.hold();
-    if let Err(error) = export_translated(pipeline, receiver, translated, received, held).await {
-        if let Some(suppressed) = limiter.allow() {
-            tracing::warn!(receiver, %error, suppressed, "spans from a udp packet not exported");
-        }
-    }
+    // Refused spans are logged with the refusals of every receiver, Kafka
+    // trouble by the pipeline: nothing more to say here.
+    let _ = export_translated(pipeline, origin, translated, received, held).await;
 }

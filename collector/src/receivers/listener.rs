@@ -336,6 +336,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// Passes an I/O result through, noting activity; a pending operation
     /// fails with `TimedOut` once nothing moved for the idle timeout.
     fn track<T>(

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap};
-use axum::Router;
+use axum::{Extension, Router};
 use bytes::Bytes;
 use ferrotrace_common::translate::Translated;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics as m;
 use crate::pipeline::{Accepted, ExportError, Held, Pipeline};
+use crate::refusals::{self, Origin, Peer};
 
 /// The OTLP response for an accepted request: `partial_success` only when spans were rejected.
 pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
@@ -66,7 +67,8 @@ pub struct HttpState {
 /// Serves an HTTP receiver (HTTP/1.1) on `listener` until `shutdown`;
 /// in-flight requests finish first. A client gets `--read-timeout` to send
 /// a request's headers (hyper closes the connection after that) and again
-/// to send its body ([`read_body`]).
+/// to send its body ([`read_body`]). Every request carries the client's
+/// address as a [`Peer`] extension, for the refusal log.
 pub async fn serve_http(
     mut listener: listener::ReceiverListener,
     router: Router,
@@ -87,7 +89,8 @@ pub async fn serve_http(
                 None => break,
             },
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let peer = Extension(Peer(connection.peer()));
+        let service = hyper_util::service::TowerToHyperService::new(router.clone().layer(peer));
         let served = graceful.watch(http1.serve_connection(TokioIo::new(connection), service));
         tokio::spawn(async move {
             // A client that goes away or times out ends its connection; nothing to report.
@@ -237,11 +240,13 @@ pub fn media_type(headers: &HeaderMap) -> String {
 /// and why. Clients do not retry that, so nothing is stored twice.
 pub async fn export_translated(
     pipeline: &Pipeline,
-    receiver: &'static str,
+    origin: Origin,
     translated: Translated,
     started: Instant,
     held: Held,
 ) -> Result<u64, ExportError> {
+    let receiver = origin.receiver;
+    let service = || refusals::service_of(&translated.request).map(str::to_owned);
     let refused = &translated.refused;
     for (reason, count) in refused.by_reason() {
         metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => reason)
@@ -257,11 +262,11 @@ pub async fn export_translated(
             refused.total(),
             described()
         ));
-        error.record(receiver, started);
+        error.record_from(origin, service, started);
         return Err(error);
     }
     let request = translated.request.encode_to_vec();
-    let accepted = pipeline.export(receiver, &request, started, held).await?;
+    let accepted = pipeline.export(origin, &request, started, held).await?;
     if accepted.rejected_spans > 0 {
         metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => "too_large")
             .increment(accepted.rejected_spans);
@@ -273,6 +278,10 @@ pub async fn export_translated(
             .map(str::to_owned)
             .or(accepted.rejection)
             .unwrap_or_default();
+        // The pipeline logged the spans it rejected; these the translation refused.
+        if refused.total() > 0 {
+            refusals::spans_refused(origin, refused.total(), &first, service);
+        }
         return Err(ExportError::InvalidArgument(format!(
             "{total_refused} spans refused, the other {} accepted; first: {first}",
             accepted.accepted_spans

@@ -6,6 +6,7 @@
 //! accepted (see [`grpc_raw`](super::grpc_raw)).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use prost::Message;
 use super::grpc_raw::{RawRpc, RawService};
 use super::{export_response, RequestLimits};
 use crate::pipeline::{Held, Pipeline};
+use crate::refusals::Origin;
 
 const RECEIVER: &str = "otlp_grpc";
 
@@ -37,11 +39,13 @@ impl RawRpc for Export {
         &self,
         body: Bytes,
         held: Held,
+        peer: Option<SocketAddr>,
     ) -> impl Future<Output = Result<Bytes, tonic::Status>> + Send + 'static {
         let pipeline = self.pipeline.clone();
         async move {
             let started = Instant::now();
-            match pipeline.export(RECEIVER, &body, started, held).await {
+            let origin = Origin::new(RECEIVER, peer);
+            match pipeline.export(origin, &body, started, held).await {
                 Ok(accepted) => Ok(Bytes::from(export_response(&accepted).encode_to_vec())),
                 Err(error) => Err(error.grpc_status()),
             }

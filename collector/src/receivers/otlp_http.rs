@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -24,6 +25,7 @@ use super::{
     decode_work, decompress, export_response, media_type, read_body, HttpState, RequestLimits,
 };
 use crate::pipeline::{ExportError, Pipeline};
+use crate::refusals::{Origin, Peer};
 
 const RECEIVER: &str = "otlp_http";
 const PROTOBUF: &str = "application/x-protobuf";
@@ -42,16 +44,22 @@ enum Format {
     Json,
 }
 
-async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export(
+    State(state): State<HttpState>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
+    let origin = Origin::new(RECEIVER, peer.map(|Extension(Peer(peer))| peer));
     let format = match content_type(&headers) {
         Ok(format) => format,
         Err(error) => {
-            error.record(RECEIVER, started);
+            error.record(origin, started);
             return error_response(Format::Json, &error);
         }
     };
-    match handle(&state, &headers, format, body, started).await {
+    match handle(&state, origin, &headers, format, body, started).await {
         Ok(response) => response,
         Err(error) => {
             // Errors inside the pipeline were counted there.
@@ -62,6 +70,7 @@ async fn export(State(state): State<HttpState>, headers: HeaderMap, body: Body) 
 
 async fn handle(
     state: &HttpState,
+    origin: Origin,
     headers: &HeaderMap,
     format: Format,
     body: Body,
@@ -70,7 +79,7 @@ async fn handle(
     let mut held = state.pipeline.hold();
     let body = read_body(body, state.limits, &mut held)
         .await
-        .inspect_err(|e| e.record(RECEIVER, started))?;
+        .inspect_err(|e| e.record(origin, started))?;
     let protobuf = decode_work(body.len(), || -> Result<Bytes, ExportError> {
         let body = decompress(headers, body, state.limits.max_bytes, &mut held)?;
         match format {
@@ -82,10 +91,10 @@ async fn handle(
             }
         }
     })
-    .inspect_err(|e| e.record(RECEIVER, started))?;
+    .inspect_err(|e| e.record(origin, started))?;
     let accepted = state
         .pipeline
-        .export(RECEIVER, &protobuf, started, held)
+        .export(origin, &protobuf, started, held)
         .await?;
     let response = export_response(&accepted);
     Ok(match format {

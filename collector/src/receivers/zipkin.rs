@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 use ferrotrace_common::translate::Translated;
@@ -25,6 +26,7 @@ use super::{
     decode_work, decompress, export_translated, media_type, read_body, HttpState, RequestLimits,
 };
 use crate::pipeline::{ExportError, Held, Pipeline};
+use crate::refusals::{Origin, Peer};
 
 const RECEIVER: &str = "zipkin";
 
@@ -39,23 +41,25 @@ pub fn router(pipeline: Arc<Pipeline>, limits: RequestLimits) -> Router {
     Router::new()
         .route(
             "/api/v2/spans",
-            post(|state, headers, body| post_spans(state, headers, body, Version::V2)),
+            post(|state, peer, headers, body| post_spans(state, peer, headers, body, Version::V2)),
         )
         .route(
             "/api/v1/spans",
-            post(|state, headers, body| post_spans(state, headers, body, Version::V1)),
+            post(|state, peer, headers, body| post_spans(state, peer, headers, body, Version::V1)),
         )
         .with_state(HttpState { pipeline, limits })
 }
 
 async fn post_spans(
     State(state): State<HttpState>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
     version: Version,
 ) -> Response {
     let started = Instant::now();
-    match handle(&state, &headers, body, version, started).await {
+    let origin = Origin::new(RECEIVER, peer.map(|Extension(Peer(peer))| peer));
+    match handle(&state, origin, &headers, body, version, started).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
         Err(error) => text_error(&error),
     }
@@ -63,6 +67,7 @@ async fn post_spans(
 
 async fn handle(
     state: &HttpState,
+    origin: Origin,
     headers: &HeaderMap,
     body: Body,
     version: Version,
@@ -71,14 +76,14 @@ async fn handle(
     let mut held = state.pipeline.hold();
     let body = read_body(body, state.limits, &mut held)
         .await
-        .inspect_err(|e| e.record(RECEIVER, started))?;
+        .inspect_err(|e| e.record(origin, started))?;
     metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
         .increment(body.len() as u64);
     let translated = decode_work(body.len(), || {
         decode(headers, body, version, state.limits.max_bytes, &mut held)
     })
-    .inspect_err(|e| e.record(RECEIVER, started))?;
-    export_translated(&state.pipeline, RECEIVER, translated, started, held).await
+    .inspect_err(|e| e.record(origin, started))?;
+    export_translated(&state.pipeline, origin, translated, started, held).await
 }
 
 fn decode(
