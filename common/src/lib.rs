@@ -10,6 +10,7 @@ pub mod jaeger;
 pub mod kafka_codec;
 #[cfg(feature = "kafka")]
 pub mod kafka_security;
+pub mod log_limit;
 pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;
