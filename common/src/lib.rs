@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod config;
 pub mod jaeger;
+#[cfg(feature = "kafka")]
+pub mod kafka_client;
 pub mod kafka_codec;
 #[cfg(feature = "kafka")]
 pub mod kafka_security;

@@ -282,6 +282,13 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// How often the consumer refreshes the topic's metadata, so that a topic
+    /// created after start (or partitions added to it) is consumed within
+    /// about this long; librdkafka's topic.metadata.refresh.interval.ms, whose
+    /// own default is 5 minutes. 1s to 1h.
+    #[arg(long, env = "FERROTRACE_KAFKA_METADATA_REFRESH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub kafka_metadata_refresh_interval: Duration,
 }
 
 /// Jobs run once and exit, e.g. from a Kubernetes CronJob.
@@ -458,6 +465,10 @@ impl Config {
             return Err(
                 "--es-bulk-actions, --es-bulk-bytes and --es-bulk-workers must be positive".into(),
             );
+        }
+        let refresh = self.kafka_metadata_refresh_interval;
+        if refresh < Duration::from_secs(1) || refresh > Duration::from_secs(3600) {
+            return Err("--kafka-metadata-refresh-interval must be between 1s and 1h".into());
         }
         Ok(())
     }
