@@ -714,4 +714,23 @@ mod tests {
         assert!(parse(&["retention"]).is_err(), "--keep-days is required");
         assert!(parse(&["retention", "--keep-days=-1"]).is_err());
     }
+
+    #[test]
+    fn metadata_refresh_interval_is_seconds_not_librdkafkas_minutes_and_bounded() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.kafka_metadata_refresh_interval,
+            Duration::from_secs(5)
+        );
+        for refresh in ["500ms", "2h"] {
+            let flag = format!("--kafka-metadata-refresh-interval={refresh}");
+            let problem = parse(&[&flag]).unwrap().validate().unwrap_err();
+            assert!(
+                problem.starts_with("--kafka-metadata-refresh-interval"),
+                "{problem}"
+            );
+        }
+        let config = parse(&["--kafka-metadata-refresh-interval=30s"]).unwrap();
+        assert_eq!(config.validate(), Ok(()));
+    }
 }
