@@ -37,15 +37,7 @@ impl Readiness {
     /// Sets `check` passing (`Ok`) or failing with its reason (`Err`), and
     /// logs the change, once: a reason that stays the same is not repeated.
     pub fn set(&self, check: &'static str, result: Result<(), String>) {
-        let reason = result.err();
-        let previous = self.checks().insert(check, reason.clone());
-        if previous.as_ref() == Some(&reason) {
-            return;
-        }
-        match reason {
-            Some(reason) => tracing::warn!(check, %reason, "not ready"),
-            None => tracing::info!(check, "ready"),
-        }
+        self.update(check, result.err(), true);
     }
 
     pub fn pass(&self, check: &'static str) {
@@ -54,6 +46,25 @@ impl Readiness {
 
     pub fn fail(&self, check: &'static str, reason: impl Into<String>) {
         self.set(check, Err(reason.into()));
+    }
+
+    /// Sets `check` failing for a reason that is a normal step of starting,
+    /// such as waiting for a partition assignment: logged at info, not as a
+    /// warning.
+    pub fn wait(&self, check: &'static str, reason: impl Into<String>) {
+        self.update(check, Some(reason.into()), false);
+    }
+
+    fn update(&self, check: &'static str, reason: Option<String>, warn: bool) {
+        let previous = self.checks().insert(check, reason.clone());
+        if previous.as_ref() == Some(&reason) {
+            return;
+        }
+        match reason {
+            Some(reason) if warn => tracing::warn!(check, %reason, "not ready"),
+            Some(reason) => tracing::info!(check, %reason, "not ready yet"),
+            None => tracing::info!(check, "ready"),
+        }
     }
 
     /// Not ready from now on, because the process is stopping: logged by
@@ -215,6 +226,12 @@ mod tests {
         ready.set("kafka", Err("topic \"spans\" does not exist".into()));
         assert!(!ready.is_ready());
         assert_eq!(ready.reasons(), ["kafka: topic \"spans\" does not exist"]);
+        ready.wait("kafka", "waiting for a partition assignment");
+        assert_eq!(
+            ready.reasons(),
+            ["kafka: waiting for a partition assignment"],
+            "waiting is not ready either"
+        );
     }
 
     #[tokio::test]

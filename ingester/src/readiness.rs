@@ -63,9 +63,13 @@ pub async fn watch_kafka(
     shutdown: CancellationToken,
 ) {
     loop {
-        let result = check_kafka(&consumer, &topic, &group).await;
-        let interval = interval(result.is_ok());
-        ready.set(KAFKA, result);
+        let state = check_kafka(&consumer, &topic, &group).await;
+        let interval = interval(matches!(state, KafkaState::Ready));
+        match state {
+            KafkaState::Ready => ready.pass(KAFKA),
+            KafkaState::Joining(reason) => ready.wait(KAFKA, reason),
+            KafkaState::Failing(reason) => ready.fail(KAFKA, reason),
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
@@ -73,27 +77,32 @@ pub async fn watch_kafka(
     }
 }
 
-async fn check_kafka(
-    consumer: &Arc<IngestConsumer>,
-    topic: &str,
-    group: &str,
-) -> Result<(), String> {
+enum KafkaState {
+    Ready,
+    /// Reachable, waiting for the group's assignment: a normal step of starting.
+    Joining(String),
+    Failing(String),
+}
+
+async fn check_kafka(consumer: &Arc<IngestConsumer>, topic: &str, group: &str) -> KafkaState {
     let probe = {
         let (consumer, topic) = (consumer.clone(), topic.to_owned());
         tokio::task::spawn_blocking(move || {
             kafka_client::check_topic(consumer.client(), &topic, Duration::from_secs(3))
         })
     };
-    probe
+    let checked = probe
         .await
-        .unwrap_or_else(|error| Err(TopicProblem::Unreachable(error.to_string())))
-        .map_err(|problem| problem.to_string())?;
+        .unwrap_or_else(|error| Err(TopicProblem::Unreachable(error.to_string())));
+    if let Err(problem) = checked {
+        return KafkaState::Failing(problem.to_string());
+    }
     if !consumer.context().joined() {
-        return Err(format!(
+        return KafkaState::Joining(format!(
             "consumer group {group:?} has not assigned partitions to this ingester yet"
         ));
     }
-    Ok(())
+    KafkaState::Ready
 }
 
 fn interval(passing: bool) -> Duration {
