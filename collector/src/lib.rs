@@ -149,7 +149,7 @@ impl Collector {
             config.kafka_max_message_bytes,
             config.max_spans_per_request,
         ));
-        let ready = Readiness::default();
+        let ready = Readiness::new(&[KAFKA_CHECK]);
         let mut tasks = tokio::task::JoinSet::new();
         let limits = receivers::RequestLimits {
             max_bytes: config.max_request_bytes,
@@ -264,7 +264,7 @@ impl Collector {
         ));
 
         shutdown.cancelled().await;
-        ready.set(false);
+        ready.shut_down();
         let drained = tokio::time::timeout(config.shutdown_timeout, async {
             while let Some(result) = tasks.join_next().await {
                 match result {
@@ -374,17 +374,19 @@ async fn bind(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<Tcp
     }
 }
 
-/// Marks the collector ready while Kafka answers metadata requests.
+/// The readiness check of the Kafka topic.
+const KAFKA_CHECK: &str = "kafka";
+
+/// Keeps the `kafka` readiness check current: it passes while the brokers
+/// answer and the topic exists.
 async fn watch_kafka(producer: Arc<Producer>, ready: Readiness, shutdown: CancellationToken) {
     loop {
-        let reachable = producer.is_reachable().await;
-        if reachable != ready.is_ready() {
-            tracing::info!(reachable, "kafka reachability changed");
-        }
-        ready.set(reachable);
+        let result = producer.check().await;
+        let passing = result.is_ok();
+        ready.set(KAFKA_CHECK, result.map_err(|problem| problem.to_string()));
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(if reachable { 5 } else { 1 })) => {}
+            _ = tokio::time::sleep(Duration::from_secs(if passing { 5 } else { 1 })) => {}
         }
     }
 }

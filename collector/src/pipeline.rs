@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotrace_common::log_limit::LogLimiter;
 use ferrotrace_common::otlp::{split_by_trace, Split};
 use http::StatusCode;
 
@@ -175,6 +176,8 @@ pub struct Pipeline {
     max_message_bytes: usize,
     /// `--max-spans-per-request`; 0 is no limit.
     max_spans_per_request: u64,
+    /// Requests Kafka did not acknowledge: logged once per interval while it is away.
+    unacknowledged: LogLimiter,
 }
 
 impl Pipeline {
@@ -187,6 +190,7 @@ impl Pipeline {
             producer,
             max_message_bytes,
             max_spans_per_request,
+            unacknowledged: LogLimiter::default(),
         }
     }
 
@@ -258,7 +262,9 @@ impl Pipeline {
             return Err(match error {
                 ProduceError::Exhausted(_) => exhausted(error),
                 ProduceError::Unavailable(_) => {
-                    tracing::warn!(%error, receiver, spans = split.accepted_spans, "spans refused: kafka did not acknowledge");
+                    if let Some(suppressed) = self.unacknowledged.allow() {
+                        tracing::warn!(%error, receiver, spans = split.accepted_spans, suppressed, "spans refused: kafka did not acknowledge");
+                    }
                     ExportError::Unavailable(error.to_string())
                 }
             });

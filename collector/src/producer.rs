@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotrace_common::kafka_client::{self, KafkaLogs, LogContext, TopicProblem};
 use ferrotrace_common::kafka_security;
 use ferrotrace_common::otlp::Split;
 use futures::future::join_all;
@@ -111,7 +112,7 @@ impl Budget {
 pub const LINGER_MS: u64 = 5;
 
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<LogContext>,
     topic: String,
     budget: Budget,
     produce_timeout: Duration,
@@ -149,7 +150,9 @@ impl Producer {
         for (key, value) in &config.kafka_producer_config {
             client.set(key, value);
         }
-        let inner: FutureProducer = client.create().map_err(kafka_security::redact_error)?;
+        let inner = client
+            .create_with_context(LogContext(KafkaLogs::new("producer")))
+            .map_err(kafka_security::redact_error)?;
         Ok(Self {
             inner,
             topic: config.kafka_topic.clone(),
@@ -229,22 +232,15 @@ impl Producer {
         }
     }
 
-    /// Asks the brokers for the topic's metadata: true when they answered.
-    pub async fn is_reachable(self: &Arc<Self>) -> bool {
+    /// Asks the brokers for the topic's metadata: why the collector cannot
+    /// produce to it, if it cannot.
+    pub async fn check(self: &Arc<Self>) -> Result<(), TopicProblem> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            this.inner
-                .client()
-                .fetch_metadata(Some(&this.topic), Duration::from_secs(3))
-                .map(|md| {
-                    md.topics()
-                        .iter()
-                        .any(|t| t.error().is_none() && !t.partitions().is_empty())
-                })
-                .unwrap_or(false)
+            kafka_client::check_topic(this.inner.client(), &this.topic, Duration::from_secs(3))
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or_else(|error| Err(TopicProblem::Unreachable(error.to_string())))
     }
 
     /// Waits for queued messages to be delivered (used at shutdown).

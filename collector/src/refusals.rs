@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;
 
-use crate::receivers::LogLimiter;
+use ferrotrace_common::log_limit::LogLimiter;
 
 /// Where a request came from.
 #[derive(Clone, Copy, Debug)]

@@ -359,3 +359,100 @@ async fn refused_requests_are_logged_with_peer_receiver_reason_and_service() {
     );
     collector.kill().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_kafka_is_explained_on_readyz_and_in_a_few_log_lines_not_a_flood() {
+    let (grpc, admin) = (free_port(), free_port());
+    let started = std::time::Instant::now();
+    let collector = Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
+        // Nothing listens there.
+        .arg(format!("--kafka-brokers=127.0.0.1:{}", free_port()))
+        .arg("--kafka-produce-timeout=1s")
+        .arg(format!("--otlp-grpc-listen=127.0.0.1:{grpc}"))
+        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
+        .args(["--otlp-http-listen=", "--zipkin-listen="])
+        .args(["--jaeger-compact-listen=", "--jaeger-binary-listen="])
+        .args(["--jaeger-http-listen=", "--jaeger-grpc-listen="])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("collector starts");
+
+    let http = reqwest::Client::new();
+    let readyz = format!("http://127.0.0.1:{admin}/readyz");
+    let mut body = String::new();
+    let mut explained = false;
+    while !explained && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok(response) = http.get(&readyz).send().await else {
+            continue;
+        };
+        let status = response.status();
+        body = response.text().await.unwrap_or_default();
+        explained = status == 503 && body.contains("kafka: brokers unreachable");
+    }
+    assert!(explained, "/readyz says why: {body}");
+    assert!(
+        body.contains("--kafka-brokers"),
+        "and what to check: {body}"
+    );
+
+    // Requests meanwhile are refused as retryable, each one without its own log line.
+    let mut client = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .expect("connect");
+    let mut rng = rand::rng();
+    for _ in 0..4 {
+        let request = generator::request(&mut rng, 1, Shape::default(), 1_795_651_200_000_000_000);
+        let status = client.export(request).await.expect_err("kafka is away");
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    }
+    // Past one log interval (10 s), so the next line counts what it held back.
+    tokio::time::sleep(Duration::from_secs(12).saturating_sub(started.elapsed())).await;
+
+    let pid = collector.id().expect("running").to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let output = tokio::time::timeout(Duration::from_secs(30), collector.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("output");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    let refusals = log.lines().filter(|l| l.contains("spans refused")).count();
+    eprintln!(
+        "{} log lines in {:?}, {} at ERROR, {refusals} about refused spans",
+        log.lines().count(),
+        started.elapsed(),
+        errors.len()
+    );
+    assert!(
+        !errors.is_empty() && errors.len() <= 4,
+        "a few error lines, not dozens a second:\n{log}"
+    );
+    assert!(
+        errors[0].contains("kafka brokers unreachable") && errors[0].contains("--kafka-brokers"),
+        "the first says what to fix:\n{log}"
+    );
+    let suppressed = log
+        .lines()
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .max();
+    assert!(
+        suppressed.is_some_and(|n| n > 0),
+        "a later line counts the suppressed ones:\n{log}"
+    );
+    assert!(refusals <= 2, "refused requests are rate-limited:\n{log}");
+}

@@ -3,27 +3,94 @@
 //! resident memory, open file descriptors, threads), `/healthz` (the process
 //! is alive) and `/readyz` (its dependencies answered recently).
 //!
-//! Readiness is a flag the process's own checkers set; the server only reads it,
-//! so a slow dependency never slows the probe.
+//! Readiness is a set of named checks the process's own checkers set; the
+//! server only reads them, so a slow dependency never slows the probe. A
+//! failing check carries its reason, and `/readyz` answers 503 with one line
+//! per failing check, so whoever reads it learns what to fix.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::{extract::State, http::StatusCode, routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Shared readiness flag; `/readyz` answers 200 only while it is set.
-#[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+/// The reason of a check that has not run yet.
+pub const NOT_CHECKED: &str = "not checked yet";
+
+/// Shared readiness: `/readyz` answers 200 only while every check passes.
+#[derive(Clone)]
+pub struct Readiness(Arc<Mutex<BTreeMap<&'static str, Option<String>>>>);
 
 impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+    /// Readiness made of `checks`, each failing with [`NOT_CHECKED`] until
+    /// its checker first sets it.
+    pub fn new(checks: &[&'static str]) -> Self {
+        let checks = checks
+            .iter()
+            .map(|&check| (check, Some(NOT_CHECKED.to_owned())))
+            .collect();
+        Self(Arc::new(Mutex::new(checks)))
     }
+
+    /// Sets `check` passing (`Ok`) or failing with its reason (`Err`), and
+    /// logs the change, once: a reason that stays the same is not repeated.
+    pub fn set(&self, check: &'static str, result: Result<(), String>) {
+        self.update(check, result.err(), true);
+    }
+
+    pub fn pass(&self, check: &'static str) {
+        self.set(check, Ok(()));
+    }
+
+    pub fn fail(&self, check: &'static str, reason: impl Into<String>) {
+        self.set(check, Err(reason.into()));
+    }
+
+    /// Sets `check` failing for a reason that is a normal step of starting,
+    /// such as waiting for a partition assignment: logged at info, not as a
+    /// warning.
+    pub fn wait(&self, check: &'static str, reason: impl Into<String>) {
+        self.update(check, Some(reason.into()), false);
+    }
+
+    fn update(&self, check: &'static str, reason: Option<String>, warn: bool) {
+        let previous = self.checks().insert(check, reason.clone());
+        if previous.as_ref() == Some(&reason) {
+            return;
+        }
+        match reason {
+            Some(reason) if warn => tracing::warn!(check, %reason, "not ready"),
+            Some(reason) => tracing::info!(check, %reason, "not ready yet"),
+            None => tracing::info!(check, "ready"),
+        }
+    }
+
+    /// Not ready from now on, because the process is stopping: logged by
+    /// whoever stops it, not here.
+    pub fn shut_down(&self) {
+        self.checks()
+            .insert("shutdown", Some("shutting down".to_owned()));
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.checks().values().all(Option::is_none)
+    }
+
+    /// `check: reason` of every failing check, in the checks' name order.
+    pub fn reasons(&self) -> Vec<String> {
+        self.checks()
+            .iter()
+            .filter_map(|(check, reason)| Some(format!("{check}: {}", reason.as_ref()?)))
+            .collect()
+    }
+
+    fn checks(&self) -> MutexGuard<'_, BTreeMap<&'static str, Option<String>>> {
+        // A panic elsewhere while holding the lock left a consistent map.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -94,12 +161,19 @@ async fn render_metrics(
     )
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    if state.ready.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+/// 200 `ready`, or 503 `not ready` followed by one `check: reason` line per
+/// failing check.
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
+    let reasons = state.ready.reasons();
+    if reasons.is_empty() {
+        return (StatusCode::OK, "ready\n".to_owned());
     }
+    let mut body = String::from("not ready\n");
+    for reason in reasons {
+        body.push_str(&reason);
+        body.push('\n');
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 #[cfg(test)]
@@ -123,21 +197,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readyz_follows_the_readiness_flag_and_healthz_is_always_ok() {
+    async fn readyz_says_which_checks_fail_and_why_and_healthz_is_always_ok() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let ready = Readiness::default();
+        let ready = Readiness::new(&["kafka", "elasticsearch"]);
         let app = router(recorder.handle(), ready.clone());
         assert_eq!(
-            get(&app, "/readyz").await.0,
-            StatusCode::SERVICE_UNAVAILABLE
+            get(&app, "/readyz").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready\nelasticsearch: not checked yet\nkafka: not checked yet\n".into()
+            )
         );
         assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
-        ready.set(true);
-        assert_eq!(get(&app, "/readyz").await.0, StatusCode::OK);
-        ready.set(false);
+        ready.pass("kafka");
+        ready.fail("elasticsearch", "unreachable: connection refused");
         assert_eq!(
-            get(&app, "/readyz").await.0,
-            StatusCode::SERVICE_UNAVAILABLE
+            get(&app, "/readyz").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready\nelasticsearch: unreachable: connection refused\n".into()
+            )
+        );
+        ready.pass("elasticsearch");
+        assert_eq!(
+            get(&app, "/readyz").await,
+            (StatusCode::OK, "ready\n".into())
+        );
+        ready.set("kafka", Err("topic \"spans\" does not exist".into()));
+        assert!(!ready.is_ready());
+        assert_eq!(ready.reasons(), ["kafka: topic \"spans\" does not exist"]);
+        ready.wait("kafka", "waiting for a partition assignment");
+        assert_eq!(
+            ready.reasons(),
+            ["kafka: waiting for a partition assignment"],
+            "waiting is not ready either"
         );
     }
 
@@ -148,7 +241,7 @@ mod tests {
         let key = metrics::Key::from_name("ferrotrace_test_things_total");
         let metadata = metrics::Metadata::new("test", metrics::Level::INFO, None);
         recorder.register_counter(&key, &metadata).increment(3);
-        let app = router(recorder.handle(), Readiness::default());
+        let app = router(recorder.handle(), Readiness::new(&[]));
         let (status, body) = get(&app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("ferrotrace_test_things_total 3"), "{body}");

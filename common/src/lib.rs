@@ -7,9 +7,12 @@
 pub mod admin;
 pub mod config;
 pub mod jaeger;
+#[cfg(feature = "kafka")]
+pub mod kafka_client;
 pub mod kafka_codec;
 #[cfg(feature = "kafka")]
 pub mod kafka_security;
+pub mod log_limit;
 pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;

@@ -298,6 +298,13 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight bulk requests before exiting without committing them.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// How often the consumer refreshes the topic's metadata, so that a topic
+    /// created after start (or partitions added to it) is consumed within
+    /// about this long; librdkafka's topic.metadata.refresh.interval.ms, whose
+    /// own default is 5 minutes. 1s to 1h.
+    #[arg(long, env = "FERROTRACE_KAFKA_METADATA_REFRESH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub kafka_metadata_refresh_interval: Duration,
 }
 
 /// Jobs run once and exit, e.g. from a Kubernetes CronJob.
@@ -492,6 +499,10 @@ impl Config {
         }
         check_kafka_properties("--kafka-consumer-config", &self.kafka_consumer_config)?;
         check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
+        let refresh = self.kafka_metadata_refresh_interval;
+        if refresh < Duration::from_secs(1) || refresh > Duration::from_secs(3600) {
+            return Err("--kafka-metadata-refresh-interval must be between 1s and 1h".into());
+        }
         Ok(())
     }
 
@@ -764,5 +775,24 @@ mod tests {
         ));
         assert!(parse(&["retention"]).is_err(), "--keep-days is required");
         assert!(parse(&["retention", "--keep-days=-1"]).is_err());
+    }
+
+    #[test]
+    fn metadata_refresh_interval_is_seconds_not_librdkafkas_minutes_and_bounded() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.kafka_metadata_refresh_interval,
+            Duration::from_secs(5)
+        );
+        for refresh in ["500ms", "2h"] {
+            let flag = format!("--kafka-metadata-refresh-interval={refresh}");
+            let problem = parse(&[&flag]).unwrap().validate().unwrap_err();
+            assert!(
+                problem.starts_with("--kafka-metadata-refresh-interval"),
+                "{problem}"
+            );
+        }
+        let config = parse(&["--kafka-metadata-refresh-interval=30s"]).unwrap();
+        assert_eq!(config.validate(), Ok(()));
     }
 }

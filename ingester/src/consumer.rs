@@ -10,14 +10,17 @@
 //! are deterministic.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferrotrace_common::kafka_client::KafkaLogs;
 use ferrotrace_common::kafka_codec::{self, Encoding};
 use ferrotrace_common::kafka_security;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -50,9 +53,20 @@ pub struct IngestContext {
     topic: String,
     events: Mutex<Vec<Assignment>>,
     stored: StoredOffsets,
+    /// The group has assigned this consumer its partitions (maybe none) at least once.
+    joined: AtomicBool,
+    logs: KafkaLogs,
 }
 
 impl ClientContext for IngestContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logs.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logs.error(&error, reason);
+    }
+
     /// librdkafka's statistics (every `statistics.interval.ms`): the lag of
     /// each partition this ingester consumes. `consumer_lag_stored` is the
     /// high watermark minus the offset stored for commit, i.e. what is not yet
@@ -99,6 +113,7 @@ impl ConsumerContext for IngestContext {
         if let Rebalance::Assign(list) = rebalance {
             let partitions = partitions_of(list, &self.topic);
             tracing::info!(?partitions, "partitions assigned");
+            self.joined.store(true, Ordering::Relaxed);
             self.push(Assignment::Assigned(partitions));
         }
     }
@@ -111,6 +126,12 @@ impl ConsumerContext for IngestContext {
 }
 
 impl IngestContext {
+    /// Whether the consumer group has assigned this consumer its share of
+    /// the partitions (none, when the group has more members than partitions).
+    pub fn joined(&self) -> bool {
+        self.joined.load(Ordering::Relaxed)
+    }
+
     fn push(&self, event: Assignment) {
         if let Ok(mut events) = self.events.lock() {
             events.push(event);
@@ -220,13 +241,15 @@ impl OffsetTracker {
 
 pub type IngestConsumer = StreamConsumer<IngestContext>;
 
-/// Creates the group consumer and subscribes to the topic.
+/// Creates the group consumer; it joins the group when it subscribes.
 pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, StoredOffsets)> {
     let stored: StoredOffsets = Arc::default();
     let context = IngestContext {
         topic: config.kafka_topic.clone(),
         events: Mutex::default(),
         stored: stored.clone(),
+        joined: AtomicBool::new(false),
+        logs: KafkaLogs::new("consumer"),
     };
     let mut client = ClientConfig::new();
     client
@@ -240,7 +263,15 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         // Feeds the per-partition lag gauge (IngestContext::stats).
-        .set("statistics.interval.ms", "5000");
+        .set("statistics.interval.ms", "5000")
+        // librdkafka's 5 min would leave a topic created after start unread that long.
+        .set(
+            "topic.metadata.refresh.interval.ms",
+            config
+                .kafka_metadata_refresh_interval
+                .as_millis()
+                .to_string(),
+        );
     config
         .kafka_security
         .apply(&mut client)
@@ -251,7 +282,6 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
     let consumer: IngestConsumer = client
         .create_with_context(context)
         .map_err(kafka_security::redact_error)?;
-    consumer.subscribe(&[&config.kafka_topic])?;
     Ok((Arc::new(consumer), stored))
 }
 
@@ -372,7 +402,7 @@ pub async fn run(
                     Ok(message) => ingest.add(&message),
                     Err(error) => {
                         // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
-                        tracing::warn!(%error, "kafka consumer error");
+                        consumer.context().logs.error(&error, "");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }

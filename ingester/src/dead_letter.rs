@@ -10,12 +10,16 @@
 //! `ferrotrace.source.offset`. The source offset moves on only after the
 //! dead-letter broker acknowledged (`acks=all`): a message is never dropped,
 //! only moved. While the topic cannot be written, the send is retried with
-//! backoff and the partition waits.
+//! backoff and the partition waits; the failure is logged once per
+//! interval for all sends, naming the topic when it does not exist.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
+use ferrotrace_common::log_limit::LogLimiter;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -41,8 +45,10 @@ pub struct DeadLetter {
 /// A producer for the dead-letter topic.
 #[derive(Clone)]
 pub struct DeadLetters {
-    producer: FutureProducer,
+    producer: FutureProducer<LogContext>,
     topic: String,
+    /// Failed sends, over every message waiting for the topic.
+    retry_log: Arc<LogLimiter>,
 }
 
 impl DeadLetters {
@@ -67,8 +73,11 @@ impl DeadLetters {
             config.set(key, value);
         }
         Ok(Self {
-            producer: config.create().map_err(kafka_security::redact_error)?,
+            producer: config
+                .create_with_context(LogContext(KafkaLogs::new("dead-letter producer")))
+                .map_err(kafka_security::redact_error)?,
             topic: topic.to_string(),
+            retry_log: Arc::default(),
         })
     }
 
@@ -107,9 +116,7 @@ impl DeadLetters {
                     .with_max_delay(Duration::from_secs(10))
                     .without_max_times(),
             )
-            .notify(|error, delay| {
-                tracing::warn!(%error, ?delay, topic = %self.topic, "dead-letter produce failed, retrying")
-            });
+            .notify(|error, delay| self.log_retry(error, delay));
         tokio::select! {
             result = retry => {
                 if result.is_ok() {
@@ -118,6 +125,20 @@ impl DeadLetters {
                 result.is_ok()
             }
             _ = give_up.cancelled() => false,
+        }
+    }
+}
+
+impl DeadLetters {
+    fn log_retry(&self, error: &KafkaError, delay: Duration) {
+        let Some(suppressed) = self.retry_log.allow() else {
+            return;
+        };
+        let topic = &self.topic;
+        if Problem::of(error.rdkafka_error_code()) == Problem::TopicMissing {
+            tracing::error!(%error, topic, suppressed, "the dead-letter topic does not exist: create it, or set --kafka-dlq-topic to one that does; partitions holding messages for it wait until then");
+        } else {
+            tracing::warn!(%error, ?delay, topic, suppressed, "dead-letter produce failed, retrying");
         }
     }
 }

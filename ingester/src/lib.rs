@@ -10,26 +10,27 @@ pub mod es;
 pub mod jobs;
 pub mod metrics;
 pub mod metrics_gen;
+pub mod readiness;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context;
-use backon::BackoffBuilder;
+use backon::Retryable;
 use ferrotrace_common::admin::{AdminServer, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
 use crate::es::bulk::{BatchBuilder, IndexOptions};
-use crate::es::client::EsClient;
+use crate::es::client::{EsClient, EsError};
 use crate::es::templates::TemplateOptions;
 use crate::metrics_gen::MetricsGenerator;
 use ferrotrace_common::jaeger::IndexKind;
 
-/// An ingester with its admin listener bound and Elasticsearch prepared.
+/// An ingester with its admin listener bound; nothing contacted yet.
 pub struct Ingester {
     config: Config,
     es: EsClient,
@@ -38,13 +39,8 @@ pub struct Ingester {
 }
 
 impl Ingester {
-    /// Binds the admin listener, detects the Elasticsearch flavour and installs
-    /// the index templates (retrying while Elasticsearch is unreachable).
-    pub async fn bind(
-        config: Config,
-        metrics: PrometheusHandle,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<Self> {
+    /// Binds the admin listener and builds the Elasticsearch client.
+    pub async fn bind(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         crate::metrics::describe();
         let admin = match config.admin_listen.addr() {
             Some(addr) => Some(
@@ -55,45 +51,6 @@ impl Ingester {
             None => None,
         };
         let es = EsClient::new(&config.es_connection())?;
-        let mut delays = es::bulk::retry_policy().build();
-        let flavour = loop {
-            match es.detect_flavour().await {
-                Ok(flavour) => break flavour,
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(%error, "elasticsearch not reachable yet, retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => anyhow::bail!("stopped before elasticsearch answered"),
-                        _ = tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))) => {}
-                    }
-                }
-                Err(error) => return Err(error).context("detecting the elasticsearch flavour"),
-            }
-        };
-        tracing::info!(?flavour, "elasticsearch detected");
-        if config.es_create_templates {
-            let options = TemplateOptions {
-                prefix: config.es_index_prefix.clone(),
-                shards: config.es_num_shards,
-                replicas: config.es_num_replicas,
-            };
-            es.install_templates(flavour, &options)
-                .await
-                .context("installing index templates")?;
-        }
-        if config.es_use_aliases {
-            let options = index_options(&config)?;
-            for kind in [IndexKind::Span, IndexKind::Service] {
-                let alias = options.write_alias(kind);
-                let found = es
-                    .alias_exists(&alias)
-                    .await
-                    .with_context(|| format!("looking up the write alias {alias}"))?;
-                anyhow::ensure!(
-                    found,
-                    "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first"
-                );
-            }
-        }
         Ok(Self {
             config,
             es,
@@ -106,7 +63,9 @@ impl Ingester {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Consumes until `shutdown`, then drains and commits within `--shutdown-timeout`.
+    /// Serves the admin endpoints at once, prepares Elasticsearch (waiting
+    /// for it as long as it is unreachable), then consumes until `shutdown`,
+    /// drains and commits within `--shutdown-timeout`.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             config,
@@ -114,56 +73,157 @@ impl Ingester {
             metrics,
             admin,
         } = self;
-        let ready = Readiness::default();
+        let ready = readiness::new();
         let admin_server =
             admin.map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
-        let watcher = tokio::spawn(watch_es(es.clone(), ready.clone(), shutdown.clone()));
-
-        let (consumer, stored) =
-            consumer::create_consumer(&config).context("creating the Kafka consumer")?;
-        let builder = BatchBuilder::new(index_options(&config)?);
-        // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
-        let give_up = CancellationToken::new();
-        let deadline = {
-            let (give_up, shutdown, timeout) =
-                (give_up.clone(), shutdown.clone(), config.shutdown_timeout);
-            tokio::spawn(async move {
-                shutdown.cancelled().await;
-                tokio::time::sleep(timeout).await;
-                give_up.cancel();
-            })
-        };
-        tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group, "consuming");
-        let dead_letters = DeadLetters::new(
-            &config.kafka_brokers,
-            &config.dlq_topic(),
-            &config.kafka_security,
-            &config.kafka_producer_config,
-        )
-        .context("creating the dead-letter producer")?;
-        consumer::run(
-            &config,
-            consumer,
-            stored,
-            consumer::Sinks {
-                es,
-                builder,
-                dead_letters,
-                metrics_gen: MetricsGenerator::from_config(&config),
-            },
-            shutdown,
-            give_up,
-        )
-        .await;
-
-        deadline.abort();
-        watcher.abort();
+        let result = consume(config, es, ready, shutdown).await;
         if let Some(server) = admin_server {
             server.stop().await;
         }
-        tracing::info!("ingester stopped");
-        Ok(())
+        if result.is_ok() {
+            tracing::info!("ingester stopped");
+        }
+        result
     }
+}
+
+/// Everything the ingester does while its admin server runs.
+async fn consume(
+    config: Config,
+    es: EsClient,
+    ready: Readiness,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (consumer, stored) =
+        consumer::create_consumer(&config).context("creating the Kafka consumer")?;
+    let kafka_watcher = tokio::spawn(readiness::watch_kafka(
+        consumer.clone(),
+        config.kafka_topic.clone(),
+        config.kafka_group.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    ));
+    let _stop_watching_kafka = AbortOnDrop(kafka_watcher);
+    prepare_elasticsearch(&es, &config, &ready, &shutdown).await?;
+    if shutdown.is_cancelled() {
+        return Ok(());
+    }
+    let es_watcher = tokio::spawn(readiness::watch_es(
+        es.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    ));
+    let _stop_watching_es = AbortOnDrop(es_watcher);
+
+    // Joining the group only now: documents must not reach an index before
+    // its template, and a member that does not poll is expelled.
+    consumer
+        .subscribe(&[&config.kafka_topic])
+        .context("subscribing to the Kafka topic")?;
+    let builder = BatchBuilder::new(index_options(&config)?);
+    // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
+    let give_up = CancellationToken::new();
+    let deadline = {
+        let (give_up, shutdown, timeout) =
+            (give_up.clone(), shutdown.clone(), config.shutdown_timeout);
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(timeout).await;
+            give_up.cancel();
+        })
+    };
+    let _stop_deadline = AbortOnDrop(deadline);
+    tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group, "consuming");
+    let dead_letters = DeadLetters::new(
+        &config.kafka_brokers,
+        &config.dlq_topic(),
+        &config.kafka_security,
+        &config.kafka_producer_config,
+    )
+    .context("creating the dead-letter producer")?;
+    consumer::run(
+        &config,
+        consumer,
+        stored,
+        consumer::Sinks {
+            es,
+            builder,
+            dead_letters,
+            metrics_gen: MetricsGenerator::from_config(&config),
+        },
+        shutdown,
+        give_up,
+    )
+    .await;
+    Ok(())
+}
+
+/// Aborts a background task when the function that started it returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Prepares Elasticsearch for writing: detects its flavour, installs the
+/// index templates (`--es-create-templates`) and finds the write aliases
+/// (`--es-use-aliases`). What fails for a reason retrying can fix
+/// (unreachable, 429, 5xx) is retried with backoff, the reason on the
+/// `elasticsearch` readiness check, until it succeeds or `shutdown`; what
+/// it cannot (a 401, a missing alias) is returned.
+pub async fn prepare_elasticsearch(
+    es: &EsClient,
+    config: &Config,
+    ready: &Readiness,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let flavour = (|| es.detect_flavour())
+        .retry(es::bulk::retry_policy())
+        .when(EsError::is_transient)
+        .notify(|error, _| ready.fail(readiness::ELASTICSEARCH, readiness::es_unreachable(error)));
+    let flavour = tokio::select! {
+        flavour = flavour => flavour.context("detecting the elasticsearch flavour")?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
+    tracing::info!(?flavour, "elasticsearch detected");
+    if config.es_create_templates {
+        let options = TemplateOptions {
+            prefix: config.es_index_prefix.clone(),
+            shards: config.es_num_shards,
+            replicas: config.es_num_replicas,
+        };
+        let installed = (|| es.install_templates(flavour, &options))
+            .retry(es::bulk::retry_policy())
+            .when(EsError::is_transient)
+            .notify(|error, _| {
+                ready.fail(
+                    readiness::ELASTICSEARCH,
+                    format!("index templates not installed: {error}"),
+                )
+            });
+        tokio::select! {
+            installed = installed => installed.context("installing index templates")?,
+            _ = shutdown.cancelled() => return Ok(()),
+        }
+    }
+    if config.es_use_aliases {
+        let options = index_options(config)?;
+        for kind in [IndexKind::Span, IndexKind::Service] {
+            let alias = options.write_alias(kind);
+            let found = es
+                .alias_exists(&alias)
+                .await
+                .with_context(|| format!("looking up the write alias {alias}"))?;
+            anyhow::ensure!(
+                found,
+                "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first"
+            );
+        }
+    }
+    ready.pass(readiness::ELASTICSEARCH);
+    Ok(())
 }
 
 /// Where and how the ingester writes documents, from its flags.
@@ -174,19 +234,4 @@ fn index_options(config: &Config) -> anyhow::Result<IndexOptions> {
         use_aliases: config.es_use_aliases,
         tags_as_fields: config.tags_as_fields().map_err(anyhow::Error::msg)?,
     })
-}
-
-/// Marks the ingester ready while Elasticsearch answers.
-async fn watch_es(es: EsClient, ready: Readiness, shutdown: CancellationToken) {
-    loop {
-        let reachable = es.detect_flavour().await.is_ok();
-        if reachable != ready.is_ready() {
-            tracing::info!(reachable, "elasticsearch reachability changed");
-        }
-        ready.set(reachable);
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(if reachable { 5 } else { 1 })) => {}
-        }
-    }
 }

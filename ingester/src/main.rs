@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         metrics::HISTOGRAM_BUCKETS,
     )?;
     let shutdown = shutdown::on_signal();
-    let ingester = Ingester::bind(config, metrics, &shutdown).await?;
+    let ingester = Ingester::bind(config, metrics).await?;
     ingester.run(shutdown).await
 }
 

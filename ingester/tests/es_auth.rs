@@ -13,7 +13,7 @@ use clap::Parser;
 use ferrotrace_common::testkit::{unique_name, Osmem, TempDir};
 use ferrotrace_ingester::config::Config;
 use ferrotrace_ingester::es::client::{EsClient, Flavour};
-use ferrotrace_ingester::Ingester;
+use ferrotrace_ingester::{prepare_elasticsearch, readiness};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -189,12 +189,6 @@ fn config(url: &str, prefix: &str, auth: &[String]) -> Config {
     config
 }
 
-fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .build_recorder()
-        .handle()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_from_a_password_file_detects_flavour_and_installs_templates() {
     let osmem = Osmem::start().await.expect("osmem starts");
@@ -216,9 +210,11 @@ async fn basic_auth_from_a_password_file_detects_flavour_and_installs_templates(
 
     // The same start-up path the binary runs: detection and templates.
     let shutdown = CancellationToken::new();
-    Ingester::bind(config, recorder(), &shutdown)
+    let ready = readiness::new();
+    prepare_elasticsearch(&client, &config, &ready, &shutdown)
         .await
         .expect("ingester prepares elasticsearch through the proxy");
+    assert_eq!(ready.reasons(), ["kafka: not checked yet"]);
     for template in ["jaeger-span", "jaeger-service", "jaeger-dependencies"] {
         let url = format!("{}/_index_template/{prefix}-{template}", osmem.url());
         let status = reqwest::get(&url).await.unwrap().status();
@@ -243,8 +239,8 @@ async fn wrong_or_missing_credentials_fail_with_a_clear_error() {
         vec![],
     ] {
         let config = config(&proxy.url, &prefix, &auth);
-        let error = EsClient::new(&config.es_connection())
-            .expect("client builds")
+        let client = EsClient::new(&config.es_connection()).expect("client builds");
+        let error = client
             .detect_flavour()
             .await
             .expect_err("the proxy refuses");
@@ -255,10 +251,9 @@ async fn wrong_or_missing_credentials_fail_with_a_clear_error() {
 
         // At start the binary stops with this error instead of retrying.
         let shutdown = CancellationToken::new();
-        let error = Ingester::bind(config, recorder(), &shutdown)
+        let error = prepare_elasticsearch(&client, &config, &readiness::new(), &shutdown)
             .await
-            .err()
-            .expect("bind fails");
+            .expect_err("preparing fails");
         let message = format!("{error:#}");
         assert!(
             message.starts_with(

@@ -246,7 +246,7 @@ async fn untrusted_server_certificate_is_refused_unless_verification_is_skipped(
         assert!(
             ingester
                 .output()
-                .contains("elasticsearch not reachable yet, retrying"),
+                .contains(r#"not ready check="elasticsearch" reason=unreachable"#),
             "{}",
             ingester.output()
         );
@@ -338,7 +338,7 @@ async fn mutual_tls_needs_the_client_certificate_signed_by_the_ca() {
         assert!(
             ingester
                 .output()
-                .contains("elasticsearch not reachable yet, retrying"),
+                .contains(r#"not ready check="elasticsearch" reason=unreachable"#),
             "{}",
             ingester.output()
         );

@@ -12,18 +12,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use ferrotrace_common::jaeger::agent::{read_agent_message, AgentMessage};
 use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_common::log_limit::{LogLimiter, LOG_INTERVAL};
 use ferrotrace_common::thrift::ThriftProtocol;
 use ferrotrace_common::zipkin;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use super::{export_translated, LogLimiter};
+use super::export_translated;
 use crate::metrics as m;
 use crate::pipeline::Pipeline;
 use crate::refusals::Origin;
@@ -46,8 +47,6 @@ pub fn receiver_name(protocol: ThriftProtocol) -> &'static str {
         ThriftProtocol::Binary => "jaeger_binary",
     }
 }
-
-const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Reads packets until `shutdown`, then lets the workers finish the queue.
 pub async fn serve(

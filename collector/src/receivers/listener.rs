@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferrotrace_common::log_limit::LogLimiter;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -38,7 +39,6 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use super::tls::{Alpn, ServerTls};
-use super::LogLimiter;
 use crate::metrics as m;
 
 /// How long a client may take to finish the TLS handshake.
@@ -128,9 +128,9 @@ async fn accept_loop(
         alpn,
         shedding: Arc::new(Semaphore::new(MAX_SHEDDING)),
         refused: metrics::counter!(m::CONNECTIONS_REFUSED, "receiver" => receiver),
-        log: LogLimiter::new(Duration::from_secs(10)),
+        log: LogLimiter::default(),
     });
-    let failures = Arc::new(LogLimiter::new(Duration::from_secs(10)));
+    let failures = Arc::new(LogLimiter::default());
     let local = listener.local_addr().ok();
     loop {
         let (stream, peer) = tokio::select! {

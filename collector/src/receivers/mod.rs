@@ -3,10 +3,10 @@
 //! [`Pipeline`](crate::pipeline::Pipeline); none of them talks to Kafka itself.
 //!
 //! This module holds what several receivers share: the OTLP response,
-//! bounded gzip inflation, the HTTP server loop, the export of a request
-//! translated from Jaeger or Zipkin, and a log rate limiter for per-packet
-//! paths. Every TCP receiver accepts through [`listener`] (connection
-//! limit, TLS); bearer tokens ([`auth`]) guard their requests.
+//! bounded gzip inflation, the HTTP server loop and the export of a request
+//! translated from Jaeger or Zipkin. Every TCP receiver accepts through
+//! [`listener`] (connection limit, TLS); bearer tokens ([`auth`]) guard their
+//! requests. Per-packet logs go through `ferrotrace_common::log_limit`.
 
 pub mod auth;
 pub mod grpc_raw;
@@ -21,7 +21,6 @@ pub mod tls;
 pub mod zipkin;
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -290,47 +289,6 @@ pub async fn export_translated(
     Ok(accepted.accepted_spans)
 }
 
-/// Lets a per-packet warning through at most once per interval, and says how
-/// many were suppressed in between.
-pub struct LogLimiter {
-    interval: Duration,
-    origin: Instant,
-    next_millis: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl LogLimiter {
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            origin: Instant::now(),
-            next_millis: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(suppressed since the last one)` when this event may be logged.
-    pub fn allow(&self) -> Option<u64> {
-        let now = self.origin.elapsed().as_millis() as u64;
-        let next = self.next_millis.load(Ordering::Relaxed);
-        if now >= next
-            && self
-                .next_millis
-                .compare_exchange(
-                    next,
-                    now + self.interval.as_millis() as u64,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -498,16 +456,5 @@ pub(crate) mod tests {
             "application/json"
         );
         assert_eq!(media_type(&headers(&[])), "");
-    }
-
-    #[test]
-    fn log_limiter_lets_one_through_per_interval_and_counts_the_rest() {
-        let limiter = LogLimiter::new(Duration::from_secs(3600));
-        assert_eq!(limiter.allow(), Some(0));
-        assert_eq!(limiter.allow(), None);
-        assert_eq!(limiter.allow(), None);
-        let limiter = LogLimiter::new(Duration::ZERO);
-        assert_eq!(limiter.allow(), Some(0));
-        assert_eq!(limiter.allow(), Some(0));
     }
 }

@@ -111,25 +111,34 @@ impl Cluster {
     }
 
     /// The command [`Cluster::ingester_with_es`] runs, for a test that
-    /// captures the output or changes `RUST_LOG`.
+    /// captures the output or changes `RUST_LOG`. A `--flag=value` in
+    /// `extra` replaces the cluster's value of that flag.
     pub fn ingester_command(&self, es_url: &str, extra: &[&str]) -> Command {
+        let defaults = [
+            format!("--kafka-brokers={}", self.tansu.brokers()),
+            format!("--kafka-topic={}", self.topic),
+            format!("--kafka-group={}-group", self.topic),
+            format!("--es-url={es_url}"),
+            format!("--es-index-prefix={}", self.prefix),
+            "--es-num-replicas=0".into(),
+            "--es-num-shards=1".into(),
+        ];
+        let flag = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
-        cmd.arg(format!("--kafka-brokers={}", self.tansu.brokers()))
-            .arg(format!("--kafka-topic={}", self.topic))
-            .arg(format!("--kafka-group={}-group", self.topic))
-            .arg(format!("--es-url={es_url}"))
-            .arg(format!("--es-index-prefix={}", self.prefix))
-            .arg("--es-num-replicas=0")
-            .arg("--es-num-shards=1")
-            // An environment default, so a test can still pass --admin-listen.
-            .env("FERROTRACE_ADMIN_LISTEN", "")
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("INGESTER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        cmd.args(
+            defaults
+                .iter()
+                .filter(|default| !extra.iter().any(|e| flag(e) == flag(default))),
+        )
+        // An environment default, so a test can still pass --admin-listen.
+        .env("FERROTRACE_ADMIN_LISTEN", "")
+        .args(extra)
+        .env(
+            "RUST_LOG",
+            std::env::var("INGESTER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
         cmd
     }
 

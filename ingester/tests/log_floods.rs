@@ -1,0 +1,106 @@
+//! A failure that repeats many times a second is logged a few times, with
+//! what to fix and a count of the lines held back, instead of flooding the
+//! log: here a dead-letter topic that does not exist, while undecodable
+//! messages wait for it.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ferrotrace_common::testkit::unique_name;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use support::Cluster;
+use tokio::io::AsyncReadExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() {
+    let cluster = Cluster::start(1).await;
+    let dlq = unique_name("no-such-dlq");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.tansu.brokers())
+        .create()
+        .expect("producer");
+    // Each one waits for the dead-letter topic, retrying on its own.
+    for i in 0..200 {
+        let poison = [&b"\xff\xff poison "[..], i.to_string().as_bytes()].concat();
+        producer
+            .send(
+                FutureRecord::<[u8], [u8]>::to(&cluster.topic).payload(&poison),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(error, _)| error)
+            .expect("poison produced");
+    }
+    let dlq_flag = format!("--kafka-dlq-topic={dlq}");
+    let started = Instant::now();
+    let flags = [
+        dlq_flag.as_str(),
+        // librdkafka gives up on a topic it cannot find after 30 s, and from
+        // then on fails every send at once: 1 s here, so the flood starts soon.
+        "--kafka-producer-config=topic.metadata.propagation.max.ms=1000",
+        // The letters never leave: no need to wait 30 s for them at SIGTERM.
+        "--shutdown-timeout=1s",
+    ];
+    let mut ingester = cluster
+        .ingester_command(cluster.osmem.url(), &flags)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ingester starts");
+    let mut stdout = ingester.stdout.take().expect("stdout");
+    let mut stderr = ingester.stderr.take().expect("stderr");
+    let read = tokio::spawn(async move {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        )
+    });
+    // Past one log interval (10 s), so a later line counts what it held back.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    support::terminate(&mut ingester).await;
+    let log = read.await.expect("output read");
+
+    let about_dlq: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("dead-letter produce failed")
+                || l.contains("dead-letter topic does not exist")
+        })
+        .collect();
+    eprintln!(
+        "{} log lines in {:?}, {} about the dead-letter topic",
+        log.lines().count(),
+        started.elapsed(),
+        about_dlq.len()
+    );
+    assert!(
+        !about_dlq.is_empty() && about_dlq.len() <= 4,
+        "a few lines about the dead-letter topic, not one per retry:\n{log}"
+    );
+    assert!(
+        about_dlq[0].contains("does not exist")
+            && about_dlq[0].contains(&dlq)
+            && about_dlq[0].contains("--kafka-dlq-topic"),
+        "the first names the missing topic and what to do:\n{log}"
+    );
+    for line in &about_dlq {
+        eprintln!("{line}");
+    }
+    let suppressed = about_dlq
+        .iter()
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .max();
+    assert!(
+        suppressed.is_some_and(|n| n > 0),
+        "a later line counts the retries it held back:\n{log}"
+    );
+    cluster.collector_stop.cancel();
+}
