@@ -352,6 +352,9 @@ async fn a_full_udp_queue_drops_and_counts_without_blocking_the_socket() {
     collector.kill().await.ok();
 }
 
+/// A change to one span's OTLP/JSON.
+type SpanEdit = Box<dyn FnOnce(&mut serde_json::Value)>;
+
 /// One OTLP/JSON request holding one span; `change` edits the span's JSON.
 fn otlp_json_span(trace_id: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
     let now = std::time::SystemTime::now()
@@ -416,7 +419,7 @@ async fn spans_the_ingester_cannot_store_get_partial_success_and_never_reach_kaf
         .as_nanos() as u64
         - 96 * 3_600_000_000_000)
         .to_string();
-    let cases: [(&str, Box<dyn FnOnce(&mut serde_json::Value)>, &str); 6] = [
+    let cases: [(&str, SpanEdit, &str); 6] = [
         (
             "11111111111111111111111111111111",
             Box::new(|s| s["spanId"] = "abcd".into()),
@@ -477,9 +480,7 @@ async fn spans_the_ingester_cannot_store_get_partial_success_and_never_reach_kaf
     }
 
     // Zipkin goes through the same split: a start in 2200 is refused too.
-    let zipkin = format!(
-        r#"[{{"traceId": "77777777777777777777777777777777", "id": "0000000000000001", "name": "x", "timestamp": 7258118400000000, "duration": 5, "localEndpoint": {{"serviceName": "z"}}}}]"#
-    );
+    let zipkin = r#"[{"traceId": "77777777777777777777777777777777", "id": "0000000000000001", "name": "x", "timestamp": 7258118400000000, "duration": 5, "localEndpoint": {"serviceName": "z"}}]"#;
     let response = http
         .post(format!("http://127.0.0.1:{}/api/v2/spans", ports.zipkin))
         .header("content-type", "application/json")
