@@ -69,6 +69,20 @@ pub struct Config {
     )]
     pub max_spans_per_request: u64,
 
+    /// A span that started longer ago than this, by the collector's clock,
+    /// is refused (OTLP `partial_success`; Jaeger and Zipkin get 400 /
+    /// INVALID_ARGUMENT). The default is Jaeger's `--es.max-span-age`: Jaeger
+    /// Query looks no further back for a trace ID.
+    #[arg(long, env = "FERROTRACE_MAX_SPAN_AGE", default_value = "72h", value_parser = parse_duration)]
+    pub max_span_age: Duration,
+
+    /// A span that starts further ahead of the collector's clock than this
+    /// is refused, so a wrong clock or unit cannot create an index of a
+    /// distant day that retention never deletes. A day keeps spans of
+    /// clients whose clock is off by a time zone.
+    #[arg(long, env = "FERROTRACE_MAX_SPAN_FUTURE", default_value = "24h", value_parser = parse_duration)]
+    pub max_span_future: Duration,
+
     /// Most connections each TCP receiver holds open at once (0: no limit). A
     /// connection beyond it is answered HTTP 503 / gRPC UNAVAILABLE (both
     /// retryable) and closed.
@@ -285,6 +299,12 @@ impl Config {
         }
         if self.reload_interval.is_zero() {
             return Err("--reload-interval must be positive".into());
+        }
+        if self.max_span_age.is_zero() {
+            return Err("--max-span-age must be positive".into());
+        }
+        if self.max_span_future.is_zero() {
+            return Err("--max-span-future must be positive".into());
         }
         Ok(())
     }

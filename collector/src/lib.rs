@@ -146,8 +146,12 @@ impl Collector {
         } = self;
         let pipeline = Arc::new(Pipeline::new(
             producer.clone(),
-            config.kafka_max_message_bytes,
-            config.max_spans_per_request,
+            pipeline::Limits {
+                max_message_bytes: config.kafka_max_message_bytes,
+                max_spans_per_request: config.max_spans_per_request,
+                max_span_age: config.max_span_age,
+                max_span_future: config.max_span_future,
+            },
         ));
         let ready = Readiness::new(&[KAFKA_CHECK]);
         let mut tasks = tokio::task::JoinSet::new();

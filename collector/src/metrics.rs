@@ -4,7 +4,7 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
 /// Spans received, by receiver and outcome (`accepted`, `rejected`, `refused`).
 pub const SPANS: &str = "ferrotrace_collector_spans_total";
-/// Spans refused as invalid, by receiver and reason (`zero_trace_id`, `invalid_timestamp`, ...).
+/// Spans refused as invalid, by receiver and reason (`zero_trace_id`, `zero_span_id`, `invalid_id`, `invalid_timestamp`, `timestamp_out_of_window`, `too_large`).
 pub const SPANS_REFUSED: &str = "ferrotrace_collector_spans_refused_total";
 /// Bytes received on the wire (before decompression), by receiver.
 pub const RECEIVED_BYTES: &str = "ferrotrace_collector_received_bytes_total";
@@ -44,7 +44,7 @@ pub fn describe() {
     describe_counter!(
         SPANS_REFUSED,
         Unit::Count,
-        "Spans refused as invalid, by receiver and reason (zero_trace_id, zero_span_id, invalid_id, invalid_timestamp, too_large)."
+        "Spans refused as invalid, by receiver and reason (zero_trace_id, zero_span_id, invalid_id, invalid_timestamp, timestamp_out_of_window, too_large)."
     );
     describe_counter!(
         RECEIVED_BYTES,

@@ -1,7 +1,9 @@
 //! The one path every receiver calls: split a request by trace ID at the
-//! protobuf wire level, produce one Kafka message per trace (several when a
-//! trace exceeds the message cap), and return only after Kafka acknowledged
-//! all of them.
+//! protobuf wire level, refusing every span the ingester could not store
+//! (bad IDs, a start outside `--max-span-age`/`--max-span-future`; see
+//! `ferrotrace_common::otlp`), produce one Kafka message per trace (several
+//! when a trace exceeds the message cap), and return only after Kafka
+//! acknowledged all of them.
 //!
 //! [`ExportError`] is the single error kind of the collector; it maps to both
 //! a gRPC status and an HTTP status the way OpenTelemetry SDKs expect: they
@@ -9,10 +11,11 @@
 //! HTTP 429/503, and never retry `INVALID_ARGUMENT`/400.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ferrotrace_common::log_limit::LogLimiter;
-use ferrotrace_common::otlp::{split_by_trace, Split};
+use ferrotrace_common::otlp::{split_by_trace_within, Split};
+use ferrotrace_common::translate::{Refusals, TimeWindow};
 use http::StatusCode;
 
 use crate::metrics as m;
@@ -115,8 +118,8 @@ impl ExportError {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
     pub accepted_spans: u64,
-    pub rejected_spans: u64,
-    pub rejection: Option<String>,
+    /// Refused by the split, by reason (counted in the refused-spans metric).
+    pub refused: Refusals,
 }
 
 /// The in-flight budget a request holds for its buffers, taken as they fill
@@ -171,25 +174,31 @@ impl Held {
     }
 }
 
+/// What the pipeline checks a request against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `--kafka-max-message-bytes`.
+    pub max_message_bytes: usize,
+    /// `--max-spans-per-request`; 0 is no limit.
+    pub max_spans_per_request: u64,
+    /// `--max-span-age`: a span starting longer ago than this is refused.
+    pub max_span_age: Duration,
+    /// `--max-span-future`: a span starting further ahead than this is refused.
+    pub max_span_future: Duration,
+}
+
 pub struct Pipeline {
     producer: Arc<Producer>,
-    max_message_bytes: usize,
-    /// `--max-spans-per-request`; 0 is no limit.
-    max_spans_per_request: u64,
+    limits: Limits,
     /// Requests Kafka did not acknowledge: logged once per interval while it is away.
     unacknowledged: LogLimiter,
 }
 
 impl Pipeline {
-    pub fn new(
-        producer: Arc<Producer>,
-        max_message_bytes: usize,
-        max_spans_per_request: u64,
-    ) -> Self {
+    pub fn new(producer: Arc<Producer>, limits: Limits) -> Self {
         Self {
             producer,
-            max_message_bytes,
-            max_spans_per_request,
+            limits,
             unacknowledged: LogLimiter::default(),
         }
     }
@@ -218,15 +227,19 @@ impl Pipeline {
                     .increment(1);
                 metrics::histogram!(m::REQUEST_DURATION, "receiver" => receiver)
                     .record(started.elapsed().as_secs_f64());
-                if accepted.rejected_spans > 0 {
+                if accepted.refused.total() > 0 {
                     metrics::counter!(m::SPANS, "receiver" => receiver, "outcome" => "rejected")
-                        .increment(accepted.rejected_spans);
+                        .increment(accepted.refused.total());
                     refusals::spans_refused(
                         origin,
-                        accepted.rejected_spans,
-                        accepted.rejection.as_deref().unwrap_or_default(),
+                        accepted.refused.total(),
+                        accepted.refused.first().unwrap_or_default(),
                         || refusals::service_of_bytes(request),
                     );
+                }
+                for (reason, count) in accepted.refused.by_reason() {
+                    metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => reason)
+                        .increment(count);
                 }
                 metrics::counter!(m::SPANS, "receiver" => receiver, "outcome" => "accepted")
                     .increment(accepted.accepted_spans);
@@ -245,14 +258,21 @@ impl Pipeline {
         mut held: Held,
     ) -> Result<Accepted, ExportError> {
         held.take(request.len().saturating_sub(held.bytes()))?;
-        let split: Split = split_by_trace(request, self.max_message_bytes).map_err(|e| {
-            ExportError::InvalidArgument(format!("invalid ExportTraceServiceRequest: {e}"))
-        })?;
-        let spans = split.accepted_spans + split.rejected_spans;
-        if self.max_spans_per_request > 0 && spans > self.max_spans_per_request {
+        let limits = &self.limits;
+        let window = TimeWindow::around(
+            SystemTime::now(),
+            limits.max_span_age,
+            limits.max_span_future,
+        );
+        let split: Split = split_by_trace_within(request, limits.max_message_bytes, window)
+            .map_err(|e| {
+                ExportError::InvalidArgument(format!("invalid ExportTraceServiceRequest: {e}"))
+            })?;
+        let spans = split.accepted_spans + split.refused.total();
+        if limits.max_spans_per_request > 0 && spans > limits.max_spans_per_request {
             return Err(ExportError::TooLarge(format!(
                 "the request holds {spans} spans, more than --max-spans-per-request {}; send smaller batches",
-                self.max_spans_per_request
+                limits.max_spans_per_request
             )));
         }
         held.take(split.buf.len())?;
@@ -271,8 +291,7 @@ impl Pipeline {
         }
         Ok(Accepted {
             accepted_spans: split.accepted_spans,
-            rejected_spans: split.rejected_spans,
-            rejection: split.rejection,
+            refused: split.refused,
         })
     }
 }

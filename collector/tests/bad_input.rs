@@ -3,6 +3,8 @@
 //! `/metrics` counts it by receiver and reason, the process keeps serving,
 //! and valid input afterwards is still accepted.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -48,6 +50,8 @@ fn start_collector(brokers: &str, topic: &str, extra_env: &[(&str, &str)]) -> (C
         .env("FERROTRACE_JAEGER_GRPC_LISTEN", listen(ports.jaeger_grpc))
         .env("FERROTRACE_ZIPKIN_LISTEN", listen(ports.zipkin))
         .env("FERROTRACE_ADMIN_LISTEN", listen(ports.admin))
+        // START_MICROS is a fixed date.
+        .env("FERROTRACE_MAX_SPAN_AGE", "876000h")
         .envs(extra_env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -344,6 +348,195 @@ async fn a_full_udp_queue_drops_and_counts_without_blocking_the_socket() {
         dropped,
         "at most two packets fit (one in the worker, one queued): {:#?}",
         scrape_metrics(ports.admin).await
+    );
+    collector.kill().await.ok();
+}
+
+/// A change to one span's OTLP/JSON.
+type SpanEdit = Box<dyn FnOnce(&mut serde_json::Value)>;
+
+/// One OTLP/JSON request holding one span; `change` edits the span's JSON.
+fn otlp_json_span(trace_id: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut span = serde_json::json!({
+        "traceId": trace_id,
+        "spanId": "0102030405060708",
+        "name": "door",
+        "kind": 2,
+        "startTimeUnixNano": now.to_string(),
+        "endTimeUnixNano": (now + 1_000_000).to_string(),
+    });
+    change(&mut span);
+    serde_json::json!({
+        "resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "door"}}]},
+            "scopeSpans": [{"spans": [span]}]
+        }]
+    })
+    .to_string()
+}
+
+/// Issue 23: spans the ingester could not store (or would file under 1970
+/// or 2200) were acknowledged with `{}`. Each is now refused with
+/// `partial_success` naming the problem, counted by reason, and none
+/// reaches Kafka; the same time window applies to Zipkin input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_the_ingester_cannot_store_get_partial_success_and_never_reach_kafka() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("spans");
+    tansu.create_topic(&topic, 1).await.expect("topic");
+    let otlp_http = free_port();
+    let (mut collector, ports) = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            (
+                "FERROTRACE_OTLP_HTTP_LISTEN",
+                &format!("127.0.0.1:{otlp_http}"),
+            ),
+            // The defaults, against the harness's allowance for fixed dates.
+            ("FERROTRACE_MAX_SPAN_AGE", "72h"),
+            ("FERROTRACE_MAX_SPAN_FUTURE", "24h"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let ready = wait_until(Duration::from_secs(30), || async {
+        http.get(format!("http://127.0.0.1:{}/readyz", ports.admin))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "collector ready");
+
+    let year_2200 = "7258118400000000000";
+    let four_days_ago = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 96 * 3_600_000_000_000)
+        .to_string();
+    let cases: [(&str, SpanEdit, &str); 6] = [
+        (
+            "11111111111111111111111111111111",
+            Box::new(|s| s["spanId"] = "abcd".into()),
+            "has a span_id of 2 bytes, expected 8",
+        ),
+        (
+            "22222222222222222222222222222222",
+            Box::new(|s| s["parentSpanId"] = "abcd".into()),
+            "has a parent_span_id of 2 bytes, expected 8 or none",
+        ),
+        (
+            "33333333333333333333333333333333",
+            Box::new(|s| s["spanId"] = "".into()),
+            "has no span_id",
+        ),
+        (
+            "44444444444444444444444444444444",
+            Box::new(|s| s["startTimeUnixNano"] = "0".into()),
+            "has no start time",
+        ),
+        (
+            "55555555555555555555555555555555",
+            Box::new(|s| {
+                s["startTimeUnixNano"] = year_2200.into();
+                s["endTimeUnixNano"] = year_2200.into();
+            }),
+            "starts at 2200-01-01T00:00:00Z, more than 24h (--max-span-future)",
+        ),
+        (
+            "66666666666666666666666666666666",
+            Box::new(move |s| s["startTimeUnixNano"] = four_days_ago.into()),
+            "more than 72h (--max-span-age) before the collector's clock",
+        ),
+    ];
+    let url = format!("http://127.0.0.1:{otlp_http}/v1/traces");
+    for (trace_id, change, expected) in cases {
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(otlp_json_span(trace_id, change))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 200, "{trace_id}");
+        let text = response.text().await.unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_str(&text).expect("a JSON answer");
+        let partial = &answer["partialSuccess"];
+        let rejected = &partial["rejectedSpans"];
+        assert!(
+            rejected == 1 || rejected == "1",
+            "{trace_id}: one span rejected: {answer}"
+        );
+        let message = partial["errorMessage"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(trace_id) && message.contains(expected),
+            "{trace_id}: {message:?} names the trace and {expected:?}"
+        );
+    }
+
+    // Zipkin goes through the same split: a start in 2200 is refused too.
+    let zipkin = r#"[{"traceId": "77777777777777777777777777777777", "id": "0000000000000001", "name": "x", "timestamp": 7258118400000000, "duration": 5, "localEndpoint": {"serviceName": "z"}}]"#;
+    let response = http
+        .post(format!("http://127.0.0.1:{}/api/v2/spans", ports.zipkin))
+        .header("content-type", "application/json")
+        .body(zipkin)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("--max-span-future"), "{text}");
+
+    // A good span afterwards is the only message on the topic.
+    let good = "88888888888888888888888888888888";
+    let response = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(otlp_json_span(good, |_| {}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "{}");
+    let reader = support::topic_reader(&tansu.brokers(), &topic);
+    let mut keys = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Ok(message)) = tokio::time::timeout_at(deadline, reader.recv()).await {
+        use rdkafka::Message as _;
+        keys.push(String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned());
+        if keys.contains(&good.to_string()) {
+            // Anything produced before it is already read (one partition).
+            break;
+        }
+    }
+    assert_eq!(
+        keys,
+        vec![good.to_string()],
+        "only the good span reached Kafka"
+    );
+
+    let m = scrape_metrics(ports.admin).await;
+    for (reason, count) in [
+        ("invalid_id", 3.0),
+        ("invalid_timestamp", 1.0),
+        ("timestamp_out_of_window", 2.0),
+    ] {
+        let series = format!(
+            r#"ferrotrace_collector_spans_refused_total{{receiver="otlp_http",reason="{reason}"}}"#
+        );
+        assert_eq!(sample(&m, &series), count, "{series}: {m:#?}");
+    }
+    assert_eq!(
+        sample(
+            &m,
+            r#"ferrotrace_collector_spans_refused_total{receiver="zipkin",reason="timestamp_out_of_window"}"#
+        ),
+        1.0
     );
     collector.kill().await.ok();
 }

@@ -141,6 +141,8 @@ impl Limited {
             .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
             .env("FERROTRACE_ZIPKIN_LISTEN", "")
             .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
+            // Test spans carry fixed dates.
+            .env("FERROTRACE_MAX_SPAN_AGE", "876000h")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .kill_on_drop(true)

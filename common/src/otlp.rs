@@ -4,7 +4,7 @@
 //! Decoding a request with prost and re-encoding it per trace costs about
 //! 7 µs per span; the collector cannot afford that (design.md §9). This module
 //! walks the bytes once, remembers every resource header, scope header and span
-//! as a byte range, reads nothing of a span but its `trace_id`, and writes each
+//! as a byte range, reads of a span only its IDs and times, and writes each
 //! trace's message by concatenating those ranges under fresh length prefixes.
 //!
 //! What it guarantees (design.md §3.1):
@@ -18,14 +18,19 @@
 //!   Traces come out in order of first appearance.
 //! - No value is larger than `max_message_bytes`: a trace that does not fit is
 //!   packed greedily into several messages with the same key, in span order. A
-//!   span that does not fit even alone is refused and counted, as are spans
-//!   whose `trace_id` is not 16 bytes or is all zeros; the rest of the request
-//!   goes on.
+//!   span that does not fit even alone is refused and counted, as is every
+//!   span the ingester could not store as it is (the checks of
+//!   [`crate::translate`]): a `trace_id` that is not 16 bytes or is all
+//!   zeros, a `span_id` that is not 8 bytes or is all zeros, a
+//!   `parent_span_id` or a link's IDs of another length than the ingester
+//!   takes (8 / 16 bytes, or empty), no start time, an end before the start,
+//!   or a start outside the [`TimeWindow`]. The rest of the request goes on.
 //! - Malformed protobuf in the request, its `ResourceSpans`, its `ScopeSpans`
 //!   or at the top level of a span is an error, never a panic. Known fields
 //!   must have their schema's wire type; group wire types are refused (OTLP
-//!   never uses them). Span sub-messages (attributes, events, ...) and string
-//!   contents are not looked into: they are passed through as they came.
+//!   never uses them). Of the span sub-messages only links are walked, for
+//!   their IDs; the others (attributes, events, ...) and string contents are
+//!   passed through as they came.
 //! - Unknown fields at the top level of the request cannot belong to a trace
 //!   and are dropped.
 
@@ -33,6 +38,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::sync::OnceLock;
+
+use crate::translate::{Refusal, Refusals, TimeProblem, TimeWindow};
 
 /// Kafka key and value of every message cut from one request. The values live
 /// in one buffer so that a request costs a handful of allocations, not one per
@@ -46,10 +53,9 @@ pub struct Split {
     pub messages: Vec<TraceMessage>,
     /// Spans written into some message.
     pub accepted_spans: u64,
-    /// Spans refused: bad `trace_id`, or too large for a message on their own.
-    pub rejected_spans: u64,
-    /// The first refusal's reason, for OTLP `partial_success.error_message`.
-    pub rejection: Option<String>,
+    /// Spans refused, by reason, with the first one's description for OTLP
+    /// `partial_success.error_message`.
+    pub refused: Refusals,
 }
 
 impl Split {
@@ -153,9 +159,18 @@ pub fn trace_id_hex(id: &[u8; 16]) -> [u8; 32] {
 }
 
 /// Splits `request` (a serialized `ExportTraceServiceRequest`) into one message
-/// per trace, none larger than `max_message_bytes`. See the module docs for
-/// what the output guarantees.
+/// per trace, none larger than `max_message_bytes`, accepting any positive
+/// start time. See the module docs for what the output guarantees.
 pub fn split_by_trace(request: &[u8], max_message_bytes: usize) -> Result<Split, SplitError> {
+    split_by_trace_within(request, max_message_bytes, TimeWindow::ANY)
+}
+
+/// [`split_by_trace`], also refusing spans that start outside `window`.
+pub fn split_by_trace_within(
+    request: &[u8],
+    max_message_bytes: usize,
+    window: TimeWindow,
+) -> Result<Split, SplitError> {
     // Offsets are kept as u32 to keep the per-span record small.
     let max = u32::MAX as usize;
     if request.len() > max {
@@ -164,7 +179,7 @@ pub fn split_by_trace(request: &[u8], max_message_bytes: usize) -> Result<Split,
             max,
         });
     }
-    let mut index = Index::new(request.len());
+    let mut index = Index::new(request.len(), window);
     index.walk_request(request)?;
     Ok(index.write_messages(request, max_message_bytes))
 }
@@ -181,6 +196,7 @@ const REQUEST: &str = "ExportTraceServiceRequest";
 const RESOURCE_SPANS: &str = "ResourceSpans";
 const SCOPE_SPANS: &str = "ScopeSpans";
 const SPAN: &str = "Span";
+const LINK: &str = "Link";
 
 /// Tags written in front of the ranges: field 1 (`resource_spans`) of the
 /// request, field 2 (`scope_spans`) of ResourceSpans, field 2 (`spans`) of
@@ -188,6 +204,14 @@ const SPAN: &str = "Span";
 const RESOURCE_SPANS_TAG: u8 = (1 << 3) | LEN;
 const SCOPE_SPANS_TAG: u8 = (2 << 3) | LEN;
 const SPAN_TAG: u8 = (2 << 3) | LEN;
+
+/// Tags of the Span fields the walk reads (one byte each).
+const TRACE_ID_TAG: u8 = (1 << 3) | LEN;
+const SPAN_ID_TAG: u8 = (2 << 3) | LEN;
+const PARENT_SPAN_ID_TAG: u8 = (4 << 3) | LEN;
+const START_TAG: u8 = (7 << 3) | I64;
+const END_TAG: u8 = (8 << 3) | I64;
+const LINKS_TAG: u8 = (13 << 3) | LEN;
 
 /// Name and wire type of every Span field in trace.proto, by field number,
 /// so that a span we pass on is one prost would also accept at its top level.
@@ -480,12 +504,12 @@ struct Index {
     /// Spans of one trace often come together: skip the map for them.
     last_trace: u32,
     spans_seen: u64,
-    rejected: u64,
-    rejection: Option<String>,
+    refused: Refusals,
+    window: TimeWindow,
 }
 
 impl Index {
-    fn new(request_len: usize) -> Self {
+    fn new(request_len: usize, window: TimeWindow) -> Self {
         // A 600-byte span is typical; guessing low only costs a regrowth.
         let spans = request_len / 512 + 4;
         Index {
@@ -499,15 +523,8 @@ impl Index {
             by_id: HashMap::with_capacity_and_hasher(16, TraceIdHashBuilder::new()),
             last_trace: NONE,
             spans_seen: 0,
-            rejected: 0,
-            rejection: None,
-        }
-    }
-
-    fn reject(&mut self, reason: impl FnOnce() -> String) {
-        self.rejected += 1;
-        if self.rejection.is_none() {
-            self.rejection = Some(reason());
+            refused: Refusals::default(),
+            window,
         }
     }
 
@@ -599,7 +616,10 @@ impl Index {
         scope: u32,
     ) -> Result<(), SplitError> {
         self.spans_seen += 1;
-        let mut trace_id = 0..0;
+        let (mut trace_id, mut span_id, mut parent_id) = (0..0, 0..0, 0..0);
+        // Where the 8 bytes of the start and end times are (none: unset, 0).
+        let (mut start_at, mut end_at) = (usize::MAX, usize::MAX);
+        let mut bad_link: Option<LinkProblem> = None;
         // The walk is most of the split's cost, and nearly all of a span's
         // fields have a one-byte tag and either a one-byte length or a small
         // fixed size: those are handled inline; the rest goes through the
@@ -613,8 +633,14 @@ impl Index {
                 let len_end = pos + 2 + usize::from(next);
                 if tag & 0x87 == LEN && next < 0x80 && SPAN_LEN_FIELDS & (1 << (tag >> 3)) != 0 {
                     if len_end <= walker.buf.len() {
-                        if tag == (1 << 3) | LEN {
-                            trace_id = pos + 2..len_end;
+                        match tag {
+                            TRACE_ID_TAG => trace_id = pos + 2..len_end,
+                            SPAN_ID_TAG => span_id = pos + 2..len_end,
+                            PARENT_SPAN_ID_TAG => parent_id = pos + 2..len_end,
+                            LINKS_TAG if bad_link.is_none() => {
+                                bad_link = check_link(request, pos + 2..len_end)?;
+                            }
+                            _ => {}
                         }
                         walker.pos = len_end;
                         continue;
@@ -623,6 +649,11 @@ impl Index {
                     let [size, next_mask] = SPAN_FIXED_TAGS[usize::from(tag)];
                     let end = pos + usize::from(size);
                     if size != 0 && next & next_mask < 0x80 && end <= walker.buf.len() {
+                        if tag == START_TAG {
+                            start_at = pos + 1;
+                        } else if tag == END_TAG {
+                            end_at = pos + 1;
+                        }
                         walker.pos = end;
                         continue;
                     }
@@ -635,8 +666,14 @@ impl Index {
                 field.expect(SPAN, name, wire_type)?;
             }
             // Protobuf says the last occurrence wins; so does prost.
-            if field.number == 1 {
-                trace_id = field.value;
+            match field.number {
+                1 => trace_id = field.value,
+                2 => span_id = field.value,
+                4 => parent_id = field.value,
+                7 => start_at = field.value.start,
+                8 => end_at = field.value.start,
+                13 if bad_link.is_none() => bad_link = check_link(request, field.value)?,
+                _ => {}
             }
         }
 
@@ -645,12 +682,14 @@ impl Index {
         let id: [u8; 16] = match <[u8; 16]>::try_from(trace_id) {
             Ok(id) if id != [0; 16] => id,
             Ok(_) => {
-                self.reject(|| format!("span {ordinal} of the request has an all-zero trace_id"));
+                self.refused.add(Refusal::ZeroTraceId, || {
+                    format!("span {ordinal} of the request has an all-zero trace_id")
+                });
                 return Ok(());
             }
             Err(_) => {
                 let len = trace_id.len();
-                self.reject(|| match len {
+                self.refused.add(Refusal::InvalidId, || match len {
                     0 => format!("span {ordinal} of the request has no trace_id"),
                     len => format!(
                         "span {ordinal} of the request has a trace_id of {len} bytes, expected 16"
@@ -659,6 +698,28 @@ impl Index {
                 return Ok(());
             }
         };
+        let fixed64 = |at: usize| {
+            request
+                .get(at..at.wrapping_add(8))
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let (start, end) = (fixed64(start_at), fixed64(end_at));
+        let ids = SpanIds {
+            span: request.get(span_id).unwrap_or_default(),
+            parent: request.get(parent_id).unwrap_or_default(),
+            bad_link,
+        };
+        if let Err((refusal, problem)) = check_span(&ids, start, end, &self.window) {
+            let window = self.window;
+            self.refused.add(refusal, || {
+                let hex = trace_id_hex(&id);
+                let trace = std::str::from_utf8(&hex).unwrap_or_default();
+                let problem = problem.describe(&window, start, end);
+                format!("span {ordinal} of the request (trace {trace}) {problem}")
+            });
+            return Ok(());
+        }
 
         let span = self.spans.len() as u32;
         self.spans.push(SpanRec {
@@ -728,7 +789,7 @@ impl Index {
                     resource_header + field_len(scope_header + field_len(span.len as usize)),
                 );
                 if alone > cap {
-                    self.reject(|| {
+                    self.refused.add(Refusal::TooLarge, || {
                         format!(
                             "span of {} bytes exceeds the Kafka message limit of {cap} bytes \
                              ({alone} bytes with its resource and scope)",
@@ -751,10 +812,119 @@ impl Index {
             }
             packer.write(&self, request, id, &mut split);
         }
-        split.rejected_spans = self.rejected;
-        split.rejection = self.rejection.take();
+        split.refused = std::mem::take(&mut self.refused);
         split
     }
+}
+
+/// The IDs of a span, besides its trace ID, as found on the wire.
+struct SpanIds<'a> {
+    span: &'a [u8],
+    parent: &'a [u8],
+    /// The first link whose IDs have a length the ingester cannot store.
+    bad_link: Option<LinkProblem>,
+}
+
+/// A link ID of the wrong length: which one, and its length.
+#[derive(Clone, Copy)]
+struct LinkProblem {
+    field: &'static str,
+    len: usize,
+}
+
+/// Why a span with a good trace ID is refused; described only for the first.
+enum SpanProblem {
+    SpanIdLength(usize),
+    ZeroSpanId,
+    ParentLength(usize),
+    Link(LinkProblem),
+    Time(TimeProblem),
+}
+
+impl SpanProblem {
+    fn describe(&self, window: &TimeWindow, start: u64, end: u64) -> String {
+        match *self {
+            SpanProblem::SpanIdLength(0) => "has no span_id".to_owned(),
+            SpanProblem::SpanIdLength(len) => {
+                format!("has a span_id of {len} bytes, expected 8")
+            }
+            SpanProblem::ZeroSpanId => "has an all-zero span_id".to_owned(),
+            SpanProblem::ParentLength(len) => {
+                format!("has a parent_span_id of {len} bytes, expected 8 or none")
+            }
+            SpanProblem::Link(LinkProblem { field, len }) => {
+                let expected = if field == "trace_id" { 16 } else { 8 };
+                format!("has a link whose {field} is {len} bytes, expected {expected} or none")
+            }
+            SpanProblem::Time(problem) => window.describe(problem, start, end),
+        }
+    }
+}
+
+/// What the ingester needs of a span besides its trace ID: an 8-byte,
+/// non-zero span ID, a parent and link IDs it can write (empty means none),
+/// and a start time in the window with the end not before it.
+fn check_span(
+    ids: &SpanIds<'_>,
+    start: u64,
+    end: u64,
+    window: &TimeWindow,
+) -> Result<(), (Refusal, SpanProblem)> {
+    match <[u8; 8]>::try_from(ids.span) {
+        Ok(id) if id == [0; 8] => return Err((Refusal::ZeroSpanId, SpanProblem::ZeroSpanId)),
+        Ok(_) => {}
+        Err(_) => {
+            return Err((
+                Refusal::InvalidId,
+                SpanProblem::SpanIdLength(ids.span.len()),
+            ))
+        }
+    }
+    if !matches!(ids.parent.len(), 0 | 8) {
+        return Err((
+            Refusal::InvalidId,
+            SpanProblem::ParentLength(ids.parent.len()),
+        ));
+    }
+    if let Some(link) = ids.bad_link {
+        return Err((Refusal::InvalidId, SpanProblem::Link(link)));
+    }
+    window
+        .check(start, end)
+        .map_err(|(refusal, problem)| (refusal, SpanProblem::Time(problem)))
+}
+
+/// Walks one `Link` of a span for its IDs: a trace ID of 0 or 16 bytes and
+/// a span ID of 0 or 8, as the ingester's writer takes them.
+fn check_link(request: &[u8], range: Range<usize>) -> Result<Option<LinkProblem>, SplitError> {
+    let mut walker = Walker::new(request, range, LINK);
+    let (mut trace_len, mut span_len) = (0, 0);
+    while let Some(field) = walker.next_field()? {
+        match field.number {
+            1 => {
+                field.expect(LINK, "trace_id", LEN)?;
+                trace_len = field.value.len();
+            }
+            2 => {
+                field.expect(LINK, "span_id", LEN)?;
+                span_len = field.value.len();
+            }
+            _ => {}
+        }
+    }
+    Ok(if !matches!(trace_len, 0 | 16) {
+        Some(LinkProblem {
+            field: "trace_id",
+            len: trace_len,
+        })
+    } else if !matches!(span_len, 0 | 8) {
+        Some(LinkProblem {
+            field: "span_id",
+            len: span_len,
+        })
+    } else {
+        None
+    })
 }
 
 /// Bytes of a LEN field (one-byte tag, length prefix, payload) whose payload
@@ -1028,6 +1198,7 @@ mod tests {
         any_value, AnyValue, InstrumentationScope, KeyValue,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::span::Link;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
     use proptest::prelude::*;
     use prost::Message;
@@ -1138,7 +1309,7 @@ mod tests {
             for (si, ss) in rs.scope_spans.iter().enumerate() {
                 for span in &ss.spans {
                     match <[u8; 16]>::try_from(span.trace_id.as_slice()) {
-                        Ok(id) if id != [0; 16] => {
+                        Ok(id) if id != [0; 16] && storable(span) => {
                             by_trace
                                 .entry(id)
                                 .or_insert_with(|| {
@@ -1181,6 +1352,20 @@ mod tests {
             accepted,
             rejected,
         }
+    }
+
+    /// The reference's rule for a span with a good trace ID: what the
+    /// ingester's writer can store, with a start time and no negative
+    /// duration.
+    fn storable(span: &Span) -> bool {
+        span.span_id.len() == 8
+            && span.span_id != [0; 8]
+            && matches!(span.parent_span_id.len(), 0 | 8)
+            && span.links.iter().all(|link| {
+                matches!(link.trace_id.len(), 0 | 16) && matches!(link.span_id.len(), 0 | 8)
+            })
+            && span.start_time_unix_nano > 0
+            && span.end_time_unix_nano >= span.start_time_unix_nano
     }
 
     /// A request holding `items`, consecutive items of one resource and scope
@@ -1246,20 +1431,58 @@ mod tests {
         })
     }
 
+    /// A span ID, or a parent or link ID: mostly `len` random bytes,
+    /// sometimes empty, all zeros or of another length.
+    fn arb_id(len: usize, absent_weight: u32) -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            12 => prop::collection::vec(any::<u8>(), len),
+            absent_weight => Just(Vec::new()),
+            1 => Just(vec![0; len]),
+            1 => prop::collection::vec(any::<u8>(), 1..24).prop_filter("another length", move |id| id.len() != len),
+        ]
+    }
+
+    /// Start and end: mostly a start with a duration, sometimes unset or
+    /// anything.
+    fn arb_times() -> impl Strategy<Value = (u64, u64)> {
+        prop_oneof![
+            10 => (1..u64::MAX / 2, 0..u64::MAX / 2).prop_map(|(start, duration)| (start, start + duration)),
+            1 => (Just(0u64), any::<u64>()),
+            1 => any::<(u64, u64)>(),
+        ]
+    }
+
+    fn arb_link() -> impl Strategy<Value = Link> {
+        (arb_id(16, 1), arb_id(8, 1)).prop_map(|(trace_id, span_id)| Link {
+            trace_id,
+            span_id,
+            ..Link::default()
+        })
+    }
+
     fn arb_span() -> impl Strategy<Value = Span> {
         (
-            arb_trace_id(),
-            prop::collection::vec(any::<u8>(), 8),
+            (arb_trace_id(), arb_id(8, 1), arb_id(8, 12)),
             "[a-zA-Z /]{0,24}",
             0..6i32,
-            any::<(u64, u64, u32)>(),
+            (arb_times(), any::<u32>()),
             prop::collection::vec(arb_key_value(), 0..6),
             prop::option::of(("[a-z ]{0,12}", 0..3i32)),
+            prop_oneof![8 => Just(Vec::new()), 1 => prop::collection::vec(arb_link(), 1..3)],
         )
             .prop_map(
-                |(trace_id, span_id, name, kind, (start, end, flags), attributes, status)| Span {
+                |(
+                    (trace_id, span_id, parent_span_id),
+                    name,
+                    kind,
+                    ((start, end), flags),
+                    attributes,
+                    status,
+                    links,
+                )| Span {
                     trace_id,
                     span_id,
+                    parent_span_id,
                     name,
                     kind,
                     start_time_unix_nano: start,
@@ -1267,6 +1490,7 @@ mod tests {
                     flags,
                     attributes,
                     status: status.map(|(message, code)| Status { message, code }),
+                    links,
                     ..Span::default()
                 },
             )
@@ -1323,8 +1547,8 @@ mod tests {
             let reference = reference_split(&request, cap);
             prop_assert_eq!(decoded(&split), reference.messages);
             prop_assert_eq!(split.accepted_spans, reference.accepted);
-            prop_assert_eq!(split.rejected_spans, reference.rejected);
-            prop_assert_eq!(split.rejection.is_some(), split.rejected_spans > 0);
+            prop_assert_eq!(split.refused.total(), reference.rejected);
+            prop_assert_eq!(split.refused.first().is_some(), split.refused.total() > 0);
             let mut end = 0;
             for (message, value) in split.iter() {
                 prop_assert!(value.len() <= cap, "{} bytes over the cap of {}", value.len(), cap);
@@ -1341,7 +1565,7 @@ mod tests {
             let input = ExportTraceServiceRequest::decode(request.as_slice()).expect("decodes");
             let mut expected: Vec<Vec<u8>> = spans_of(&input)
                 .into_iter()
-                .filter(|span| span.trace_id.len() == 16 && span.trace_id.iter().any(|&b| b != 0))
+                .filter(|span| span.trace_id.len() == 16 && span.trace_id.iter().any(|&b| b != 0) && storable(span))
                 .map(Message::encode_to_vec)
                 .collect();
             let mut found = Vec::new();
@@ -1415,8 +1639,8 @@ mod tests {
         ]);
         let split = split_by_trace(&request, 1_000_000).unwrap();
         assert_eq!(split.accepted_spans, 4);
-        assert_eq!(split.rejected_spans, 0);
-        assert_eq!(split.rejection, None);
+        assert_eq!(split.refused.total(), 0);
+        assert_eq!(split.refused.first(), None);
         let messages = decoded(&split);
         assert_eq!(messages.len(), 2);
         assert_eq!(
@@ -1503,12 +1727,12 @@ mod tests {
     #[test]
     fn splits_a_large_trace_into_messages_under_the_byte_cap() {
         let [a, b, ..] = TRACE_IDS;
-        let mut spans: Vec<Span> = (0..40).map(|n| span(&a, n, 5)).collect();
+        let mut spans: Vec<Span> = (1..=40).map(|n| span(&a, n, 5)).collect();
         spans.insert(7, span(&b, 200, 5));
         let request = encode(vec![resource_spans("svc", vec![scope_spans("lib", spans)])]);
         let cap = 1_000;
         let split = split_by_trace(&request, cap).unwrap();
-        assert_eq!(split.rejected_spans, 0);
+        assert_eq!(split.refused.total(), 0);
         assert_eq!(split.accepted_spans, 41);
 
         let messages = decoded(&split);
@@ -1527,14 +1751,14 @@ mod tests {
             .flat_map(|(_, m)| spans_of(m))
             .map(|s| s.span_id[0])
             .collect();
-        assert_eq!(span_ids, (0..40).collect::<Vec<u8>>());
+        assert_eq!(span_ids, (1..=40).collect::<Vec<u8>>());
         for (message, value) in split.iter() {
             assert!(value.len() <= cap, "{} bytes over the cap", value.len());
             assert!(message.spans > 0);
         }
         // Greedy: each message but the last of a trace had no room for the next span.
         let first = split.messages[0].value.len();
-        let span_entry = span(&a, 0, 5).encoded_len() + 2;
+        let span_entry = span(&a, 1, 5).encoded_len() + 2;
         assert!(first + span_entry > cap);
     }
 
@@ -1572,7 +1796,7 @@ mod tests {
             let reference = reference_split(&request, cap);
             assert_eq!(decoded(&split), reference.messages, "cap {cap}");
             assert_eq!(
-                (split.accepted_spans, split.rejected_spans),
+                (split.accepted_spans, split.refused.total()),
                 (reference.accepted, reference.rejected)
             );
             assert!(
@@ -1599,8 +1823,8 @@ mod tests {
         )]);
         let split = split_by_trace(&request, 2_000).unwrap();
         assert_eq!(split.accepted_spans, 3);
-        assert_eq!(split.rejected_spans, 1);
-        let reason = split.rejection.clone().unwrap();
+        assert_eq!(split.refused.total(), 1);
+        let reason = split.refused.first().unwrap().to_owned();
         assert!(
             reason.contains("exceeds the Kafka message limit of 2000 bytes"),
             "{reason}"
@@ -1634,9 +1858,9 @@ mod tests {
         )]);
         let split = split_by_trace(&request, 1_000_000).unwrap();
         assert_eq!(split.accepted_spans, 2);
-        assert_eq!(split.rejected_spans, 3);
+        assert_eq!(split.refused.total(), 3);
         assert_eq!(
-            split.rejection.as_deref(),
+            split.refused.first(),
             Some("span 2 of the request has no trace_id")
         );
         assert_eq!(split.messages.len(), 1);
@@ -1647,7 +1871,7 @@ mod tests {
         )]);
         let split = split_by_trace(&only_zero, 1_000_000).unwrap();
         assert_eq!(
-            split.rejection.as_deref(),
+            split.refused.first(),
             Some("span 1 of the request has an all-zero trace_id")
         );
         let short = encode(vec![resource_spans(
@@ -1656,8 +1880,149 @@ mod tests {
         )]);
         let split = split_by_trace(&short, 1_000_000).unwrap();
         assert_eq!(
-            split.rejection.as_deref(),
+            split.refused.first(),
             Some("span 1 of the request has a trace_id of 8 bytes, expected 16")
+        );
+    }
+
+    /// The five spans of issue 23 that were acknowledged and then dropped or
+    /// stored wrongly, and the other spans the ingester cannot store as sent.
+    #[test]
+    fn refuses_spans_the_ingester_cannot_store_by_reason() {
+        let [a, ..] = TRACE_IDS;
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let window = TimeWindow::around(
+            now,
+            std::time::Duration::from_secs(72 * 3600),
+            std::time::Duration::from_secs(24 * 3600),
+        );
+        let good = span(&a, 1, 0);
+        let with = |change: &dyn Fn(&mut Span)| {
+            let mut span = good.clone();
+            change(&mut span);
+            span
+        };
+        let year_2200 = 7_258_118_400_000_000_000;
+        let spans = vec![
+            with(&|s| s.span_id = vec![1, 2]),
+            with(&|s| s.parent_span_id = vec![1, 2]),
+            with(&|s| s.span_id.clear()),
+            with(&|s| s.start_time_unix_nano = 0),
+            with(&|s| {
+                s.start_time_unix_nano = year_2200;
+                s.end_time_unix_nano = year_2200 + 1;
+            }),
+            with(&|s| s.span_id = vec![0; 8]),
+            with(&|s| s.end_time_unix_nano = s.start_time_unix_nano - 1),
+            with(&|s| s.start_time_unix_nano = 1_000_000_000),
+            with(&|s| {
+                s.links = vec![Link {
+                    trace_id: a.to_vec(),
+                    span_id: vec![9; 3],
+                    ..Link::default()
+                }]
+            }),
+            good.clone(),
+            with(&|s| s.parent_span_id = vec![5; 8]),
+        ];
+        let request = encode(vec![resource_spans("svc", vec![scope_spans("lib", spans)])]);
+        let split = split_by_trace_within(&request, 1_000_000, window).unwrap();
+        assert_eq!(split.accepted_spans, 2);
+        assert_eq!(
+            split.refused.by_reason().collect::<Vec<_>>(),
+            vec![
+                ("zero_span_id", 1),
+                ("invalid_id", 4),
+                ("invalid_timestamp", 2),
+                ("timestamp_out_of_window", 2),
+            ]
+        );
+        assert_eq!(
+            split.refused.first(),
+            Some(
+                "span 1 of the request (trace abababababababababababababababab) \
+                 has a span_id of 2 bytes, expected 8"
+            )
+        );
+        let first_of = |span: Span| {
+            let request = encode(vec![resource_spans(
+                "svc",
+                vec![scope_spans("lib", vec![span])],
+            )]);
+            let split = split_by_trace_within(&request, 1_000_000, window).unwrap();
+            assert_eq!(split.refused.total(), 1);
+            let first = split.refused.first().unwrap_or_default();
+            first
+                .split_once(") ")
+                .map(|(_, problem)| problem.to_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            first_of(with(&|s| s.parent_span_id = vec![1, 2])),
+            "has a parent_span_id of 2 bytes, expected 8 or none"
+        );
+        assert_eq!(first_of(with(&|s| s.span_id.clear())), "has no span_id");
+        assert_eq!(
+            first_of(with(&|s| s.start_time_unix_nano = 0)),
+            "has no start time (start_time_unix_nano 0)"
+        );
+        assert_eq!(
+            first_of(with(&|s| {
+                s.start_time_unix_nano = year_2200;
+                s.end_time_unix_nano = year_2200;
+            })),
+            "starts at 2200-01-01T00:00:00Z, more than 24h (--max-span-future) \
+             after the collector's clock 2023-11-14T22:13:20Z"
+        );
+
+        // Without a window, only the times that cannot be right are refused.
+        let split = split_by_trace(&request, 1_000_000).unwrap();
+        assert_eq!(split.accepted_spans, 4);
+        assert_eq!(split.refused.total(), 7);
+    }
+
+    /// IDs and times are read on the general decoder's path too (taken
+    /// here by non-minimal varints, which protobuf allows) and the last
+    /// occurrence of a field wins, as in prost.
+    #[test]
+    fn reads_ids_and_times_off_the_fast_path_and_takes_the_last_occurrence() {
+        let [a, ..] = TRACE_IDS;
+        let span_bytes = span(&a, 1, 0).encode_to_vec();
+        // span_id again, 4 bytes, with a two-byte length.
+        let mut bad_id = span_bytes.clone();
+        bad_id.extend_from_slice(&[0x12, 0x84, 0x00, 1, 2, 3, 4]);
+        // start_time_unix_nano again, 0, with a two-byte tag.
+        let mut no_start = span_bytes.clone();
+        no_start.extend_from_slice(&[0xb9, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // ... and an 8-byte span_id after the 4-byte one.
+        let mut fixed = bad_id.clone();
+        fixed.extend_from_slice(&[0x12, 0x88, 0x00, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let request = raw_request(&[], &[], &[span_bytes, bad_id, no_start, fixed]);
+        let split = split_by_trace(&request, 1_000_000).unwrap();
+        assert_eq!(split.accepted_spans, 2);
+        assert_eq!(
+            split.refused.by_reason().collect::<Vec<_>>(),
+            vec![("invalid_id", 1), ("invalid_timestamp", 1)]
+        );
+    }
+
+    #[test]
+    fn a_malformed_link_is_a_malformed_request() {
+        let [a, ..] = TRACE_IDS;
+        let mut span_bytes = span(&a, 1, 0).encode_to_vec();
+        // links: a Link whose field 1 claims 9 bytes of 2.
+        span_bytes.extend_from_slice(&[0x6a, 4, 0x0a, 9, 1, 2]);
+        let request = raw_request(&[], &[], &[span_bytes]);
+        let error = split_by_trace(&request, 1_000_000).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SplitError::PastEnd {
+                    message: "Link",
+                    ..
+                }
+            ),
+            "{error}"
         );
     }
 
@@ -1741,7 +2106,7 @@ mod tests {
         let split = split_by_trace(&[], 1_000_000).unwrap();
         assert!(split.messages.is_empty());
         assert!(split.buf.is_empty());
-        assert_eq!((split.accepted_spans, split.rejected_spans), (0, 0));
+        assert_eq!((split.accepted_spans, split.refused.total()), (0, 0));
     }
 
     #[test]

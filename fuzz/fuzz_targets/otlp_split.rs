@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         in_messages += u64::from(message.spans);
     }
     assert_eq!(in_messages, split.accepted_spans, "message span counts");
-    assert_eq!(split.rejection.is_some(), split.rejected_spans > 0);
+    assert_eq!(split.refused.first().is_some(), split.refused.total() > 0);
 
     let Ok(decoded) = ExportTraceServiceRequest::decode(request) else {
         return;
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         .map(|s| s.spans.len() as u64)
         .sum();
     assert_eq!(
-        split.accepted_spans + split.rejected_spans,
+        split.accepted_spans + split.refused.total(),
         total,
         "accepted + rejected spans vs spans prost decodes"
     );

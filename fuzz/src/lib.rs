@@ -28,8 +28,9 @@ pub fn agent_message(message: AgentMessage) {
 const NO_CAP: usize = 64 << 20;
 
 /// Encodes a translated request and splits it as the collector's pipeline
-/// does. Every span the translator kept has a valid 16-byte trace ID, so the
-/// split must take all of them: a refusal there would be a span the receiver
+/// does. Every span the translator kept passed the checks the split makes
+/// (valid IDs, a start time, no negative duration), so the split must take
+/// all of them: a refusal there would be a span the receiver
 /// accepted and then silently lost.
 pub fn pipeline(translated: Translated, input_spans: usize) {
     let kept: u64 = translated
@@ -52,9 +53,10 @@ pub fn pipeline(translated: Translated, input_spans: usize) {
     let split =
         split_by_trace(&encoded, NO_CAP).expect("the splitter refused a request prost encoded");
     assert_eq!(
-        split.rejected_spans, 0,
+        split.refused.total(),
+        0,
         "split refused a translated span: {:?}",
-        split.rejection
+        split.refused.first()
     );
     assert_eq!(split.accepted_spans, translated.spans);
 }

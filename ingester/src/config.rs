@@ -59,6 +59,14 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_KAFKA_ENCODING", default_value = "otlp_proto")]
     pub kafka_encoding: Encoding,
 
+    /// When this many messages at the start of a partition all fail to
+    /// decode, the partition is paused as probably read with the wrong
+    /// --kafka-encoding, instead of moving the topic to the dead-letter topic
+    /// (0: no check, every undecodable message is dead-lettered). Until one
+    /// decodes, up to this many are held in memory, uncommitted.
+    #[arg(long, env = "FERROTRACE_KAFKA_ENCODING_CHECK", default_value_t = 100)]
+    pub kafka_encoding_check: usize,
+
     /// Topic for messages that can never be stored (they do not decode); empty means `<topic>_dlq`.
     #[arg(long, env = "FERROTRACE_KAFKA_DLQ_TOPIC", default_value = "")]
     pub kafka_dlq_topic: String,

@@ -8,6 +8,12 @@
 //! revocation and shutdown the stored offsets are committed synchronously. A
 //! message read again after a crash or rebalance is harmless: document IDs
 //! are deterministic.
+//!
+//! What cannot be stored is moved, never dropped: an undecodable message, a
+//! message with spans the writer cannot store, and documents Elasticsearch
+//! refuses go to the dead-letter topic, and their offsets advance only once
+//! it acknowledged them. [`EncodingCheck`] keeps a wrong `--kafka-encoding`
+//! from moving a whole topic there.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::KafkaLogs;
-use ferrotrace_common::kafka_codec::{self, Encoding};
+use ferrotrace_common::kafka_codec::{self, CodecError, Encoding};
 use ferrotrace_common::kafka_security;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
@@ -32,7 +38,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::dead_letter::{DeadLetter, DeadLetters, Unwritable};
+use crate::encoding_check::{EncodingCheck, Verdict};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
 use crate::metrics as m;
@@ -291,6 +298,9 @@ struct Completion {
     /// Service/operation keys written by the bulk (see `BatchBuilder::services_stored`).
     services: Vec<u64>,
     outcome: Outcome,
+    /// The reason when the messages were moved whole to the dead-letter
+    /// topic rather than stored.
+    dead_lettered: Option<&'static str>,
 }
 
 /// Everything the poll loop owns: the batch being built, the bulk tasks in
@@ -315,6 +325,10 @@ struct IngestLoop {
     dead_letters: DeadLetters,
     bulk_max_bytes: usize,
     metrics_gen: MetricsGenerator,
+    encoding_check: EncodingCheck,
+    /// Dead letters of messages in the current batch that had spans the
+    /// writer skipped, with their trace IDs: sent once the batch is stored.
+    unwritable: Vec<(DeadLetter, Vec<String>)>,
 }
 
 /// Where consumed messages go: documents to Elasticsearch through the batch
@@ -361,7 +375,10 @@ pub async fn run(
         dead_letters,
         bulk_max_bytes: config.es_bulk_max_bytes,
         metrics_gen,
+        encoding_check: EncodingCheck::new(config.kafka_encoding_check),
+        unwritable: Vec::new(),
     };
+    metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS).set(0.0);
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -436,6 +453,10 @@ impl IngestLoop {
     /// Decodes one message and appends its documents to the current batch.
     fn add(&mut self, message: &BorrowedMessage<'_>) {
         let (partition, offset) = (message.partition(), message.offset());
+        if self.encoding_check.is_paused(partition) {
+            // Fetched before the pause: read again once the flag is fixed.
+            return;
+        }
         let Some(reference) = self.tracker.read(partition, offset) else {
             // librdkafka fetches only assigned partitions, so an assignment was
             // missed: loud, because the partition stalls until the next rebalance.
@@ -447,67 +468,141 @@ impl IngestLoop {
             return;
         };
         let value = message.payload().unwrap_or_default();
+        // The error's label and text, and whether the message was in the
+        // topic's encoding (a Jaeger span its translation refuses is).
         let decoded = match kafka_codec::decode(self.encoding, value) {
             Ok(otlp) => ExportTraceServiceRequest::decode(&*otlp).map_err(|e| {
                 (
                     "undecodable",
                     format!("invalid ExportTraceServiceRequest: {e}"),
+                    false,
                 )
             }),
-            Err(error) => Err((error.label(), error.to_string())),
+            Err(error) => {
+                let in_encoding = matches!(error, CodecError::Refused { .. });
+                Err((error.label(), error.to_string(), in_encoding))
+            }
         };
         match decoded {
             Ok(request) => {
                 metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                for (held, letter) in self.encoding_check.decoded(partition) {
+                    self.dead_letter(held, letter);
+                }
                 let skipped = self.builder.add(reference, &request);
                 self.metrics_gen.observe(&request);
                 if skipped > 0 {
+                    // Stored but for these spans: the message also goes to
+                    // the dead-letter topic once its batch is stored.
                     metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
+                    let unwritable = Unwritable::of(&request, skipped);
                     tracing::warn!(
                         partition,
                         offset,
                         skipped,
-                        "spans with malformed IDs skipped"
+                        trace_ids = ?unwritable.trace_ids,
+                        error = %unwritable.error,
+                        "spans with malformed IDs not indexed; the message goes to the dead-letter topic"
                     );
+                    let letter = self.letter(message, "invalid_span", unwritable.error);
+                    self.unwritable.push((letter, unwritable.trace_ids));
                 }
             }
-            Err((reason, error)) => {
-                // It can never be stored: move it to the dead-letter topic, and
-                // let its offset advance once that topic has it.
+            Err((reason, error, in_encoding)) => {
+                // It can never be stored: move it to the dead-letter topic,
+                // and let its offset advance once that topic has it, unless
+                // it looks like the whole partition is read wrongly.
                 metrics::counter!(m::MESSAGES, "result" => "undecodable").increment(1);
-                tracing::error!(%error, partition, offset, bytes = value.len(), encoding = %self.encoding, dlq = self.dead_letters.topic(), "undecodable message sent to the dead-letter topic");
-                let letter = DeadLetter {
-                    source_topic: self.topic.clone(),
-                    partition,
-                    offset,
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: value.to_vec(),
-                    reason,
-                    error,
-                };
-                let Some(done_tx) = self.done_tx.clone() else {
-                    return;
-                };
-                let (dead_letters, give_up) = (self.dead_letters.clone(), self.give_up.clone());
-                self.tasks.spawn(async move {
-                    let outcome = if dead_letters.send(&letter, &give_up).await {
-                        Outcome::Stored {
-                            spans: 0,
-                            rejected: Vec::new(),
-                        }
-                    } else {
-                        Outcome::Abandoned
-                    };
-                    let _ = done_tx
-                        .send(Completion {
-                            messages: vec![reference],
-                            services: Vec::new(),
-                            outcome,
-                        })
-                        .await;
-                });
+                if in_encoding {
+                    for (held, letter) in self.encoding_check.decoded(partition) {
+                        self.dead_letter(held, letter);
+                    }
+                }
+                let letter = self.letter(message, reason, error.clone());
+                match self.encoding_check.undecodable(reference, letter) {
+                    Verdict::DeadLetter(reference, letter) => self.dead_letter(reference, letter),
+                    Verdict::Held => {}
+                    Verdict::Pause => self.pause_for_encoding(partition, &error),
+                }
             }
         }
+    }
+
+    /// A dead letter of `message` as read: key and value unchanged.
+    fn letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: &'static str,
+        error: String,
+    ) -> DeadLetter {
+        DeadLetter {
+            source_topic: self.topic.clone(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().unwrap_or_default().to_vec(),
+            reason,
+            error,
+        }
+    }
+
+    /// Moves an undecodable message to the dead-letter topic; its offset
+    /// advances once the topic acknowledged it.
+    fn dead_letter(&mut self, reference: MessageRef, letter: DeadLetter) {
+        let Some(done_tx) = self.done_tx.clone() else {
+            return;
+        };
+        let (dead_letters, give_up) = (self.dead_letters.clone(), self.give_up.clone());
+        let encoding = self.encoding;
+        self.tasks.spawn(async move {
+            let sent = dead_letters.send(&letter, &give_up).await;
+            let outcome = if sent {
+                tracing::error!(
+                    error = %letter.error,
+                    partition = letter.partition,
+                    offset = letter.offset,
+                    bytes = letter.value.len(),
+                    %encoding,
+                    dlq = dead_letters.topic(),
+                    "undecodable message sent to the dead-letter topic"
+                );
+                Outcome::Stored {
+                    spans: 0,
+                    rejected: Vec::new(),
+                }
+            } else {
+                Outcome::Abandoned
+            };
+            let _ = done_tx
+                .send(Completion {
+                    messages: vec![reference],
+                    services: Vec::new(),
+                    outcome,
+                    dead_lettered: Some(letter.reason),
+                })
+                .await;
+        });
+    }
+
+    /// The first `--kafka-encoding-check` messages of `partition` all failed
+    /// to decode: stop reading it rather than dead-letter the whole topic.
+    fn pause_for_encoding(&mut self, partition: i32, error: &str) {
+        tracing::error!(
+            partition,
+            topic = %self.topic,
+            encoding = %self.encoding,
+            %error,
+            "the first messages of this partition all failed to decode: --kafka-encoding is \
+             probably wrong (the producer writes another encoding). The partition is paused, \
+             nothing of it is committed or dead-lettered; fix --kafka-encoding and restart, or \
+             set --kafka-encoding-check=0 to move undecodable messages to the dead-letter topic"
+        );
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        if let Err(error) = self.consumer.pause(&list) {
+            tracing::warn!(%error, partition, "pausing the partition failed");
+        }
+        metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS).set(self.encoding_check.paused() as f64);
     }
 
     /// Applies the rebalances librdkafka reported since the last poll.
@@ -517,6 +612,9 @@ impl IngestLoop {
                 Assignment::Assigned(partitions) => {
                     metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
                     partitions.iter().for_each(|&p| self.tracker.assign(p));
+                    partitions
+                        .iter()
+                        .for_each(|&p| self.encoding_check.assign(p));
                     if self.paused {
                         // New partitions wait with the others for a free bulk slot.
                         self.set_paused(&partitions, true);
@@ -526,10 +624,13 @@ impl IngestLoop {
                     metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
                     for p in partitions {
                         self.tracker.revoke(p);
+                        self.encoding_check.revoke(p);
                         if let Ok(mut stored) = self.stored.lock() {
                             stored.remove(&p);
                         }
                     }
+                    metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS)
+                        .set(self.encoding_check.paused() as f64);
                 }
             }
         }
@@ -539,7 +640,12 @@ impl IngestLoop {
     fn completed(&mut self, done: Completion) {
         if let Outcome::Stored { .. } = done.outcome {
             self.builder.services_stored(&done.services);
-            metrics::counter!(m::MESSAGES_STORED).increment(done.messages.len() as u64);
+            let count = done.messages.len() as u64;
+            match done.dead_lettered {
+                Some(reason) => metrics::counter!(m::MESSAGES_DEAD_LETTERED, "reason" => reason)
+                    .increment(count),
+                None => metrics::counter!(m::MESSAGES_STORED).increment(count),
+            }
             let advanced = self.tracker.complete(&done.messages);
             self.store(advanced);
         }
@@ -614,6 +720,7 @@ impl IngestLoop {
         };
         let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
+        let unwritable = std::mem::take(&mut self.unwritable);
         let bytes = batch.bytes() as f64;
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
@@ -640,6 +747,22 @@ impl IngestLoop {
                     }
                 }
             }
+            if let Outcome::Stored { .. } = &outcome {
+                for (letter, trace_ids) in &unwritable {
+                    if !dead_letters.send(letter, &give_up).await {
+                        outcome = Outcome::Abandoned;
+                        break;
+                    }
+                    tracing::warn!(
+                        partition = letter.partition,
+                        offset = letter.offset,
+                        ?trace_ids,
+                        error = %letter.error,
+                        dlq = dead_letters.topic(),
+                        "message with spans not indexed sent to the dead-letter topic"
+                    );
+                }
+            }
             // The slot frees first, so the loop can send the next batch as soon as it hears of this one.
             drop(permit);
             let _ = done_tx
@@ -647,6 +770,7 @@ impl IngestLoop {
                     messages,
                     services,
                     outcome,
+                    dead_lettered: None,
                 })
                 .await;
         });
@@ -672,7 +796,8 @@ impl IngestLoop {
         if !self.paused {
             return;
         }
-        let partitions = self.tracker.partitions();
+        let mut partitions = self.tracker.partitions();
+        partitions.retain(|&p| !self.encoding_check.is_paused(p));
         tracing::debug!(partitions = partitions.len(), "consumption resumed");
         self.set_paused(&partitions, false);
         self.paused = false;

@@ -1,8 +1,12 @@
 //! The dead-letter topic: where what can never be stored goes, so that it
 //! neither blocks its partition nor disappears: a message that does not
-//! decode (its key and value unchanged), and a document Elasticsearch
+//! decode (its key and value unchanged, reason `undecodable` or the
+//! decoder's), a message holding spans the writer cannot store, such as a
+//! span ID of 3 bytes (key and value unchanged, reason `invalid_span`; its
+//! other spans are stored, and storing them again on a replay is harmless
+//! since document IDs are deterministic), and a document Elasticsearch
 //! refuses for good, such as a mapping error (the bulk action line and the
-//! document as sent).
+//! document as sent, reason `rejected_by_elasticsearch`).
 //!
 //! Every dead letter carries headers saying
 //! why and where from: `ferrotrace.reason`, `ferrotrace.error`,
@@ -17,9 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use ferrotrace_common::jaeger::{ids, writer};
 use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::log_limit::LogLimiter;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -143,9 +149,97 @@ impl DeadLetters {
     }
 }
 
+/// The spans of a decoded message the writer skipped, for the dead letter
+/// and the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unwritable {
+    /// `2 of 5 spans not stored: span 2 (trace …): span_id of 3 bytes, …`,
+    /// naming at most [`Unwritable::DESCRIBED`] spans.
+    pub error: String,
+    /// The trace IDs (32 hex) of the skipped spans, each once.
+    pub trace_ids: Vec<String>,
+}
+
+impl Unwritable {
+    const DESCRIBED: usize = 10;
+
+    /// Describes what [`writer::unwritable_id`] finds in `request`, whose
+    /// write skipped `skipped` spans.
+    pub fn of(request: &ExportTraceServiceRequest, skipped: usize) -> Self {
+        let spans = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans);
+        let total = spans.clone().count();
+        let mut out = Unwritable {
+            error: format!("{skipped} of {total} spans not stored:"),
+            trace_ids: Vec::new(),
+        };
+        let mut described = 0;
+        for (index, span) in spans.enumerate() {
+            let Some(problem) = writer::unwritable_id(span) else {
+                continue;
+            };
+            let mut hex = Vec::with_capacity(32);
+            ids::push_hex(&mut hex, &span.trace_id);
+            let trace = String::from_utf8_lossy(&hex).into_owned();
+            if described < Self::DESCRIBED {
+                let separator = if described == 0 { " " } else { "; " };
+                out.error.push_str(&format!(
+                    "{separator}span {index} (trace {trace}): {problem}"
+                ));
+                described += 1;
+            }
+            if !out.trace_ids.contains(&trace) {
+                out.trace_ids.push(trace);
+            }
+        }
+        out
+    }
+}
+
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
         key,
         value: Some(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    #[test]
+    fn names_each_unwritable_span_with_its_trace() {
+        let span = |trace: u8, span_id: Vec<u8>| Span {
+            trace_id: vec![trace; 16],
+            span_id,
+            ..Span::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        span(1, vec![1; 8]),
+                        span(2, vec![1, 2, 3]),
+                        span(2, vec![4; 9]),
+                    ],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let unwritable = Unwritable::of(&request, 2);
+        let trace = "02".repeat(16);
+        assert_eq!(
+            unwritable.error,
+            format!(
+                "2 of 3 spans not stored: span 1 (trace {trace}): span_id of 3 bytes, expected 8 or none; \
+                 span 2 (trace {trace}): span_id of 9 bytes, expected 8 or none"
+            )
+        );
+        assert_eq!(unwritable.trace_ids, vec![trace]);
     }
 }

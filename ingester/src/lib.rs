@@ -6,6 +6,7 @@
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod encoding_check;
 pub mod es;
 pub mod jobs;
 pub mod metrics;

@@ -6,7 +6,8 @@ use metrics::{describe_counter, describe_histogram, Unit};
 pub const MESSAGES: &str = "ferrotrace_ingester_messages_total";
 /// Spans stored in Elasticsearch.
 pub const SPANS_INDEXED: &str = "ferrotrace_ingester_spans_indexed_total";
-/// Spans not indexed because their trace, span, parent or link ID was malformed.
+/// Spans not indexed because their trace, span, parent or link ID was
+/// malformed; their message goes to the dead-letter topic (`invalid_span`).
 pub const SPANS_SKIPPED: &str = "ferrotrace_ingester_spans_skipped_total";
 /// Documents Elasticsearch rejected permanently, by index kind.
 pub const DOCS_REJECTED: &str = "ferrotrace_ingester_documents_rejected_total";
@@ -24,8 +25,14 @@ pub const PAUSED_PARTITIONS: &str = "ferrotrace_ingester_paused_partitions";
 /// Rebalance events, by event (`assigned`, `revoked`).
 pub const REBALANCES: &str = "ferrotrace_ingester_rebalances_total";
 
-/// Messages moved to the dead-letter topic, by reason.
+/// Dead letters the dead-letter topic acknowledged, by reason.
 pub const DEAD_LETTERS: &str = "ferrotrace_ingester_dead_letters_total";
+/// Kafka messages moved whole to the dead-letter topic instead of being
+/// stored (not counted in [`MESSAGES_STORED`]), by reason.
+pub const MESSAGES_DEAD_LETTERED: &str = "ferrotrace_ingester_messages_dead_lettered_total";
+/// Partitions paused because their first `--kafka-encoding-check` messages
+/// all failed to decode (`--kafka-encoding` is probably wrong).
+pub const UNDECODABLE_PAUSED_PARTITIONS: &str = "ferrotrace_ingester_undecodable_paused_partitions";
 
 /// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition.
 pub const CONSUMER_LAG: &str = "ferrotrace_ingester_consumer_lag_messages";
@@ -108,7 +115,17 @@ pub fn describe() {
     describe_counter!(
         DEAD_LETTERS,
         Unit::Count,
-        "Messages that can never be stored, moved to the dead-letter topic, by reason."
+        "Dead letters the dead-letter topic acknowledged, by reason: undecodable (or the decoder's reason) and invalid_span are Kafka messages, rejected_by_elasticsearch documents."
+    );
+    describe_counter!(
+        MESSAGES_DEAD_LETTERED,
+        Unit::Count,
+        "Kafka messages moved whole to the dead-letter topic because they do not decode, by reason; not counted as stored."
+    );
+    metrics::describe_gauge!(
+        UNDECODABLE_PAUSED_PARTITIONS,
+        Unit::Count,
+        "Partitions paused because their first --kafka-encoding-check messages all failed to decode: --kafka-encoding is probably wrong."
     );
     metrics::describe_gauge!(
         PAUSED_PARTITIONS,
@@ -133,7 +150,7 @@ pub fn describe() {
     describe_counter!(
         SPANS_SKIPPED,
         Unit::Count,
-        "Spans not indexed because an ID (trace, span, parent or link) had an invalid length."
+        "Spans not indexed because an ID (trace, span, parent or link) had an invalid length; their message goes to the dead-letter topic with reason invalid_span."
     );
     describe_counter!(
         DOCS_REJECTED,
@@ -158,7 +175,7 @@ pub fn describe() {
     describe_counter!(
         MESSAGES_STORED,
         Unit::Count,
-        "Kafka messages whose spans are all stored; their offsets become committable once every earlier message is stored too."
+        "Kafka messages whose spans are stored (those the writer can store); their offsets become committable once every earlier message is done too. Messages moved to the dead-letter topic are counted in ferrotrace_ingester_messages_dead_lettered_total instead."
     );
     describe_counter!(
         METRICS_GEN_OVERFLOW,

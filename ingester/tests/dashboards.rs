@@ -230,6 +230,8 @@ impl CollectorProcess {
             .arg("--jaeger-http-listen=")
             .arg("--jaeger-grpc-listen=")
             .arg(format!("--zipkin-listen={zipkin}"))
+            // Test spans start at AFTER_MIDNIGHT_NS, a fixed date.
+            .arg("--max-span-age=876000h")
             .env(
                 "RUST_LOG",
                 std::env::var("COLLECTOR_LOG").unwrap_or_else(|_| "warn".into()),

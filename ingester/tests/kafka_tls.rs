@@ -141,6 +141,8 @@ impl Pipeline {
             .args(kafka_flags)
             .arg(format!("--kafka-topic={}", self.topic))
             .arg("--kafka-produce-timeout=3s")
+            // Test spans start at AFTER_MIDNIGHT_NS, a fixed date.
+            .arg("--max-span-age=876000h")
             .arg(format!("--otlp-grpc-listen={grpc}"))
             .args([
                 "--otlp-http-listen=",

@@ -40,9 +40,10 @@ use crate::refusals::{self, Origin, Peer};
 
 /// The OTLP response for an accepted request: `partial_success` only when spans were rejected.
 pub fn export_response(accepted: &Accepted) -> ExportTraceServiceResponse {
-    let partial_success = (accepted.rejected_spans > 0).then(|| ExportTracePartialSuccess {
-        rejected_spans: accepted.rejected_spans as i64,
-        error_message: accepted.rejection.clone().unwrap_or_default(),
+    let rejected = accepted.refused.total();
+    let partial_success = (rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: rejected as i64,
+        error_message: accepted.refused.first().unwrap_or_default().to_owned(),
     });
     ExportTraceServiceResponse { partial_success }
 }
@@ -234,9 +235,11 @@ pub fn media_type(headers: &HeaderMap) -> String {
 /// Exports a request translated from Jaeger or Zipkin.
 ///
 /// Jaeger and Zipkin have no `partial_success`: when some spans were refused
-/// (by the translation's checks or by the split), the valid ones are still
-/// stored and the client gets `InvalidArgument` saying how many were refused
-/// and why. Clients do not retry that, so nothing is stored twice.
+/// (by the translation's checks or by the split, which applies the same
+/// rules as to OTLP input and counts its refusals itself), the valid ones
+/// are still stored and the client gets `InvalidArgument` saying how many
+/// were refused and why. Clients do not retry that, so nothing is stored
+/// twice.
 pub async fn export_translated(
     pipeline: &Pipeline,
     origin: Origin,
@@ -266,16 +269,11 @@ pub async fn export_translated(
     }
     let request = translated.request.encode_to_vec();
     let accepted = pipeline.export(origin, &request, started, held).await?;
-    if accepted.rejected_spans > 0 {
-        metrics::counter!(m::SPANS_REFUSED, "receiver" => receiver, "reason" => "too_large")
-            .increment(accepted.rejected_spans);
-    }
-    let total_refused = refused.total() + accepted.rejected_spans;
+    let total_refused = refused.total() + accepted.refused.total();
     if total_refused > 0 {
         let first = refused
             .first()
-            .map(str::to_owned)
-            .or(accepted.rejection)
+            .or(accepted.refused.first())
             .unwrap_or_default();
         // The pipeline logged the spans it rejected; these the translation refused.
         if refused.total() > 0 {

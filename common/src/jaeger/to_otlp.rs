@@ -425,6 +425,9 @@ fn refuse(refused: &mut Refusals, refusal: Refusal, index: usize, trace_id: &[u8
             Refusal::ZeroSpanId => "zero span ID",
             Refusal::InvalidId => "invalid ID",
             Refusal::InvalidTimestamp => "invalid timestamp",
+            // The split's reasons, never the translation's.
+            Refusal::TimestampOutOfWindow => "timestamp out of window",
+            Refusal::TooLarge => "too large",
         };
         let separator = if detail.is_empty() { "" } else { ": " };
         format!(

@@ -318,7 +318,10 @@ pub(crate) fn describe(
     let reason = match refusal {
         Refusal::ZeroTraceId => "zero trace ID",
         Refusal::ZeroSpanId => "zero span ID",
-        Refusal::InvalidId | Refusal::InvalidTimestamp => detail,
+        Refusal::InvalidId
+        | Refusal::InvalidTimestamp
+        | Refusal::TimestampOutOfWindow
+        | Refusal::TooLarge => detail,
     };
     format!("span {index} (trace {hex}): {reason}")
 }
