@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         "ingester",
         metrics::HISTOGRAMS,
         metrics::HISTOGRAM_BUCKETS,
+        metrics::REMOVABLE_GAUGES,
     )?;
     let shutdown = shutdown::on_signal();
     let ingester = Ingester::bind(config, metrics, &shutdown).await?;

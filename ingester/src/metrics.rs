@@ -27,7 +27,8 @@ pub const REBALANCES: &str = "ferrotrace_ingester_rebalances_total";
 /// Messages moved to the dead-letter topic, by reason.
 pub const DEAD_LETTERS: &str = "ferrotrace_ingester_dead_letters_total";
 
-/// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition.
+/// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition;
+/// only while the partition is assigned here (see `consumer`).
 pub const CONSUMER_LAG: &str = "ferrotrace_ingester_consumer_lag_messages";
 
 /// Bytes of bulk request bodies sent (retries included).
@@ -62,6 +63,10 @@ pub const SPAN_METRICS_BUCKETS: &[f64] = &[
     16.384,
 ];
 
+/// Gauges whose series are removed when what they describe is gone: a
+/// partition's lag when it is revoked and at shutdown.
+pub const REMOVABLE_GAUGES: &[&str] = &[CONSUMER_LAG];
+
 /// Histograms with the common latency buckets.
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 /// Histograms with buckets of their own (Tempo's).
@@ -86,7 +91,7 @@ pub fn describe() {
     metrics::describe_gauge!(
         CONSUMER_LAG,
         Unit::Count,
-        "Messages of each assigned partition not yet stored in Elasticsearch (high watermark minus the offset stored for commit), from librdkafka statistics."
+        "Messages of each partition assigned to this ingester not yet stored in Elasticsearch: high watermark minus the offset stored for commit (the group's committed offset on a partition just taken over), from librdkafka statistics; removed when the partition is revoked."
     );
     describe_counter!(
         DEAD_LETTERS,
