@@ -24,7 +24,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 4] = [
+    /// Every reason, in the order of their labels' counts.
+    pub const ALL: [Refusal; 4] = [
         Refusal::ZeroTraceId,
         Refusal::ZeroSpanId,
         Refusal::InvalidId,

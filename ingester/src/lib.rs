@@ -46,6 +46,7 @@ impl Ingester {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Self> {
         crate::metrics::describe();
+        crate::metrics::register(config.kafka_encoding);
         let admin = match config.admin_listen.addr() {
             Some(addr) => Some(
                 TcpListener::bind(addr)

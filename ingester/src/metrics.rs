@@ -1,6 +1,10 @@
-//! Names and descriptions of the ingester's metrics, in one place.
+//! Names and descriptions of the ingester's metrics, in one place, and the
+//! series that exist from start-up ([`register`]).
 
+use ferrotrace_common::kafka_codec::{CodecError, Encoding};
 use metrics::{describe_counter, describe_histogram, Unit};
+
+use crate::es::bulk::DocKind;
 
 /// Kafka messages consumed, by result (`ok`, `undecodable`).
 pub const MESSAGES: &str = "ferrotrace_ingester_messages_total";
@@ -75,6 +79,44 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SG_CLIENT_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
 ];
+
+/// Creates, at 0, every series the shipped dashboards and alerts query whose
+/// labels are known at start, so a panel shows 0 rather than "No data" and
+/// `rate()` sees the first event. The lag of a partition appears when it is
+/// assigned (`consumer`); the service graph's and span metrics' series depend
+/// on the spans seen.
+pub fn register(encoding: Encoding) {
+    for result in ["ok", "undecodable"] {
+        metrics::counter!(MESSAGES, "result" => result).increment(0);
+    }
+    for result in ["ok", "retry", "partial"] {
+        metrics::counter!(BULK_REQUESTS, "result" => result).increment(0);
+    }
+    // Elasticsearch's statuses are not known in advance; 429 (too many
+    // requests) is the one it answers when it pushes back.
+    metrics::counter!(BULK_ITEM_FAILURES, "status" => "429").increment(0);
+    for kind in [DocKind::Span, DocKind::Service] {
+        metrics::counter!(DOCS_REJECTED, "kind" => kind.label()).increment(0);
+    }
+    let undecodable = (encoding == Encoding::OtlpProto).then_some("undecodable");
+    for reason in CodecError::labels(encoding)
+        .into_iter()
+        .chain(undecodable)
+        .chain(["rejected_by_elasticsearch"])
+    {
+        metrics::counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+    }
+    for event in ["assigned", "revoked"] {
+        metrics::counter!(REBALANCES, "event" => event).increment(0);
+    }
+    for counter in [SPANS_INDEXED, SPANS_SKIPPED, MESSAGES_STORED, BULK_BYTES] {
+        metrics::counter!(counter).increment(0);
+    }
+    for gauge in [PAUSED_PARTITIONS, INFLIGHT_BYTES] {
+        metrics::gauge!(gauge).increment(0.0);
+    }
+    let _ = metrics::histogram!(BULK_DURATION);
+}
 
 /// Registers HELP text for every metric above.
 pub fn describe() {

@@ -41,6 +41,8 @@ impl RawRpc for Export {
         let pipeline = self.pipeline.clone();
         async move {
             let started = Instant::now();
+            metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+                .increment(body.len() as u64);
             match pipeline.export(RECEIVER, &body, started, held).await {
                 Ok(accepted) => Ok(Bytes::from(export_response(&accepted).encode_to_vec())),
                 Err(error) => Err(error.grpc_status()),
