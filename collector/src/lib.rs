@@ -55,6 +55,31 @@ struct Listeners {
     admin: Option<TcpListener>,
 }
 
+impl Listeners {
+    /// The metric labels of the enabled receivers.
+    fn receivers(&self) -> Vec<&'static str> {
+        use receivers::jaeger_udp::receiver_name;
+        [
+            (self.otlp_grpc.is_some(), "otlp_grpc"),
+            (self.otlp_http.is_some(), "otlp_http"),
+            (
+                self.jaeger_compact.is_some(),
+                receiver_name(ThriftProtocol::Compact),
+            ),
+            (
+                self.jaeger_binary.is_some(),
+                receiver_name(ThriftProtocol::Binary),
+            ),
+            (self.jaeger_http.is_some(), "jaeger_http"),
+            (self.jaeger_grpc.is_some(), "jaeger_grpc"),
+            (self.zipkin.is_some(), "zipkin"),
+        ]
+        .into_iter()
+        .filter_map(|(enabled, receiver)| enabled.then_some(receiver))
+        .collect()
+    }
+}
+
 impl Collector {
     /// Creates the Kafka producer and binds every enabled listener.
     pub async fn bind(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
@@ -98,6 +123,7 @@ impl Collector {
             zipkin: bind(config.zipkin_listen.addr(), "Zipkin").await?,
             admin: bind(config.admin_listen.addr(), "admin").await?,
         };
+        crate::metrics::register(&listeners.receivers());
         Ok(Self {
             config,
             producer,

@@ -1,6 +1,10 @@
-//! Names and descriptions of the collector's metrics, in one place.
+//! Names and descriptions of the collector's metrics, in one place, and the
+//! series that exist from start-up ([`register`]).
 
+use ferrotrace_common::translate::Refusal;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+use crate::pipeline::ExportError;
 
 /// Spans received, by receiver and outcome (`accepted`, `rejected`, `refused`).
 pub const SPANS: &str = "ferrotrace_collector_spans_total";
@@ -37,6 +41,49 @@ pub const AUTH_TOKENS_RELOADS: &str = "ferrotrace_collector_auth_tokens_reloads_
 
 /// Histograms exported with buckets rather than as summaries.
 pub const HISTOGRAMS: &[&str] = &[REQUEST_DURATION];
+
+/// Results of [`REQUESTS`] besides the errors' kinds.
+const REQUEST_OK: &str = "ok";
+/// Reasons of [`SPANS_REFUSED`] besides the translators' [`Refusal`]s.
+const REFUSED_TOO_LARGE: &str = "too_large";
+/// Reasons of [`UDP_PACKETS_DROPPED`].
+const UDP_DROP_REASONS: &[&str] = &["queue_full", "too_large", "malformed", "unknown_method"];
+/// The UDP receivers.
+const UDP_RECEIVERS: &[&str] = &["jaeger_compact", "jaeger_binary"];
+
+/// Creates, at 0, every series the shipped dashboards and alerts query whose
+/// labels are known at start, for each enabled receiver (by its metric
+/// label), so a panel shows 0 rather than "No data" and `rate()` sees the
+/// first event. `connections` and `connections_refused_total` are created by
+/// each TCP receiver's listener.
+pub fn register(receivers: &[&'static str]) {
+    for &receiver in receivers {
+        for outcome in ["accepted", "rejected", "refused"] {
+            metrics::counter!(SPANS, "receiver" => receiver, "outcome" => outcome).increment(0);
+        }
+        let reasons = Refusal::ALL.into_iter().map(Refusal::label);
+        for reason in reasons.chain([REFUSED_TOO_LARGE]) {
+            metrics::counter!(SPANS_REFUSED, "receiver" => receiver, "reason" => reason)
+                .increment(0);
+        }
+        for result in std::iter::once(REQUEST_OK).chain(ExportError::KINDS.iter().copied()) {
+            metrics::counter!(REQUESTS, "receiver" => receiver, "result" => result).increment(0);
+        }
+        metrics::counter!(RECEIVED_BYTES, "receiver" => receiver).increment(0);
+        let _ = metrics::histogram!(REQUEST_DURATION, "receiver" => receiver);
+        if UDP_RECEIVERS.contains(&receiver) {
+            for &reason in UDP_DROP_REASONS {
+                metrics::counter!(UDP_PACKETS_DROPPED, "receiver" => receiver, "reason" => reason)
+                    .increment(0);
+            }
+        }
+    }
+    for result in ["acked", "failed"] {
+        metrics::counter!(KAFKA_MESSAGES, "result" => result).increment(0);
+    }
+    metrics::counter!(KAFKA_BYTES).increment(0);
+    metrics::gauge!(INFLIGHT_BYTES).increment(0.0);
+}
 
 /// Registers HELP text for every metric above.
 pub fn describe() {

@@ -49,6 +49,16 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Every [`kind`](Self::kind), for the series created at start.
+    pub const KINDS: [&'static str; 6] = [
+        "invalid",
+        "unavailable",
+        "exhausted",
+        "too_large",
+        "unsupported",
+        "timeout",
+    ];
+
     /// Label for the requests metric.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -303,6 +313,20 @@ fn exhausted(error: ProduceError) -> ExportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_kind_is_created_at_start() {
+        let errors = [
+            ExportError::InvalidArgument(String::new()),
+            ExportError::Unavailable(String::new()),
+            ExportError::Exhausted(String::new()),
+            ExportError::TooLarge(String::new()),
+            ExportError::Unsupported(String::new()),
+            ExportError::Timeout(String::new()),
+        ];
+        let kinds: Vec<&str> = errors.iter().map(ExportError::kind).collect();
+        assert_eq!(kinds, ExportError::KINDS);
+    }
 
     #[test]
     fn retryable_errors_map_to_statuses_sdks_retry() {

@@ -157,7 +157,7 @@ async fn render_metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.metrics.render(),
+        crate::telemetry::render_metrics(&state.metrics),
     )
 }
 

@@ -49,6 +49,7 @@ use serde::Deserialize;
 
 use crate::jaeger::index::days_from_civil;
 use crate::jaeger::{proto, to_otlp};
+use crate::translate::Refusal;
 
 /// How the values of a topic are encoded; the names are those of the
 /// OpenTelemetry Collector's Kafka receiver and of Jaeger's ingester.
@@ -128,6 +129,22 @@ impl CodecError {
             CodecError::JaegerProto(_) => "invalid_jaeger_proto",
             CodecError::JaegerJson(_) => "invalid_jaeger_json",
             CodecError::Refused { reason, .. } => reason,
+        }
+    }
+
+    /// Every [`label`](Self::label) a value in `encoding` can fail with
+    /// (`otlp_proto` values are handed on unchecked: none).
+    pub fn labels(encoding: Encoding) -> Vec<&'static str> {
+        let refusals = Refusal::ALL.into_iter().map(Refusal::label);
+        match encoding {
+            Encoding::OtlpProto => Vec::new(),
+            Encoding::OtlpJson => vec!["invalid_otlp_json"],
+            Encoding::JaegerProto => std::iter::once("invalid_jaeger_proto")
+                .chain(refusals)
+                .collect(),
+            Encoding::JaegerJson => std::iter::once("invalid_jaeger_json")
+                .chain(refusals)
+                .collect(),
         }
     }
 }

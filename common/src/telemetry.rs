@@ -1,9 +1,14 @@
 //! Process telemetry: `tracing` logs and the Prometheus metrics recorder.
 //!
-//! Both binaries call [`init_logs`] and [`init_metrics`] once at start. The
-//! recorder's handle renders `/metrics`; build information is published as
+//! Both binaries call [`init_logs`] and [`init_metrics`] once at start.
+//! [`render_metrics`] renders `/metrics`; build information is published as
 //! `ferrotrace_build_info{component,version}` so dashboards can tell versions
-//! apart during a rollout.
+//! apart during a rollout. Gauges named as removable at start can lose a
+//! series again ([`remove_gauges`]), e.g. the lag of a revoked partition.
+
+mod removable;
+
+use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
@@ -58,12 +63,22 @@ fn colour_logs() -> bool {
 pub fn init_metrics(
     component: &'static str,
     histograms_seconds: &[&str],
-) -> Result<PrometheusHandle, BuildError> {
-    init_metrics_with_buckets(component, histograms_seconds, &[])
+) -> Result<PrometheusHandle, MetricsError> {
+    init_metrics_with_buckets(component, histograms_seconds, &[], &[])
+}
+
+/// Why the metrics recorder was not installed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("building the Prometheus recorder: {0}")]
+    Build(#[from] BuildError),
+    #[error("a metrics recorder is already installed")]
+    AlreadyInstalled,
 }
 
 /// [`init_metrics`], plus histograms whose buckets are given with their name
-/// (e.g. the ingester's Tempo-compatible metrics, which keep Tempo's buckets).
+/// (e.g. the ingester's Tempo-compatible metrics, which keep Tempo's buckets),
+/// and the gauges whose series [`remove_gauges`] can remove.
 ///
 /// Also starts a thread that runs the recorder's upkeep every
 /// [`UPKEEP_INTERVAL`]: histogram samples are buffered until they are folded
@@ -73,7 +88,8 @@ pub fn init_metrics_with_buckets(
     component: &'static str,
     histograms_seconds: &[&str],
     buckets: &[(&str, &[f64])],
-) -> Result<PrometheusHandle, BuildError> {
+    removable_gauges: &[&str],
+) -> Result<PrometheusHandle, MetricsError> {
     let mut builder = PrometheusBuilder::new();
     let latency = histograms_seconds
         .iter()
@@ -84,7 +100,15 @@ pub fn init_metrics_with_buckets(
             values,
         )?;
     }
-    let handle = builder.install_recorder()?;
+    let prometheus = builder.build_recorder();
+    let handle = prometheus.handle();
+    let removable = Arc::new(removable::RemovableGauges::new(removable_gauges));
+    metrics::set_global_recorder(removable::WithRemovableGauges {
+        prometheus,
+        removable: removable.clone(),
+    })
+    .map_err(|_| MetricsError::AlreadyInstalled)?;
+    let _ = REMOVABLE.set(removable);
     let upkeep = handle.clone();
     // Not spawning is harmless: scrapes still fold the samples in.
     let _ = std::thread::Builder::new()
@@ -99,6 +123,27 @@ pub fn init_metrics_with_buckets(
     );
     metrics::gauge!("ferrotrace_build_info", "component" => component, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
+}
+
+/// The removable gauges of the installed recorder; unset until [`init_metrics`].
+static REMOVABLE: OnceLock<Arc<removable::RemovableGauges>> = OnceLock::new();
+
+/// Removes the series of the removable gauge `name` whose labels include
+/// every `(key, value)` of `labels` (all of them when `labels` is empty). A
+/// later `metrics::gauge!` of the same series creates it again.
+pub fn remove_gauges(name: &str, labels: &[(&str, &str)]) {
+    if let Some(removable) = REMOVABLE.get() {
+        removable.remove(name, labels);
+    }
+}
+
+/// `/metrics`: the exporter's text, then the removable gauges'.
+pub fn render_metrics(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    if let Some(removable) = REMOVABLE.get() {
+        removable.render(&mut text);
+    }
+    text
 }
 
 /// How often buffered histogram samples are folded into their buckets.

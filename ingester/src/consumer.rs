@@ -14,8 +14,13 @@
 //! refuses go to the dead-letter topic, and their offsets advance only once
 //! it acknowledged them. [`EncodingCheck`] keeps a wrong `--kafka-encoding`
 //! from moving a whole topic there.
+//!
+//! Per-partition series (the lag gauge) exist exactly while the partition is
+//! assigned here: created at 0 on assignment, removed on revocation and at
+//! shutdown, so the sum over all ingesters is the group's lag after every
+//! rebalance.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +28,7 @@ use std::time::{Duration, Instant};
 use ferrotrace_common::kafka_client::KafkaLogs;
 use ferrotrace_common::kafka_codec::{self, CodecError, Encoding};
 use ferrotrace_common::kafka_security;
+use ferrotrace_common::telemetry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
@@ -55,7 +61,8 @@ enum Assignment {
     Revoked(Vec<i32>),
 }
 
-/// librdkafka context: records rebalances and commits on revocation.
+/// librdkafka context: records rebalances, commits on revocation, and keeps
+/// the per-partition series of exactly the partitions assigned here.
 pub struct IngestContext {
     topic: String,
     events: Mutex<Vec<Assignment>>,
@@ -63,6 +70,9 @@ pub struct IngestContext {
     /// The group has assigned this consumer its partitions (maybe none) at least once.
     joined: AtomicBool,
     logs: KafkaLogs,
+    /// Partitions whose series exist. Statistics set their lag under this
+    /// lock, so a revoked partition's series never comes back.
+    owned: Mutex<BTreeSet<i32>>,
 }
 
 impl ClientContext for IngestContext {
@@ -75,21 +85,44 @@ impl ClientContext for IngestContext {
     }
 
     /// librdkafka's statistics (every `statistics.interval.ms`): the lag of
-    /// each partition this ingester consumes. `consumer_lag_stored` is the
-    /// high watermark minus the offset stored for commit, i.e. what is not yet
-    /// in Elasticsearch; librdkafka reports -1 while it does not know.
+    /// each partition assigned here. librdkafka keeps reporting partitions it
+    /// no longer consumes, with their last figures: those are skipped.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;
         };
-        for (&partition, stats) in &topic.partitions {
-            if partition < 0 || stats.consumer_lag_stored < 0 {
+        let Ok(owned) = self.owned.lock() else {
+            return;
+        };
+        for &partition in owned.iter() {
+            let Some(p) = topic.partitions.get(&partition) else {
                 continue;
-            }
-            metrics::gauge!(m::CONSUMER_LAG, "topic" => self.topic.clone(), "partition" => partition.to_string())
-                .set(stats.consumer_lag_stored as f64);
+            };
+            let Some(lag) = unstored_messages(
+                p.hi_offset,
+                p.stored_offset,
+                p.committed_offset,
+                p.lo_offset,
+            ) else {
+                continue;
+            };
+            self.lag_gauge(partition).set(lag as f64);
         }
     }
+}
+
+/// Messages of a partition not yet stored in Elasticsearch: the high
+/// watermark minus the first offset not stored, which is the offset stored
+/// for commit, else the group's committed offset (a partition just taken
+/// over), else the log start (nothing committed: `auto.offset.reset=earliest`
+/// reads it all). None while the watermark is unknown; never negative (tansu
+/// reports watermarks behind the offsets read).
+fn unstored_messages(high: i64, stored: i64, committed: i64, low: i64) -> Option<i64> {
+    if high < 0 {
+        return None;
+    }
+    let next = [stored, committed, low].into_iter().find(|&o| o >= 0)?;
+    Some((high - next).max(0))
 }
 
 impl ConsumerContext for IngestContext {
@@ -112,6 +145,7 @@ impl ConsumerContext for IngestContext {
                 }
             }
             tracing::info!(?partitions, "partitions revoked");
+            self.disown(&partitions);
             self.push(Assignment::Revoked(partitions));
         }
     }
@@ -121,6 +155,7 @@ impl ConsumerContext for IngestContext {
             let partitions = partitions_of(list, &self.topic);
             tracing::info!(?partitions, "partitions assigned");
             self.joined.store(true, Ordering::Relaxed);
+            self.own(&partitions);
             self.push(Assignment::Assigned(partitions));
         }
     }
@@ -149,6 +184,47 @@ impl IngestContext {
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default()
+    }
+
+    fn lag_gauge(&self, partition: i32) -> metrics::Gauge {
+        metrics::gauge!(m::CONSUMER_LAG, "topic" => self.topic.clone(), "partition" => partition.to_string())
+    }
+
+    /// Newly assigned partitions get their series, at 0 until librdkafka's
+    /// next statistics say more.
+    fn own(&self, partitions: &[i32]) {
+        let Ok(mut owned) = self.owned.lock() else {
+            return;
+        };
+        for &partition in partitions {
+            if owned.insert(partition) {
+                self.lag_gauge(partition).set(0.0);
+            }
+        }
+    }
+
+    /// Revoked partitions' series are removed: their new owner exports them.
+    fn disown(&self, partitions: &[i32]) {
+        let Ok(mut owned) = self.owned.lock() else {
+            return;
+        };
+        for partition in partitions {
+            owned.remove(partition);
+            let partition = partition.to_string();
+            telemetry::remove_gauges(
+                m::CONSUMER_LAG,
+                &[("topic", &self.topic), ("partition", &partition)],
+            );
+        }
+    }
+
+    /// At shutdown: this process owns no partition any more.
+    fn disown_all(&self) {
+        let partitions: Vec<i32> = match self.owned.lock() {
+            Ok(owned) => owned.iter().copied().collect(),
+            Err(_) => return,
+        };
+        self.disown(&partitions);
     }
 }
 
@@ -257,6 +333,7 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
         stored: stored.clone(),
         joined: AtomicBool::new(false),
         logs: KafkaLogs::new("consumer"),
+        owned: Mutex::default(),
     };
     let mut client = ClientConfig::new();
     client
@@ -631,6 +708,10 @@ impl IngestLoop {
                     }
                     metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS)
                         .set(self.encoding_check.paused() as f64);
+                    if self.paused {
+                        let paused = self.tracker.partitions().len();
+                        metrics::gauge!(m::PAUSED_PARTITIONS).set(paused as f64);
+                    }
                 }
             }
         }
@@ -846,6 +927,8 @@ impl IngestLoop {
         }
         self.tasks.abort_all();
         commit_stored(&self.consumer, &self.topic, &self.stored);
+        self.consumer.context().disown_all();
+        metrics::gauge!(m::PAUSED_PARTITIONS).set(0.0);
     }
 }
 
@@ -900,6 +983,29 @@ mod tests {
         let b = refs(&mut tracker, 1, &[100]);
         assert_eq!(tracker.complete(&[a[1], b[0]]), vec![(1, 101)]);
         assert_eq!(tracker.complete(&[a[0]]), vec![(0, 7)]);
+    }
+
+    #[test]
+    fn lag_counts_from_the_first_offset_not_stored() {
+        // (high watermark, stored, committed, log start)
+        assert_eq!(unstored_messages(100, 60, 40, 0), Some(40), "stored wins");
+        assert_eq!(
+            unstored_messages(100, -1001, 40, 0),
+            Some(60),
+            "just taken over: committed"
+        );
+        assert_eq!(
+            unstored_messages(100, -1001, -1001, 10),
+            Some(90),
+            "nothing committed: from the log start"
+        );
+        assert_eq!(
+            unstored_messages(-1001, 60, 40, 0),
+            None,
+            "watermark unknown"
+        );
+        assert_eq!(unstored_messages(100, -1001, -1001, -1), None);
+        assert_eq!(unstored_messages(8, 12, 12, 0), Some(0), "never negative");
     }
 
     #[test]

@@ -43,6 +43,7 @@ impl Ingester {
     /// Binds the admin listener and builds the Elasticsearch client.
     pub async fn bind(config: Config, metrics: PrometheusHandle) -> anyhow::Result<Self> {
         crate::metrics::describe();
+        crate::metrics::register(config.kafka_encoding);
         let admin = match config.admin_listen.addr() {
             Some(addr) => Some(
                 TcpListener::bind(addr)

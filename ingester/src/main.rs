@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
         "ingester",
         metrics::HISTOGRAMS,
         metrics::HISTOGRAM_BUCKETS,
+        metrics::REMOVABLE_GAUGES,
     )?;
     let shutdown = shutdown::on_signal();
     let ingester = Ingester::bind(config, metrics).await?;

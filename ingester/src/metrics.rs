@@ -1,6 +1,10 @@
-//! Names and descriptions of the ingester's metrics, in one place.
+//! Names and descriptions of the ingester's metrics, in one place, and the
+//! series that exist from start-up ([`register`]).
 
+use ferrotrace_common::kafka_codec::{CodecError, Encoding};
 use metrics::{describe_counter, describe_histogram, Unit};
+
+use crate::es::bulk::DocKind;
 
 /// Kafka messages consumed, by result (`ok`, `undecodable`).
 pub const MESSAGES: &str = "ferrotrace_ingester_messages_total";
@@ -34,7 +38,8 @@ pub const MESSAGES_DEAD_LETTERED: &str = "ferrotrace_ingester_messages_dead_lett
 /// all failed to decode (`--kafka-encoding` is probably wrong).
 pub const UNDECODABLE_PAUSED_PARTITIONS: &str = "ferrotrace_ingester_undecodable_paused_partitions";
 
-/// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition.
+/// Messages of a partition not yet stored in Elasticsearch (high watermark minus stored offset), by topic and partition;
+/// only while the partition is assigned here (see `consumer`).
 pub const CONSUMER_LAG: &str = "ferrotrace_ingester_consumer_lag_messages";
 
 /// Bytes of bulk request bodies sent (retries included).
@@ -85,6 +90,10 @@ pub const CONNECTOR_BUCKETS_MS: &[f64] = &[
     10_000.0, 15_000.0,
 ];
 
+/// Gauges whose series are removed when what they describe is gone: a
+/// partition's lag when it is revoked and at shutdown.
+pub const REMOVABLE_GAUGES: &[&str] = &[CONSUMER_LAG];
+
 /// Histograms with the common latency buckets.
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
 /// Histograms with buckets of their own (Tempo's).
@@ -94,6 +103,54 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
     (CONNECTOR_DURATION, CONNECTOR_BUCKETS_MS),
 ];
+
+/// Creates, at 0, every series the shipped dashboards and alerts query whose
+/// labels are known at start, so a panel shows 0 rather than "No data" and
+/// `rate()` sees the first event. The lag of a partition appears when it is
+/// assigned (`consumer`); the service graph's and span metrics' series depend
+/// on the spans seen.
+pub fn register(encoding: Encoding) {
+    for result in ["ok", "undecodable"] {
+        metrics::counter!(MESSAGES, "result" => result).increment(0);
+    }
+    for result in ["ok", "retry", "partial"] {
+        metrics::counter!(BULK_REQUESTS, "result" => result).increment(0);
+    }
+    // Elasticsearch's statuses are not known in advance; 429 (too many
+    // requests) is the one it answers when it pushes back.
+    metrics::counter!(BULK_ITEM_FAILURES, "status" => "429").increment(0);
+    for kind in [DocKind::Span, DocKind::Service] {
+        metrics::counter!(DOCS_REJECTED, "kind" => kind.label()).increment(0);
+    }
+    let undecodable = (encoding == Encoding::OtlpProto).then_some("undecodable");
+    let moved_whole: Vec<&'static str> = CodecError::labels(encoding)
+        .into_iter()
+        .chain(undecodable)
+        .collect();
+    for &reason in &moved_whole {
+        metrics::counter!(MESSAGES_DEAD_LETTERED, "reason" => reason).increment(0);
+    }
+    for reason in moved_whole
+        .into_iter()
+        .chain(["invalid_span", "rejected_by_elasticsearch"])
+    {
+        metrics::counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+    }
+    for event in ["assigned", "revoked"] {
+        metrics::counter!(REBALANCES, "event" => event).increment(0);
+    }
+    for counter in [SPANS_INDEXED, SPANS_SKIPPED, MESSAGES_STORED, BULK_BYTES] {
+        metrics::counter!(counter).increment(0);
+    }
+    for gauge in [
+        PAUSED_PARTITIONS,
+        UNDECODABLE_PAUSED_PARTITIONS,
+        INFLIGHT_BYTES,
+    ] {
+        metrics::gauge!(gauge).increment(0.0);
+    }
+    let _ = metrics::histogram!(BULK_DURATION);
+}
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
@@ -110,7 +167,7 @@ pub fn describe() {
     metrics::describe_gauge!(
         CONSUMER_LAG,
         Unit::Count,
-        "Messages of each assigned partition not yet stored in Elasticsearch (high watermark minus the offset stored for commit), from librdkafka statistics."
+        "Messages of each partition assigned to this ingester not yet stored in Elasticsearch: high watermark minus the offset stored for commit (the group's committed offset on a partition just taken over), from librdkafka statistics; removed when the partition is revoked."
     );
     describe_counter!(
         DEAD_LETTERS,

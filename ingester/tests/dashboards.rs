@@ -1,11 +1,14 @@
-//! Every metric the Grafana dashboards (`deploy/grafana/dashboards/*.json`)
-//! and the Prometheus alert rules (`deploy/prometheus/*.yaml`) query is
-//! really exported: a real collector binary and a real ingester get traffic
-//! (good spans, invalid spans, a broken UDP packet, documents Elasticsearch
-//! refuses, spans with errors, a span with a malformed ID, an Elasticsearch
-//! outage that pauses consumption) and their `/metrics` are compared with the
-//! names the queries use, so a renamed metric breaks this test rather than a
-//! dashboard in production.
+//! Every series the Grafana dashboards (`deploy/grafana/dashboards/*.json`)
+//! and the Prometheus alert rules (`deploy/prometheus/*.yaml`) query exists
+//! from start-up: a freshly started real collector binary and real ingester
+//! export every metric the queries name, with every fixed label value the
+//! queries select (`outcome="refused"`, `status=~"429|5.."`), before any
+//! traffic; the service graph's and span metrics' series, which depend on
+//! the spans seen, after light traffic. That traffic (good spans with
+//! errors, an invalid Zipkin span, a broken UDP packet) must not create a
+//! `ferrotrace_*` series that was not there at start: the series created at
+//! start are the ones the code counts in. A renamed metric or label value
+//! breaks this test rather than a dashboard in production.
 
 mod support;
 
@@ -14,16 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::{free_port, TcpProxy};
+use ferrotrace_common::testkit::{free_port, scrape_metrics, wait_until};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use regex::Regex;
 use support::{workspace_binary, Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};
 use tokio::process::{Child, Command};
 
@@ -32,161 +29,179 @@ use tokio::process::{Child, Command};
 const PREFIXES: &[&str] = &["ferrotrace_", "traces_", "process_"];
 /// Series Prometheus itself adds to every scrape target.
 const SCRAPE_SERIES: &[&str] = &["up"];
-/// Exported only while partitions are paused (or after they were).
-const PAUSED_PARTITIONS: &str = "ferrotrace_ingester_paused_partitions";
-/// How long the processes get to export everything the queries use.
-const DEADLINE: Duration = Duration::from_secs(90);
+/// Metrics whose series are made by spans (service, client, server labels).
+const FROM_SPANS: &str = "traces_";
+/// How long the processes get to start, or to count the traffic in.
+const DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboards_and_alerts_use_only_exported_metrics() {
+async fn dashboards_and_alerts_query_series_that_exist_from_start() {
     let used = used_metrics();
 
     let cluster = Cluster::start(2).await;
-    // The 2026-11-25 span index exists with a mapping no span fits, so spans
-    // of that day are refused for good: bulk item failures, rejected
-    // documents and dead letters get exported.
-    cluster
-        .osmem
-        .create_index(
-            &format!("{}-jaeger-span-2026-11-25", cluster.prefix),
-            serde_json::json!({"mappings": {"properties": {"operationName": {"type": "long"}}}}),
-        )
-        .await
-        .expect("index created");
-    // Elasticsearch behind a proxy the test cuts, with one bulk slot: the
-    // only way to make the ingester pause its partitions.
-    let osmem_addr = cluster
-        .osmem
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("osmem address");
-    let proxy = TcpProxy::start(osmem_addr).await.expect("proxy starts");
     let ingester_admin = free_port();
-    let _ingester = cluster.ingester_with_es(
-        &proxy.url(),
-        &[
-            &format!("--admin-listen=127.0.0.1:{ingester_admin}"),
-            "--es-bulk-workers=1",
-            "--es-bulk-actions=200",
-            // The spans are dated 2026-11-25/26: count them in the span
-            // metrics and service graph the dashboards show, however old.
-            "--metrics-max-span-age=0",
-        ],
-    );
+    let _ingester = cluster.ingester(&[
+        &format!("--admin-listen=127.0.0.1:{ingester_admin}"),
+        // The spans are dated 2026-11-25/26: count them in the span
+        // metrics and service graph the dashboards show, however old.
+        "--metrics-max-span-age=0",
+    ]);
     let collector = CollectorProcess::spawn(&cluster);
     let admins = [collector.admin, ingester_admin];
 
-    collector.send_traffic().await;
-    produce_span_with_malformed_id(&cluster).await;
-    let missing = wait_for_exports(&used, &admins, &[PAUSED_PARTITIONS], DEADLINE).await;
-    assert_exported(&missing);
+    let (missing, at_start) =
+        wait_for_series(&used, &admins, |name| !name.starts_with(FROM_SPANS)).await;
+    assert_exported("before any traffic", &missing);
 
-    proxy.cut();
-    cluster.send_traces(150).await;
-    let missing = wait_for_exports(&used, &admins, &[], DEADLINE).await;
-    proxy.restore();
-    assert_exported(&missing);
+    collector.send_traffic().await;
+    let counted = wait_until(DEADLINE, || async {
+        let metrics = scrape_metrics(collector.admin).await;
+        let total = |family: &str| -> f64 {
+            metrics
+                .iter()
+                .filter(|(series, _)| series.starts_with(&format!("{family}{{")))
+                .map(|(_, value)| value)
+                .sum()
+        };
+        total("ferrotrace_collector_udp_packets_dropped_total") > 0.0
+            && total("ferrotrace_collector_spans_refused_total") > 0.0
+    })
+    .await;
+    assert!(
+        counted,
+        "the collector counted the broken packet and the invalid span"
+    );
+    let (missing, after) = wait_for_series(&used, &admins, |_| true).await;
+    assert_exported("after light traffic", &missing);
+
+    let new: Vec<&String> = after
+        .difference(&at_start)
+        .filter(|series| series.starts_with("ferrotrace_"))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "series that appeared only with traffic (create them at start, in metrics::register):\n{new:#?}"
+    );
 }
 
-/// Waits until every name in `used` but `except` is exported by one of the
-/// processes on `admin_ports`; returns the missing ones (name → files).
-async fn wait_for_exports(
-    used: &BTreeMap<String, BTreeSet<String>>,
+/// A metric a query selects, with the label values it fixes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Selector {
+    name: String,
+    matchers: Vec<(String, Match)>,
+}
+
+/// A label matcher with a fixed value (not a dashboard variable).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Match {
+    /// `label="value"`
+    Equal(String),
+    /// `label=~"regex"`, anchored as PromQL anchors it.
+    Regex(String),
+}
+
+/// Waits until every selector in `used` whose name passes `wanted` matches
+/// a series exported by one of the processes on `admin_ports`; returns the
+/// missing ones (selector → files) and the series seen last.
+async fn wait_for_series(
+    used: &BTreeMap<Selector, BTreeSet<String>>,
     admin_ports: &[u16],
-    except: &[&str],
-    timeout: Duration,
-) -> BTreeMap<String, BTreeSet<String>> {
-    // Counters and histograms appear on their first event, which for the
-    // ingester may come some seconds after the collector answered.
-    let deadline = Instant::now() + timeout;
+    wanted: impl Fn(&str) -> bool,
+) -> (BTreeMap<Selector, BTreeSet<String>>, BTreeSet<String>) {
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let mut exported = BTreeSet::new();
         for &port in admin_ports {
-            exported.extend(exported_names(&scrape(port).await));
+            exported.extend(exported_series(&scrape(port).await));
         }
-        let missing: BTreeMap<String, BTreeSet<String>> = used
+        let missing: BTreeMap<Selector, BTreeSet<String>> = used
             .iter()
-            .filter(|(name, _)| {
-                !exported.contains(*name)
-                    && !SCRAPE_SERIES.contains(&name.as_str())
-                    && !except.contains(&name.as_str())
+            .filter(|(selector, _)| {
+                wanted(&selector.name)
+                    && !SCRAPE_SERIES.contains(&selector.name.as_str())
+                    && !exported.iter().any(|series| matches(selector, series))
             })
-            .map(|(name, files)| (name.clone(), files.clone()))
+            .map(|(selector, files)| (selector.clone(), files.clone()))
             .collect();
         if missing.is_empty() || Instant::now() > deadline {
-            return missing;
+            return (missing, exported);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-fn assert_exported(missing: &BTreeMap<String, BTreeSet<String>>) {
+/// Whether `series` (`family{label="value",...}`) is one `selector` selects.
+fn matches(selector: &Selector, series: &str) -> bool {
+    let (family, labels) = series.split_once('{').unwrap_or((series, ""));
+    if family != selector.name {
+        return false;
+    }
+    let labels = parse_labels(labels.trim_end_matches('}'));
+    selector.matchers.iter().all(|(label, matcher)| {
+        let value = labels.get(label).map(String::as_str).unwrap_or("");
+        match matcher {
+            Match::Equal(wanted) => value == wanted,
+            Match::Regex(regex) => Regex::new(&format!("^(?:{regex})$"))
+                .unwrap_or_else(|e| panic!("{regex:?} is a regular expression: {e}"))
+                .is_match(value),
+        }
+    })
+}
+
+fn assert_exported(when: &str, missing: &BTreeMap<Selector, BTreeSet<String>>) {
     let report: Vec<String> = missing
         .iter()
-        .map(|(name, files)| format!("  {name} (used in {})", join(files)))
+        .map(|(selector, files)| format!("  {selector:?} (used in {})", join(files)))
         .collect();
     assert!(
         report.is_empty(),
-        "metrics used by dashboards or alerts that neither the collector nor the ingester exports:\n{}",
+        "{when}, series used by dashboards or alerts that neither the collector nor the ingester exports:\n{}",
         report.join("\n")
     );
 }
 
-/// A span with a 3-byte span ID, produced straight to Kafka (the collector
-/// would refuse it): the ingester skips it and counts it.
-async fn produce_span_with_malformed_id(cluster: &Cluster) {
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![support::kv(
-                    "service.name",
-                    any_value::Value::StringValue("dashboards-test".into()),
-                )],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![7; 16],
-                    span_id: vec![1, 2, 3],
-                    name: "malformed".into(),
-                    start_time_unix_nano: AFTER_MIDNIGHT_NS,
-                    end_time_unix_nano: AFTER_MIDNIGHT_NS + 1_000,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+#[test]
+fn extracts_selectors_from_promql() {
+    let expr = r#"histogram_quantile(0.95, sum by (le, topic) (rate(ferrotrace_ingester_bulk_duration_seconds_bucket{job="ferrotrace_x", instance=~"$instance"}[5m]))) / on() group_left up{job="traces_y"} + process_open_fds offset 1h + rate(traces_a_total{status_code="STATUS_CODE_ERROR",code=~"429|5..", other!="x"}[1m])"#;
+    let selector = |name: &str, matchers: &[(&str, Match)]| Selector {
+        name: name.into(),
+        matchers: matchers
+            .iter()
+            .map(|(l, m)| (l.to_string(), m.clone()))
+            .collect(),
     };
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.tansu.brokers())
-        .create()
-        .expect("producer");
-    producer
-        .send(
-            FutureRecord::to(&cluster.topic)
-                .key("malformed")
-                .payload(&request.encode_to_vec()),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .expect("malformed span produced");
+    assert_eq!(
+        selectors(expr),
+        BTreeSet::from([
+            selector(
+                "ferrotrace_ingester_bulk_duration_seconds",
+                &[("job", Match::Equal("ferrotrace_x".into()))]
+            ),
+            selector("process_open_fds", &[]),
+            selector(
+                "traces_a_total",
+                &[
+                    ("status_code", Match::Equal("STATUS_CODE_ERROR".into())),
+                    ("code", Match::Regex("429|5..".into())),
+                ]
+            ),
+            selector("up", &[("job", Match::Equal("traces_y".into()))]),
+        ])
+    );
 }
 
 #[test]
-fn extracts_metric_names_from_promql() {
-    let expr = r#"histogram_quantile(0.95, sum by (le, topic) (rate(ferrotrace_ingester_bulk_duration_seconds_bucket{job="ferrotrace_x", instance=~"$instance"}[5m]))) / on() group_left up{job="traces_y"} + process_open_fds offset 1h"#;
-    let names = metric_names(expr);
-    assert_eq!(
-        names,
-        BTreeSet::from([
-            "ferrotrace_ingester_bulk_duration_seconds".to_string(),
-            "process_open_fds".to_string(),
-            "up".to_string(),
-        ])
-    );
+fn selects_series_by_fixed_labels() {
+    let selector = Selector {
+        name: "f_total".into(),
+        matchers: vec![("status".into(), Match::Regex("429|5..".into()))],
+    };
+    assert!(matches(&selector, r#"f_total{status="429"}"#));
+    assert!(matches(&selector, r#"f_total{kind="span",status="503"}"#));
+    assert!(!matches(&selector, r#"f_total{status="4290"}"#));
+    assert!(!matches(&selector, r#"f_total{status="400"}"#));
+    assert!(!matches(&selector, "f_total"));
+    assert!(!matches(&selector, r#"g_total{status="429"}"#));
 }
 
 #[test]
@@ -309,31 +324,62 @@ async fn scrape(admin_port: u16) -> String {
     }
 }
 
-/// Metric family names in a Prometheus text exposition: every sample's name
-/// and every `# HELP`/`# TYPE` line's, histogram and summary suffixes removed.
-fn exported_names(exposition: &str) -> BTreeSet<String> {
+/// The series of a Prometheus text exposition, each as
+/// `family{label="value",...}` with its labels sorted: histogram and summary
+/// suffixes and their `le`/`quantile` labels removed.
+fn exported_series(exposition: &str) -> BTreeSet<String> {
     exposition
         .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .filter_map(|line| {
-            let name = match line.strip_prefix('#') {
-                Some(comment) => {
-                    let mut words = comment.split_whitespace();
-                    match words.next() {
-                        Some("HELP" | "TYPE") => words.next()?,
-                        _ => return None,
-                    }
-                }
-                None => line.split(['{', ' ']).next()?,
-            };
-            (!name.is_empty()).then(|| family(name).to_string())
+            let (series, _value) = line.rsplit_once(' ')?;
+            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+            let labels: Vec<String> = parse_labels(labels.trim_end_matches('}'))
+                .into_iter()
+                .filter(|(label, _)| label != "le" && label != "quantile")
+                .map(|(label, value)| format!("{label}=\"{value}\""))
+                .collect();
+            let family = family(name);
+            Some(if labels.is_empty() {
+                family.to_string()
+            } else {
+                format!("{family}{{{}}}", labels.join(","))
+            })
         })
         .collect()
 }
 
-/// Metric name → the files under `deploy/` whose queries use it.
-fn used_metrics() -> BTreeMap<String, BTreeSet<String>> {
+/// `label="value",...` (the inside of a series' braces) → label → value.
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text.trim();
+    while let Some((label, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(
+            label.trim().trim_start_matches(',').trim().to_string(),
+            value,
+        );
+        rest = after[end..].trim_start_matches(',').trim();
+    }
+    labels
+}
+
+/// Selector → the files under `deploy/` whose queries use it.
+fn used_metrics() -> BTreeMap<Selector, BTreeSet<String>> {
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut used: BTreeMap<Selector, BTreeSet<String>> = BTreeMap::new();
     let mut files = 0;
     for (dir, extension) in [
         ("grafana/dashboards", "json"),
@@ -360,10 +406,10 @@ fn used_metrics() -> BTreeMap<String, BTreeSet<String>> {
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let names: BTreeSet<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
-            assert!(!names.is_empty(), "{file} queries no ferrotrace metric");
-            for name in names {
-                used.entry(name).or_default().insert(file.clone());
+            let selected: BTreeSet<Selector> = exprs.iter().flat_map(|e| selectors(e)).collect();
+            assert!(!selected.is_empty(), "{file} queries no ferrotrace metric");
+            for selector in selected {
+                used.entry(selector).or_default().insert(file.clone());
             }
             files += 1;
         }
@@ -445,10 +491,11 @@ fn rule_exprs(yaml: &str) -> Vec<String> {
     exprs
 }
 
-/// Metric names in a PromQL expression: identifiers outside string literals
-/// that start with one of [`PREFIXES`] (or are [`SCRAPE_SERIES`]), with
-/// histogram and summary suffixes removed.
-fn metric_names(expr: &str) -> BTreeSet<String> {
+/// The metrics a PromQL expression selects: identifiers outside string
+/// literals that start with one of [`PREFIXES`] (or are [`SCRAPE_SERIES`]),
+/// with histogram and summary suffixes removed, and the fixed matchers of
+/// the braces that follow them.
+fn selectors(expr: &str) -> BTreeSet<Selector> {
     let mut names = BTreeSet::new();
     let mut chars = expr.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
@@ -478,11 +525,64 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             let is_metric =
                 PREFIXES.iter().any(|p| word.starts_with(p)) || SCRAPE_SERIES.contains(&word);
             if !c.is_ascii_digit() && is_metric {
-                names.insert(family(word).to_string());
+                let matchers = match expr[end..].trim_start().strip_prefix('{') {
+                    Some(braces) => fixed_matchers(braces),
+                    None => Vec::new(),
+                };
+                names.insert(Selector {
+                    name: family(word).to_string(),
+                    matchers,
+                });
             }
         }
     }
     names
+}
+
+/// The matchers at the start of `text` (what follows a selector's `{`, up
+/// to its `}`) that fix a label: `=` and `=~` with a value that is not a
+/// dashboard variable.
+fn fixed_matchers(text: &str) -> Vec<(String, Match)> {
+    let mut matchers = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        if rest.is_empty() || rest.starts_with('}') {
+            return matchers;
+        }
+        let label_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let label = &rest[..label_end];
+        let after = rest[label_end..].trim_start();
+        let op_end = after
+            .find('"')
+            .unwrap_or_else(|| panic!("matcher without a quoted value: {text}"));
+        let op = after[..op_end].trim();
+        let quoted = &after[op_end + 1..];
+        let mut value = String::new();
+        let mut chars = quoted.char_indices();
+        let mut end = quoted.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        rest = &quoted[end..];
+        if value.contains('$') {
+            continue;
+        }
+        match op {
+            "=" => matchers.push((label.to_string(), Match::Equal(value))),
+            "=~" => matchers.push((label.to_string(), Match::Regex(value))),
+            _ => {}
+        }
+    }
 }
 
 /// A series name without the `_bucket`/`_sum`/`_count` of histograms and summaries.

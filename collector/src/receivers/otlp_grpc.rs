@@ -45,6 +45,8 @@ impl RawRpc for Export {
         async move {
             let started = Instant::now();
             let origin = Origin::new(RECEIVER, peer);
+            metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+                .increment(body.len() as u64);
             match pipeline.export(origin, &body, started, held).await {
                 Ok(accepted) => Ok(Bytes::from(export_response(&accepted).encode_to_vec())),
                 Err(error) => Err(error.grpc_status()),

@@ -80,6 +80,8 @@ async fn handle(
     let body = read_body(body, state.limits, &mut held)
         .await
         .inspect_err(|e| e.record(origin, started))?;
+    metrics::counter!(crate::metrics::RECEIVED_BYTES, "receiver" => RECEIVER)
+        .increment(body.len() as u64);
     let protobuf = decode_work(body.len(), || -> Result<Bytes, ExportError> {
         let body = decompress(headers, body, state.limits.max_bytes, &mut held)?;
         match format {
