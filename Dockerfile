@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Both ferrotrace binaries in one small image; pick one with the command:
+# The ferrotrace binaries, without debug info, in one small image; pick one
+# with the command:
 #   docker run ferrotrace ferrotrace-collector --kafka-brokers kafka:9092
 #   docker run ferrotrace ferrotrace-ingester --es-url http://es:9200
 # The build command is the Makefile's `build-release` recipe (checked by
@@ -17,6 +18,16 @@ COPY collector collector
 COPY ingester ingester
 COPY loadtest loadtest
 RUN cargo build --release --locked --workspace --bins
+# The release profile keeps debug info (perf, `make bench`); the image does
+# not need it: /out/bin gets the binaries without it (the symbol table stays,
+# so panics and perf still name functions), /out/debug their symbols.
+COPY scripts/split-debuginfo.sh scripts/
+RUN scripts/split-debuginfo.sh /out target/release/ferrotrace-collector target/release/ferrotrace-ingester target/release/ferrotrace-loadtest
+
+# The symbols of exactly these binaries, kept out of the image; export them with
+#   docker build --target debug-symbols --output type=local,dest=symbols .
+FROM scratch AS debug-symbols
+COPY --from=build /out/debug/ /
 
 FROM debian:bookworm-slim
 # libssl3: librdkafka's Kafka TLS and SCRAM link the system OpenSSL.
@@ -24,7 +35,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates zlib1g libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ferrotrace
-COPY --from=build /src/target/release/ferrotrace-collector /src/target/release/ferrotrace-ingester /src/target/release/ferrotrace-loadtest /usr/local/bin/
+COPY --from=build /out/bin/ferrotrace-collector /out/bin/ferrotrace-ingester /out/bin/ferrotrace-loadtest /usr/local/bin/
 USER 10001:10001
 # OTLP gRPC/HTTP, Jaeger UDP compact/binary, Jaeger HTTP/gRPC, Zipkin, admin ports.
 EXPOSE 4317 4318 6831/udp 6832/udp 14268 14250 9411 14269 14270

@@ -4,7 +4,10 @@
 # cargo build command is exactly the Makefile's `build-release` recipe with
 # --locked, so the image is built the way the project builds itself; and
 # docker-compose.yml validates against the Compose specification schema and
-# references only files that exist (scripts/check-compose.py).
+# references only files that exist (scripts/check-compose.py); the image gets
+# its binaries through scripts/split-debuginfo.sh (no debug info), and that
+# script, run on real binaries, leaves no DWARF in them and, on a release
+# build, keeps each under the size the README states.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=deploy-venv.sh
@@ -15,7 +18,7 @@ import os, re, shlex, sys
 
 problems = []
 lines = open("Dockerfile").read().replace("\\\n", " ").splitlines()
-builds = []
+builds, splits, shipped = [], [], []
 for line in lines:
     words = shlex.split(line, comments=True)
     if not words:
@@ -27,6 +30,10 @@ for line in lines:
                 problems.append(f"Dockerfile copies {src}, which does not exist")
     if op == "RUN" and "cargo" in args and "build" in args:
         builds.append(" ".join(args))
+    if op == "RUN" and args and args[0] == "scripts/split-debuginfo.sh":
+        splits.append(args[1:])
+    if op == "COPY" and "--from=build" in args and args[-1] == "/usr/local/bin/":
+        shipped.extend(a for a in args[:-1] if not a.startswith("--"))
 
 recipe = None
 makefile = open("Makefile").read().splitlines()
@@ -40,6 +47,19 @@ elif "--locked" not in recipe.split():
 if builds != [recipe]:
     problems.append(f"Dockerfile builds with {builds}, the Makefile with {recipe!r}")
 
+# The image's binaries are the split ones: no debug info (about 100 MB each).
+if len(splits) != 1 or len(splits[0]) < 2:
+    problems.append("the Dockerfile should run scripts/split-debuginfo.sh OUT BINARY... once")
+else:
+    out, stripped = splits[0][0], splits[0][1:]
+    out = out if out.startswith("/") else "/src/" + out  # the build stage's WORKDIR
+    for src in shipped:
+        name = os.path.basename(src)
+        if src != f"{out}/bin/{name}" or f"target/release/{name}" not in stripped:
+            problems.append(f"the image gets {src}, not the output of scripts/split-debuginfo.sh")
+    if not shipped:
+        problems.append("the Dockerfile copies no binary into /usr/local/bin/")
+
 for name in open(".dockerignore").read().split():
     if name in ("common", "collector", "ingester", "loadtest", "Cargo.toml", "Cargo.lock"):
         problems.append(f".dockerignore hides {name}, which the build needs")
@@ -47,5 +67,58 @@ for name in open(".dockerignore").read().split():
 if problems:
     print("check-deploy: " + "\ncheck-deploy: ".join(problems), file=sys.stderr)
     sys.exit(1)
-print("check-deploy: Dockerfile copies existing files and builds like `make build-release`")
+print("check-deploy: Dockerfile copies existing files, builds like `make build-release` and ships split binaries")
 PY
+
+# The split itself, on real binaries: a release build's when there is one
+# (then the size bound holds too), else a debug build's, which `make test` has
+# just made (the split works the same; its size says nothing about the image).
+max_mib=${FERROTRACE_MAX_BINARY_MIB:-20}
+binaries=(ferrotrace-collector ferrotrace-ingester ferrotrace-loadtest)
+release=()
+for name in "${binaries[@]}"; do
+    [ -x "target/release/$name" ] && release+=("target/release/$name")
+done
+split_dir=$(mktemp -d)
+trap 'rm -rf "$split_dir"' EXIT
+if [ "${#release[@]}" -eq "${#binaries[@]}" ]; then
+    scripts/split-debuginfo.sh "$split_dir" "${release[@]}"
+    built=release
+elif [ -x target/debug/ferrotrace-collector ]; then
+    scripts/split-debuginfo.sh "$split_dir" target/debug/ferrotrace-collector
+    built=debug
+else
+    echo "check-deploy: no ferrotrace binary to split: build first (make build or make build-release)" >&2
+    exit 1
+fi
+for binary in "$split_dir"/bin/*; do
+    name=$(basename "$binary")
+    sections=$(readelf -S -W "$binary" 2>/dev/null)
+    symbols=$(readelf -S -W "$split_dir/debug/$name.debug" 2>/dev/null)
+    for section in .debug_info .debug_line; do
+        if grep -qF " $section " <<<"$sections"; then
+            echo "check-deploy: $name still has $section after scripts/split-debuginfo.sh" >&2
+            exit 1
+        fi
+        if ! grep -qF " $section " <<<"$symbols"; then
+            echo "check-deploy: $name.debug lacks $section" >&2
+            exit 1
+        fi
+    done
+    for section in .gnu_debuglink .symtab; do
+        if ! grep -qF " $section " <<<"$sections"; then
+            echo "check-deploy: $name lost $section in scripts/split-debuginfo.sh" >&2
+            exit 1
+        fi
+    done
+    "$binary" --version >/dev/null
+    mib=$(( $(stat -c %s "$binary") >> 20 ))
+    if [ "$built" = release ] && [ "$mib" -gt "$max_mib" ]; then
+        echo "check-deploy: the image's $name is $mib MiB, over the $max_mib MiB bound (README.md, Container image)" >&2
+        exit 1
+    fi
+    echo "check-deploy: $built $name: $(( $(stat -c %s "target/$built/$name") >> 20 )) MiB, $mib MiB without debug info"
+done
+if [ "$built" = debug ]; then
+    echo "check-deploy: image binary size NOT checked: no release build in target/release (make build-release, then run this again)"
+fi

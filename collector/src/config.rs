@@ -13,6 +13,10 @@ use ferrotrace_common::config::{
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
+/// The librdkafka partitioners `--kafka-partitioner` accepts: the three that
+/// hash a keyed message the way another producer of a trace topic does.
+pub const KAFKA_PARTITIONERS: [&str; 3] = ["fnv1a_random", "murmur2_random", "consistent_random"];
+
 /// Receives spans (OTLP, Jaeger, Zipkin), splits them by trace ID and produces
 /// them to Kafka; a client is answered only after Kafka has the data.
 #[derive(Parser, Debug, Clone)]
@@ -50,6 +54,19 @@ pub struct Config {
     /// How long Kafka may take to acknowledge a request's spans before the client gets UNAVAILABLE.
     #[arg(long, env = "FERROTRACE_KAFKA_PRODUCE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub kafka_produce_timeout: Duration,
+
+    /// How a message's key (the trace ID) picks its partition: librdkafka's
+    /// `partitioner`, one of `fnv1a_random` (Sarama's default hash, which the
+    /// OpenTelemetry Collector's Kafka exporter and Jaeger's collector use, so
+    /// a trace lands on one partition whichever of them wrote it),
+    /// `murmur2_random` (the Java client's default, the exporter's
+    /// `hasher: murmur2`) or `consistent_random` (CRC32, librdkafka's default).
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_PARTITIONER",
+        default_value = "fnv1a_random"
+    )]
+    pub kafka_partitioner: String,
 
     /// Bytes of requests held at once, from reading their bodies until Kafka acknowledged them; beyond it clients are told to retry later.
     #[arg(long, env = "FERROTRACE_MAX_INFLIGHT_BYTES", default_value_t = 256 << 20)]
@@ -279,6 +296,12 @@ impl Config {
             ));
         }
         check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
+        if !KAFKA_PARTITIONERS.contains(&self.kafka_partitioner.as_str()) {
+            return Err(format!(
+                "--kafka-partitioner must be one of {}",
+                KAFKA_PARTITIONERS.join(", ")
+            ));
+        }
         if self.jaeger_udp_max_packet_bytes == 0 || self.jaeger_udp_max_packet_bytes > 65_535 {
             return Err("--jaeger-udp-max-packet-bytes must be between 1 and 65535".into());
         }
@@ -384,5 +407,24 @@ mod tests {
             "nonsense"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn partitioner_defaults_to_saramas_hash_and_refuses_others() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ferrotrace-collector"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all).unwrap()
+        };
+        assert_eq!(parse(&[]).kafka_partitioner, "fnv1a_random");
+        for name in KAFKA_PARTITIONERS {
+            assert!(parse(&["--kafka-partitioner", name]).validate().is_ok());
+        }
+        for name in ["consistent", "random", "murmur2", "sarama", ""] {
+            let error = parse(&["--kafka-partitioner", name])
+                .validate()
+                .unwrap_err();
+            assert!(error.starts_with("--kafka-partitioner "), "{error}");
+        }
     }
 }

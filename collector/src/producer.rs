@@ -111,6 +111,47 @@ impl Budget {
 /// unless `--kafka-producer-config` says otherwise.
 pub const LINGER_MS: u64 = 5;
 
+/// The librdkafka producer configuration: ferrotrace's defaults, the
+/// security flags, then `--kafka-producer-config`, which overrides both.
+pub fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("client.id", "ferrotrace-collector")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        // No compression, like Jaeger's and the OpenTelemetry Collector's
+        // Kafka producers: lz4 costs the collector about 1.9 µs of its
+        // 4.5 µs per span (BENCHMARKS.md), and the ingester its
+        // decompression. Set compression.type=lz4 (or zstd) where network
+        // or broker disk is the constraint.
+        .set("compression.type", "none")
+        .set("linger.ms", LINGER_MS.to_string())
+        // A topic property, set here for every topic. `fnv1a_random` hashes
+        // a key as Sarama's default partitioner does, so a trace ID lands
+        // on the partition the OpenTelemetry Collector's Kafka exporter and
+        // Jaeger's collector put it on (librdkafka's own default, CRC32,
+        // does not).
+        .set("partitioner", &config.kafka_partitioner)
+        .set(
+            "message.timeout.ms",
+            config.kafka_produce_timeout.as_millis().max(1).to_string(),
+        )
+        // Room for the key and record overhead on top of the largest value we write.
+        .set(
+            "message.max.bytes",
+            (config.kafka_max_message_bytes + 1024).to_string(),
+        );
+    config
+        .kafka_security
+        .apply(&mut client)
+        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
+    for (key, value) in &config.kafka_producer_config {
+        client.set(key, value);
+    }
+    Ok(client)
+}
+
 pub struct Producer {
     inner: FutureProducer<LogContext>,
     topic: String,
@@ -121,36 +162,7 @@ pub struct Producer {
 impl Producer {
     /// Creates the producer; user properties override ferrotrace's defaults.
     pub fn new(config: &Config) -> Result<Self, KafkaError> {
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", &config.kafka_brokers)
-            .set("client.id", "ferrotrace-collector")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // No compression, like Jaeger's and the OpenTelemetry Collector's
-            // Kafka producers: lz4 costs the collector about 1.9 µs of its
-            // 4.5 µs per span (BENCHMARKS.md), and the ingester its
-            // decompression. Set compression.type=lz4 (or zstd) where network
-            // or broker disk is the constraint.
-            .set("compression.type", "none")
-            .set("linger.ms", LINGER_MS.to_string())
-            .set(
-                "message.timeout.ms",
-                config.kafka_produce_timeout.as_millis().max(1).to_string(),
-            )
-            // Room for the key and record overhead on top of the largest value we write.
-            .set(
-                "message.max.bytes",
-                (config.kafka_max_message_bytes + 1024).to_string(),
-            );
-        config
-            .kafka_security
-            .apply(&mut client)
-            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-        for (key, value) in &config.kafka_producer_config {
-            client.set(key, value);
-        }
-        let inner = client
+        let inner = client_config(config)?
             .create_with_context(LogContext(KafkaLogs::new("producer")))
             .map_err(kafka_security::redact_error)?;
         Ok(Self {
