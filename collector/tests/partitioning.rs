@@ -305,13 +305,8 @@ async fn read_partitions(brokers: &str, topic: &str, expected: usize) -> HashMap
 
 #[tokio::test]
 async fn an_unknown_partitioner_stops_it_with_exit_code_64() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"))
-        .env("FERROTRACE_KAFKA_PARTITIONER", "consistent")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("collector runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    let mut collector = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"));
+    collector.env("FERROTRACE_KAFKA_PARTITIONER", "consistent");
+    let stderr = ferrotrace_common::testkit::usage_error(collector).await;
     assert!(stderr.contains("--kafka-partitioner"), "{stderr}");
 }

@@ -4,9 +4,7 @@
 //! or a secret value. The collector's cases are in
 //! `collector/tests/process.rs`.
 
-use std::process::Stdio;
-use std::time::Duration;
-
+use ferrotrace_common::testkit::usage_error;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,20 +42,12 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
         ),
     ];
     for (args, flag) in cases {
-        let output = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"))
+        let mut ingester = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
+        ingester
             .args(&args)
             .env_remove("FERROTRACE_KAFKA_CONSUMER_CONFIG")
-            .env_remove("FERROTRACE_KAFKA_PRODUCER_CONFIG")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(30), output)
-            .await
-            .unwrap_or_else(|_| panic!("{args:?}: still running after 30 s"))
-            .expect("ingester runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+            .env_remove("FERROTRACE_KAFKA_PRODUCER_CONFIG");
+        let stderr = usage_error(ingester).await;
         assert!(
             stderr.starts_with(&format!("ferrotrace-ingester: {flag}")),
             "{args:?}: names {flag}: {stderr}"

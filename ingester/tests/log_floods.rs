@@ -43,6 +43,9 @@ async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() 
         "--kafka-producer-config=topic.metadata.propagation.max.ms=1000",
         // The letters never leave: no need to wait 30 s for them at SIGTERM.
         "--shutdown-timeout=1s",
+        // Only poison on the topic: without this the partition is paused as
+        // probably read with the wrong --kafka-encoding, and nothing is sent.
+        "--kafka-encoding-check=0",
     ];
     let mut ingester = cluster
         .ingester_command(cluster.osmem.url(), &flags)

@@ -9,19 +9,13 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until, TcpProxy};
+use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_elasticsearch_outage_pauses_consumption_and_loses_nothing() {
     let cluster = Cluster::start(2).await;
-    let target = cluster
-        .osmem
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("osmem address");
-    let proxy = TcpProxy::start(target).await.expect("proxy starts");
+    let proxy = cluster.es_proxy().await;
     let admin = free_port();
     let admin_flag = format!("--admin-listen=127.0.0.1:{admin}");
     let mut ingester = cluster.ingester_with_es(

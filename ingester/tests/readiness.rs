@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::{free_port, unique_name, TcpProxy};
+use ferrotrace_common::testkit::{free_port, unique_name};
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
@@ -50,13 +50,7 @@ async fn wait_for_readyz(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_during_an_elasticsearch_outage_then_consumes_when_it_returns() {
     let cluster = Cluster::start(1).await;
-    let target = cluster
-        .osmem
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("osmem address");
-    let proxy = TcpProxy::start(target).await.expect("proxy starts");
+    let proxy = cluster.es_proxy().await;
     proxy.cut();
     let admin = free_port();
     let admin_flag = format!("--admin-listen=127.0.0.1:{admin}");

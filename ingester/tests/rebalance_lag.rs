@@ -16,7 +16,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, scrape_metrics, wait_until, TcpProxy};
+use ferrotrace_common::testkit::{free_port, scrape_metrics, wait_until};
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message;
 use rdkafka::config::ClientConfig;
@@ -32,13 +32,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_gauges_add_up_to_kafkas_lag_across_a_rebalance() {
     let cluster = Cluster::start(PARTITIONS).await;
-    let osmem = cluster
-        .osmem
-        .url()
-        .trim_start_matches("http://")
-        .parse()
-        .expect("osmem address");
-    let proxy = TcpProxy::start(osmem).await.expect("proxy starts");
+    let proxy = cluster.es_proxy().await;
     let group = format!("{}-group", cluster.topic);
     let flags = |admin: u16| {
         vec![

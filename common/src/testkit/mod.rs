@@ -22,7 +22,7 @@ mod tls_proxy;
 pub use kafka::{create_topic, Tansu};
 pub use metrics::{parse_metrics, sample, scrape_metrics};
 pub use opensearch::Osmem;
-pub use process::{free_port, tool_path, unique_name, wait_until};
+pub use process::{free_port, tool_path, unique_name, usage_error, wait_until};
 pub use prometheus::{PromSeries, Prometheus};
 pub use proxy::TcpProxy;
 pub use temp_dir::TempDir;

@@ -39,6 +39,25 @@ pub fn unique_name(base: &str) -> String {
     format!("{base}-{}-{n}", std::process::id())
 }
 
+/// Runs `command` expecting it to refuse its settings at start: exit code 64
+/// (EX_USAGE) within 30 s and exactly one line on stderr, which is returned
+/// for the caller to check what it names.
+pub async fn usage_error(mut command: tokio::process::Command) -> String {
+    let described = format!("{command:?}");
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .unwrap_or_else(|_| panic!("{described}: still running after 30 s"))
+        .unwrap_or_else(|e| panic!("{described}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(64), "{described}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{described}: one line: {stderr}");
+    stderr
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

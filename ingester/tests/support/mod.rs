@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ferrotrace_common::testkit::{unique_name, Osmem, Tansu};
+use ferrotrace_common::testkit::{unique_name, Osmem, Tansu, TcpProxy};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -99,6 +99,17 @@ impl Cluster {
             zipkin,
             collector_stop,
         }
+    }
+
+    /// A proxy in front of osmem, for a test that cuts Elasticsearch off.
+    pub async fn es_proxy(&self) -> TcpProxy {
+        let target = self
+            .osmem
+            .url()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("osmem address");
+        TcpProxy::start(target).await.expect("proxy starts")
     }
 
     pub fn ingester(&self, extra: &[&str]) -> Child {
