@@ -19,7 +19,12 @@
 #   - every Grafana dashboard in deploy/grafana/dashboards/ is in the
 #     k8s/dashboards/ ConfigMap;
 #   - with kubectl on PATH, each kustomization is also rendered and the output
-#     validated the same way.
+#     validated the same way;
+#   - Jaeger Query (k8s/jaeger-query/) reads what the ingester writes: its
+#     Jaeger v2 config uses only keys Jaeger reads, and its index prefix,
+#     daily indices or rollover aliases, tags-as-fields, max_span_age,
+#     Elasticsearch URLs and credentials agree with the ingester's
+#     (scripts/check-jaeger-query.py).
 # kubernetes-validate lives in the venv that scripts/deploy-venv.sh keeps.
 set -euo pipefail
 
@@ -242,8 +247,10 @@ for r in renders:
         pod = (d.get("spec") or {}).get("template") or ((d.get("spec") or {}).get("jobTemplate") or {}).get("spec", {}).get("template")
         for c in ((pod or {}).get("spec") or {}).get("containers") or []:
             images.add(c.get("image"))
-    if images - {"ferrotrace:latest"}:
-        problems.append(f"kubectl kustomize {name}: images {sorted(images)}, expected ferrotrace:latest only")
+    # Jaeger Query runs Jaeger's image; every other container ferrotrace's.
+    if {i for i in images if not i.startswith("jaegertracing/jaeger:")} - {"ferrotrace:latest"}:
+        problems.append(f"kubectl kustomize {name}: images {sorted(images)}, expected ferrotrace:latest "
+                        "(and jaegertracing/jaeger for Jaeger Query) only")
     if all(results) and not wrong:
         print(f"check-k8s: kubectl kustomize {name}: {len(docs)} objects valid, namespace ferrotrace"
               + (f", image {', '.join(sorted(images))}" if images else ""))
@@ -253,3 +260,4 @@ if problems:
     sys.exit(1)
 print(f"check-k8s: {len(files)} files in k8s/ valid")
 PY
+"$DEPLOY_PYTHON" scripts/check-jaeger-query.py
