@@ -9,7 +9,8 @@ sources: internal/storage/elasticsearch/config/, the jaeger_query and
 jaeger_storage extensions), since Jaeger refuses to start on an unknown key.
 Compared: index prefix, daily indices (date separator) or rollover aliases,
 tags-as-fields, Elasticsearch URLs, password file, CA, the username's Secret,
-and max_span_age against the retention CronJob's --keep-days."""
+and max_span_age against the retention CronJob's --keep-days; and Jaeger's
+listeners against the Deployment's ports and probes."""
 import os
 import re
 import sys
@@ -271,6 +272,24 @@ if jaeger_dir != ingester_dir:
 config_dir = mount_of(pod, jaeger, lambda v: (v.get("configMap") or {}).get("name") == "jaeger-query")
 if f"--config={config_dir}/config.yaml" not in jaeger.get("args", []):
     problem(f"Deployment/jaeger-query: args {jaeger.get('args')} do not read {config_dir}/config.yaml")
+
+# Listeners, ports and probes agree.
+ports = {p["name"]: p["containerPort"] for p in jaeger.get("ports") or []}
+health = (extensions.get("healthcheckv2") or {}).get("http") or {}
+query = extensions.get("jaeger_query") or {}
+for at, endpoint, port in (
+        ("jaeger_query.http", (query.get("http") or {}).get("endpoint"), "http-query"),
+        ("jaeger_query.grpc", (query.get("grpc") or {}).get("endpoint"), "grpc-query"),
+        ("healthcheckv2.http", health.get("endpoint"), "health")):
+    if not str(endpoint or "").startswith("0.0.0.0:") or str(endpoint).rsplit(":", 1)[1] != str(ports.get(port)):
+        problem(f"config.yaml: extensions.{at}.endpoint is {endpoint!r}, the container port {port} "
+                f"is {ports.get(port)} (and must listen on 0.0.0.0)")
+status = (health.get("status") or {})
+for probe in ("readinessProbe", "livenessProbe"):
+    get = (jaeger.get(probe) or {}).get("httpGet") or {}
+    if get.get("port") != "health" or not status.get("enabled") or get.get("path") != status.get("path"):
+        problem(f"Deployment/jaeger-query: {probe} is not GET {status.get('path')} on port health "
+                "(healthcheckv2.http.status, enabled)")
 
 if problems:
     print("check-jaeger-query: " + "\ncheck-jaeger-query: ".join(problems), file=sys.stderr)
