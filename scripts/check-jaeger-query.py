@@ -140,8 +140,16 @@ env.update({e["name"]: str(e["value"]) for e in container.get("env") or [] if "v
 username_ref = next((e["valueFrom"]["secretKeyRef"] for e in container.get("env") or []
                      if e["name"] == "FERROTRACE_ES_USERNAME" and "valueFrom" in e), None)
 retention = find(load(f"{BASE}/cronjob-retention.yaml"), "CronJob", "ferrotrace-retention")
-command = retention["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
-keep_days = int(command[command.index("--keep-days") + 1])
+cleaner = retention["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+words = list(cleaner.get("command") or []) + list(cleaner.get("args") or [])
+keep = next((w.split("=", 1)[1] for w in words if w.startswith("--keep-days=")), None)
+if keep is None and "--keep-days" in words[:-1]:
+    keep = words[words.index("--keep-days") + 1]
+keep = keep or next((str(e.get("value")) for e in cleaner.get("env") or []
+                     if e["name"] == "FERROTRACE_RETENTION_KEEP_DAYS"), None)
+if keep is None or not keep.isdigit():
+    raise SystemExit(f"check-jaeger-query: CronJob/ferrotrace-retention: no --keep-days found ({keep!r})")
+keep_days = int(keep)
 
 # Jaeger's.
 query_cm = find(load(f"{QUERY}/jaeger-query-config.yaml"), "ConfigMap", "jaeger-query")
