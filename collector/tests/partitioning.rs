@@ -16,7 +16,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
