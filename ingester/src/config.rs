@@ -411,6 +411,10 @@ pub struct RetentionArgs {
     /// Print the indices that would be deleted and delete nothing.
     #[arg(long, env = "FERROTRACE_RETENTION_DRY_RUN")]
     pub dry_run: bool,
+
+    /// Rollover mode (an ingester run with --es-use-aliases): delete the numbered indices (`jaeger-span-000001`, …) whose newest document is older than --keep-days, never the index behind a `-write` alias, instead of daily indices.
+    #[arg(long, env = "FERROTRACE_RETENTION_ROLLOVER")]
+    pub rollover: bool,
 }
 
 /// Bulk requests in flight at once: far beyond what one Elasticsearch
@@ -778,7 +782,8 @@ mod tests {
             config.command,
             Some(Command::Retention(RetentionArgs {
                 keep_days: 0,
-                dry_run: true
+                dry_run: true,
+                rollover: false,
             }))
         ));
         assert!(parse(&["retention"]).is_err(), "--keep-days is required");

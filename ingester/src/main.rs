@@ -68,7 +68,13 @@ async fn run_retention(config: &Config, args: &RetentionArgs) -> anyhow::Result<
         keep_days: args.keep_days,
         dry_run: args.dry_run,
     };
-    if let Err(error) = retention::run(&es, &options, &mut std::io::stdout().lock()).await {
+    let out = &mut std::io::stdout().lock();
+    let result = if args.rollover {
+        retention::run_rollover(&es, &options, out).await
+    } else {
+        retention::run(&es, &options, out).await
+    };
+    if let Err(error) = result {
         eprintln!("ferrotrace-ingester retention: {error}");
         std::process::exit(1);
     }

@@ -104,6 +104,21 @@ impl IndexSet {
     pub fn first_index(&self) -> String {
         format!("{}-000001", self.stem)
     }
+
+    /// `[prefix-]jaeger-span-*`: the set's numbered indices, among others.
+    pub fn pattern(&self) -> String {
+        format!("{}-*", self.stem)
+    }
+
+    /// The number of `name` when it is one of the set's numbered indices
+    /// (`…-000001`), `None` for any other name.
+    pub fn number_of(&self, name: &str) -> Option<u64> {
+        let digits = name.strip_prefix(self.stem.as_str())?.strip_prefix('-')?;
+        if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
 }
 
 /// Span, service and (unless skipped) dependencies, in that order.
@@ -721,7 +736,7 @@ struct IndexAliases {
 }
 
 /// The indices behind `alias`; none when the alias does not exist.
-async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, RolloverError> {
+pub(crate) async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, RolloverError> {
     let path = format!("/_alias/{alias}");
     let action = format!("looking up alias {alias}");
     let Some(indices) = get_as::<HashMap<String, IndexAliases>>(es, &path, &action, &[404]).await?
@@ -789,9 +804,9 @@ async fn update_aliases(
     Ok(())
 }
 
-/// Creation dates (ms since the epoch) of the indices behind `alias`; none
-/// when the alias does not exist.
-async fn creation_dates(
+/// Creation dates (ms since the epoch) of the indices behind `alias` (or
+/// matching a pattern); none when the alias does not exist.
+pub(crate) async fn creation_dates(
     es: &EsClient,
     alias: &str,
 ) -> Result<BTreeMap<String, i64>, RolloverError> {
