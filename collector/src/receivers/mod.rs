@@ -277,7 +277,7 @@ pub async fn export_translated(
             .unwrap_or_default();
         // The pipeline logged the spans it rejected; these the translation refused.
         if refused.total() > 0 {
-            refusals::spans_refused(origin, refused.total(), &first, service);
+            refusals::spans_refused(origin, refused.total(), first, service);
         }
         return Err(ExportError::InvalidArgument(format!(
             "{total_refused} spans refused, the other {} accepted; first: {first}",
