@@ -9,6 +9,7 @@
 //! requests. Per-packet logs go through `ferrotrace_common::log_limit`.
 
 pub mod auth;
+pub mod connection_age;
 pub mod grpc_raw;
 pub mod jaeger_grpc;
 pub mod jaeger_http;

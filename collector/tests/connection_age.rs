@@ -1,0 +1,131 @@
+//! `--grpc-max-connection-age` against a real collector, a real tonic
+//! client and tansu: a client sending continuously over one `Channel` for
+//! several connection ages is sent GOAWAY at each age, reconnects on its
+//! own, and loses nothing: every call is answered OK and every trace it
+//! sent is in the topic.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrotrace_common::testkit::{parse_metrics, sample, unique_name, Tansu};
+use ferrotrace_loadtest::generator::{self, Shape};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use rdkafka::Message;
+use support::{start_collector, topic_reader};
+
+/// Each client task sends for this long: a little over three ages.
+const SENDING: Duration = Duration::from_millis(3_500);
+const TASKS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
+    let recorder = PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the test binary's recorder");
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("aged");
+    tansu.create_topic(&topic, 3).await.expect("topic created");
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--grpc-max-connection-age=1s",
+            "--grpc-max-connection-age-grace=1s",
+        ],
+        recorder.clone(),
+    )
+    .await;
+
+    // One Channel whose connector counts the TCP connections it opens.
+    let connects = Arc::new(AtomicUsize::new(0));
+    let addr = collector.grpc;
+    let channel = tonic::transport::Endpoint::from_shared(collector.grpc_url())
+        .expect("endpoint")
+        .connect_with_connector({
+            let connects = connects.clone();
+            tower::service_fn(move |_: http::Uri| {
+                connects.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            })
+        })
+        .await
+        .expect("connects");
+
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let mut client = TraceServiceClient::new(channel.clone());
+        senders.spawn(async move {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(task as u64);
+            let mut sent = Vec::new();
+            while started.elapsed() < SENDING {
+                let request =
+                    generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
+                let trace_ids: Vec<Vec<u8>> = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                    .map(|s| s.trace_id.clone())
+                    .collect();
+                if let Err(status) = client.export(request).await {
+                    panic!(
+                        "call {} of task {task} failed after {:?}: {status}",
+                        sent.len(),
+                        started.elapsed()
+                    );
+                }
+                sent.extend(trace_ids);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        });
+    }
+    let mut sent = HashSet::new();
+    while let Some(task) = senders.join_next().await {
+        sent.extend(task.expect("sender task"));
+    }
+    let traces = sent.len();
+    assert!(traces > 100, "only {traces} traces sent");
+
+    let metrics = parse_metrics(&recorder.render());
+    let aged = sample(
+        &metrics,
+        r#"ferrotrace_collector_connections_aged_total{receiver="otlp_grpc"}"#,
+    );
+    let connections = connects.load(Ordering::SeqCst);
+    assert!(aged >= 2.0, "connections aged: {aged}");
+    assert!(
+        connections >= 3,
+        "the client opened {connections} connections in {SENDING:?} with a 1s max age"
+    );
+
+    // Every acknowledged trace is in the topic (one record per trace).
+    let consumer = topic_reader(&tansu.brokers(), &topic);
+    let mut stored = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored.len() < traces && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let key = message.key().unwrap_or_default();
+                stored.insert(hex::decode(key).expect("hex trace id key"));
+            }
+            Ok(Err(error)) => panic!("consume error: {error}"),
+            Err(_) => break,
+        }
+    }
+    let missing = sent.difference(&stored).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} of {traces} acknowledged traces not in the topic"
+    );
+    collector.stop().await;
+}
