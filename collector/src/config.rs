@@ -233,6 +233,8 @@ const MAX_UDP_QUEUE: usize = 1 << 24;
 const MAX_UDP_WORKERS: usize = 4096;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+/// Bounds `--grpc-max-connection-age` and its grace, so timer arithmetic cannot overflow.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Config {
     /// `--kafka-produce-timeout` is librdkafka's message timeout, which must
@@ -294,6 +296,20 @@ impl Config {
         }
         if self.read_timeout.is_zero() {
             return Err("--read-timeout must be positive".into());
+        }
+        for (flag, value) in [
+            ("--grpc-max-connection-age", self.grpc_max_connection_age),
+            (
+                "--grpc-max-connection-age-grace",
+                self.grpc_max_connection_age_grace,
+            ),
+        ] {
+            if value > MAX_CONNECTION_AGE {
+                return Err(format!(
+                    "{flag} must be at most {}h",
+                    MAX_CONNECTION_AGE.as_secs() / 3600
+                ));
+            }
         }
         if self.grpc_max_connection_age_grace.is_zero() && !self.grpc_max_connection_age.is_zero() {
             return Err("--grpc-max-connection-age-grace must be positive (calls in flight need time to finish)".into());
