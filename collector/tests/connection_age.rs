@@ -2,7 +2,8 @@
 //! client and tansu: a client sending continuously over one `Channel` for
 //! several connection ages is sent GOAWAY at each age, reconnects on its
 //! own, and loses nothing: every call is answered OK and every trace it
-//! sent is in the topic.
+//! sent is in the topic. A call still running `--grpc-max-connection-age-grace`
+//! after the age is cut off with its connection.
 
 mod support;
 
@@ -11,22 +12,34 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use ferrotrace_common::testkit::{parse_metrics, sample, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use rdkafka::Message;
-use support::{start_collector, topic_reader};
+use support::{start_collector, topic_reader, unread_metrics};
 
 /// Each client task sends for this long: a little over three ages.
 const SENDING: Duration = Duration::from_millis(3_500);
 const TASKS: usize = 4;
 
+/// The test binary's Prometheus recorder. The other test here ages one
+/// connection too, so the count below asks for more than one.
+fn recorder() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the test binary's recorder")
+        })
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
-    let recorder = PrometheusBuilder::new()
-        .install_recorder()
-        .expect("the test binary's recorder");
+    let recorder = recorder();
     let tansu = Tansu::start().await.expect("tansu starts");
     let topic = unique_name("aged");
     tansu.create_topic(&topic, 3).await.expect("topic created");
@@ -127,5 +140,55 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
         missing, 0,
         "{missing} of {traces} acknowledged traces not in the topic"
     );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_running_after_the_grace_is_cut_off() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("grace");
+    tansu.create_topic(&topic, 1).await.expect("topic created");
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--grpc-max-connection-age=1s",
+            "--grpc-max-connection-age-grace=1s",
+            // Longer than the test: only the grace can end the call.
+            "--read-timeout=60s",
+        ],
+        unread_metrics(),
+    )
+    .await;
+    // An Export call whose body never ends, on a raw HTTP/2 connection.
+    let tcp = tokio::net::TcpStream::connect(collector.grpc)
+        .await
+        .expect("connects");
+    let started = Instant::now();
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!(
+        "{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        collector.grpc_url()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .expect("request");
+    let (response, mut stream) = h2.send_request(call, false).expect("call opened");
+    // The header of a 100-byte message, and no message.
+    stream
+        .send_data(Bytes::from_static(&[0, 0, 0, 0, 100]), false)
+        .expect("frame header sent");
+    let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    let lived = started.elapsed();
+    assert!(closed.is_ok(), "the connection outlived age and grace");
+    // Age (1s ±10%) + grace (1s).
+    assert!(
+        lived >= Duration::from_millis(1_850),
+        "closed after {lived:?}, before its age and grace"
+    );
+    assert!(response.await.is_err(), "the unfinished call got an answer");
     collector.stop().await;
 }
