@@ -1,8 +1,9 @@
 //! `--grpc-max-connection-age` against a real collector, a real tonic
 //! client and tansu: a client sending continuously over one `Channel` for
 //! several connection ages is sent GOAWAY at each age, reconnects on its
-//! own, and loses nothing: every call is answered OK and every trace it
-//! sent is in the topic. A call still running `--grpc-max-connection-age-grace`
+//! own, and loses nothing: every call is answered OK (after a retry of
+//! CANCELLED / UNAVAILABLE, as OTLP exporters do) and every trace it sent is
+//! in the topic. A call still running `--grpc-max-connection-age-grace`
 //! after the age is cut off with its connection.
 
 mod support;
@@ -79,6 +80,7 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
         senders.spawn(async move {
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(task as u64);
             let mut sent = Vec::new();
+            let mut retries = 0;
             while started.elapsed() < SENDING {
                 let request =
                     generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
@@ -89,22 +91,41 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
                     .flat_map(|s| &s.spans)
                     .map(|s| s.trace_id.clone())
                     .collect();
-                if let Err(status) = client.export(request).await {
-                    panic!(
-                        "call {} of task {task} failed after {:?}: {status}",
-                        sent.len(),
-                        started.elapsed()
-                    );
+                // As OTLP exporters do: retry CANCELLED and UNAVAILABLE. A
+                // tonic client hands a call to a connection that is closing
+                // and gets CANCELLED; grpc-go retries such calls by itself.
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    match client.export(request.clone()).await {
+                        Ok(_) => break,
+                        Err(status)
+                            if attempts < 5
+                                && matches!(
+                                    status.code(),
+                                    tonic::Code::Cancelled | tonic::Code::Unavailable
+                                ) =>
+                        {
+                            retries += 1
+                        }
+                        Err(status) => panic!(
+                            "task {task}: a call failed after {:?} ({attempts} attempts): {status}",
+                            started.elapsed()
+                        ),
+                    }
                 }
                 sent.extend(trace_ids);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            sent
+            (sent, retries)
         });
     }
     let mut sent = HashSet::new();
+    let mut retries = 0;
     while let Some(task) = senders.join_next().await {
-        sent.extend(task.expect("sender task"));
+        let (traces, retried) = task.expect("sender task");
+        sent.extend(traces);
+        retries += retried;
     }
     let traces = sent.len();
     assert!(traces > 100, "only {traces} traces sent");
@@ -115,6 +136,7 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
         r#"ferrotrace_collector_connections_aged_total{receiver="otlp_grpc"}"#,
     );
     let connections = connects.load(Ordering::SeqCst);
+    eprintln!("{traces} traces, {connections} connections, {aged} aged, {retries} calls retried");
     assert!(aged >= 2.0, "connections aged: {aged}");
     assert!(
         connections >= 3,
