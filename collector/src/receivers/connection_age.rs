@@ -6,7 +6,8 @@
 //! gRPC-Go does) the server sends HTTP/2 GOAWAY: calls in flight finish, the
 //! client opens a new connection for the next ones. A connection whose calls
 //! have not finished `--grpc-max-connection-age-grace` later is closed under
-//! them. Each connection costs one timer, reset once from age to grace.
+//! them; at shutdown every connection is drained the same way. Each
+//! connection costs one timer, reset once from age (or shutdown) to grace.
 //! Connections that reach their age are counted in
 //! `ferrotrace_collector_connections_aged_total`.
 
@@ -23,8 +24,8 @@ use crate::metrics as m;
 #[derive(Clone, Debug)]
 pub struct ConnectionAge {
     /// Zero: connections never age.
-    pub max_age: Duration,
-    pub grace: Duration,
+    max_age: Duration,
+    grace: Duration,
     aged: metrics::Counter,
 }
 
@@ -59,10 +60,12 @@ impl ConnectionAge {
                 _ = shutdown.cancelled(), if !draining => {
                     draining = true;
                     connection.as_mut().graceful_shutdown();
+                    // Calls get the grace here too (--shutdown-timeout bounds it when not aging).
+                    timer.as_mut().reset(tokio::time::Instant::now() + self.grace);
                 }
                 _ = timer.as_mut(), if aging => {
                     if draining {
-                        // Past age and grace (or a shutdown after the age): close it.
+                        // The grace is over: close it under the calls still running.
                         return;
                     }
                     self.aged.increment(1);

@@ -6,7 +6,7 @@
 //! bounded gzip inflation, the HTTP server loop and the export of a request
 //! translated from Jaeger or Zipkin. Every TCP receiver accepts through
 //! [`listener`] (connection limit, TLS); bearer tokens ([`auth`]) guard their
-//! requests. Per-packet logs go through `ferrotrace_common::log_limit`.
+//! requests; gRPC connections live at most [`connection_age`]. Per-packet logs go through `ferrotrace_common::log_limit`.
 
 pub mod auth;
 pub mod connection_age;
