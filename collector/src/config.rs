@@ -124,6 +124,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub grpc_max_concurrent_streams: u32,
 
+    /// After about this long (±10% jitter) a gRPC connection is sent an
+    /// HTTP/2 GOAWAY: calls in flight finish, new ones go to a fresh
+    /// connection, which the Service may route to another replica (0s: never).
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_CONNECTION_AGE", default_value = "5m", value_parser = parse_duration)]
+    pub grpc_max_connection_age: Duration,
+
+    /// How long calls in flight on a connection past its age may take to
+    /// finish before the connection is closed under them.
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub grpc_max_connection_age_grace: Duration,
+
     /// OTLP/gRPC listen address (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_OTLP_GRPC_LISTEN", default_value = "0.0.0.0:4317", value_parser = parse_listen)]
     pub otlp_grpc_listen: Listen,
@@ -222,6 +233,8 @@ const MAX_UDP_QUEUE: usize = 1 << 24;
 const MAX_UDP_WORKERS: usize = 4096;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+/// Bounds `--grpc-max-connection-age` and its grace, so timer arithmetic cannot overflow.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Config {
     /// `--kafka-produce-timeout` is librdkafka's message timeout, which must
@@ -283,6 +296,23 @@ impl Config {
         }
         if self.read_timeout.is_zero() {
             return Err("--read-timeout must be positive".into());
+        }
+        for (flag, value) in [
+            ("--grpc-max-connection-age", self.grpc_max_connection_age),
+            (
+                "--grpc-max-connection-age-grace",
+                self.grpc_max_connection_age_grace,
+            ),
+        ] {
+            if value > MAX_CONNECTION_AGE {
+                return Err(format!(
+                    "{flag} must be at most {}h",
+                    MAX_CONNECTION_AGE.as_secs() / 3600
+                ));
+            }
+        }
+        if self.grpc_max_connection_age_grace.is_zero() && !self.grpc_max_connection_age.is_zero() {
+            return Err("--grpc-max-connection-age-grace must be positive (calls in flight need time to finish)".into());
         }
         if self.jaeger_udp_queue_size > MAX_UDP_QUEUE || self.jaeger_udp_workers > MAX_UDP_WORKERS {
             return Err(format!(

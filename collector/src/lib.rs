@@ -211,6 +211,8 @@ impl Collector {
                 listener,
                 options: listener_options("otlp_grpc", Alpn::Grpc),
                 max_concurrent_streams: config.grpc_max_concurrent_streams,
+                max_connection_age: config.grpc_max_connection_age,
+                max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
             grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
         }
@@ -221,6 +223,8 @@ impl Collector {
                 listener,
                 options: listener_options("jaeger_grpc", Alpn::Grpc),
                 max_concurrent_streams: config.grpc_max_concurrent_streams,
+                max_connection_age: config.grpc_max_connection_age,
+                max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
             grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
         }
@@ -326,6 +330,8 @@ struct GrpcReceiver {
     listener: TcpListener,
     options: ListenerOptions,
     max_concurrent_streams: u32,
+    max_connection_age: Duration,
+    max_connection_age_grace: Duration,
 }
 
 impl GrpcReceiver {
@@ -342,18 +348,31 @@ impl GrpcReceiver {
             listener,
             options,
             max_concurrent_streams,
+            max_connection_age,
+            max_connection_age_grace,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, tls = options.tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
         let auth = tokens.as_ref().map(|tokens| ReceiverAuth {
             tokens: tokens.clone(),
             receiver: options.receiver,
         });
+        let age = receivers::connection_age::ConnectionAge::new(
+            max_connection_age,
+            max_connection_age_grace,
+            options.receiver,
+        );
         let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
-        let shutdown = shutdown.clone();
+        let served = receivers::grpc_raw::serve(
+            listener,
+            service,
+            auth,
+            max_concurrent_streams,
+            age,
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
-            receivers::grpc_raw::serve(listener, service, auth, max_concurrent_streams, shutdown)
-                .await
-                .with_context(|| format!("{name} receiver"))
+            served.await;
+            Ok(())
         });
         Ok(())
     }

@@ -178,6 +178,18 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
         (vec!["--read-timeout", "-5s"], "--read-timeout"),
         (vec!["--read-timeout=0s"], "--read-timeout"),
         (
+            vec!["--grpc-max-connection-age", "soon"],
+            "--grpc-max-connection-age",
+        ),
+        (
+            vec!["--grpc-max-connection-age=9000h"],
+            "--grpc-max-connection-age",
+        ),
+        (
+            vec!["--grpc-max-connection-age-grace=0s"],
+            "--grpc-max-connection-age-grace",
+        ),
+        (
             vec!["--kafka-producer-config", &misspelled],
             "--kafka-producer-config",
         ),

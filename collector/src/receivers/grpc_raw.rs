@@ -30,6 +30,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::server::{Grpc, NamedService, UnaryService};
 
 use super::auth::{GrpcAuthLayer, ReceiverAuth};
+use super::connection_age::ConnectionAge;
 use super::listener::ReceiverListener;
 use super::RequestLimits;
 use crate::pipeline::{ExportError, Held};
@@ -336,25 +337,53 @@ impl Decoder for RawCodec {
 /// Serves one raw method on the receiver's connections until `shutdown`;
 /// in-flight calls finish first. With `auth`, every call needs a known
 /// bearer token; a connection may have `max_concurrent_streams` calls open
-/// at once (HTTP/2 clients queue the rest).
+/// at once (HTTP/2 clients queue the rest) and lives for at most `age`.
+///
+/// tonic's routes run on our own HTTP/2 loop rather than tonic's server, so
+/// each connection can be drained at its own (jittered) age and counted.
 pub async fn serve<R: RawRpc>(
-    listener: ReceiverListener,
+    mut listener: ReceiverListener,
     service: RawService<R>,
     auth: Option<ReceiverAuth>,
     max_concurrent_streams: u32,
+    age: ConnectionAge,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tonic::transport::server::Connected;
+    use tower::Layer;
+    let routes = GrpcAuthLayer(auth).layer(tonic::service::Routes::new(service));
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
         .max_concurrent_streams(max_concurrent_streams)
         // Large frames and windows cut per-request overhead for big batches (measured, design §9).
-        .max_frame_size(Some(1 << 20))
-        .initial_stream_window_size(Some(4 << 20))
-        .initial_connection_window_size(Some(8 << 20))
-        // Outside the routing, so an unknown method is refused the same way.
-        .layer(GrpcAuthLayer(auth))
-        .add_service(service)
-        .serve_with_incoming_shutdown(listener.into_stream(), shutdown.cancelled_owned())
-        .await
+        .max_frame_size(1 << 20)
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(8 << 20);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let connection = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            connection = listener.next() => match connection {
+                Some(connection) => connection,
+                None => break,
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        // What tonic's `Request::remote_addr` reads.
+        let info = connection.connect_info();
+        let routes = routes.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(info.clone());
+                tower::ServiceExt::oneshot(routes.clone(), request)
+            });
+        let served = http2.serve_connection(TokioIo::new(connection), service);
+        connections.spawn(age.clone().serve(served, shutdown.clone()));
+    }
+    // Every connection was told to drain by `shutdown`; wait for their calls.
+    while connections.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //! bounded gzip inflation, the HTTP server loop and the export of a request
 //! translated from Jaeger or Zipkin. Every TCP receiver accepts through
 //! [`listener`] (connection limit, TLS); bearer tokens ([`auth`]) guard their
-//! requests. Per-packet logs go through `ferrotrace_common::log_limit`.
+//! requests; gRPC connections live at most [`connection_age`]. Per-packet logs go through `ferrotrace_common::log_limit`.
 
 pub mod auth;
+pub mod connection_age;
 pub mod grpc_raw;
 pub mod jaeger_grpc;
 pub mod jaeger_http;

@@ -1,0 +1,216 @@
+//! `--grpc-max-connection-age` against a real collector, a real tonic
+//! client and tansu: a client sending continuously over one `Channel` for
+//! several connection ages is sent GOAWAY at each age, reconnects on its
+//! own, and loses nothing: every call is answered OK (after a retry of
+//! CANCELLED / UNAVAILABLE, as OTLP exporters do) and every trace it sent is
+//! in the topic. A call still running `--grpc-max-connection-age-grace`
+//! after the age is cut off with its connection.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrotrace_common::testkit::{parse_metrics, sample, unique_name, Tansu};
+use ferrotrace_loadtest::generator::{self, Shape};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use rdkafka::Message;
+use support::{start_collector, topic_reader, unread_metrics};
+
+/// Each client task sends for this long: a little over three ages.
+const SENDING: Duration = Duration::from_millis(3_500);
+const TASKS: usize = 4;
+
+/// The test binary's Prometheus recorder. The other test here ages one
+/// connection too, so the count below asks for more than one.
+fn recorder() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the test binary's recorder")
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
+    let recorder = recorder();
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("aged");
+    tansu.create_topic(&topic, 3).await.expect("topic created");
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--grpc-max-connection-age=1s",
+            "--grpc-max-connection-age-grace=1s",
+        ],
+        recorder.clone(),
+    )
+    .await;
+
+    // One Channel whose connector counts the TCP connections it opens.
+    let connects = Arc::new(AtomicUsize::new(0));
+    let addr = collector.grpc;
+    let channel = tonic::transport::Endpoint::from_shared(collector.grpc_url())
+        .expect("endpoint")
+        .connect_with_connector({
+            let connects = connects.clone();
+            tower::service_fn(move |_: http::Uri| {
+                connects.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            })
+        })
+        .await
+        .expect("connects");
+
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let mut client = TraceServiceClient::new(channel.clone());
+        senders.spawn(async move {
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(task as u64);
+            let mut sent = Vec::new();
+            let mut retries = 0;
+            while started.elapsed() < SENDING {
+                let request =
+                    generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
+                let trace_ids: Vec<Vec<u8>> = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                    .map(|s| s.trace_id.clone())
+                    .collect();
+                // As OTLP exporters do: retry CANCELLED and UNAVAILABLE. A
+                // tonic client hands a call to a connection that is closing
+                // and gets CANCELLED; grpc-go retries such calls by itself.
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    match client.export(request.clone()).await {
+                        Ok(_) => break,
+                        Err(status)
+                            if attempts < 5
+                                && matches!(
+                                    status.code(),
+                                    tonic::Code::Cancelled | tonic::Code::Unavailable
+                                ) =>
+                        {
+                            retries += 1
+                        }
+                        Err(status) => panic!(
+                            "task {task}: a call failed after {:?} ({attempts} attempts): {status}",
+                            started.elapsed()
+                        ),
+                    }
+                }
+                sent.extend(trace_ids);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (sent, retries)
+        });
+    }
+    let mut sent = HashSet::new();
+    let mut retries = 0;
+    while let Some(task) = senders.join_next().await {
+        let (traces, retried) = task.expect("sender task");
+        sent.extend(traces);
+        retries += retried;
+    }
+    let traces = sent.len();
+    assert!(traces > 100, "only {traces} traces sent");
+
+    let metrics = parse_metrics(&recorder.render());
+    let aged = sample(
+        &metrics,
+        r#"ferrotrace_collector_connections_aged_total{receiver="otlp_grpc"}"#,
+    );
+    let connections = connects.load(Ordering::SeqCst);
+    eprintln!("{traces} traces, {connections} connections, {aged} aged, {retries} calls retried");
+    assert!(aged >= 2.0, "connections aged: {aged}");
+    assert!(
+        connections >= 3,
+        "the client opened {connections} connections in {SENDING:?} with a 1s max age"
+    );
+
+    // Every acknowledged trace is in the topic (one record per trace).
+    let consumer = topic_reader(&tansu.brokers(), &topic);
+    let mut stored = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored.len() < traces && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let key = message.key().unwrap_or_default();
+                stored.insert(hex::decode(key).expect("hex trace id key"));
+            }
+            Ok(Err(error)) => panic!("consume error: {error}"),
+            Err(_) => break,
+        }
+    }
+    let missing = sent.difference(&stored).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} of {traces} acknowledged traces not in the topic"
+    );
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_running_after_the_grace_is_cut_off() {
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("grace");
+    tansu.create_topic(&topic, 1).await.expect("topic created");
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--grpc-max-connection-age=1s",
+            "--grpc-max-connection-age-grace=1s",
+            // Longer than the test: only the grace can end the call.
+            "--read-timeout=60s",
+        ],
+        unread_metrics(),
+    )
+    .await;
+    // An Export call whose body never ends, on a raw HTTP/2 connection.
+    let tcp = tokio::net::TcpStream::connect(collector.grpc)
+        .await
+        .expect("connects");
+    let started = Instant::now();
+    let (h2, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let mut h2 = h2.ready().await.expect("h2 ready");
+    let call = http::Request::post(format!(
+        "{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        collector.grpc_url()
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .expect("request");
+    let (response, mut stream) = h2.send_request(call, false).expect("call opened");
+    // The header of a 100-byte message, and no message.
+    stream
+        .send_data(Bytes::from_static(&[0, 0, 0, 0, 100]), false)
+        .expect("frame header sent");
+    let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    let lived = started.elapsed();
+    assert!(closed.is_ok(), "the connection outlived age and grace");
+    // Age (1s ±10%) + grace (1s).
+    assert!(
+        lived >= Duration::from_millis(1_850),
+        "closed after {lived:?}, before its age and grace"
+    );
+    assert!(response.await.is_err(), "the unfinished call got an answer");
+    collector.stop().await;
+}
