@@ -127,7 +127,7 @@ pub struct Config {
     /// After about this long (±10% jitter) a gRPC connection is sent an
     /// HTTP/2 GOAWAY: calls in flight finish, new ones go to a fresh
     /// connection, which the Service may route to another replica (0s: never).
-    #[arg(long, env = "FERROTRACE_GRPC_MAX_CONNECTION_AGE", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_CONNECTION_AGE", default_value = "0s", value_parser = parse_duration)]
     pub grpc_max_connection_age: Duration,
 
     /// How long calls in flight on a connection past its age may take to
