@@ -251,9 +251,8 @@ mod tests {
             "{reason}"
         );
         assert!(reason.contains("--stuck-after=300s"), "{reason}");
-        assert_eq!(
+        assert!(
             verdict(AFTER, &seen(300, &[(0, 1)], true)).is_some(),
-            true,
             "at the limit"
         );
     }
