@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrotrace_common::admin::{AdminServer, Readiness};
+use ferrotrace_common::admin::{AdminServer, Liveness, Readiness};
 use ferrotrace_common::thrift::ThriftProtocol;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, UdpSocket};
@@ -288,9 +288,15 @@ impl Collector {
             });
         }
         // The admin server outlives the receivers so /metrics stays readable while draining.
-        let admin_server = listeners
-            .admin
-            .map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
+        let admin_server = listeners.admin.map(|listener| {
+            // The collector has no watchdog: alive while it serves.
+            AdminServer::spawn(
+                listener,
+                metrics.clone(),
+                ready.clone(),
+                Liveness::default(),
+            )
+        });
         let readiness = tokio::spawn(watch_kafka(
             producer.clone(),
             ready.clone(),

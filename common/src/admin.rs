@@ -3,6 +3,10 @@
 //! resident memory, open file descriptors, threads), `/healthz` (the process
 //! is alive) and `/readyz` (its dependencies answered recently).
 //!
+//! Liveness is one [`Liveness`] the process's own watchdog sets (the
+//! ingester's stuck consume loop); `/healthz` answers 503 with its reason
+//! while it fails, so that Kubernetes restarts the process.
+//!
 //! Readiness is a set of named checks the process's own checkers set; the
 //! server only reads them, so a slow dependency never slows the probe. A
 //! failing check carries its reason, and `/readyz` answers 503 with one line
@@ -92,27 +96,61 @@ impl Readiness {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Whether `check` passes now (a check never set does not).
+    pub fn passes(&self, check: &'static str) -> bool {
+        matches!(self.checks().get(check), Some(None))
+    }
+}
+
+/// Shared liveness: `/healthz` answers 200 while alive, 503 with the reason
+/// once failed. Alive until a watchdog says otherwise.
+#[derive(Clone, Default)]
+pub struct Liveness(Arc<Mutex<Option<String>>>);
+
+impl Liveness {
+    pub fn alive(&self) {
+        *self.reason_slot() = None;
+    }
+
+    /// Fails liveness with `reason`; whoever calls it logs why.
+    pub fn fail(&self, reason: impl Into<String>) {
+        *self.reason_slot() = Some(reason.into());
+    }
+
+    /// The reason liveness fails, if it does.
+    pub fn reason(&self) -> Option<String> {
+        self.reason_slot().clone()
+    }
+
+    fn reason_slot(&self) -> MutexGuard<'_, Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 #[derive(Clone)]
 struct AdminState {
     metrics: PrometheusHandle,
     ready: Readiness,
+    live: Liveness,
     /// Reads /proc for `process_*` at each scrape, into the global recorder.
     process: Arc<metrics_process::Collector>,
 }
 
 /// The admin routes, without a socket (tests drive it with `oneshot`).
-pub fn router(metrics: PrometheusHandle, ready: Readiness) -> Router {
+pub fn router(metrics: PrometheusHandle, ready: Readiness, live: Liveness) -> Router {
     let process = Arc::new(metrics_process::Collector::default());
     process.describe();
     Router::new()
         .route("/metrics", get(render_metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(AdminState {
             metrics,
             ready,
+            live,
             process,
         })
 }
@@ -127,12 +165,17 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Serves the admin routes on `listener` until [`AdminServer::stop`].
-    pub fn spawn(listener: TcpListener, metrics: PrometheusHandle, ready: Readiness) -> Self {
+    pub fn spawn(
+        listener: TcpListener,
+        metrics: PrometheusHandle,
+        ready: Readiness,
+        live: Liveness,
+    ) -> Self {
         tracing::info!(addr = ?listener.local_addr().ok(), "admin server listening");
         let stop = CancellationToken::new();
         let token = stop.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router(metrics, ready))
+            axum::serve(listener, router(metrics, ready, live))
                 .with_graceful_shutdown(token.cancelled_owned())
                 .await
         });
@@ -159,6 +202,17 @@ async fn render_metrics(
         )],
         crate::telemetry::render_metrics(&state.metrics),
     )
+}
+
+/// 200 `ok`, or 503 `not alive` followed by the reason.
+async fn healthz(State(state): State<AdminState>) -> (StatusCode, String) {
+    match state.live.reason() {
+        None => (StatusCode::OK, "ok\n".to_owned()),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not alive\n{reason}\n"),
+        ),
+    }
 }
 
 /// 200 `ready`, or 503 `not ready` followed by one `check: reason` line per
@@ -197,10 +251,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn readyz_says_which_checks_fail_and_why_and_healthz_is_always_ok() {
+    async fn readyz_says_which_checks_fail_and_why_and_healthz_is_not_about_them() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let ready = Readiness::new(&["kafka", "elasticsearch"]);
-        let app = router(recorder.handle(), ready.clone());
+        let app = router(recorder.handle(), ready.clone(), Liveness::default());
         assert_eq!(
             get(&app, "/readyz").await,
             (
@@ -218,7 +272,10 @@ mod tests {
                 "not ready\nelasticsearch: unreachable: connection refused\n".into()
             )
         );
+        assert!(!ready.passes("elasticsearch") && ready.passes("kafka"));
         ready.pass("elasticsearch");
+        assert!(ready.passes("elasticsearch"));
+        assert!(!ready.passes("unknown"), "a check never set does not pass");
         assert_eq!(
             get(&app, "/readyz").await,
             (StatusCode::OK, "ready\n".into())
@@ -235,13 +292,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn healthz_fails_with_the_reason_then_recovers() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let live = Liveness::default();
+        let app = router(recorder.handle(), Readiness::new(&[]), live.clone());
+        assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, "ok\n".into()));
+        live.fail("consume loop stuck");
+        assert_eq!(
+            get(&app, "/healthz").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not alive\nconsume loop stuck\n".into()
+            )
+        );
+        live.alive();
+        assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
     async fn metrics_render_in_prometheus_text_format() {
         use metrics::Recorder;
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let key = metrics::Key::from_name("ferrotrace_test_things_total");
         let metadata = metrics::Metadata::new("test", metrics::Level::INFO, None);
         recorder.register_counter(&key, &metadata).increment(3);
-        let app = router(recorder.handle(), Readiness::new(&[]));
+        let app = router(recorder.handle(), Readiness::new(&[]), Liveness::default());
         let (status, body) = get(&app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("ferrotrace_test_things_total 3"), "{body}");

@@ -313,6 +313,21 @@ pub struct Config {
     /// own default is 5 minutes. 1s to 1h.
     #[arg(long, env = "FERROTRACE_KAFKA_METADATA_REFRESH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub kafka_metadata_refresh_interval: Duration,
+
+    /// /healthz fails (so Kubernetes restarts the ingester) when the consume
+    /// loop has read no message and finished no bulk request for this long
+    /// while partitions assigned here have messages not stored and
+    /// Elasticsearch answers; 0 turns it off. The default outlasts a
+    /// rebalance and several bulk retries, and equals librdkafka's
+    /// max.poll.interval.ms, after which the group drops a member that stopped polling.
+    #[arg(long, env = "FERROTRACE_STUCK_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub stuck_after: Duration,
+
+    /// Test only: the consume loop stops iterating after this many
+    /// messages, as a deadlock would. Hidden, and read from no environment
+    /// variable, so that nothing sets it by accident.
+    #[arg(long, hide = true)]
+    pub test_wedge_after_messages: Option<u64>,
 }
 
 /// Jobs run once and exit, e.g. from a Kubernetes CronJob.
@@ -511,6 +526,12 @@ impl Config {
         }
         check_kafka_properties("--kafka-consumer-config", &self.kafka_consumer_config)?;
         check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
+        if !self.stuck_after.is_zero() && self.stuck_after < Duration::from_secs(1) {
+            return Err("--stuck-after must be 0 (off) or at least 1s".into());
+        }
+        if self.test_wedge_after_messages == Some(0) {
+            return Err("--test-wedge-after-messages must be positive".into());
+        }
         let refresh = self.kafka_metadata_refresh_interval;
         if refresh < Duration::from_secs(1) || refresh > Duration::from_secs(3600) {
             return Err("--kafka-metadata-refresh-interval must be between 1s and 1h".into());

@@ -48,11 +48,12 @@ use crate::dead_letter::{DeadLetter, DeadLetters, Unwritable};
 use crate::encoding_check::{EncodingCheck, Verdict};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
+use crate::liveness::Progress;
 use crate::metrics as m;
 use crate::metrics_gen::{self, MetricsGenerator};
 
 /// Offsets stored for commit, per partition (the next offset to read).
-type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
+pub type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
 
 /// Rebalance events, handed from librdkafka's callbacks to the poll loop.
 #[derive(Debug)]
@@ -117,7 +118,7 @@ impl ClientContext for IngestContext {
 /// over), else the log start (nothing committed: `auto.offset.reset=earliest`
 /// reads it all). None while the watermark is unknown; never negative (tansu
 /// reports watermarks behind the offsets read).
-fn unstored_messages(high: i64, stored: i64, committed: i64, low: i64) -> Option<i64> {
+pub(crate) fn unstored_messages(high: i64, stored: i64, committed: i64, low: i64) -> Option<i64> {
     if high < 0 {
         return None;
     }
@@ -172,6 +173,14 @@ impl IngestContext {
     /// the partitions (none, when the group has more members than partitions).
     pub fn joined(&self) -> bool {
         self.joined.load(Ordering::Relaxed)
+    }
+
+    /// The partitions assigned here, as of the last rebalance the loop served.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        self.owned
+            .lock()
+            .map(|owned| owned.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn push(&self, event: Assignment) {
@@ -406,6 +415,8 @@ struct IngestLoop {
     /// Dead letters of messages in the current batch that had spans the
     /// writer skipped, with their trace IDs: sent once the batch is stored.
     unwritable: Vec<(DeadLetter, Vec<String>)>,
+    /// What the liveness watchdog reads.
+    progress: Arc<Progress>,
 }
 
 /// Where consumed messages go: documents to Elasticsearch through the batch
@@ -424,6 +435,7 @@ pub async fn run(
     consumer: Arc<IngestConsumer>,
     stored: StoredOffsets,
     sinks: Sinks,
+    progress: Arc<Progress>,
     shutdown: CancellationToken,
     give_up: CancellationToken,
 ) {
@@ -454,7 +466,12 @@ pub async fn run(
         metrics_gen,
         encoding_check: EncodingCheck::new(config.kafka_encoding_check),
         unwritable: Vec::new(),
+        progress,
     };
+    ingest.progress.advanced();
+    // Test-only (a hidden flag): after this many messages the loop stops
+    // iterating, as a deadlock would, to exercise the liveness watchdog.
+    let mut wedge_in = config.test_wedge_after_messages;
     metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS).set(0.0);
     let flush_interval = config.es_bulk_flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
@@ -493,7 +510,18 @@ pub async fn run(
             received = consumer.recv(), if waiting_since.is_none() || ingest.paused => {
                 ingest.apply_rebalances();
                 match received {
-                    Ok(message) => ingest.add(&message),
+                    Ok(message) => {
+                        ingest.progress.advanced();
+                        ingest.add(&message);
+                        if let Some(left) = wedge_in.as_mut() {
+                            *left = left.saturating_sub(1);
+                            if *left == 0 {
+                                tracing::warn!("--test-wedge-after-messages: consume loop wedged");
+                                shutdown.cancelled().await;
+                                break;
+                            }
+                        }
+                    }
                     Err(error) => {
                         // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
                         consumer.context().logs.error(&error, "");
@@ -664,6 +692,8 @@ impl IngestLoop {
     /// The first `--kafka-encoding-check` messages of `partition` all failed
     /// to decode: stop reading it rather than dead-letter the whole topic.
     fn pause_for_encoding(&mut self, partition: i32, error: &str) {
+        // Its lag is the operator's to fix: a restart would not.
+        self.progress.park(partition);
         tracing::error!(
             partition,
             topic = %self.topic,
@@ -702,6 +732,7 @@ impl IngestLoop {
                     for p in partitions {
                         self.tracker.revoke(p);
                         self.encoding_check.revoke(p);
+                        self.progress.unpark(p);
                         if let Ok(mut stored) = self.stored.lock() {
                             stored.remove(&p);
                         }
@@ -719,6 +750,7 @@ impl IngestLoop {
 
     /// Records a finished bulk request: its messages' offsets may advance.
     fn completed(&mut self, done: Completion) {
+        self.progress.advanced();
         if let Outcome::Stored { .. } = done.outcome {
             self.builder.services_stored(&done.services);
             let count = done.messages.len() as u64;

@@ -9,15 +9,17 @@ pub mod dead_letter;
 pub mod encoding_check;
 pub mod es;
 pub mod jobs;
+pub mod liveness;
 pub mod metrics;
 pub mod metrics_gen;
 pub mod readiness;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use backon::Retryable;
-use ferrotrace_common::admin::{AdminServer, Readiness};
+use ferrotrace_common::admin::{AdminServer, Liveness, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
@@ -76,9 +78,11 @@ impl Ingester {
             admin,
         } = self;
         let ready = readiness::new();
-        let admin_server =
-            admin.map(|listener| AdminServer::spawn(listener, metrics.clone(), ready.clone()));
-        let result = consume(config, es, ready, shutdown).await;
+        let live = Liveness::default();
+        let admin_server = admin.map(|listener| {
+            AdminServer::spawn(listener, metrics.clone(), ready.clone(), live.clone())
+        });
+        let result = consume(config, es, ready, live, shutdown).await;
         if let Some(server) = admin_server {
             server.stop().await;
         }
@@ -94,6 +98,7 @@ async fn consume(
     config: Config,
     es: EsClient,
     ready: Readiness,
+    live: Liveness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (consumer, stored) =
@@ -143,6 +148,17 @@ async fn consume(
         &config.kafka_producer_config,
     )
     .context("creating the dead-letter producer")?;
+    let progress = Arc::new(liveness::Progress::default());
+    let watchdog = liveness::Watchdog {
+        consumer: consumer.clone(),
+        topic: config.kafka_topic.clone(),
+        stored: stored.clone(),
+        progress: progress.clone(),
+        ready: ready.clone(),
+        live,
+        stuck_after: config.stuck_after,
+    };
+    let _stop_watchdog = AbortOnDrop(tokio::spawn(watchdog.run(shutdown.clone())));
     consumer::run(
         &config,
         consumer,
@@ -153,6 +169,7 @@ async fn consume(
             dead_letters,
             metrics_gen: MetricsGenerator::from_config(&config),
         },
+        progress,
         shutdown,
         give_up,
     )

@@ -35,6 +35,7 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
             "--kafka-producer-config",
         ),
         (vec!["--admin-listen", "localhost:port"], "--admin-listen"),
+        (vec!["--stuck-after", "500ms"], "--stuck-after"),
         // A host name is a valid listen address: the line is about the other flag.
         (
             vec!["--admin-listen", "localhost:0", "--es-timeout", "0s"],

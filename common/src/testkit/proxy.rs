@@ -1,10 +1,14 @@
 //! A TCP proxy a test can cut and restore, to take a server away from the
 //! process under test for real: open connections are closed and new ones
-//! are refused until [`TcpProxy::restore`].
+//! are refused until [`TcpProxy::restore`]. It can also slow the server
+//! down ([`TcpProxy::delay_responses`]): a slow but working server.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -18,6 +22,8 @@ pub struct TcpProxy {
 
 struct State {
     up: AtomicBool,
+    /// Milliseconds each chunk from the server waits before it is forwarded.
+    delay_ms: AtomicU64,
     /// Cancelled by `cut` to end every open connection.
     connections: Mutex<CancellationToken>,
 }
@@ -29,6 +35,7 @@ impl TcpProxy {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             up: AtomicBool::new(true),
+            delay_ms: AtomicU64::new(0),
             connections: Mutex::new(CancellationToken::new()),
         });
         let accept_state = state.clone();
@@ -40,13 +47,37 @@ impl TcpProxy {
                 let Ok(token) = accept_state.connections.lock().map(|t| t.clone()) else {
                     continue;
                 };
+                let state = accept_state.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
+                    let Ok(server) = TcpStream::connect(target).await else {
                         return;
+                    };
+                    let (mut from_client, mut to_client) = client.split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let responses = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = from_server.read(&mut buf).await?;
+                            if n == 0 {
+                                return to_client.shutdown().await;
+                            }
+                            let delay = state.delay_ms.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay)).await;
+                            }
+                            to_client.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    let requests = async {
+                        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                        let _ = to_server.shutdown().await;
+                        // The response may still be on its way.
+                        std::future::pending::<()>().await
                     };
                     tokio::select! {
                         _ = token.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = requests => {}
+                        _ = responses => {}
                     }
                 });
             }
@@ -70,6 +101,13 @@ impl TcpProxy {
             token.cancel();
             *token = CancellationToken::new();
         }
+    }
+
+    /// Holds every chunk the server sends for `delay` before forwarding it
+    /// (zero: at once), so each response arrives that much later.
+    pub fn delay_responses(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.delay_ms.store(millis, Ordering::SeqCst);
     }
 
     /// Forwards new connections again.
