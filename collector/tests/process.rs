@@ -186,7 +186,10 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
             "--grpc-max-connection-age",
         ),
         (
-            vec!["--grpc-max-connection-age-grace=0s"],
+            vec![
+                "--grpc-max-connection-age=5m",
+                "--grpc-max-connection-age-grace=0s",
+            ],
             "--grpc-max-connection-age-grace",
         ),
         (
