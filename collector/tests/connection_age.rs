@@ -18,8 +18,7 @@ use ferrotrace_common::testkit::{parse_metrics, sample, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use rdkafka::Message;
-use support::{start_collector, topic_reader, unread_metrics};
+use support::{start_collector, topic_keys, unread_metrics};
 
 /// Each client task sends for this long: a little over three ages.
 const SENDING: Duration = Duration::from_millis(3_500);
@@ -139,20 +138,11 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
     );
 
     // Every acknowledged trace is in the topic (one record per trace).
-    let consumer = topic_reader(&tansu.brokers(), &topic);
-    let mut stored = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stored.len() < traces && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await {
-            Ok(Ok(message)) => {
-                let key = message.key().unwrap_or_default();
-                stored.insert(hex::decode(key).expect("hex trace id key"));
-            }
-            Ok(Err(error)) => panic!("consume error: {error}"),
-            Err(_) => break,
-        }
-    }
-    let missing = sent.difference(&stored).count();
+    let stored = topic_keys(&tansu.brokers(), &topic, traces).await;
+    let missing = sent
+        .iter()
+        .filter(|id| !stored.contains(&hex::encode(id)))
+        .count();
     assert_eq!(
         missing, 0,
         "{missing} of {traces} acknowledged traces not in the topic"

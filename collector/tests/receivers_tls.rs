@@ -16,8 +16,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
-use rdkafka::Message;
-use support::{start_collector, topic_reader};
+use support::{start_collector, topic_keys};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// One Prometheus recorder for the whole test binary: tests run in parallel,
@@ -85,27 +84,6 @@ fn trace_keys(request: &ExportTraceServiceRequest) -> std::collections::BTreeSet
         .flat_map(|s| &s.spans)
         .map(|s| hex::encode(&s.trace_id))
         .collect()
-}
-
-/// The keys on the topic, read until `expected` of them arrived or 20 s passed.
-async fn topic_keys(
-    brokers: &str,
-    topic: &str,
-    expected: usize,
-) -> std::collections::BTreeSet<String> {
-    let consumer = topic_reader(brokers, topic);
-    let mut keys = std::collections::BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while keys.len() < expected && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
-            Ok(Ok(m)) => {
-                keys.insert(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
-            }
-            Ok(Err(e)) => panic!("consume error: {e}"),
-            Err(_) => {}
-        }
-    }
-    keys
 }
 
 fn client_tls(ca: &std::path::Path) -> ClientTlsConfig {

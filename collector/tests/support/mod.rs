@@ -108,6 +108,29 @@ pub fn topic_reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamCons
     consumer
 }
 
+/// The keys (hex trace IDs) of the records in `topic`, read until there are
+/// `expected` of them or nothing new arrives for a while.
+pub async fn topic_keys(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+) -> std::collections::BTreeSet<String> {
+    use rdkafka::Message;
+    let consumer = topic_reader(brokers, topic);
+    let mut keys = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while keys.len() < expected && std::time::Instant::now() < deadline {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), consumer.recv()).await {
+            Ok(Ok(m)) => {
+                keys.insert(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned());
+            }
+            Ok(Err(e)) => panic!("consume error: {e}"),
+            Err(_) => break,
+        }
+    }
+    keys
+}
+
 /// A Prometheus handle whose recorder is not installed: for tests that do
 /// not read the collector's metrics.
 pub fn unread_metrics() -> PrometheusHandle {
