@@ -12,7 +12,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use tokio::process::{Child, Command};
 
-use super::process::{die_with_parent, free_port, tool_path};
+use super::process::{free_port, spawn_server, tool_path};
 use super::temp_dir::TempDir;
 
 /// A running tansu broker; killed on drop.
@@ -115,13 +115,8 @@ impl Tansu {
             std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .current_dir(self.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        .stdin(Stdio::null());
+        let child = spawn_server(&mut cmd, &bin)?;
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
         let up = super::wait_until(Duration::from_secs(30), || {

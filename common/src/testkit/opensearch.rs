@@ -3,10 +3,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::process::{Child, Command};
 
-use super::process::{die_with_parent, free_port, tool_path};
+use super::process::{free_port, spawn_server, tool_path};
 
 /// A running osmem-server; killed on drop.
 pub struct Osmem {
@@ -23,13 +22,8 @@ impl Osmem {
         let mut cmd = Command::new(&bin);
         // stdin stays a pipe: osmem exits when it closes, a second guard against leaks.
         cmd.args(["-addr", &format!("127.0.0.1:{port}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .stdin(Stdio::piped());
+        let child = spawn_server(&mut cmd, &bin)?;
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let server = Self { child, url, http };

@@ -76,8 +76,22 @@ where
     }
 }
 
+/// Starts a test server: its stdout discarded, its stderr in the test's
+/// output, and killed with the test process.
+pub(crate) fn spawn_server(
+    cmd: &mut tokio::process::Command,
+    bin: &std::path::Path,
+) -> anyhow::Result<tokio::process::Child> {
+    use anyhow::Context;
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    die_with_parent(cmd);
+    cmd.spawn()
+        .with_context(|| format!("starting {}", bin.display()))
+}
+
 /// Makes the child die with its parent (Linux), so a crashed test leaves no server behind.
-pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
+fn die_with_parent(cmd: &mut tokio::process::Command) {
     #[cfg(target_os = "linux")]
     unsafe {
         cmd.pre_exec(|| {

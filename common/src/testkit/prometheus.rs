@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::{Child, Command};
 
-use super::process::{die_with_parent, free_port, tool_path};
+use super::process::{free_port, spawn_server, tool_path};
 use super::temp_dir::TempDir;
 
 /// A running Prometheus; killed on drop.
@@ -63,13 +63,8 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--log.level=warn")
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .stdin(Stdio::null());
+        let child = spawn_server(&mut cmd, &bin)?;
         let server = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
