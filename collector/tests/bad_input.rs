@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ferrotrace_common::jaeger::proto as jproto;
 use ferrotrace_common::jaeger::thrift::{encode_batch, encode_emit_batch, Batch, Process, Span};
-use ferrotrace_common::testkit::{
+use ferrotrace_testkit::{
     free_port, sample, scrape_metrics, unique_name, wait_until, Tansu,
 };
 use ferrotrace_common::thrift::ThriftProtocol;

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrotrace_collector::receivers::grpc_raw::RawCodec;
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -149,7 +149,7 @@ impl Limited {
             .spawn()
             .expect("collector starts");
         // Waits on the admin port, so the wait takes no receiver connection slot.
-        let started = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        let started = ferrotrace_testkit::wait_until(Duration::from_secs(20), || async {
             tokio::net::TcpStream::connect(("127.0.0.1", admin))
                 .await
                 .is_ok()
@@ -238,7 +238,7 @@ async fn connections_over_the_limit_get_a_retryable_refusal() {
         )
     };
     let open_connections = |receiver, expected: f64| async move {
-        let reached = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        let reached = ferrotrace_testkit::wait_until(Duration::from_secs(20), || async {
             metric("ferrotrace_collector_connections", receiver).await == expected
         })
         .await;
@@ -421,7 +421,7 @@ async fn bodies_being_read_count_against_the_inflight_budget() {
     .await;
     let (grpc, http, admin) = (limited.grpc, limited.http, limited.admin);
     let inflight_reaches = |at_least: usize| async move {
-        let reached = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        let reached = ferrotrace_testkit::wait_until(Duration::from_secs(20), || async {
             sample(
                 &scrape_metrics(admin).await,
                 "ferrotrace_collector_inflight_bytes",
@@ -431,7 +431,7 @@ async fn bodies_being_read_count_against_the_inflight_budget() {
         assert!(reached, "in-flight bytes never reached {at_least}");
     };
     let inflight_is_zero = || async move {
-        let zero = ferrotrace_common::testkit::wait_until(Duration::from_secs(20), || async {
+        let zero = ferrotrace_testkit::wait_until(Duration::from_secs(20), || async {
             sample(
                 &scrape_metrics(admin).await,
                 "ferrotrace_collector_inflight_bytes",

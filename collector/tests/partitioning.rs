@@ -22,7 +22,7 @@ use clap::Parser;
 use ferrotrace_collector::config::Config;
 use ferrotrace_collector::producer;
 use ferrotrace_common::otlp::trace_id_hex;
-use ferrotrace_common::testkit::{unique_name, Tansu};
+use ferrotrace_testkit::{unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use rand::Rng;
@@ -306,6 +306,6 @@ async fn read_partitions(brokers: &str, topic: &str, expected: usize) -> HashMap
 async fn an_unknown_partitioner_stops_it_with_exit_code_64() {
     let mut collector = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrotrace-collector"));
     collector.env("FERROTRACE_KAFKA_PARTITIONER", "consistent");
-    let stderr = ferrotrace_common::testkit::usage_error(collector).await;
+    let stderr = ferrotrace_testkit::usage_error(collector).await;
     assert!(stderr.contains("--kafka-partitioner"), "{stderr}");
 }

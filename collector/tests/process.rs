@@ -7,7 +7,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, unique_name, usage_error, wait_until, Tansu};
+use ferrotrace_testkit::{free_port, unique_name, usage_error, wait_until, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::process::Command;
@@ -100,7 +100,7 @@ async fn serves_admin_endpoints_and_exits_zero_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_tls_or_token_files_stop_it_with_exit_code_64() {
-    let dir = ferrotrace_common::testkit::TempDir::new("collector-files").expect("temp dir");
+    let dir = ferrotrace_testkit::TempDir::new("collector-files").expect("temp dir");
     let empty = dir.write("tokens", "# no token yet\n").expect("written");
     let missing = dir.path().join("missing.pem");
     let missing = missing.to_str().expect("UTF-8 path");

@@ -1,6 +1,5 @@
 //! Pieces shared by the ferrotrace binaries: the OTLP wire-level split, the
-//! OTLP to Jaeger document translation, telemetry and shutdown helpers, and
-//! (behind the `testkit` feature) launchers for real test servers.
+//! OTLP to Jaeger document translation, telemetry and shutdown helpers.
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
@@ -19,6 +18,3 @@ pub mod telemetry;
 pub mod thrift;
 pub mod translate;
 pub mod zipkin;
-
-#[cfg(feature = "testkit")]
-pub mod testkit;

@@ -4,7 +4,7 @@
 //! or a secret value. The collector's cases are in
 //! `collector/tests/process.rs`.
 
-use ferrotrace_common::testkit::usage_error;
+use ferrotrace_testkit::usage_error;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

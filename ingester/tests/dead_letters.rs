@@ -10,7 +10,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until, TempDir};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until, TempDir};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;

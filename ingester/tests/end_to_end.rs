@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::unique_name;
+use ferrotrace_testkit::unique_name;
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::any_value;
@@ -325,8 +325,8 @@ async fn a_second_ingester_joining_mid_stream_loses_and_duplicates_nothing() {
     // The first ingester takes all four partitions; the second joins while
     // spans are still flowing, so partitions move with work in flight.
     let (admin_a, admin_b) = (
-        ferrotrace_common::testkit::free_port(),
-        ferrotrace_common::testkit::free_port(),
+        ferrotrace_testkit::free_port(),
+        ferrotrace_testkit::free_port(),
     );
     let small = ["--es-bulk-actions=100", "--es-bulk-workers=2"];
     let mut first = cluster.ingester(

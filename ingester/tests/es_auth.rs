@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use ferrotrace_common::testkit::{unique_name, Osmem, TempDir};
+use ferrotrace_testkit::{unique_name, Osmem, TempDir};
 use ferrotrace_ingester::config::Config;
 use ferrotrace_ingester::es::client::{EsClient, Flavour};
 use ferrotrace_ingester::{prepare_elasticsearch, readiness};

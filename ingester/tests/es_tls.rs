@@ -11,7 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{
+use ferrotrace_testkit::{
     wait_until, ProxyAuth, TempDir, TestPki, TlsProxy, TlsProxyOptions,
 };
 use support::{terminate, Cluster};

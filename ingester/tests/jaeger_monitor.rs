@@ -30,7 +30,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferrotrace_common::testkit::{
+use ferrotrace_testkit::{
     free_port, sample, scrape_metrics, wait_until, PromSeries, Prometheus,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;

@@ -22,7 +22,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_security::KafkaSecurity;
-use ferrotrace_common::testkit::{
+use ferrotrace_testkit::{
     create_topic, free_port, unique_name, Osmem, Tansu, TempDir, TestPki, TlsProxy, TlsProxyOptions,
 };
 use ferrotrace_loadtest::generator::{self, Shape};

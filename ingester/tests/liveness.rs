@@ -8,7 +8,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::free_port;
+use ferrotrace_testkit::free_port;
 use support::Cluster;
 
 /// Status and body of `GET /<path>` on the admin port; `None` while it is closed.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use clap::Parser;
-use ferrotrace_common::testkit::{ProxyAuth, TestPki, TlsProxy, TlsProxyOptions};
+use ferrotrace_testkit::{ProxyAuth, TestPki, TlsProxy, TlsProxyOptions};
 use serde_json::Value;
 use support::{terminate, workspace_binary, Cluster};
 use tokio::process::Command;

@@ -8,7 +8,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::unique_name;
+use ferrotrace_testkit::unique_name;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::Cluster;

@@ -9,7 +9,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::{free_port, unique_name};
+use ferrotrace_testkit::{free_port, unique_name};
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message as _;
 use rdkafka::config::ClientConfig;

@@ -16,7 +16,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, scrape_metrics, wait_until};
+use ferrotrace_testkit::{free_port, scrape_metrics, wait_until};
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message;
 use rdkafka::config::ClientConfig;

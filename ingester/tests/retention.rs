@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferrotrace_common::jaeger::index::{index_base, index_name, IndexKind};
-use ferrotrace_common::testkit::{free_port, unique_name, Osmem};
+use ferrotrace_testkit::{free_port, unique_name, Osmem};
 use tokio::process::Command;
 
 const MICROS_PER_DAY: u64 = 86_400_000_000;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, unique_name, Osmem};
+use ferrotrace_testkit::{free_port, unique_name, Osmem};
 use serde_json::json;
 use tokio::process::Command;
 

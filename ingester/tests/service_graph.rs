@@ -23,7 +23,7 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ferrotrace_common::testkit::{free_port, sample, scrape_metrics, wait_until};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;

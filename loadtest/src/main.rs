@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn es_api_key_file_is_read_without_its_newline() {
-        let dir = ferrotrace_common::testkit::TempDir::new("loadtest-main").unwrap();
+        let dir = ferrotrace_testkit::TempDir::new("loadtest-main").unwrap();
         let path = dir.write("api-key", "a2V5OnNlY3JldA==\n").unwrap();
         let flag = format!("--es-api-key-file={}", path.display());
         let access = parse(&[&flag]).unwrap().es_access();

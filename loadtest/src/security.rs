@@ -239,7 +239,7 @@ fn read(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    use ferrotrace_common::testkit::TempDir;
+    use ferrotrace_testkit::TempDir;
 
     fn temp_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
         dir.write(name, contents).unwrap()

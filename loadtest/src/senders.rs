@@ -643,7 +643,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_collector_is_a_readable_transport_error() {
-        let port = ferrotrace_common::testkit::free_port();
+        let port = ferrotrace_testkit::free_port();
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{port}/v1/traces");
         let Answer::Retryable(reason) = post(&client, &url, HttpFormat::OtlpProtobuf, vec![]).await

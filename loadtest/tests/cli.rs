@@ -8,7 +8,7 @@
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::testkit::{free_port, Osmem};
+use ferrotrace_testkit::{free_port, Osmem};
 use tokio::process::Command;
 
 async fn loadtest(args: &[&str]) -> (Output, Duration) {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::jaeger::ids::{self, TraceIdBytes};
-use ferrotrace_common::testkit::Osmem;
+use ferrotrace_testkit::Osmem;
 use ferrotrace_loadtest::verify::{verify, verify_with_page_size, Acked, Report, VerifyOptions};
 use serde_json::json;
 
@@ -509,7 +509,7 @@ async fn http_errors_name_the_url_and_status() -> anyhow::Result<()> {
     // Nothing listens on this port: the error names the URL.
     opts.es_url = format!(
         "http://127.0.0.1:{}",
-        ferrotrace_common::testkit::free_port()
+        ferrotrace_testkit::free_port()
     );
     let error = verify(&opts, &acked)
         .await

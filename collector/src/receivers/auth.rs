@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn tokens_file_skips_comments_and_blank_lines_and_reloads_on_change() {
-        let dir = ferrotrace_common::testkit::TempDir::new("tokens-unit").unwrap();
+        let dir = ferrotrace_testkit::TempDir::new("tokens-unit").unwrap();
         let path = dir
             .write("tokens", "# team a\n\n  alpha  \r\nbeta\n# gamma\n")
             .unwrap();
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn byte_order_mark_is_not_part_of_the_first_token() {
-        let dir = ferrotrace_common::testkit::TempDir::new("tokens-bom").unwrap();
+        let dir = ferrotrace_testkit::TempDir::new("tokens-bom").unwrap();
         let path = dir.write("tokens", "\u{FEFF}alpha\r\nbeta\r\n").unwrap();
         let tokens = BearerTokens::load(vec![path.clone()]).unwrap();
         assert_eq!(tokens.check(&with_header("Bearer alpha")), Ok(()));

@@ -192,7 +192,7 @@ pub(crate) mod tests {
 
     #[test]
     fn invalid_files_are_refused_at_load_and_kept_out_on_reload() {
-        let dir = ferrotrace_common::testkit::TempDir::new("tls-unit").unwrap();
+        let dir = ferrotrace_testkit::TempDir::new("tls-unit").unwrap();
         let (ca, cert, key) = server_identity();
         let files = TlsFiles {
             cert: dir.write("server.pem", &cert).unwrap(),

@@ -98,7 +98,7 @@ pub fn topic_reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamCons
         .set("bootstrap.servers", brokers)
         .set(
             "group.id",
-            ferrotrace_common::testkit::unique_name("reader"),
+            ferrotrace_testkit::unique_name("reader"),
         )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

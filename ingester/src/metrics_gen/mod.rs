@@ -250,10 +250,10 @@ pub(crate) mod testing {
 
     /// Every sample, keyed by the series as printed.
     pub fn render(recorder: &PrometheusRecorder) -> HashMap<String, f64> {
-        ferrotrace_common::testkit::parse_metrics(&recorder.handle().render())
+        ferrotrace_testkit::parse_metrics(&recorder.handle().render())
     }
 
-    pub use ferrotrace_common::testkit::sample;
+    pub use ferrotrace_testkit::sample;
 
     pub fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {

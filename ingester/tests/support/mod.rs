@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ferrotrace_common::testkit::{unique_name, Osmem, Tansu, TcpProxy};
+use ferrotrace_testkit::{unique_name, Osmem, Tansu, TcpProxy};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

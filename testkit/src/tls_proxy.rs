@@ -525,7 +525,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::testkit::wait_until;
+    use crate::wait_until;
 
     #[test]
     fn basic_and_api_key_headers_are_what_elasticsearch_expects() {
