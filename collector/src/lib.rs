@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrotrace_common::admin::{AdminServer, Liveness, Readiness};
-use ferrotrace_common::thrift::ThriftProtocol;
+use ferrotrace_format::thrift::ThriftProtocol;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;

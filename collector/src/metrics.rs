@@ -1,7 +1,7 @@
 //! Names and descriptions of the collector's metrics, in one place, and the
 //! series that exist from start-up ([`register`]).
 
-use ferrotrace_common::translate::Refusal;
+use ferrotrace_format::translate::Refusal;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
 use crate::pipeline::ExportError;

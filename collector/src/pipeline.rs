@@ -1,7 +1,7 @@
 //! The one path every receiver calls: split a request by trace ID at the
 //! protobuf wire level, refusing every span the ingester could not store
 //! (bad IDs, a start outside `--max-span-age`/`--max-span-future`; see
-//! `ferrotrace_common::otlp`), produce one Kafka message per trace (several
+//! `ferrotrace_format::otlp`), produce one Kafka message per trace (several
 //! when a trace exceeds the message cap), and return only after Kafka
 //! acknowledged all of them.
 //!
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ferrotrace_common::log_limit::LogLimiter;
-use ferrotrace_common::otlp::{split_by_trace_within, Split};
-use ferrotrace_common::translate::{Refusals, TimeWindow};
+use ferrotrace_format::otlp::{split_by_trace_within, Split};
+use ferrotrace_format::translate::{Refusals, TimeWindow};
 use http::StatusCode;
 
 use crate::metrics as m;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::{self, KafkaLogs, LogContext, TopicProblem};
 use ferrotrace_common::kafka_security;
-use ferrotrace_common::otlp::Split;
+use ferrotrace_format::otlp::Split;
 use futures::future::join_all;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -8,12 +8,12 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferrotrace_common::jaeger::proto as jproto;
-use ferrotrace_common::jaeger::thrift::{encode_batch, encode_emit_batch, Batch, Process, Span};
+use ferrotrace_format::jaeger::proto as jproto;
+use ferrotrace_format::jaeger::thrift::{encode_batch, encode_emit_batch, Batch, Process, Span};
 use ferrotrace_testkit::{
     free_port, sample, scrape_metrics, unique_name, wait_until, Tansu,
 };
-use ferrotrace_common::thrift::ThriftProtocol;
+use ferrotrace_format::thrift::ThriftProtocol;
 use tokio::net::UdpSocket;
 use tokio::process::{Child, Command};
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use ferrotrace_collector::config::Config;
 use ferrotrace_collector::producer;
-use ferrotrace_common::otlp::trace_id_hex;
+use ferrotrace_format::otlp::trace_id_hex;
 use ferrotrace_testkit::{unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;

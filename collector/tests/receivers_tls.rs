@@ -474,7 +474,7 @@ async fn jaeger_and_zipkin_receivers_are_behind_tls_and_tokens_too() {
     };
 
     // Jaeger gRPC: TLS, then the token; an empty PostSpans is fine once authenticated.
-    use ferrotrace_common::jaeger::proto as jproto;
+    use ferrotrace_format::jaeger::proto as jproto;
     let channel = tls_channel(jaeger_grpc, client_tls(&server.ca))
         .await
         .expect("TLS connect to Jaeger gRPC");

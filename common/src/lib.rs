@@ -1,20 +1,16 @@
-//! Pieces shared by the ferrotrace binaries: the OTLP wire-level split, the
-//! OTLP to Jaeger document translation, telemetry and shutdown helpers.
+//! The runtime plumbing the ferrotrace binaries share: the admin server,
+//! telemetry, shutdown on a signal, flag parsers, Kafka clients and their
+//! TLS/SASL settings, and a log limiter. The wire formats are in
+//! `ferrotrace-format`.
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
 pub mod admin;
 pub mod config;
-pub mod jaeger;
 #[cfg(feature = "kafka")]
 pub mod kafka_client;
-pub mod kafka_codec;
 #[cfg(feature = "kafka")]
 pub mod kafka_security;
 pub mod log_limit;
-pub mod otlp;
 pub mod shutdown;
 pub mod telemetry;
-pub mod thrift;
-pub mod translate;
-pub mod zipkin;

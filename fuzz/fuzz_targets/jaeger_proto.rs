@@ -2,8 +2,8 @@
 //! translated, encoded and split as the collector does.
 #![no_main]
 
-use ferrotrace_common::jaeger::proto::PostSpansRequest;
-use ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp;
+use ferrotrace_format::jaeger::proto::PostSpansRequest;
+use ferrotrace_format::jaeger::to_otlp::proto_batches_to_otlp;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 

@@ -4,10 +4,10 @@
 //! does.
 #![no_main]
 
-use ferrotrace_common::jaeger::agent::read_agent_message;
-use ferrotrace_common::jaeger::thrift::read_batch;
-use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
-use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
+use ferrotrace_format::jaeger::agent::read_agent_message;
+use ferrotrace_format::jaeger::thrift::read_batch;
+use ferrotrace_format::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_format::thrift::{SliceInput, ThriftProtocol};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

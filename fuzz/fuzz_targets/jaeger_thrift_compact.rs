@@ -2,8 +2,8 @@
 //! success translate to OTLP, encode and split as the collector does.
 #![no_main]
 
-use ferrotrace_common::jaeger::agent::read_agent_message;
-use ferrotrace_common::thrift::ThriftProtocol;
+use ferrotrace_format::jaeger::agent::read_agent_message;
+use ferrotrace_format::thrift::ThriftProtocol;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

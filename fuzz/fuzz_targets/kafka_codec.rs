@@ -3,7 +3,7 @@
 //! request prost can read back.
 #![no_main]
 
-use ferrotrace_common::kafka_codec::{decode, Encoding};
+use ferrotrace_format::kafka_codec::{decode, Encoding};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;

@@ -8,7 +8,7 @@
 //! are all its spans and every message decodes to spans of its own trace.
 #![no_main]
 
-use ferrotrace_common::otlp::split_by_trace;
+use ferrotrace_format::otlp::split_by_trace;
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;

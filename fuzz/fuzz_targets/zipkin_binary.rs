@@ -4,7 +4,7 @@
 //! collector does.
 #![no_main]
 
-use ferrotrace_common::zipkin::{parse_v1_thrift, parse_v2_proto, spans_to_otlp, v1_spans_to_otlp};
+use ferrotrace_format::zipkin::{parse_v1_thrift, parse_v2_proto, spans_to_otlp, v1_spans_to_otlp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

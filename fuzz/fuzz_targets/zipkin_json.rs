@@ -3,7 +3,7 @@
 //! encoded and split as the collector does.
 #![no_main]
 
-use ferrotrace_common::zipkin::{parse_v1_json, parse_v2_json, spans_to_otlp, v1_spans_to_otlp};
+use ferrotrace_format::zipkin::{parse_v1_json, parse_v2_json, spans_to_otlp, v1_spans_to_otlp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

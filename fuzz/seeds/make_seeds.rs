@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use ferrotrace_common::jaeger::agent::read_agent_message;
-use ferrotrace_common::jaeger::thrift::{
+use ferrotrace_format::jaeger::agent::read_agent_message;
+use ferrotrace_format::jaeger::thrift::{
     encode_batch, encode_emit_batch, read_batch, Batch, ClientStats, Log, Process, Span, SpanRef,
     SpanRefType, Tag,
 };
-use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
-use ferrotrace_common::zipkin;
+use ferrotrace_format::thrift::{SliceInput, ThriftProtocol};
+use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -76,21 +76,21 @@ fn check_decodes(target: &str, name: &str, bytes: &[u8]) {
         "zipkin_json" => zipkin::parse_v2_json(bytes).is_ok(),
         "zipkin_binary" if name.starts_with("v1_") => zipkin::parse_v1_thrift(bytes).is_ok(),
         "zipkin_binary" => zipkin::parse_v2_proto(bytes).is_ok(),
-        "jaeger_proto" => ferrotrace_common::jaeger::proto::PostSpansRequest::decode(bytes)
+        "jaeger_proto" => ferrotrace_format::jaeger::proto::PostSpansRequest::decode(bytes)
             .is_ok_and(|r| {
-                ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp(
+                ferrotrace_format::jaeger::to_otlp::proto_batches_to_otlp(
                     r.batch.into_iter().collect(),
                 )
                 .spans
                     > 0
             }),
         "kafka_codec" => {
-            use ferrotrace_common::kafka_codec::{decode, Encoding};
+            use ferrotrace_format::kafka_codec::{decode, Encoding};
             [Encoding::OtlpJson, Encoding::JaegerProto]
                 .iter()
                 .any(|&e| decode(e, bytes).is_ok())
         }
-        "otlp_split" => ferrotrace_common::otlp::split_by_trace(&bytes[2..], 1 << 20).is_ok(),
+        "otlp_split" => ferrotrace_format::otlp::split_by_trace(&bytes[2..], 1 << 20).is_ok(),
         _ => false,
     };
     assert!(ok, "seed {target}/{name} does not decode");
@@ -391,7 +391,7 @@ fn zipkin_binary_seeds() -> Seeds {
 
 /// The Jaeger Thrift seed batch in Jaeger's protobuf model, as `PostSpans` carries it.
 fn jaeger_proto_seeds() -> Seeds {
-    use ferrotrace_common::jaeger::proto;
+    use ferrotrace_format::jaeger::proto;
     let span = |id: u64, parent: Option<u64>| proto::Span {
         trace_id: proto::trace_id_bytes(0x0102_0304, 0x0506_0708),
         span_id: proto::span_id_bytes(id),
@@ -445,7 +445,7 @@ fn jaeger_proto_seeds() -> Seeds {
 /// A Jaeger v1 collector's Kafka message (one span, its process inside) and
 /// an OTel Collector `otlp_json` message.
 fn kafka_codec_seeds() -> Seeds {
-    use ferrotrace_common::jaeger::proto;
+    use ferrotrace_format::jaeger::proto;
     let request = proto::PostSpansRequest::decode(&jaeger_proto_seeds()[1].1[..]).expect("seed");
     let batch = request.batch.expect("batch");
     let mut span = batch.spans[1].clone();
@@ -457,15 +457,15 @@ fn kafka_codec_seeds() -> Seeds {
     ]
 }
 
-fn prost_types_timestamp(micros: i64) -> ferrotrace_common::jaeger::proto::Timestamp {
-    ferrotrace_common::jaeger::proto::Timestamp {
+fn prost_types_timestamp(micros: i64) -> ferrotrace_format::jaeger::proto::Timestamp {
+    ferrotrace_format::jaeger::proto::Timestamp {
         seconds: micros / 1_000_000,
         nanos: (micros % 1_000_000) as i32 * 1_000,
     }
 }
 
-fn prost_types_duration(micros: i64) -> ferrotrace_common::jaeger::proto::Duration {
-    ferrotrace_common::jaeger::proto::Duration {
+fn prost_types_duration(micros: i64) -> ferrotrace_format::jaeger::proto::Duration {
+    ferrotrace_format::jaeger::proto::Duration {
         seconds: micros / 1_000_000,
         nanos: (micros % 1_000_000) as i32 * 1_000,
     }

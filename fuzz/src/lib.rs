@@ -2,11 +2,11 @@
 //! accepted a payload (translate to OTLP, encode, split by trace), with the
 //! checks that must hold for any input the decoder accepts.
 
-use ferrotrace_common::jaeger::agent::AgentMessage;
-use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
-use ferrotrace_common::otlp::split_by_trace;
-use ferrotrace_common::translate::Translated;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::jaeger::agent::AgentMessage;
+use ferrotrace_format::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_format::otlp::split_by_trace;
+use ferrotrace_format::translate::Translated;
+use ferrotrace_format::zipkin;
 use prost::Message;
 
 /// Translates what a Jaeger agent packet held and runs it down the pipeline.

@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferrotrace_common::otlp::split_by_trace;
+use ferrotrace_format::otlp::split_by_trace;
 use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -16,8 +16,8 @@ use ferrotrace_common::config::{
     check_kafka_properties, parse_brokers, parse_duration, parse_key_value, parse_listen,
     parse_username, Listen,
 };
-use ferrotrace_common::jaeger::TagsAsFields;
-use ferrotrace_common::kafka_codec::Encoding;
+use ferrotrace_format::jaeger::TagsAsFields;
+use ferrotrace_format::kafka_codec::Encoding;
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::KafkaLogs;
-use ferrotrace_common::kafka_codec::{self, CodecError, Encoding};
+use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
 use ferrotrace_common::kafka_security;
 use ferrotrace_common::telemetry;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ferrotrace_common::jaeger::{ids, writer};
+use ferrotrace_format::jaeger::{ids, writer};
 use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::log_limit::LogLimiter;

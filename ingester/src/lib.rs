@@ -31,7 +31,7 @@ use crate::es::bulk::{BatchBuilder, IndexOptions};
 use crate::es::client::{EsClient, EsError};
 use crate::es::templates::TemplateOptions;
 use crate::metrics_gen::MetricsGenerator;
-use ferrotrace_common::jaeger::IndexKind;
+use ferrotrace_format::jaeger::IndexKind;
 
 /// An ingester with its admin listener bound; nothing contacted yet.
 pub struct Ingester {

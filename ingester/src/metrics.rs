@@ -1,7 +1,7 @@
 //! Names and descriptions of the ingester's metrics, in one place, and the
 //! series that exist from start-up ([`register`]).
 
-use ferrotrace_common::kafka_codec::{CodecError, Encoding};
+use ferrotrace_format::kafka_codec::{CodecError, Encoding};
 use metrics::{describe_counter, describe_histogram, Unit};
 
 use crate::es::bulk::DocKind;

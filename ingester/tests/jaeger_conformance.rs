@@ -16,7 +16,7 @@ mod support;
 
 use std::time::Duration;
 
-use ferrotrace_common::kafka_codec;
+use ferrotrace_format::kafka_codec;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};

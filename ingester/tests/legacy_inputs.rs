@@ -10,12 +10,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferrotrace_common::jaeger::thrift::{
+use ferrotrace_format::jaeger::thrift::{
     self as jthrift, encode_batch, encode_emit_batch, Log, Process, Tag,
 };
-use ferrotrace_common::jaeger::{proto as jproto, thrift::SpanRef, thrift::SpanRefType};
-use ferrotrace_common::thrift::ThriftProtocol;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::jaeger::{proto as jproto, thrift::SpanRef, thrift::SpanRefType};
+use ferrotrace_format::thrift::ThriftProtocol;
+use ferrotrace_format::zipkin;
 use serde_json::Value;
 use support::{Cluster, AFTER_MIDNIGHT_NS};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ferrotrace_common::jaeger::index::{index_base, index_name, IndexKind};
+use ferrotrace_format::jaeger::index::{index_base, index_name, IndexKind};
 use ferrotrace_testkit::{free_port, unique_name, Osmem};
 use tokio::process::Command;
 

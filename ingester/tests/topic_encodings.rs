@@ -8,7 +8,7 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use ferrotrace_common::jaeger::proto as jproto;
+use ferrotrace_format::jaeger::proto as jproto;
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message as _;
 use rdkafka::config::ClientConfig;

@@ -2,7 +2,7 @@
 //! collector also accepts, the way a Jaeger client or a Zipkin reporter
 //! would have sent the same spans: Jaeger Thrift batches (UDP packets and
 //! `POST /api/traces`), Jaeger protobuf batches (`PostSpans`) and Zipkin v2
-//! spans (JSON or protobuf via `ferrotrace_common::zipkin`).
+//! spans (JSON or protobuf via `ferrotrace_format::zipkin`).
 //!
 //! What survives the trip through the collector's translators: trace, span
 //! and parent IDs, name, kind, start and end (microseconds in Thrift and
@@ -16,9 +16,9 @@
 //! process: that is what each service's client sends. Zipkin spans carry
 //! their service, so one request stays one list.
 
-use ferrotrace_common::jaeger::{proto as jproto, thrift as jthrift};
-use ferrotrace_common::thrift::ThriftProtocol;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::jaeger::{proto as jproto, thrift as jthrift};
+use ferrotrace_format::thrift::ThriftProtocol;
+use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -414,10 +414,10 @@ fn zipkin_span(span: &Span, service: &str, resource_tags: &[(String, String)]) -
 mod tests {
     use super::*;
     use crate::generator::{self, Shape};
-    use ferrotrace_common::jaeger::agent::{read_agent_message, AgentMessage};
-    use ferrotrace_common::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
-    use ferrotrace_common::thrift::SliceInput;
-    use ferrotrace_common::translate::Translated;
+    use ferrotrace_format::jaeger::agent::{read_agent_message, AgentMessage};
+    use ferrotrace_format::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
+    use ferrotrace_format::thrift::SliceInput;
+    use ferrotrace_format::translate::Translated;
     use prost::Message;
     use std::collections::HashMap;
 

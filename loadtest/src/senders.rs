@@ -18,9 +18,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferrotrace_common::jaeger::{proto as jproto, thrift as jthrift};
-use ferrotrace_common::thrift::ThriftProtocol;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::jaeger::{proto as jproto, thrift as jthrift};
+use ferrotrace_format::thrift::ThriftProtocol;
+use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };

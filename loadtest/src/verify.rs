@@ -35,8 +35,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrotrace_common::jaeger::ids::{self, SpanIdBytes, TraceIdBytes};
-use ferrotrace_common::jaeger::index::{index_base, IndexKind};
+use ferrotrace_format::jaeger::ids::{self, SpanIdBytes, TraceIdBytes};
+use ferrotrace_format::jaeger::index::{index_base, IndexKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ferrotrace_common::jaeger::ids::{self, TraceIdBytes};
+use ferrotrace_format::jaeger::ids::{self, TraceIdBytes};
 use ferrotrace_testkit::Osmem;
 use ferrotrace_loadtest::verify::{verify, verify_with_page_size, Acked, Report, VerifyOptions};
 use serde_json::json;

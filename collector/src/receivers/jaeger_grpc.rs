@@ -3,7 +3,7 @@
 //! exporter send it.
 //!
 //! The `PostSpansRequest` is decoded with prost, translated to OTLP
-//! ([`ferrotrace_common::jaeger::to_otlp`]) and exported like any OTLP
+//! ([`ferrotrace_format::jaeger::to_otlp`]) and exported like any OTLP
 //! request. A body that does not parse, or spans that fail the translation's
 //! checks, get `INVALID_ARGUMENT`; Kafka trouble gets the same retryable
 //! statuses as OTLP.
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ferrotrace_common::jaeger::proto::{PostSpansRequest, PostSpansResponse};
-use ferrotrace_common::jaeger::to_otlp::proto_batches_to_otlp;
+use ferrotrace_format::jaeger::proto::{PostSpansRequest, PostSpansResponse};
+use ferrotrace_format::jaeger::to_otlp::proto_batches_to_otlp;
 use prost::Message;
 
 use super::grpc_raw::{RawRpc, RawService};
@@ -33,7 +33,7 @@ pub struct PostSpans {
 
 impl RawRpc for PostSpans {
     const SERVICE: &'static str = "jaeger.api_v2.CollectorService";
-    const PATH: &'static str = ferrotrace_common::jaeger::proto::POST_SPANS_PATH;
+    const PATH: &'static str = ferrotrace_format::jaeger::proto::POST_SPANS_PATH;
     const RECEIVER: &'static str = RECEIVER;
 
     fn hold(&self) -> Held {

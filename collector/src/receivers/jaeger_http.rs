@@ -16,9 +16,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
-use ferrotrace_common::jaeger::thrift::read_batch;
-use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
-use ferrotrace_common::thrift::{describe, SliceInput, ThriftProtocol};
+use ferrotrace_format::jaeger::thrift::read_batch;
+use ferrotrace_format::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_format::thrift::{describe, SliceInput, ThriftProtocol};
 
 use super::{
     decode_work, decompress, export_translated, media_type, read_body, HttpState, RequestLimits,

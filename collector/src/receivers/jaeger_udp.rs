@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ferrotrace_common::jaeger::agent::{read_agent_message, AgentMessage};
-use ferrotrace_common::jaeger::to_otlp::thrift_batch_to_otlp;
+use ferrotrace_format::jaeger::agent::{read_agent_message, AgentMessage};
+use ferrotrace_format::jaeger::to_otlp::thrift_batch_to_otlp;
 use ferrotrace_common::log_limit::{LogLimiter, LOG_INTERVAL};
-use ferrotrace_common::thrift::ThriftProtocol;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::thrift::ThriftProtocol;
+use ferrotrace_format::zipkin;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderMap};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use ferrotrace_common::translate::Translated;
+use ferrotrace_format::translate::Translated;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };

@@ -4,7 +4,7 @@
 //!
 //! As a Zipkin server does, a body without a content type is read as JSON
 //! and success is `202 Accepted` with an empty body. Spans are translated
-//! to OTLP ([`ferrotrace_common::zipkin`]) and exported like any OTLP
+//! to OTLP ([`ferrotrace_format::zipkin`]) and exported like any OTLP
 //! request; a body that does not parse gets 400 with the decoder's message.
 
 use std::sync::Arc;
@@ -18,8 +18,8 @@ use axum::routing::post;
 use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
-use ferrotrace_common::translate::Translated;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::translate::Translated;
+use ferrotrace_format::zipkin;
 
 use super::jaeger_http::text_error;
 use super::{

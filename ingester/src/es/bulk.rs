@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::{index, SpanDocWriter, TagsAsFields};
+use ferrotrace_format::jaeger::{index, SpanDocWriter, TagsAsFields};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;

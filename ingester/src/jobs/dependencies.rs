@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::index::{index_base, index_name, IndexKind};
+use ferrotrace_format::jaeger::index::{index_base, index_name, IndexKind};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -365,7 +365,7 @@ fn dependencies_target(options: &DependenciesOptions) -> String {
 }
 
 fn date_text(options: &DependenciesOptions) -> String {
-    let (year, month, day) = ferrotrace_common::jaeger::index::civil_from_days(options.day);
+    let (year, month, day) = ferrotrace_format::jaeger::index::civil_from_days(options.day);
     format!("{year:04}-{month:02}-{day:02}")
 }
 
@@ -624,7 +624,7 @@ async fn store(
 /// of Jaeger's indices ever sees them.
 fn partial_index(options: &DependenciesOptions) -> String {
     let mut name = String::new();
-    ferrotrace_common::jaeger::index::push_prefix(&mut name, &options.prefix);
+    ferrotrace_format::jaeger::index::push_prefix(&mut name, &options.prefix);
     name.push_str("ferrotrace-dependencies-shards-");
     name.push_str(&date_text(options).replace('-', &options.date_separator));
     name

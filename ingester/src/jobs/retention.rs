@@ -22,7 +22,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::index::{
+use ferrotrace_format::jaeger::index::{
     civil_from_days, days_from_civil, index_base, push_prefix, IndexKind,
 };
 use serde::Deserialize;

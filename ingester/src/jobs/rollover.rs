@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use elasticsearch::http::Method;
-use ferrotrace_common::jaeger::index::{civil_from_days, days_from_civil, index_base, IndexKind};
+use ferrotrace_format::jaeger::index::{civil_from_days, days_from_civil, index_base, IndexKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -21,13 +21,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ferrotrace_common::jaeger::agent::{read_agent_message, AgentMessage};
-use ferrotrace_common::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
-use ferrotrace_common::jaeger::{proto as jproto, thrift as jthrift};
-use ferrotrace_common::otlp::{split_by_trace, Split, SplitError};
-use ferrotrace_common::thrift::{SliceInput, ThriftProtocol};
-use ferrotrace_common::translate::Translated;
-use ferrotrace_common::zipkin;
+use ferrotrace_format::jaeger::agent::{read_agent_message, AgentMessage};
+use ferrotrace_format::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
+use ferrotrace_format::jaeger::{proto as jproto, thrift as jthrift};
+use ferrotrace_format::otlp::{split_by_trace, Split, SplitError};
+use ferrotrace_format::thrift::{SliceInput, ThriftProtocol};
+use ferrotrace_format::translate::Translated;
+use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferrotrace_common::otlp::split_by_trace;
+use ferrotrace_format::otlp::split_by_trace;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -100,7 +100,7 @@ criterion_group!(splitting, split);
 /// The ingester's per-span work in `jaeger::writer`: a decoded request to
 /// Jaeger span documents and ids, alone and with the prost decode before it.
 fn jaeger_writer(c: &mut Criterion) {
-    use ferrotrace_common::jaeger::SpanDocWriter;
+    use ferrotrace_format::jaeger::SpanDocWriter;
 
     let bytes = request(SPANS, TRACES, ATTRIBUTES);
     let decoded = match ExportTraceServiceRequest::decode(bytes.as_slice()) {
@@ -124,7 +124,7 @@ fn jaeger_writer(c: &mut Criterion) {
     );
     // Jaeger's `es.tags-as-fields.all`: every tag also sorted into the `tag` object.
     let mut fields_writer =
-        SpanDocWriter::with_tags_as_fields(ferrotrace_common::jaeger::TagsAsFields {
+        SpanDocWriter::with_tags_as_fields(ferrotrace_format::jaeger::TagsAsFields {
             all: true,
             ..Default::default()
         });
