@@ -5,6 +5,7 @@
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
+#[cfg(feature = "admin")]
 pub mod admin;
 pub mod config;
 #[cfg(feature = "kafka")]
@@ -13,4 +14,5 @@ pub mod kafka_client;
 pub mod kafka_security;
 pub mod log_limit;
 pub mod shutdown;
+#[cfg(feature = "admin")]
 pub mod telemetry;
