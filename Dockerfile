@@ -13,10 +13,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY format format
 COPY common common
+COPY testkit testkit
 COPY collector collector
 COPY ingester ingester
 COPY loadtest loadtest
+COPY e2e e2e
 RUN cargo build --release --locked --workspace --bins
 # The release profile keeps debug info (perf, `make bench`); the image does
 # not need it: /out/bin gets the binaries without it (the symbol table stays,

@@ -26,7 +26,7 @@ test: tools
 # BENCHMARKS.md's tables (scripts/bench-pipeline.sh; results and the latency
 # plot in target/bench-pipeline/).
 bench: tools build-release
-	$(CARGO) bench -p ferrotrace-common --bench hot_paths
+	$(CARGO) bench -p ferrotrace-format --bench hot_paths
 	$(CARGO) bench -p ferrotrace-ingester --bench bulk_body
 	BUILD=0 scripts/bench-pipeline.sh
 

@@ -61,7 +61,7 @@ else:
         problems.append("the Dockerfile copies no binary into /usr/local/bin/")
 
 for name in open(".dockerignore").read().split():
-    if name in ("common", "collector", "ingester", "loadtest", "Cargo.toml", "Cargo.lock"):
+    if name in ("format", "common", "testkit", "collector", "ingester", "loadtest", "e2e", "Cargo.toml", "Cargo.lock"):
         problems.append(f".dockerignore hides {name}, which the build needs")
 
 if problems:

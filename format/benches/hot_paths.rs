@@ -2,7 +2,7 @@
 //! path. Loads follow design.md §9: 100-span requests, 20 attributes per span
 //! (about 600 bytes of OTLP per span), throughput counted in spans.
 //!
-//! Run: `cargo bench -p ferrotrace-common --bench hot_paths`
+//! Run: `cargo bench -p ferrotrace-format --bench hot_paths`
 
 use std::hint::black_box;
 

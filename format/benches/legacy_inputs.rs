@@ -16,7 +16,7 @@
 //! copy of the decoded payload each time, the copy not timed) and
 //! `encode_split` (prost encode + split of the translated request).
 //!
-//! Run: `cargo bench -p ferrotrace-common --bench legacy_inputs`
+//! Run: `cargo bench -p ferrotrace-format --bench legacy_inputs`
 
 use std::hint::black_box;
 

@@ -166,7 +166,7 @@ impl Pipeline {
     }
 
     fn ingester(&self, kafka_flags: &[String]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"))
+        Command::new(workspace_binary("ferrotrace-ingester"))
             .args(kafka_flags)
             .arg(format!("--kafka-topic={}", self.topic))
             .arg(format!("--kafka-group={}-group", self.topic))

@@ -137,7 +137,7 @@ impl Cluster {
             "--es-num-shards=1".into(),
         ];
         let flag = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"));
+        let mut cmd = Command::new(workspace_binary("ferrotrace-ingester"));
         cmd.args(
             defaults
                 .iter()

@@ -83,7 +83,7 @@ fn request(traces: std::ops::Range<u64>, start_ns: u64) -> ExportTraceServiceReq
 }
 
 async fn job(cluster: &Cluster, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"))
+    Command::new(support::workspace_binary("ferrotrace-ingester"))
         .arg("dependencies")
         .arg(format!("--es-url={}", cluster.osmem.url()))
         .arg(format!("--es-index-prefix={}", cluster.prefix))

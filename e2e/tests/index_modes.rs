@@ -78,7 +78,7 @@ async fn alias_mode_refuses_to_start_without_its_aliases_then_writes_through_the
 
     // Without `rollover init`, Elasticsearch would create a plain index named
     // like the alias and block the alias for good: the ingester stops first.
-    let output = Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"))
+    let output = Command::new(support::workspace_binary("ferrotrace-ingester"))
         .arg(format!("--kafka-brokers={}", cluster.tansu.brokers()))
         .arg(format!("--kafka-topic={}", cluster.topic))
         .arg(format!("--es-url={}", cluster.osmem.url()))

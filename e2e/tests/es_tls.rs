@@ -415,7 +415,7 @@ async fn api_key_file_is_sent_as_apikey_authorization_and_never_logged() {
 #[tokio::test]
 async fn help_never_shows_secret_values_from_the_environment() {
     let dir = TempDir::new("ferrotrace-help").unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrotrace-ingester"))
+    let output = tokio::process::Command::new(support::workspace_binary("ferrotrace-ingester"))
         .arg("--help")
         .env("FERROTRACE_ES_USERNAME", USERNAME)
         .env("FERROTRACE_ES_PASSWORD", PASSWORD)
