@@ -154,7 +154,7 @@ pub enum SplitError {
 /// The trace ID as 32 lowercase hex characters (the Kafka key).
 pub fn trace_id_hex(id: &[u8; 16]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    crate::jaeger::ids::encode_hex_into(id, &mut out);
+    crate::hex::encode_hex_into(id, &mut out);
     out
 }
 

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ferrotrace_format::jaeger::{ids, writer};
+use ferrotrace_format::hex;
+use ferrotrace_format::jaeger::writer;
 use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::log_limit::LogLimiter;
@@ -182,7 +183,7 @@ impl Unwritable {
                 continue;
             };
             let mut hex = Vec::with_capacity(32);
-            ids::push_hex(&mut hex, &span.trace_id);
+            hex::push_hex(&mut hex, &span.trace_id);
             let trace = String::from_utf8_lossy(&hex).into_owned();
             if described < Self::DESCRIBED {
                 let separator = if described == 0 { " " } else { "; " };

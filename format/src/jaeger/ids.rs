@@ -10,52 +10,12 @@
 //! Everything here writes into a caller-owned buffer and never allocates: it
 //! runs once or more per span on the ingester's hot path.
 
+use crate::hex::{encode_hex_into, parse_hex_u64, push_hex};
+
 /// Raw bytes of a 128-bit trace ID, big-endian as on the OTLP wire.
 pub type TraceIdBytes = [u8; 16];
 /// Raw bytes of a 64-bit span ID, big-endian as on the OTLP wire.
 pub type SpanIdBytes = [u8; 8];
-
-/// Every byte value's two lowercase hex digits. One table lookup per byte is
-/// cheaper than two nibble lookups and a shift on the hot path.
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
-        i += 1;
-    }
-    table
-};
-
-/// Writes `bytes` as lowercase hex into `out`, which must hold exactly
-/// `2 * bytes.len()` bytes.
-#[inline]
-pub fn encode_hex_into(bytes: &[u8], out: &mut [u8]) {
-    debug_assert_eq!(out.len(), bytes.len() * 2);
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
-    }
-}
-
-/// Appends `bytes` as lowercase hex to `out`.
-#[inline]
-pub fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    // Encode into a stack buffer and append in one copy: one capacity check
-    // per 16 input bytes instead of one per byte.
-    let mut buf = [0u8; 32];
-    for chunk in bytes.chunks(16) {
-        let text = &mut buf[..chunk.len() * 2];
-        encode_hex_into(chunk, text);
-        out.extend_from_slice(text);
-    }
-}
-
-/// Appends `value` as 16 zero-padded lowercase hex digits (`%016x`).
-#[inline]
-pub fn push_u64_hex16(out: &mut Vec<u8>, value: u64) {
-    push_hex(out, &value.to_be_bytes());
-}
 
 /// Formats a trace ID as Jaeger's `TraceID.String()` into `out` and returns
 /// the text: 16 characters when the high 64 bits are zero, else 32.
@@ -128,9 +88,9 @@ pub fn parse_trace_id(text: &str) -> Option<TraceIdBytes> {
     let high = if split == 0 {
         0
     } else {
-        parse_hex_u64(&text[..split])?
+        parse_hex_u64(&text.as_bytes()[..split])?
     };
-    let low = parse_hex_u64(&text[split..])?;
+    let low = parse_hex_u64(&text.as_bytes()[split..])?;
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&high.to_be_bytes());
     out[8..].copy_from_slice(&low.to_be_bytes());
@@ -142,16 +102,7 @@ pub fn parse_span_id(text: &str) -> Option<SpanIdBytes> {
     if text.is_empty() || text.len() > 16 {
         return None;
     }
-    parse_hex_u64(text).map(u64::to_be_bytes)
-}
-
-fn parse_hex_u64(text: &str) -> Option<u64> {
-    // `from_str_radix` would accept a leading '+', which Jaeger's parser
-    // rejects; check the digits first.
-    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u64::from_str_radix(text, 16).ok()
+    parse_hex_u64(text.as_bytes()).map(u64::to_be_bytes)
 }
 
 /// Views bytes this module wrote (hex digits only) as `&str`.
@@ -220,16 +171,8 @@ mod tests {
             "000000000000abcd"
         );
         let mut out = Vec::new();
-        push_u64_hex16(&mut out, 0xff);
+        crate::hex::push_u64_hex16(&mut out, 0xff);
         assert_eq!(out, b"00000000000000ff");
-    }
-
-    #[test]
-    fn hex_matches_hex_crate_for_every_byte() {
-        let all: Vec<u8> = (0..=255).collect();
-        let mut out = Vec::new();
-        push_hex(&mut out, &all);
-        assert_eq!(out, hex::encode(&all).into_bytes());
     }
 
     #[test]

@@ -73,7 +73,8 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 
-use super::{ids, proto, thrift};
+use super::{proto, thrift};
+use crate::hex;
 use crate::translate::{check_ids, micros_to_nanos, Refusal, Refusals, Translated};
 
 const SERVICE_NAME: &str = "service.name";
@@ -419,7 +420,7 @@ fn proto_span(
 fn refuse(refused: &mut Refusals, refusal: Refusal, index: usize, trace_id: &[u8], detail: &str) {
     refused.add(refusal, || {
         let mut hex = Vec::with_capacity(trace_id.len() * 2);
-        ids::push_hex(&mut hex, trace_id);
+        hex::push_hex(&mut hex, trace_id);
         let reason = match refusal {
             Refusal::ZeroTraceId => "zero trace ID",
             Refusal::ZeroSpanId => "zero span ID",

@@ -40,6 +40,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::tags_as_fields::{FieldMap, TagsAsFields};
+use crate::hex;
 
 /// Service name of a span whose resource has no attributes at all (the
 /// Collector translator's `tracetranslator.ResourceNoServiceName`).
@@ -292,7 +293,7 @@ impl SpanDocWriter {
         out.extend_from_slice(b"{\"traceID\":\"");
         ids::push_jaeger_trace_id(out, &trace_id);
         out.extend_from_slice(b"\",\"spanID\":\"");
-        ids::push_hex(out, &span_id);
+        hex::push_hex(out, &span_id);
         out.push(b'"');
         // `parentSpanID` is not written: Jaeger 1.x leaves it out, and
         // Jaeger v2 readers fall back to the first CHILD_OF reference.
@@ -431,11 +432,11 @@ impl SpanDocWriter {
 
         self.trace_id = trace_id;
         let hash = doc_hash(&self.json);
-        ids::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
+        hex::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
         self.doc_id[32] = b'-';
-        ids::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
+        hex::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
         self.doc_id[49] = b'-';
-        ids::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
+        hex::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
         Some(start_time_micros)
     }
 }
@@ -476,7 +477,7 @@ fn push_reference(
     });
     ids::push_jaeger_trace_id(out, trace_id);
     out.extend_from_slice(b"\",\"spanID\":\"");
-    ids::push_hex(out, span_id);
+    hex::push_hex(out, span_id);
     out.extend_from_slice(b"\"}");
 }
 
@@ -547,7 +548,7 @@ fn push_attribute_tag(out: &mut Vec<u8>, scratch: &mut Scratch, kv: &KeyValue) {
         }
         Some(Value::BytesValue(b)) => {
             out.extend_from_slice(b",\"type\":\"binary\",\"value\":\"");
-            ids::push_hex(out, b);
+            hex::push_hex(out, b);
             out.push(b'"');
         }
         Some(value @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {

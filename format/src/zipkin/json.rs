@@ -20,6 +20,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::hex::{decode_hex_exact, parse_hex_u64, to_hex_string};
+
 use super::model::{Annotation, Endpoint, Kind, Span};
 use super::v1::{V1Annotation, V1BinaryAnnotation, V1Endpoint, V1Span, V1Value};
 use super::ZipkinError;
@@ -89,7 +91,7 @@ fn v2_span(mut map: Map<String, Value>) -> Result<Span, String> {
         None => 0,
         Some(Value::String(text)) if text.is_empty() => 0,
         Some(Value::String(text)) => {
-            hex_u64(text.as_bytes()).ok_or("id must be a hex string of at most 64 bits")?
+            parse_hex_u64(text.as_bytes()).ok_or("id must be a hex string of at most 64 bits")?
         }
         Some(_) => return Err("id must be a string".into()),
     };
@@ -100,7 +102,7 @@ fn v2_span(mut map: Map<String, Value>) -> Result<Span, String> {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.is_empty() => None,
         Some(Value::String(text)) => {
-            let parent = hex_u64(text.as_bytes())
+            let parent = parse_hex_u64(text.as_bytes())
                 .ok_or("parentId must be a hex string of at most 64 bits")?;
             (parent != 0).then(|| parent.to_be_bytes())
         }
@@ -154,11 +156,11 @@ fn v2_span(mut map: Map<String, Value>) -> Result<Span, String> {
 fn v2_trace_id(hex: &[u8]) -> Option<[u8; 16]> {
     let split = hex.len().saturating_sub(16);
     let high = if split > 0 {
-        hex_u64(&hex[..split])?
+        parse_hex_u64(&hex[..split])?
     } else {
         0
     };
-    let low = hex_u64(&hex[split..])?;
+    let low = parse_hex_u64(&hex[split..])?;
     let mut id = [0; 16];
     id[..8].copy_from_slice(&high.to_be_bytes());
     id[8..].copy_from_slice(&low.to_be_bytes());
@@ -398,30 +400,9 @@ fn take_bool(map: &mut Map<String, Value>, parent: &str, field: &str) -> Result<
     }
 }
 
-/// Go's `strconv.ParseUint(s, 16, 64)`: hex digits of either case, leading
-/// zeros allowed, value within 64 bits.
-fn hex_u64(hex: &[u8]) -> Option<u64> {
-    if hex.is_empty() {
-        return None;
-    }
-    hex.iter().try_fold(0u64, |value, byte| {
-        let digit = (*byte as char).to_digit(16)?;
-        value.checked_mul(16)?.checked_add(u64::from(digit))
-    })
-}
-
 /// Go's `hex.Decode` into exactly `N` bytes (the caller checked the length).
 fn exact_hex<const N: usize>(hex: &[u8], field: &str) -> Result<[u8; N], String> {
-    let mut out = [0; N];
-    for (i, pair) in hex.chunks(2).enumerate().take(N) {
-        let high = pair.first().and_then(|b| (*b as char).to_digit(16));
-        let low = pair.get(1).and_then(|b| (*b as char).to_digit(16));
-        match (high, low) {
-            (Some(high), Some(low)) => out[i] = (high * 16 + low) as u8,
-            _ => return Err(format!("{field} must be hex")),
-        }
-    }
-    Ok(out)
+    decode_hex_exact(hex).ok_or_else(|| format!("{field} must be hex"))
 }
 
 // ---- v2 writer ----
@@ -482,21 +463,17 @@ fn is_zero(value: &u16) -> bool {
     *value == 0
 }
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl<'a> From<&'a Span> for WireSpan<'a> {
     fn from(span: &'a Span) -> Self {
         let trace_id = if span.trace_id[..8] == [0; 8] {
-            hex_string(&span.trace_id[8..])
+            to_hex_string(&span.trace_id[8..])
         } else {
-            hex_string(&span.trace_id)
+            to_hex_string(&span.trace_id)
         };
         WireSpan {
             trace_id,
-            parent_id: span.parent_id.map(|p| hex_string(&p)),
-            id: hex_string(&span.id),
+            parent_id: span.parent_id.map(|p| to_hex_string(&p)),
+            id: to_hex_string(&span.id),
             kind: span.kind.map(Kind::as_str),
             name: &span.name,
             timestamp: span.timestamp,
