@@ -47,7 +47,7 @@ use prost::Message;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::jaeger::index::days_from_civil;
+use crate::civil_date::{days_from_civil, days_in_month};
 use crate::jaeger::{proto, to_otlp};
 use crate::translate::Refusal;
 
@@ -597,15 +597,6 @@ fn parse_rfc3339(s: &str) -> Option<prost_types::Timestamp> {
         seconds,
         nanos: nanos as i32,
     })
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 /// Nanoseconds of a Go duration string, as `time.ParseDuration` reads it:

@@ -15,6 +15,7 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod civil_date;
 pub mod hex;
 pub mod jaeger;
 pub mod kafka_codec;

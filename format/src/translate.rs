@@ -186,7 +186,7 @@ fn duration(nanos: u64) -> String {
 /// `2026-12-06T18:30:00Z` for nanoseconds since the epoch.
 fn rfc3339(nanos: u64) -> String {
     let seconds = nanos / 1_000_000_000;
-    let (year, month, day) = crate::jaeger::index::civil_from_days((seconds / 86_400) as i64);
+    let (year, month, day) = crate::civil_date::civil_from_days((seconds / 86_400) as i64);
     let time = seconds % 86_400;
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",

@@ -133,7 +133,7 @@ async fn run_dependencies(config: &Config, args: &DependenciesArgs) -> anyhow::R
         usage(problem);
     }
     let day = match &args.date {
-        Some(date) => retention::parse_date(date, "-")
+        Some(date) => ferrotrace_format::civil_date::parse_date(date, "-")
             .unwrap_or_else(|| usage(format!("--date {date:?} must be YYYY-MM-DD"))),
         None => retention::today_utc(),
     };

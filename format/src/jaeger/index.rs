@@ -18,6 +18,7 @@
 //! hex (Go's `%x`), so our service docs overwrite Jaeger's own and vice versa.
 
 use super::writer::push_json_str;
+use crate::civil_date::push_date;
 
 const MICROS_PER_DAY: u64 = 86_400_000_000;
 
@@ -127,66 +128,6 @@ impl IndexNamer {
     }
 }
 
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month,
-/// day), month and day 1-based. Howard Hinnant's `civil_from_days`: exact for
-/// every day in range, leap years included, with no tables or loops.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // day of era, 0..=146096
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // 0..=365, March-based
-    let mp = (5 * doy + 2) / 153; // 0..=11, March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date, month and day
-/// 1-based: the inverse of [`civil_from_days`] (Howard Hinnant's
-/// `days_from_civil`). Linear in `day`, so a day past the end of the month
-/// lands in the next month, as Go's `time.Date` normalises it.
-pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = (month + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn push_date(out: &mut String, separator: &str, day: u64) {
-    // u64 microseconds reach only ~213 million days, far inside i64.
-    let (year, month, day) = civil_from_days(day as i64);
-    push_padded(out, year as u64, 4);
-    out.push_str(separator);
-    push_padded(out, u64::from(month), 2);
-    out.push_str(separator);
-    push_padded(out, u64::from(day), 2);
-}
-
-/// Appends `value` in decimal, zero-padded to `width` digits (Go's `2006`
-/// and `01` layout elements do the same).
-fn push_padded(out: &mut String, value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut n = value;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = i.min(digits.len() - width);
-    for &d in &digits[start..] {
-        out.push(char::from(d));
-    }
-}
-
 /// Jaeger's service document hash: FNV-1a 64 over the service name bytes
 /// then the operation name bytes, with nothing between them.
 pub fn service_doc_hash(service: &str, operation: &str) -> u64 {
@@ -288,29 +229,6 @@ mod tests {
         assert_eq!(span_index("", "-", new_year - 1), "jaeger-span-2024-12-31");
         assert_eq!(span_index("", "-", new_year), "jaeger-span-2025-01-01");
         assert_eq!(span_index("", "-", 0), "jaeger-span-1970-01-01");
-    }
-
-    #[test]
-    fn civil_from_days_agrees_with_its_inverse_for_every_day_of_four_centuries() {
-        let start = -719_468_i64; // 0000-03-01
-        let mut expected = (0_i64, 3_u32, 1_u32);
-        let month_len = |y: i64, m: u32| match m {
-            2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        for days in start..start + 146_097 * 5 {
-            assert_eq!(civil_from_days(days), expected, "days {days}");
-            let (y, m, d) = expected;
-            expected = if d < month_len(y, m) {
-                (y, m, d + 1)
-            } else if m < 12 {
-                (y, m + 1, 1)
-            } else {
-                (y + 1, 1, 1)
-            };
-        }
     }
 
     #[test]

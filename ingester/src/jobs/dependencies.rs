@@ -365,8 +365,7 @@ fn dependencies_target(options: &DependenciesOptions) -> String {
 }
 
 fn date_text(options: &DependenciesOptions) -> String {
-    let (year, month, day) = ferrotrace_format::jaeger::index::civil_from_days(options.day);
-    format!("{year:04}-{month:02}-{day:02}")
+    ferrotrace_format::civil_date::date_string(options.day, "-")
 }
 
 /// Counters shared by the workers, logged every few seconds.

@@ -22,9 +22,8 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use elasticsearch::http::Method;
-use ferrotrace_format::jaeger::index::{
-    civil_from_days, days_from_civil, index_base, push_prefix, IndexKind,
-};
+use ferrotrace_format::civil_date::{date_string, parse_date};
+use ferrotrace_format::jaeger::index::{index_base, push_prefix, IndexKind};
 use serde::Deserialize;
 
 use crate::es::client::{snippet, EsClient, EsError};
@@ -378,40 +377,12 @@ pub fn parse_index(name: &str, prefix: &str, separator: &str) -> Option<(IndexKi
     })
 }
 
-/// `YYYY<sep>MM<sep>DD`, exactly, to days since the epoch.
-pub fn parse_date(text: &str, separator: &str) -> Option<i64> {
-    let (year, rest) = digits(text, 4)?;
-    let (month, rest) = digits(rest.strip_prefix(separator)?, 2)?;
-    let (day, rest) = digits(rest.strip_prefix(separator)?, 2)?;
-    if !rest.is_empty() {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    // Out-of-range months and days (2026-02-30) do not survive the round trip.
-    (civil_from_days(days) == (year, month as u32, day as u32)).then_some(days)
-}
-
-/// Splits `width` ASCII digits off the front of `text`.
-fn digits(text: &str, width: usize) -> Option<(i64, &str)> {
-    let head = text.get(..width)?;
-    if !head.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((head.parse().ok()?, &text[width..]))
-}
-
 /// Today's date in UTC as days since the epoch.
 pub fn today_utc() -> i64 {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     (seconds / 86_400) as i64
-}
-
-/// A day since the epoch as `YYYY<sep>MM<sep>DD`.
-pub fn date_string(day: i64, separator: &str) -> String {
-    let (year, month, day) = civil_from_days(day);
-    format!("{year:04}{separator}{month:02}{separator}{day:02}")
 }
 
 /// `[prefix-]jaeger-*`: every index a retention run may look at.
@@ -514,42 +485,6 @@ mod tests {
 
     fn day(text: &str) -> i64 {
         parse_date(text, "-").unwrap()
-    }
-
-    #[test]
-    fn dates_convert_both_ways_across_leap_days_and_years() {
-        assert_eq!(day("1970-01-01"), 0);
-        assert_eq!(day("2026-11-26"), 20_783); // Python: (date(2026, 11, 26) - date(1970, 1, 1)).days
-        assert_eq!(day("2024-03-01") - day("2024-02-28"), 2);
-        assert_eq!(day("2023-03-01") - day("2023-02-28"), 1);
-        assert_eq!(day("2027-01-01") - day("2026-12-31"), 1);
-        for days in -200_000..200_000 {
-            let text = date_string(days, "-");
-            assert_eq!(parse_date(&text, "-"), Some(days), "{text}");
-        }
-    }
-
-    #[test]
-    fn malformed_dates_are_refused() {
-        for text in [
-            "2026-02-30",
-            "2026-13-01",
-            "2026-00-10",
-            "2026-01-00",
-            "2026-1-01",
-            "2026-01-01-x",
-            "2026-01-01x",
-            "2026_01_01",
-            "+026-01-01",
-            "2026-01-0é",
-            "",
-            "2026-01",
-        ] {
-            assert_eq!(parse_date(text, "-"), None, "{text}");
-        }
-        assert_eq!(parse_date("2026.01.02", "."), Some(day("2026-01-02")));
-        assert_eq!(parse_date("20260102", ""), Some(day("2026-01-02")));
-        assert_eq!(parse_date("2026-01-02", "."), None);
     }
 
     #[test]

@@ -29,7 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use elasticsearch::http::Method;
-use ferrotrace_format::jaeger::index::{civil_from_days, days_from_civil, index_base, IndexKind};
+use ferrotrace_format::civil_date::{civil_from_days, days_from_civil};
+use ferrotrace_format::jaeger::index::{index_base, IndexKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
