@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;
 
 use ferrotrace_common::log_limit::LogLimiter;
+use ferrotrace_format::otlp::semconv::SERVICE_NAME;
 
 /// Where a request came from.
 #[derive(Clone, Copy, Debug)]
@@ -104,7 +105,7 @@ pub fn service_of_bytes(request: &[u8]) -> Option<String> {
         .attributes;
     attributes
         .into_iter()
-        .find(|attribute| attribute.key == "service.name")
+        .find(|attribute| attribute.key == SERVICE_NAME)
         .and_then(|attribute| match attribute.value?.value? {
             Value::StringValue(name) => Some(name),
             _ => None,
@@ -117,7 +118,7 @@ pub fn service_of(request: &ExportTraceServiceRequest) -> Option<&str> {
     resource
         .attributes
         .iter()
-        .find(|attribute| attribute.key == "service.name")
+        .find(|attribute| attribute.key == SERVICE_NAME)
         .and_then(
             |attribute| match attribute.value.as_ref()?.value.as_ref()? {
                 Value::StringValue(name) => Some(name.as_str()),

@@ -7,9 +7,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrotrace_format::otlp::attributes::kv_str;
 use ferrotrace_format::otlp::split_by_trace;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
@@ -17,16 +18,6 @@ use prost::Message;
 const SPANS: usize = 100;
 const TRACES: usize = 10;
 const ATTRIBUTES: usize = 20;
-
-fn string_attribute(key: String, value: String) -> KeyValue {
-    KeyValue {
-        key,
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..KeyValue::default()
-    }
-}
 
 /// A request like an SDK's batch exporter sends: one resource, one scope, and
 /// the spans of several concurrent traces interleaved.
@@ -48,7 +39,7 @@ fn request(spans: usize, traces: usize, attributes: usize) -> Vec<u8> {
             start_time_unix_nano: 1_764_000_000_000_000_000 + n as u64 * 1_000,
             end_time_unix_nano: 1_764_000_000_000_500_000 + n as u64 * 1_000,
             attributes: (0..attributes)
-                .map(|i| string_attribute(format!("app.attr.{i:02}"), format!("v-{n:03}-{i:02}")))
+                .map(|i| kv_str(format!("app.attr.{i:02}"), format!("v-{n:03}-{i:02}")))
                 .collect(),
             ..Span::default()
         })
@@ -57,9 +48,9 @@ fn request(spans: usize, traces: usize, attributes: usize) -> Vec<u8> {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![
-                    string_attribute("service.name".into(), "checkout".into()),
-                    string_attribute("host.name".into(), "node-17.example".into()),
-                    string_attribute("telemetry.sdk.language".into(), "rust".into()),
+                    kv_str("service.name", "checkout"),
+                    kv_str("host.name", "node-17.example"),
+                    kv_str("telemetry.sdk.language", "rust"),
                 ],
                 ..Resource::default()
             }),

@@ -24,12 +24,13 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ferrotrace_format::jaeger::agent::{read_agent_message, AgentMessage};
 use ferrotrace_format::jaeger::to_otlp::{proto_batches_to_otlp, thrift_batch_to_otlp};
 use ferrotrace_format::jaeger::{proto as jproto, thrift as jthrift};
+use ferrotrace_format::otlp::attributes::kv;
 use ferrotrace_format::otlp::{split_by_trace, Split, SplitError};
 use ferrotrace_format::thrift::{SliceInput, ThriftProtocol};
 use ferrotrace_format::translate::Translated;
 use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, InstrumentationScope};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Status};
 use prost::Message;
@@ -394,14 +395,6 @@ fn zipkin_v1_json(spans: &[SpanSpec]) -> Vec<u8> {
 }
 
 // --- OTLP (the baseline) ---
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
 
 fn otlp(spans: &[SpanSpec]) -> Vec<u8> {
     let resource_spans = SERVICES

@@ -685,8 +685,9 @@ fn parse_go_duration(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::attributes::{kv, kv_str};
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
     use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -797,27 +798,15 @@ mod tests {
         "somethingNew": {"ignored": [1, 2]}
     }"#;
 
-    fn string_kv(key: &str, value: &str) -> KeyValue {
-        kv(key, Value::StringValue(value.into()))
-    }
-
-    fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
-
     /// What the Jaeger translator makes of `jaeger_span()`.
     fn expected_from_jaeger() -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
                     attributes: vec![
-                        string_kv("service.name", "frontend"),
-                        string_kv("host.name", "node-1"),
-                        string_kv("ip", "10.0.0.7"),
+                        kv_str("service.name", "frontend"),
+                        kv_str("host.name", "node-1"),
+                        kv_str("ip", "10.0.0.7"),
                     ],
                     ..Default::default()
                 }),
@@ -852,7 +841,7 @@ mod tests {
                         links: vec![Link {
                             trace_id: proto::trace_id_bytes(0, 7),
                             span_id: proto::span_id_bytes(8),
-                            attributes: vec![string_kv("opentracing.ref_type", "follows_from")],
+                            attributes: vec![kv_str("opentracing.ref_type", "follows_from")],
                             ..Default::default()
                         }],
                         status: Some(Status {
@@ -959,7 +948,7 @@ mod tests {
         let resource = &request.resource_spans[0];
         assert_eq!(
             resource.resource.as_ref().expect("resource").attributes,
-            [string_kv("service.name", "svc")]
+            [kv_str("service.name", "svc")]
         );
         let span = &resource.scope_spans[0].spans[0];
         assert_eq!(span.trace_id, proto::trace_id_bytes(0, 1));
@@ -969,7 +958,7 @@ mod tests {
         assert_eq!(span.flags, 0);
         assert_eq!(span.start_time_unix_nano, 1_485_467_191_639_875_139);
         assert_eq!(span.end_time_unix_nano, span.start_time_unix_nano);
-        assert_eq!(span.attributes, [string_kv("k", "v")]);
+        assert_eq!(span.attributes, [kv_str("k", "v")]);
     }
 
     #[test]

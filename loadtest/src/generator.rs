@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
+use ferrotrace_format::otlp::attributes::kv_str;
 use rand::Rng;
 
 /// Services of the call tree, in the order spans are assigned to them.
@@ -63,9 +64,9 @@ pub fn request(
         .map(|(service, spans)| ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![
-                    string_kv("service.name", SERVICES[service]),
-                    string_kv("host.name", &format!("{}-7f9c", SERVICES[service])),
-                    string_kv("telemetry.sdk.language", "rust"),
+                    kv_str("service.name", SERVICES[service]),
+                    kv_str("host.name", &format!("{}-7f9c", SERVICES[service])),
+                    kv_str("telemetry.sdk.language", "rust"),
                 ],
                 ..Default::default()
             }),
@@ -178,7 +179,7 @@ fn events(root: bool, start: u64, duration: u64, extra: usize) -> Vec<span::Even
         events.push(span::Event {
             time_unix_nano: start + 1000,
             name: "dispatch started".into(),
-            attributes: vec![string_kv("customer_id", "123")],
+            attributes: vec![kv_str("customer_id", "123")],
             dropped_attributes_count: 0,
         });
     }
@@ -187,7 +188,7 @@ fn events(root: bool, start: u64, duration: u64, extra: usize) -> Vec<span::Even
             time_unix_nano: start + duration * n as u64 / extra as u64,
             name: "cache lookup".into(),
             attributes: vec![
-                string_kv("cache.key", "customer:123"),
+                kv_str("cache.key", "customer:123"),
                 KeyValue {
                     key: "cache.hit".into(),
                     value: Some(AnyValue {
@@ -231,16 +232,6 @@ fn attributes(rng: &mut impl Rng, n: usize, string_bytes: usize) -> Vec<KeyValue
             }
         })
         .collect()
-}
-
-fn string_kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! their service, so one request stays one list.
 
 use ferrotrace_format::jaeger::{proto as jproto, thrift as jthrift};
+use ferrotrace_format::otlp::semconv::SERVICE_NAME;
 use ferrotrace_format::thrift::ThriftProtocol;
 use ferrotrace_format::zipkin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -27,8 +28,6 @@ use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, 
 /// Largest UDP packet a Jaeger client sends (jaeger-client-go's default), and
 /// the collector's default limit.
 pub const UDP_MAX_PACKET_BYTES: usize = 65_000;
-
-const SERVICE_NAME: &str = "service.name";
 
 /// The Jaeger Thrift batches of a request, one per resource.
 pub fn to_jaeger_thrift(request: &ExportTraceServiceRequest) -> Vec<jthrift::Batch> {

@@ -28,4 +28,4 @@ pub use index::{
     write_service_doc, IndexKind, IndexNamer,
 };
 pub use tags_as_fields::TagsAsFields;
-pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME, NO_SERVICE_NAME};
+pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME};

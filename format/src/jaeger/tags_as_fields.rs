@@ -202,6 +202,7 @@ impl FieldMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::attributes::kv;
     use crate::jaeger::model;
     use crate::jaeger::SpanDocWriter;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -210,14 +211,6 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::span::Event;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
     use serde_json::json;
-
-    fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
-            key: key.to_owned(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
 
     fn s(text: &str) -> Value {
         Value::StringValue(text.to_owned())

@@ -66,7 +66,7 @@ use std::collections::{HashMap, HashSet};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -75,28 +75,25 @@ use prost::Message;
 
 use super::{proto, thrift};
 use crate::hex;
+use crate::otlp::attributes::{
+    find, get_str, into_string, kv, kv_str, remove, str_value, take, value,
+};
+use crate::otlp::semconv::{
+    ERROR, EVENT, LIBRARY_NAME, LIBRARY_VERSION, NO_SERVICE_NAME, REF_TYPE, SCOPE_NAME,
+    SCOPE_VERSION, SERVICE_NAME, SPAN_KIND, STATUS_CODE, STATUS_DESCRIPTION, TRACE_STATE,
+};
 use crate::translate::{check_ids, micros_to_nanos, Refusal, Refusals, Translated};
 
-const SERVICE_NAME: &str = "service.name";
 const HOSTNAME: &str = "hostname";
 const HOST_NAME: &str = "host.name";
 const JAEGER_VERSION: &str = "jaeger.version";
 const EXPORTER_VERSION: &str = "opencensus.exporterversion";
-/// The service name the OTLP → Jaeger translator gives an empty resource.
-const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
-const SPAN_KIND: &str = "span.kind";
-const ERROR: &str = "error";
-const STATUS_CODE: &str = "otel.status_code";
-const STATUS_DESCRIPTION: &str = "otel.status_description";
 const HTTP_STATUS_CODE: &str = "http.status_code";
 const HTTP_STATUS_MESSAGE: &str = "http.status_message";
-const TRACE_STATE: &str = "w3c.tracestate";
-const EVENT: &str = "event";
-const REF_TYPE: &str = "opentracing.ref_type";
 /// (name, version) tag pairs naming the scope, the current convention first.
 const SCOPE_TAGS: [(&str, &str); 2] = [
-    ("otel.scope.name", "otel.scope.version"),
-    ("otel.library.name", "otel.library.version"),
+    (SCOPE_NAME, SCOPE_VERSION),
+    (LIBRARY_NAME, LIBRARY_VERSION),
 ];
 
 /// `SpanRefType` values, the same in both models.
@@ -652,7 +649,7 @@ fn links(refs: &[Ref], parent: u64) -> Vec<Link> {
         .map(|r| Link {
             trace_id: id_bytes(&r.trace.bytes()),
             span_id: id_bytes(&r.span.to_be_bytes()),
-            attributes: vec![string_kv(
+            attributes: vec![kv_str(
                 REF_TYPE,
                 if r.ref_type == CHILD_OF {
                     "child_of"
@@ -689,7 +686,7 @@ fn resource(service_name: String, tags: impl ExactSizeIterator<Item = KeyValue>)
     }
     let mut attributes = Vec::with_capacity(tags.len() + 1);
     if !service_name.is_empty() {
-        attributes.push(string_kv(SERVICE_NAME, service_name));
+        attributes.push(kv_str(SERVICE_NAME, service_name));
     }
     attributes.extend(tags);
     let mut attributes = dedupe(attributes);
@@ -703,7 +700,7 @@ fn resource(service_name: String, tags: impl ExactSizeIterator<Item = KeyValue>)
     if let Some(i) = find(&attributes, JAEGER_VERSION) {
         if find(&attributes, EXPORTER_VERSION).is_none() {
             let version = format!("Jaeger-{}", str_value(&attributes[i]));
-            attributes[i] = string_kv(EXPORTER_VERSION, version);
+            attributes[i] = kv_str(EXPORTER_VERSION, version);
         }
     }
     Resource {
@@ -741,18 +738,6 @@ fn proto_attribute(tag: proto::KeyValue) -> KeyValue {
 // ---------------------------------------------------------------------------
 // Attributes with pdata `Map` semantics
 
-fn kv(key: String, value: Value) -> KeyValue {
-    KeyValue {
-        key,
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn string_kv(key: &str, value: impl Into<String>) -> KeyValue {
-    kv(key.to_owned(), Value::StringValue(value.into()))
-}
-
 /// Applies `Map.Put*` to the attributes in order: a repeated key keeps its
 /// first position and takes the last value (and type).
 fn dedupe(attributes: Vec<KeyValue>) -> Vec<KeyValue> {
@@ -777,42 +762,6 @@ fn dedupe(attributes: Vec<KeyValue>) -> Vec<KeyValue> {
         }
     }
     unique
-}
-
-fn find(attributes: &[KeyValue], key: &str) -> Option<usize> {
-    attributes.iter().position(|kv| kv.key == key)
-}
-
-/// `Map.Remove`: the last attribute takes the removed one's place.
-fn take(attributes: &mut Vec<KeyValue>, key: &str) -> Option<KeyValue> {
-    find(attributes, key).map(|i| attributes.swap_remove(i))
-}
-
-fn remove(attributes: &mut Vec<KeyValue>, key: &str) {
-    take(attributes, key);
-}
-
-fn value(kv: &KeyValue) -> Option<&Value> {
-    kv.value.as_ref().and_then(|v| v.value.as_ref())
-}
-
-/// pdata's `Value.Str()`: the string, or empty for any other type.
-fn str_value(kv: &KeyValue) -> &str {
-    match value(kv) {
-        Some(Value::StringValue(s)) => s,
-        _ => "",
-    }
-}
-
-fn get_str(attributes: &[KeyValue], key: &str) -> String {
-    find(attributes, key).map_or_else(String::new, |i| str_value(&attributes[i]).to_owned())
-}
-
-fn into_string(kv: KeyValue) -> String {
-    match kv.value.and_then(|v| v.value) {
-        Some(Value::StringValue(s)) => s,
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]
@@ -908,10 +857,6 @@ mod tests {
         let mut span = thrift_span();
         span.tags = tags;
         only_span(&thrift_batch_to_otlp(thrift_batch(vec![span]))).clone()
-    }
-
-    fn attr(key: &str, value: Value) -> KeyValue {
-        kv(key.to_owned(), value)
     }
 
     fn string(value: &str) -> Value {
@@ -1023,10 +968,10 @@ mod tests {
         assert_eq!(
             rs.resource.as_ref().map(|r| r.attributes.clone()),
             Some(vec![
-                attr("service.name", string("frontend")),
-                attr("host.name", string("node-1")),
-                attr("opencensus.exporterversion", string("Jaeger-Go-2.30.0")),
-                attr("ip", string("10.0.0.7")),
+                kv("service.name", string("frontend")),
+                kv("host.name", string("node-1")),
+                kv("opencensus.exporterversion", string("Jaeger-Go-2.30.0")),
+                kv("ip", string("10.0.0.7")),
             ])
         );
         assert_eq!(
@@ -1053,9 +998,9 @@ mod tests {
         assert_eq!(
             span.attributes,
             vec![
-                attr("http.status_code", Value::IntValue(504)),
-                attr("ratio", Value::DoubleValue(72.5)),
-                attr("payload", Value::BytesValue(vec![0, 1, 0xff])),
+                kv("http.status_code", Value::IntValue(504)),
+                kv("ratio", Value::DoubleValue(72.5)),
+                kv("payload", Value::BytesValue(vec![0, 1, 0xff])),
             ]
         );
         assert_eq!(
@@ -1064,7 +1009,7 @@ mod tests {
                 Event {
                     time_unix_nano: START_NANOS + 1_000_000,
                     name: "retry".into(),
-                    attributes: vec![attr("attempt", Value::IntValue(2))],
+                    attributes: vec![kv("attempt", Value::IntValue(2))],
                     ..Default::default()
                 },
                 Event {
@@ -1073,7 +1018,7 @@ mod tests {
                 },
                 Event {
                     time_unix_nano: START_NANOS + 3_000_000,
-                    attributes: vec![attr("event", Value::IntValue(123_415))],
+                    attributes: vec![kv("event", Value::IntValue(123_415))],
                     ..Default::default()
                 },
             ]
@@ -1083,7 +1028,7 @@ mod tests {
             vec![Link {
                 trace_id: proto::trace_id_bytes(0, 7),
                 span_id: proto::span_id_bytes(8),
-                attributes: vec![attr("opentracing.ref_type", string("follows_from"))],
+                attributes: vec![kv("opentracing.ref_type", string("follows_from"))],
                 ..Default::default()
             }]
         );
@@ -1272,13 +1217,13 @@ mod tests {
         assert_eq!(
             span.attributes,
             vec![
-                attr("s", string("v")),
-                attr("d", Value::DoubleValue(1.5)),
-                attr("b", Value::BoolValue(true)),
-                attr("l", Value::IntValue(-3)),
-                attr("bin", Value::BytesValue(vec![7])),
-                attr("future", string(r#"<Unknown Jaeger TagType "<UNSET>">"#)),
-                attr("no value", Value::IntValue(0)),
+                kv("s", string("v")),
+                kv("d", Value::DoubleValue(1.5)),
+                kv("b", Value::BoolValue(true)),
+                kv("l", Value::IntValue(-3)),
+                kv("bin", Value::BytesValue(vec![7])),
+                kv("future", string(r#"<Unknown Jaeger TagType "<UNSET>">"#)),
+                kv("no value", Value::IntValue(0)),
             ]
         );
 
@@ -1300,7 +1245,7 @@ mod tests {
         assert_eq!(attributes[..5], span.attributes[..5]);
         assert_eq!(
             attributes[5],
-            attr("future", string(r#"<Unknown Jaeger TagType "9">"#))
+            kv("future", string(r#"<Unknown Jaeger TagType "9">"#))
         );
     }
 
@@ -1315,8 +1260,8 @@ mod tests {
         assert_eq!(
             span.attributes,
             vec![
-                attr("a", Value::BoolValue(false)),
-                attr("b", Value::IntValue(2))
+                kv("a", Value::BoolValue(false)),
+                kv("b", Value::IntValue(2))
             ]
         );
         // Past the linear-scan size too.
@@ -1324,7 +1269,7 @@ mod tests {
         tags.push(Tag::string("b", "last"));
         let span = thrift_with_tags(tags);
         assert_eq!(span.attributes.len(), 42);
-        assert_eq!(span.attributes[1], attr("b", string("last")));
+        assert_eq!(span.attributes[1], kv("b", string("last")));
         assert_eq!(span.attributes[41].key, "k39");
     }
 
@@ -1360,15 +1305,15 @@ mod tests {
         assert_eq!(events[0].name, "first");
         assert_eq!(keys(&events[0].attributes), ["message", "n"]);
         assert_eq!(events[1].name, "");
-        assert_eq!(events[1].attributes, [attr("event", Value::IntValue(5))]);
+        assert_eq!(events[1].attributes, [kv("event", Value::IntValue(5))]);
         assert_eq!(events[2].name, "");
         assert_eq!(
             events[2].attributes,
-            [attr("event", string("")), attr("n", Value::IntValue(2))]
+            [kv("event", string("")), kv("n", Value::IntValue(2))]
         );
         assert_eq!(
             events[3].attributes,
-            [attr("event", Value::BoolValue(true))]
+            [kv("event", Value::BoolValue(true))]
         );
     }
 
@@ -1550,10 +1495,10 @@ mod tests {
                 ]
             ),
             vec![
-                attr("service.name", string("svc")),
-                attr("opencensus.exporterversion", string("Jaeger-Java-1.8")),
-                attr("host.name", Value::IntValue(7)),
-                attr("ip", string("1.2.3.4")),
+                kv("service.name", string("svc")),
+                kv("opencensus.exporterversion", string("Jaeger-Java-1.8")),
+                kv("host.name", Value::IntValue(7)),
+                kv("ip", string("1.2.3.4")),
             ]
         );
         // Not when the target key is already there.
@@ -1570,7 +1515,7 @@ mod tests {
         // A `service.name` tag overrides the process's name, in its place.
         assert_eq!(
             resource_of("svc", vec![Tag::string("service.name", "other")]),
-            vec![attr("service.name", string("other"))]
+            vec![kv("service.name", string("other"))]
         );
 
         // Protobuf: the writer's placeholder name means "no resource".

@@ -41,10 +41,10 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::tags_as_fields::{FieldMap, TagsAsFields};
 use crate::hex;
-
-/// Service name of a span whose resource has no attributes at all (the
-/// Collector translator's `tracetranslator.ResourceNoServiceName`).
-pub const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
+use crate::otlp::semconv::{
+    ERROR, EVENT, NO_SERVICE_NAME, REF_TYPE, SCOPE_NAME, SCOPE_VERSION, SERVICE_NAME, SPAN_KIND,
+    STATUS_CODE, STATUS_DESCRIPTION, TRACE_STATE,
+};
 
 /// Service name of a span whose resource has attributes but no string
 /// `service.name` (the translator leaves it empty, and the Jaeger collector's
@@ -54,9 +54,6 @@ pub const EMPTY_SERVICE_NAME: &str = "empty-service-name";
 /// Length of a [`SpanDoc::doc_id`]: 32 + 1 + 16 + 1 + 16.
 pub const DOC_ID_LEN: usize = 66;
 
-const SERVICE_NAME_KEY: &str = "service.name";
-const EVENT_NAME_KEY: &str = "event";
-const REF_TYPE_KEY: &str = "opentracing.ref_type";
 const REF_TYPE_CHILD_OF: &str = "child_of";
 /// The W3C trace flags in OTLP's `Span.flags` (`SPAN_FLAGS_TRACE_FLAGS_MASK`).
 const TRACE_FLAGS_MASK: u32 = 0xff;
@@ -228,7 +225,7 @@ impl SpanDocWriter {
         } else {
             let name = attributes
                 .iter()
-                .find(|kv| kv.key == SERVICE_NAME_KEY)
+                .find(|kv| kv.key == SERVICE_NAME)
                 .map_or("", |kv| {
                     match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
                         Some(Value::StringValue(s)) => s.as_str(),
@@ -246,7 +243,7 @@ impl SpanDocWriter {
         out.extend_from_slice(b",\"process\":{\"serviceName\":");
         push_json_str(out, service_name);
         out.extend_from_slice(b",\"tags\":[");
-        for kv in attributes.iter().filter(|kv| kv.key != SERVICE_NAME_KEY) {
+        for kv in attributes.iter().filter(|kv| kv.key != SERVICE_NAME) {
             emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
         out.push(b']');
@@ -339,7 +336,7 @@ impl SpanDocWriter {
                 emit_string(
                     out,
                     self.fields.as_deref_mut(),
-                    "otel.scope.name",
+                    SCOPE_NAME,
                     &scope.name,
                 );
             }
@@ -347,7 +344,7 @@ impl SpanDocWriter {
                 emit_string(
                     out,
                     self.fields.as_deref_mut(),
-                    "otel.scope.version",
+                    SCOPE_VERSION,
                     &scope.version,
                 );
             }
@@ -364,20 +361,20 @@ impl SpanDocWriter {
             _ => "",
         };
         if !kind.is_empty() {
-            emit_string(out, self.fields.as_deref_mut(), "span.kind", kind);
+            emit_string(out, self.fields.as_deref_mut(), SPAN_KIND, kind);
         }
         let (status_code, status_message) = span
             .status
             .as_ref()
             .map_or((0, ""), |s| (s.code, s.message.as_str()));
         match status_code {
-            1 => emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "OK"),
+            1 => emit_string(out, self.fields.as_deref_mut(), STATUS_CODE, "OK"),
             2 => {
-                emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "ERROR");
+                emit_string(out, self.fields.as_deref_mut(), STATUS_CODE, "ERROR");
                 if !self
                     .fields
                     .as_deref_mut()
-                    .is_some_and(|f| f.take_bool("error", true))
+                    .is_some_and(|f| f.take_bool(ERROR, true))
                 {
                     push_separator(out);
                     out.extend_from_slice(
@@ -391,7 +388,7 @@ impl SpanDocWriter {
             emit_string(
                 out,
                 self.fields.as_deref_mut(),
-                "otel.status_description",
+                STATUS_DESCRIPTION,
                 status_message,
             );
         }
@@ -399,7 +396,7 @@ impl SpanDocWriter {
             emit_string(
                 out,
                 self.fields.as_deref_mut(),
-                "w3c.tracestate",
+                TRACE_STATE,
                 &span.trace_state,
             );
         }
@@ -418,9 +415,9 @@ impl SpanDocWriter {
             out.extend_from_slice(b"{\"timestamp\":");
             push_u64(out, event.time_unix_nano / 1_000);
             out.extend_from_slice(b",\"fields\":[");
-            if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT_NAME_KEY)
+            if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT)
             {
-                push_string_tag(out, EVENT_NAME_KEY, &event.name);
+                push_string_tag(out, EVENT, &event.name);
             }
             for kv in &event.attributes {
                 push_attribute_tag(out, &mut self.scratch, kv);
@@ -446,7 +443,7 @@ impl SpanDocWriter {
 fn link_is_child_of(link: &Link) -> bool {
     link.attributes
         .iter()
-        .find(|kv| kv.key == REF_TYPE_KEY)
+        .find(|kv| kv.key == REF_TYPE)
         .is_some_and(|kv| {
             matches!(
                 kv.value.as_ref().and_then(|v| v.value.as_ref()),
@@ -1127,6 +1124,7 @@ pub fn doc_hash(data: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::attributes::kv;
     use crate::jaeger::model::{self, RefType, ValueType};
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -1144,14 +1142,6 @@ mod tests {
     const LINKED_SPAN: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0xfe];
     /// 2017-01-26T21:46:31.639875123Z
     const START_NANOS: u64 = 1_485_467_191_639_875_123;
-
-    fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
 
     fn string(value: &str) -> Value {
         Value::StringValue(value.into())

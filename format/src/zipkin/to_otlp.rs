@@ -47,8 +47,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -56,6 +55,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 
 use super::model::{go_ip_string, Endpoint, Kind, Span};
 use crate::translate::{check_ids, micros_to_nanos, Refusal, Refusals, Translated};
+use crate::otlp::attributes::{kv_bool, kv_double, kv_int, kv_str, upsert};
+use crate::otlp::semconv::{LIBRARY_NAME, LIBRARY_VERSION, NO_SERVICE_NAME, SERVICE_NAME};
 
 /// Which attribute names the endpoints become (the Collector's network
 /// convention feature gates).
@@ -78,13 +79,7 @@ pub struct ToOtlpOptions {
     pub network: NetworkConventions,
 }
 
-/// Resource name the Collector uses internally for a span without a local
-/// service name; such a resource gets no attributes.
-const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";
-const SERVICE_NAME: &str = "service.name";
 const SERVICE_NAME_SOURCE: &str = "otlp.service.name.source";
-const LIBRARY_NAME: &str = "otel.library.name";
-const LIBRARY_VERSION: &str = "otel.library.version";
 const LINK_PREFIX: &str = "otlp.link.";
 /// The Collector reads `otlp.link.0` up to `otlp.link.127`.
 const MAX_LINKS: usize = 128;
@@ -604,40 +599,6 @@ fn endpoint_attributes(
     }
     if endpoint.port > 0 {
         upsert(attributes, kv_int(port_key, i64::from(endpoint.port)));
-    }
-}
-
-// ---- attribute helpers shared with the v1 translator ----
-
-fn kv(key: impl Into<String>, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..KeyValue::default()
-    }
-}
-
-pub(crate) fn kv_str(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
-    kv(key, Value::StringValue(value.into()))
-}
-
-pub(crate) fn kv_int(key: impl Into<String>, value: i64) -> KeyValue {
-    kv(key, Value::IntValue(value))
-}
-
-pub(crate) fn kv_bool(key: impl Into<String>, value: bool) -> KeyValue {
-    kv(key, Value::BoolValue(value))
-}
-
-pub(crate) fn kv_double(key: impl Into<String>, value: f64) -> KeyValue {
-    kv(key, Value::DoubleValue(value))
-}
-
-/// pdata's `Put*`: replaces the value of an existing key in place, else appends.
-pub(crate) fn upsert(attributes: &mut Vec<KeyValue>, attribute: KeyValue) {
-    match attributes.iter_mut().find(|kv| kv.key == attribute.key) {
-        Some(existing) => existing.value = attribute.value,
-        None => attributes.push(attribute),
     }
 }
 

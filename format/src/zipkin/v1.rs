@@ -22,7 +22,8 @@ use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 
-use super::to_otlp::{describe, kv_bool, kv_double, kv_int, kv_str, upsert};
+use super::to_otlp::describe;
+use crate::otlp::attributes::{kv_bool, kv_double, kv_int, kv_str, upsert};
 use crate::translate::{check_ids, micros_to_nanos, Refusal, Refusals, Translated};
 
 /// One Zipkin v1 span.

@@ -1193,6 +1193,7 @@ impl Hasher for TraceIdHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::attributes::kv_str;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{
         any_value, AnyValue, InstrumentationScope, KeyValue,
@@ -1215,16 +1216,6 @@ mod tests {
         [0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1],
     ];
 
-    fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.into())),
-            }),
-            ..KeyValue::default()
-        }
-    }
-
     fn span(trace_id: &[u8], n: u8, attributes: usize) -> Span {
         Span {
             trace_id: trace_id.to_vec(),
@@ -1233,7 +1224,7 @@ mod tests {
             start_time_unix_nano: 1_700_000_000_000_000_000 + u64::from(n),
             end_time_unix_nano: 1_700_000_000_000_100_000,
             attributes: (0..attributes)
-                .map(|i| kv(&format!("attr.{i}"), "some value"))
+                .map(|i| kv_str(&format!("attr.{i}"), "some value"))
                 .collect(),
             ..Span::default()
         }
@@ -1254,7 +1245,7 @@ mod tests {
     fn resource_spans(service: &str, scope_spans: Vec<ScopeSpans>) -> ResourceSpans {
         ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", service)],
+                attributes: vec![kv_str("service.name", service)],
                 ..Resource::default()
             }),
             scope_spans,
@@ -1665,8 +1656,8 @@ mod tests {
         assert_eq!(
             services,
             vec![
-                kv("service.name", "frontend"),
-                kv("service.name", "backend")
+                kv_str("service.name", "frontend"),
+                kv_str("service.name", "backend")
             ]
         );
     }
@@ -2065,7 +2056,7 @@ mod tests {
         // Resource: `resource` {service.name} with an unknown field 9 inside,
         // `schema_url`, then unknown fields 7 (varint), 8 (fixed64), 100 (LEN).
         let mut resource_msg = Resource {
-            attributes: vec![kv("service.name", "svc")],
+            attributes: vec![kv_str("service.name", "svc")],
             ..Resource::default()
         }
         .encode_to_vec();
