@@ -25,7 +25,7 @@ use std::ops::Range;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-use super::writer::{
+use super::go_json::{
     push_base64, push_go_json_float, push_i64, push_json_bytes, push_json_str, push_raw_json,
     Scratch,
 };

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
-use ferrotrace_format::jaeger::{index, SpanDocWriter, TagsAsFields};
+use ferrotrace_format::jaeger::{index, service_doc, SpanDocWriter, TagsAsFields};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -185,10 +185,10 @@ impl BatchBuilder {
             if !services_seen.contains(&key) && services_in_batch.insert(key) {
                 batch.services.push(key);
                 let index_name = service_indices.name_for(doc.start_time_micros);
-                let id = index::service_doc_id(doc.service_name, doc.operation_name);
+                let id = service_doc::service_doc_id(doc.service_name, doc.operation_name);
                 let mut json =
                     Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
-                index::write_service_doc(&mut json, doc.service_name, doc.operation_name);
+                service_doc::write_service_doc(&mut json, doc.service_name, doc.operation_name);
                 push_doc(batch, message, DocKind::Service, index_name, &id, &json);
             }
         });
