@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use ferrotrace_format::jaeger::proto as jproto;
 use ferrotrace_format::jaeger::thrift::{encode_batch, encode_emit_batch, Batch, Process, Span};
-use ferrotrace_testkit::{
-    free_port, sample, scrape_metrics, unique_name, wait_until, Tansu,
-};
 use ferrotrace_format::thrift::ThriftProtocol;
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, unique_name, wait_until, Tansu};
 use tokio::net::UdpSocket;
 use tokio::process::{Child, Command};
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferrotrace_testkit::{parse_metrics, sample, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{parse_metrics, sample, unique_name, Tansu};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use support::{start_collector, topic_keys, unread_metrics};

@@ -6,8 +6,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ferrotrace_testkit::{unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{unique_name, Tansu};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;

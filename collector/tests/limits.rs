@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrotrace_collector::receivers::grpc_raw::RawCodec;
-use ferrotrace_testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, unique_name, Tansu};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use tokio::process::{Child, Command};

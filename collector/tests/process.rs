@@ -7,8 +7,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferrotrace_testkit::{free_port, unique_name, usage_error, wait_until, Tansu};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{free_port, unique_name, usage_error, wait_until, Tansu};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tokio::process::Command;
 

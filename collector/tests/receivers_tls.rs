@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ferrotrace_testkit::{parse_metrics, sample, unique_name, Tansu, TestPki};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{parse_metrics, sample, unique_name, Tansu, TestPki};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

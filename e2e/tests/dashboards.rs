@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ferrotrace_testkit::{free_port, scrape_metrics, wait_until};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{free_port, scrape_metrics, wait_until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use regex::Regex;
 use support::{workspace_binary, Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};

@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ferrotrace_testkit::unique_name;
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::unique_name;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::Span;

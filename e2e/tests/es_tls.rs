@@ -11,9 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrotrace_testkit::{
-    wait_until, ProxyAuth, TempDir, TestPki, TlsProxy, TlsProxyOptions,
-};
+use ferrotrace_testkit::{wait_until, ProxyAuth, TempDir, TestPki, TlsProxy, TlsProxyOptions};
 use support::{terminate, Cluster};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Child;

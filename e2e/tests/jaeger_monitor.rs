@@ -30,9 +30,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ferrotrace_testkit::{
-    free_port, sample, scrape_metrics, wait_until, PromSeries, Prometheus,
-};
+use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until, PromSeries, Prometheus};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;

@@ -22,10 +22,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_security::KafkaSecurity;
+use ferrotrace_loadtest::generator::{self, Shape};
 use ferrotrace_testkit::{
     create_topic, free_port, unique_name, Osmem, Tansu, TempDir, TestPki, TlsProxy, TlsProxyOptions,
 };
-use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use rdkafka::config::ClientConfig;
 use support::{send_traces, workspace_binary, AFTER_MIDNIGHT_NS};

@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ferrotrace_testkit::{free_port, unique_name};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{free_port, unique_name};
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};

@@ -16,8 +16,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use ferrotrace_testkit::{free_port, scrape_metrics, wait_until};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{free_port, scrape_metrics, wait_until};
 use prost::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -16,10 +16,10 @@ use ferrotrace_common::config::{
     check_kafka_properties, parse_brokers, parse_duration, parse_key_value, parse_listen,
     parse_username, Listen,
 };
-use ferrotrace_format::jaeger::TagsAsFields;
-use ferrotrace_format::kafka_codec::Encoding;
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
+use ferrotrace_format::jaeger::TagsAsFields;
+use ferrotrace_format::kafka_codec::Encoding;
 
 use crate::es::client::{EsClient, EsConnection, Secret};
 use crate::metrics_gen::span_metrics::SpanMetricsNames;

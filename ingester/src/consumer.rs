@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::KafkaLogs;
-use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
 use ferrotrace_common::kafka_security;
 use ferrotrace_common::telemetry;
+use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;

@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ferrotrace_format::hex;
-use ferrotrace_format::jaeger::writer;
 use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::log_limit::LogLimiter;
+use ferrotrace_format::hex;
+use ferrotrace_format::jaeger::writer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use ferrotrace_testkit::{unique_name, Osmem, TempDir};
 use ferrotrace_ingester::config::Config;
 use ferrotrace_ingester::es::client::{EsClient, Flavour};
 use ferrotrace_ingester::{prepare_elasticsearch, readiness};
+use ferrotrace_testkit::{unique_name, Osmem, TempDir};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

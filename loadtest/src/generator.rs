@@ -5,13 +5,13 @@
 //! Requests mix the spans of several traces across per-service resources,
 //! the way an OpenTelemetry Collector's batch processor forwards them.
 
+use ferrotrace_format::otlp::attributes::kv_str;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
-use ferrotrace_format::otlp::attributes::kv_str;
 use rand::Rng;
 
 /// Services of the call tree, in the order spans are assigned to them.

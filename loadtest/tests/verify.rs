@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use ferrotrace_format::jaeger::ids::{self, TraceIdBytes};
-use ferrotrace_testkit::Osmem;
 use ferrotrace_loadtest::verify::{verify, verify_with_page_size, Acked, Report, VerifyOptions};
+use ferrotrace_testkit::Osmem;
 use serde_json::json;
 
 /// 2026-11-26T10:00:00Z in µs.
@@ -507,10 +507,7 @@ async fn http_errors_name_the_url_and_status() -> anyhow::Result<()> {
     );
 
     // Nothing listens on this port: the error names the URL.
-    opts.es_url = format!(
-        "http://127.0.0.1:{}",
-        ferrotrace_testkit::free_port()
-    );
+    opts.es_url = format!("http://127.0.0.1:{}", ferrotrace_testkit::free_port());
     let error = verify(&opts, &acked)
         .await
         .expect_err("no server must be an error");

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use ferrotrace_common::log_limit::{LogLimiter, LOG_INTERVAL};
 use ferrotrace_format::jaeger::agent::{read_agent_message, AgentMessage};
 use ferrotrace_format::jaeger::to_otlp::thrift_batch_to_otlp;
-use ferrotrace_common::log_limit::{LogLimiter, LOG_INTERVAL};
 use ferrotrace_format::thrift::ThriftProtocol;
 use ferrotrace_format::zipkin;
 use tokio::net::UdpSocket;

@@ -96,10 +96,7 @@ pub fn topic_reader(brokers: &str, topic: &str) -> rdkafka::consumer::StreamCons
     use rdkafka::consumer::Consumer;
     let consumer: rdkafka::consumer::StreamConsumer = rdkafka::config::ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            ferrotrace_testkit::unique_name("reader"),
-        )
+        .set("group.id", ferrotrace_testkit::unique_name("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()

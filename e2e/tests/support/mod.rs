@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ferrotrace_testkit::{unique_name, Osmem, Tansu, TcpProxy};
 use ferrotrace_loadtest::generator::{self, Shape};
+use ferrotrace_testkit::{unique_name, Osmem, Tansu, TcpProxy};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};

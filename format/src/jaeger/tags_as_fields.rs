@@ -202,9 +202,9 @@ impl FieldMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::attributes::kv;
     use crate::jaeger::model;
     use crate::jaeger::SpanDocWriter;
+    use crate::otlp::attributes::kv;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope};
     use opentelemetry_proto::tonic::resource::v1::Resource;

@@ -91,10 +91,8 @@ const EXPORTER_VERSION: &str = "opencensus.exporterversion";
 const HTTP_STATUS_CODE: &str = "http.status_code";
 const HTTP_STATUS_MESSAGE: &str = "http.status_message";
 /// (name, version) tag pairs naming the scope, the current convention first.
-const SCOPE_TAGS: [(&str, &str); 2] = [
-    (SCOPE_NAME, SCOPE_VERSION),
-    (LIBRARY_NAME, LIBRARY_VERSION),
-];
+const SCOPE_TAGS: [(&str, &str); 2] =
+    [(SCOPE_NAME, SCOPE_VERSION), (LIBRARY_NAME, LIBRARY_VERSION)];
 
 /// `SpanRefType` values, the same in both models.
 const CHILD_OF: i32 = 0;
@@ -1311,10 +1309,7 @@ mod tests {
             events[2].attributes,
             [kv("event", string("")), kv("n", Value::IntValue(2))]
         );
-        assert_eq!(
-            events[3].attributes,
-            [kv("event", Value::BoolValue(true))]
-        );
+        assert_eq!(events[3].attributes, [kv("event", Value::BoolValue(true))]);
     }
 
     fn thrift_ref(ref_type: thrift::SpanRefType, high: u64, span_id: u64) -> thrift::SpanRef {

@@ -36,11 +36,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::doc_id::{write_doc_id, DOC_ID_LEN};
 use super::go_json::{
     push_go_float_g10, push_i64, push_json_bytes, push_json_str, push_raw_json, push_u64, Scratch,
 };
+use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::tags_as_fields::{FieldMap, TagsAsFields};
 use crate::hex;
 use crate::otlp::semconv::{
@@ -212,15 +212,16 @@ impl SpanDocWriter {
         let service_name = if attributes.is_empty() {
             NO_SERVICE_NAME
         } else {
-            let name = attributes
-                .iter()
-                .find(|kv| kv.key == SERVICE_NAME)
-                .map_or("", |kv| {
-                    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(Value::StringValue(s)) => s.as_str(),
-                        _ => "",
-                    }
-                });
+            let name =
+                attributes
+                    .iter()
+                    .find(|kv| kv.key == SERVICE_NAME)
+                    .map_or("", |kv| {
+                        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(Value::StringValue(s)) => s.as_str(),
+                            _ => "",
+                        }
+                    });
             if name.is_empty() {
                 EMPTY_SERVICE_NAME
             } else {
@@ -322,12 +323,7 @@ impl SpanDocWriter {
         out.extend_from_slice(b",\"tags\":[");
         if let Some(scope) = scope {
             if !scope.name.is_empty() {
-                emit_string(
-                    out,
-                    self.fields.as_deref_mut(),
-                    SCOPE_NAME,
-                    &scope.name,
-                );
+                emit_string(out, self.fields.as_deref_mut(), SCOPE_NAME, &scope.name);
             }
             if !scope.version.is_empty() {
                 emit_string(
@@ -404,8 +400,7 @@ impl SpanDocWriter {
             out.extend_from_slice(b"{\"timestamp\":");
             push_u64(out, event.time_unix_nano / 1_000);
             out.extend_from_slice(b",\"fields\":[");
-            if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT)
-            {
+            if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT) {
                 push_string_tag(out, EVENT, &event.name);
             }
             for kv in &event.attributes {
@@ -554,8 +549,8 @@ fn push_attribute_tag(out: &mut Vec<u8>, scratch: &mut Scratch, kv: &KeyValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::attributes::kv;
     use crate::jaeger::model::{self, RefType, ValueType};
+    use crate::otlp::attributes::kv;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::span::Event;
