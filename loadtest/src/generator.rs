@@ -65,7 +65,7 @@ pub fn request(
             resource: Some(Resource {
                 attributes: vec![
                     kv_str("service.name", SERVICES[service]),
-                    kv_str("host.name", &format!("{}-7f9c", SERVICES[service])),
+                    kv_str("host.name", format!("{}-7f9c", SERVICES[service])),
                     kv_str("telemetry.sdk.language", "rust"),
                 ],
                 ..Default::default()

@@ -1224,7 +1224,7 @@ mod tests {
             start_time_unix_nano: 1_700_000_000_000_000_000 + u64::from(n),
             end_time_unix_nano: 1_700_000_000_000_100_000,
             attributes: (0..attributes)
-                .map(|i| kv_str(&format!("attr.{i}"), "some value"))
+                .map(|i| kv_str(format!("attr.{i}"), "some value"))
                 .collect(),
             ..Span::default()
         }
