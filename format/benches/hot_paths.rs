@@ -1,4 +1,4 @@
-//! Benchmarks of the per-span hot paths in `common`, one criterion group per
+//! Benchmarks of the per-span hot paths in `ferrotrace-format`, one criterion group per
 //! path. Loads follow design.md §9: 100-span requests, 20 attributes per span
 //! (about 600 bytes of OTLP per span), throughput counted in spans.
 //!

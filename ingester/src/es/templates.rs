@@ -107,7 +107,7 @@ pub fn templates(api: TemplateApi, opts: &TemplateOptions) -> Vec<(String, Value
 }
 
 /// `prefix-` (one dash, none for an empty prefix); the same rule as the
-/// index names in ferrotrace-common's `jaeger::index`.
+/// index names in ferrotrace-format's `jaeger::index`.
 fn normalized_prefix(prefix: &str) -> String {
     if prefix.is_empty() || prefix.ends_with('-') {
         prefix.to_owned()
