@@ -3,9 +3,10 @@
 //! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
 //! Jaeger's ingester and Elasticsearch storage options where users know them.
 //!
-//! Without a subcommand the binary runs the ingester, as it always has. A job
-//! subcommand (`retention`) shares the Elasticsearch flags, which are global so
-//! they may come before or after the subcommand's name.
+//! Without a subcommand the binary runs the ingester, as it always has. The job
+//! subcommands (`dependencies`, `retention`, `rollover`) share the
+//! Elasticsearch flags, which are global so they may come before or after the
+//! subcommand's name.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -357,7 +357,7 @@ pub async fn serve<R: RawRpc>(
     http2
         .timer(TokioTimer::new())
         .max_concurrent_streams(max_concurrent_streams)
-        // Large frames and windows cut per-request overhead for big batches (measured, design §9).
+        // Large frames and windows cut per-request overhead for big batches (measured: docs/design.md §6).
         .max_frame_size(1 << 20)
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(8 << 20);
