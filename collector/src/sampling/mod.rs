@@ -12,6 +12,8 @@
 //! Jaeger answers.
 
 pub mod file;
+pub mod grpc;
+pub mod http;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
