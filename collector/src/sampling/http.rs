@@ -109,13 +109,49 @@ fn encode(
 }
 
 /// The `service` query parameter when it is given exactly once (empty
-/// counts), decoded as Go's `url.ParseQuery` does (`+` is a space).
+/// counts), read as Go's `url.Query()` reads it: pairs split on `&`, a pair
+/// with a `;` or a malformed `%` escape skipped, `+` a space.
 fn single_service(query: &str) -> Option<String> {
-    let mut services = form_urlencoded::parse(query.as_bytes())
-        .filter(|(key, _)| key == "service")
-        .map(|(_, value)| value);
+    let mut services = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = query_unescape(key)?;
+            let value = query_unescape(value)?;
+            (key == "service").then_some(value)
+        });
     let service = services.next()?;
-    services.next().is_none().then(|| service.into_owned())
+    services.next().is_none().then_some(service)
+}
+
+/// Go's `url.QueryUnescape`: `None` for a `%` not followed by two hex digits.
+fn query_unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// An error as Go's `http.Error` writes it.
@@ -140,5 +176,18 @@ mod tests {
         assert_eq!(single_service(""), None);
         assert_eq!(single_service("services=a"), None);
         assert_eq!(single_service("service=a&service=a"), None);
+        assert_eq!(single_service("service"), Some(String::new()));
+        assert_eq!(single_service("&&service=%41&"), Some("A".into()));
+    }
+
+    /// Go skips the pairs `url.ParseQuery` reports as errors.
+    #[test]
+    fn pairs_go_cannot_parse_are_skipped() {
+        assert_eq!(single_service("service=a;b"), None);
+        assert_eq!(single_service("service=%zz"), None);
+        assert_eq!(single_service("service=%4"), None);
+        assert_eq!(single_service("service=%+1"), None);
+        assert_eq!(single_service("service=%zz&service=b"), Some("b".into()));
+        assert_eq!(single_service("service=a&service=b;c"), Some("a".into()));
     }
 }
