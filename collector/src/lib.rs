@@ -6,7 +6,8 @@
 //! before anything runs, and tests can bind port 0), then [`Collector::run`]
 //! serves until the shutdown token is cancelled and drains in-flight requests.
 //! TLS, bearer tokens and the connection limit, when configured, wrap every
-//! TCP receiver but the admin port.
+//! TCP receiver but the admin port; the :5778 [`sampling`] endpoint gets the
+//! connection limit only, as jaeger-client can do neither TLS nor tokens.
 
 pub mod config;
 pub mod metrics;
