@@ -406,6 +406,11 @@ mod tests {
             config.zipkin_listen.addr(),
             Some("0.0.0.0:9411".parse().unwrap())
         );
+        assert_eq!(
+            config.sampling_http_listen.addr(),
+            Some("0.0.0.0:5778".parse().unwrap())
+        );
+        assert_eq!(config.sampling_strategies_file, None);
         assert!(config.validate().is_ok());
     }
 

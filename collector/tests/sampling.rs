@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use bytes::Bytes;
+use ferrotrace_collector::receivers::grpc_raw::RawCodec;
+use ferrotrace_common::jaeger::sampling::GET_SAMPLING_STRATEGY_PATH;
 use ferrotrace_common::testkit::{
     free_port, sample, scrape_metrics, tool_path, usage_error, wait_until, TempDir,
 };
@@ -256,6 +259,34 @@ async fn a_grpc_client_generated_from_jaegers_proto_gets_the_strategy() {
         json!({"strategyType": "RATE_LIMITING", "rateLimitingSampling": {"maxTracesPerSecond": 7}})
     );
     assert_eq!(collector.requests("jaeger_grpc", "ok").await, 2.0);
+
+    // A request that is not a SamplingStrategyParameters: field 1 of the wrong wire type.
+    let channel = tonic::transport::Channel::from_shared(format!(
+        "http://127.0.0.1:{}",
+        collector.jaeger_grpc
+    ))
+    .unwrap()
+    .connect()
+    .await
+    .expect("gRPC connects");
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.expect("gRPC ready");
+    let status = client
+        .unary::<Bytes, Bytes, _>(
+            tonic::Request::new(Bytes::from_static(&[0x08, 0x01])),
+            tonic::codegen::http::uri::PathAndQuery::from_static(GET_SAMPLING_STRATEGY_PATH),
+            RawCodec,
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("invalid SamplingStrategyParameters"),
+        "{status:?}"
+    );
+    assert_eq!(collector.requests("jaeger_grpc", "bad_request").await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
