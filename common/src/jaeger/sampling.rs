@@ -147,8 +147,8 @@ impl SamplingStrategyResponse {
         out.extend_from_slice(b"{\"strategyType\":");
         match SamplingStrategyType::try_from(self.strategy_type) {
             Ok(known) => push_json_str(&mut out, known.proto_name()),
-            // jsonpb writes an unknown enum value's number as a string.
-            Err(_) => push_json_str(&mut out, &self.strategy_type.to_string()),
+            // jsonpb writes an unknown enum value as its bare number.
+            Err(_) => out.extend_from_slice(self.strategy_type.to_string().as_bytes()),
         }
         let Ok(()) = self.push_strategies::<ProtoJsonNumbers>(&mut out);
         out
@@ -398,7 +398,7 @@ mod tests {
             unknown.to_legacy_json(),
             Err(LegacyJsonError::UnknownStrategyType(7))
         );
-        assert_eq!(text(unknown.to_proto_json()), r#"{"strategyType":"7"}"#);
+        assert_eq!(text(unknown.to_proto_json()), r#"{"strategyType":7}"#);
     }
 
     /// Bytes laid out by hand from sampling.proto's field numbers.
