@@ -47,15 +47,19 @@ def remote_sampler(host, port, service):
     import time
 
     from jaeger_client.local_agent_net import LocalAgentSender
-    from jaeger_client.sampler import RemoteControlledSampler
+    from jaeger_client.sampler import (DEFAULT_SAMPLING_PROBABILITY, ProbabilisticSampler,
+                                       RemoteControlledSampler)
 
+    # jaeger-client's own initial sampler, printed before the first poll can replace it.
+    initial = ProbabilisticSampler(DEFAULT_SAMPLING_PROBABILITY)
+    last = describe(initial)
+    print(json.dumps(last, sort_keys=True), flush=True)
     # The reporting port is UDP and unused here: no span is reported.
     channel = LocalAgentSender(host=host, sampling_port=int(port), reporting_port=9)
     sampler = RemoteControlledSampler(channel=channel, service_name=service,
-                                      sampling_refresh_interval=0.1)
+                                      init_sampler=initial, sampling_refresh_interval=0.1)
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    last = None
     while not stop.is_set():
         with sampler.lock:
             now = describe(sampler.sampler)
