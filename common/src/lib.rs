@@ -1,11 +1,13 @@
 //! Pieces shared by the ferrotrace binaries: the OTLP wire-level split, the
-//! OTLP to Jaeger document translation, telemetry and shutdown helpers, and
-//! (behind the `testkit` feature) launchers for real test servers.
+//! OTLP to Jaeger document translation, telemetry and shutdown helpers, the
+//! Elasticsearch scroll reader, and (behind the `testkit` feature) launchers
+//! for real test servers.
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
 pub mod admin;
 pub mod config;
+pub mod es_scroll;
 pub mod jaeger;
 #[cfg(feature = "kafka")]
 pub mod kafka_client;
