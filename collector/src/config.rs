@@ -13,6 +13,8 @@ use ferrotrace_common::config::{
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
+use crate::producer::ProducerOptions;
+
 /// The librdkafka partitioners `--kafka-partitioner` accepts: the three that
 /// hash a keyed message the way another producer of a trace topic does.
 pub const KAFKA_PARTITIONERS: [&str; 3] = ["fnv1a_random", "murmur2_random", "consistent_random"];
@@ -252,6 +254,21 @@ const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Config {
+    /// What the Kafka producer takes: the `--kafka-*` producer flags and the
+    /// in-flight budget.
+    pub fn producer_options(&self) -> ProducerOptions {
+        ProducerOptions {
+            brokers: self.kafka_brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            partitioner: self.kafka_partitioner.clone(),
+            produce_timeout: self.kafka_produce_timeout,
+            max_message_bytes: self.kafka_max_message_bytes,
+            max_inflight_bytes: self.max_inflight_bytes,
+            security: self.kafka_security.clone(),
+            properties: self.kafka_producer_config.clone(),
+        }
+    }
+
     /// `--kafka-produce-timeout` is librdkafka's message timeout, which must
     /// be longer than the producer's batching delay and fit 32 bits of ms.
     fn validate_produce_timeout(&self) -> Result<(), String> {

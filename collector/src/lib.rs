@@ -123,7 +123,9 @@ impl Collector {
             None => None,
         };
         let sampling = SamplingStrategies::load(config.sampling_strategies_file.clone())?;
-        let producer = Arc::new(Producer::new(&config).context("creating the Kafka producer")?);
+        let producer = Arc::new(
+            Producer::new(&config.producer_options()).context("creating the Kafka producer")?,
+        );
         let listeners = Listeners {
             otlp_grpc: bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?,
             otlp_http: bind(config.otlp_http_listen.addr(), "OTLP/HTTP").await?,

@@ -372,19 +372,6 @@ impl EsClient {
         Ok((status.as_u16(), Some(value)))
     }
 
-    /// True when an alias of this name exists.
-    pub async fn alias_exists(&self, alias: &str) -> Result<bool, EsError> {
-        let path = format!("/_alias/{alias}");
-        let (status, body) = self
-            .request(Method::Get, &path, "application/json", None)
-            .await?;
-        match status.as_u16() {
-            200 => Ok(true),
-            404 => Ok(false),
-            _ => Err(refused(&format!("GET {path}"), status, &body)),
-        }
-    }
-
     /// Installs Jaeger's span, service and dependencies templates.
     pub async fn install_templates(
         &self,
