@@ -22,10 +22,9 @@
 //! sorted by `_doc`, not `search_after` on `traceID`/`spanID`: two copies of
 //! one span share that sort key, and `search_after` skips the second copy
 //! when a page ends between them, which would hide exactly the duplicates
-//! this module is looking for. A `_doc`
-//! scroll also needs no keyword mapping and is the cheapest full scan on
-//! every Elasticsearch and OpenSearch. Memory is 24 bytes per document of
-//! our traces plus the [`Acked`] map.
+//! this module is looking for. A `_doc` scroll also needs no keyword mapping
+//! and is the cheapest full scan on every Elasticsearch and OpenSearch.
+//! Memory is 24 bytes per document of our traces plus the [`Acked`] map.
 //!
 //! A secured Elasticsearch is reached with [`EsAccess`]: basic auth or an API
 //! key (one `Authorization` header built once, marked sensitive, never in
@@ -346,10 +345,10 @@ async fn read(
         "_source": ["traceID", "spanID"],
         "query": es.query,
     });
-    es_scroll::scroll(es, &es.pattern, &search, |ids: IdsSource| {
+    es_scroll::scroll(es, &es.pattern, &search, |doc: IdsSource| {
         match (
-            ids::parse_trace_id(&ids.trace_id),
-            ids::parse_span_id(&ids.span_id),
+            ids::parse_trace_id(&doc.trace_id),
+            ids::parse_span_id(&doc.span_id),
         ) {
             (Some(t), Some(s)) if acked.traces.contains_key(&t) => docs.push((t, s)),
             _ => foreign += 1,

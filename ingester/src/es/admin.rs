@@ -28,16 +28,12 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    pub fn new(action: impl Into<String>, source: EsError) -> Self {
-        AdminError {
-            action: action.into(),
-            source,
-        }
-    }
-
     /// A permanent failure of `action` with this message.
     pub fn permanent(action: impl Into<String>, message: String) -> Self {
-        Self::new(action, EsError::Permanent(message))
+        AdminError {
+            action: action.into(),
+            source: EsError::Permanent(message),
+        }
     }
 }
 
@@ -49,7 +45,7 @@ pub fn failed(action: impl Into<String>) -> impl FnOnce(EsError) -> AdminError {
 
 /// Sends one request; a status other than 2xx (or `also_ok`) is an error
 /// naming `action`.
-pub async fn send(
+async fn send(
     es: &EsClient,
     method: Method,
     path: &str,
@@ -77,7 +73,7 @@ pub async fn send(
 
 /// `GET path` parsed into `T`; `None` when the answer is empty or its status
 /// is one of `also_ok` (e.g. 404 for something that may not exist).
-pub async fn get_json<T: serde::de::DeserializeOwned>(
+async fn get_optional<T: serde::de::DeserializeOwned>(
     es: &EsClient,
     path: &str,
     action: &str,
@@ -90,13 +86,14 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     Ok(answer)
 }
 
-/// [`get_json`] for an answer that must be there: an empty one is an error.
-pub async fn get_json_required<T: serde::de::DeserializeOwned>(
+/// `GET path` parsed into `T`; any status but 2xx, and an empty answer, is
+/// an error naming `action`.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
     es: &EsClient,
     path: &str,
     action: &str,
 ) -> Result<T, AdminError> {
-    get_json(es, path, action, &[])
+    get_optional(es, path, action, &[])
         .await?
         .ok_or_else(|| AdminError::permanent(action, format!("GET {path} answered nothing")))
 }
@@ -115,8 +112,9 @@ pub async fn aliases(
 ) -> Result<HashMap<String, BTreeSet<String>>, AdminError> {
     let path = format!("/{target}/_alias");
     let action = format!("looking up the aliases of {target}");
-    let indices: HashMap<String, IndexAliases> =
-        get_json(es, &path, &action, &[]).await?.unwrap_or_default();
+    let indices: HashMap<String, IndexAliases> = get_optional(es, &path, &action, &[])
+        .await?
+        .unwrap_or_default();
     Ok(indices
         .into_iter()
         .map(|(index, a)| (index, a.aliases.into_keys().collect()))
@@ -128,7 +126,7 @@ pub async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, Adm
     let path = format!("/_alias/{alias}");
     let action = format!("looking up alias {alias}");
     let Some(indices) =
-        get_json::<HashMap<String, IndexAliases>>(es, &path, &action, &[404]).await?
+        get_optional::<HashMap<String, IndexAliases>>(es, &path, &action, &[404]).await?
     else {
         return Ok(BTreeSet::new());
     };
@@ -205,7 +203,7 @@ pub async fn creation_dates(
 ) -> Result<BTreeMap<String, i64>, AdminError> {
     let path = format!("/{target}/_settings/index.creation_date");
     let action = format!("reading the creation dates of the indices in {target}");
-    let Some(indices) = get_json::<HashMap<String, Value>>(es, &path, &action, &[404]).await?
+    let Some(indices) = get_optional::<HashMap<String, Value>>(es, &path, &action, &[404]).await?
     else {
         return Ok(BTreeMap::new());
     };
@@ -295,7 +293,7 @@ pub async fn index_stats(es: &EsClient, index: &str) -> Result<Option<IndexStats
     };
     let path = format!("/{index}/_stats/docs,store?level=shards");
     let action = format!("reading the stats of {index}");
-    let mut stats: StatsAnswer = get_json_required(es, &path, &action).await?;
+    let mut stats: StatsAnswer = get_json(es, &path, &action).await?;
     let Some(index_stats) = stats.indices.remove(index) else {
         return Err(AdminError::permanent(
             action,

@@ -28,7 +28,7 @@ use ferrotrace_common::jaeger::index::{
 use serde::Deserialize;
 
 use crate::es::admin::{
-    aliased, aliases, creation_dates, delete_index, failed, get_json_required, AdminError,
+    aliased, aliases, creation_dates, delete_index, failed, get_json, AdminError,
 };
 use crate::es::client::EsClient;
 use crate::jobs::rollover::{format_utc, IndexSet};
@@ -425,7 +425,7 @@ struct CatIndex {
 /// lists them (an index without aliases may be missing from `_alias`).
 async fn list(es: &EsClient, prefix: &str) -> Result<Vec<ListedIndex>, RetentionError> {
     let pattern = index_pattern(prefix);
-    let cat: Vec<CatIndex> = get_json_required(
+    let cat: Vec<CatIndex> = get_json(
         es,
         &format!("/_cat/indices/{pattern}?format=json&h=index"),
         "listing indices",
