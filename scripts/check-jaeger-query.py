@@ -161,22 +161,30 @@ deployment = find(load(f"{QUERY}/jaeger-query-deployment.yaml"), "Deployment", "
 pod = deployment["spec"]["template"]["spec"]
 jaeger = pod["containers"][0]
 
-unknown_keys(config, {"service": None, "extensions": None, "receivers": None,
-                      "processors": None, "exporters": None, "connectors": None}, "config.yaml")
+def traces_storage(config, name):
+    """Checks the keys of a Jaeger v2 config and returns its traces backend:
+    (kind, settings, where)."""
+    unknown_keys(config, {"service": None, "extensions": None, "receivers": None,
+                          "processors": None, "exporters": None, "connectors": None}, name)
+    extensions = config.get("extensions") or {}
+    for ext in ("jaeger_storage", "jaeger_query", "healthcheckv2"):
+        if ext not in extensions or ext not in (config.get("service") or {}).get("extensions", []):
+            problem(f"{name}: extension {ext} not configured and listed in service.extensions")
+    unknown_keys(extensions.get("jaeger_query"), JAEGER_QUERY, f"{name}: extensions.jaeger_query")
+    unknown_keys(extensions.get("jaeger_storage"), JAEGER_STORAGE, f"{name}: extensions.jaeger_storage")
+    traces = ((extensions.get("jaeger_query") or {}).get("storage") or {}).get("traces")
+    backend = ((extensions.get("jaeger_storage") or {}).get("backends") or {}).get(traces) or {}
+    if len(backend) != 1 or next(iter(backend)) not in ("elasticsearch", "opensearch"):
+        raise SystemExit(f"check-jaeger-query: {name}: jaeger_query.storage.traces ({traces!r}) names no "
+                         "jaeger_storage backend of exactly one of elasticsearch, opensearch")
+    kind, es = next(iter(backend.items()))
+    where = f"{name}: jaeger_storage.backends.{traces}.{kind}"
+    unknown_keys(es, ELASTICSEARCH, where)
+    return kind, es, where
+
+
 extensions = config.get("extensions") or {}
-for name in ("jaeger_storage", "jaeger_query", "healthcheckv2"):
-    if name not in extensions or name not in (config.get("service") or {}).get("extensions", []):
-        problem(f"config.yaml: extension {name} not configured and listed in service.extensions")
-unknown_keys(extensions.get("jaeger_query"), JAEGER_QUERY, "config.yaml: extensions.jaeger_query")
-unknown_keys(extensions.get("jaeger_storage"), JAEGER_STORAGE, "config.yaml: extensions.jaeger_storage")
-traces = ((extensions.get("jaeger_query") or {}).get("storage") or {}).get("traces")
-backend = ((extensions.get("jaeger_storage") or {}).get("backends") or {}).get(traces) or {}
-if len(backend) != 1 or next(iter(backend)) not in ("elasticsearch", "opensearch"):
-    raise SystemExit(f"check-jaeger-query: jaeger_query.storage.traces ({traces!r}) names no "
-                     "jaeger_storage backend of exactly one of elasticsearch, opensearch")
-kind, es = next(iter(backend.items()))
-where = f"config.yaml: jaeger_storage.backends.{traces}.{kind}"
-unknown_keys(es, ELASTICSEARCH, where)
+kind, es, where = traces_storage(config, "config.yaml")
 for key in LEGACY_ROTATION:
     if key in es:
         problem(f"{where}.{key}: rejected by Jaeger 2.20; use indices.<kind>.rotation")
@@ -298,6 +306,37 @@ for probe in ("readinessProbe", "livenessProbe"):
     if get.get("port") != "health" or not status.get("enabled") or get.get("path") != status.get("path"):
         problem(f"Deployment/jaeger-query: {probe} is not GET {status.get('path')} on port health "
                 "(healthcheckv2.http.status, enabled)")
+
+
+# docker-compose.yml's Jaeger Query: the same keys, the compose
+# Elasticsearch the ingesters write to, and the Monitor tab on the compose
+# Prometheus with the normalized names the ingesters export.
+COMPOSE_CONFIG = "deploy/jaeger-query/config.yaml"
+with open("docker-compose.yml") as f:
+    compose = yaml.load(f, Loader=StrictLoader)
+compose_query = (compose.get("services") or {}).get("jaeger-query") or {}
+if f"--config=/etc/jaeger/config.yaml" not in (compose_query.get("command") or []) or not any(
+        str(v).startswith(f"./{COMPOSE_CONFIG}:/etc/jaeger/config.yaml") for v in compose_query.get("volumes") or []):
+    problem(f"docker-compose.yml: jaeger-query does not run with ./{COMPOSE_CONFIG} as /etc/jaeger/config.yaml")
+with open(COMPOSE_CONFIG) as f:
+    compose_config = yaml.load(f, Loader=StrictLoader)
+_, compose_es, compose_where = traces_storage(compose_config, COMPOSE_CONFIG)
+compose_urls = sorted({str(s["environment"]["FERROTRACE_ES_URL"])
+                       for s in (compose.get("services") or {}).values()
+                       if isinstance(s.get("environment"), dict) and "FERROTRACE_ES_URL" in s["environment"]})
+if list(compose_es.get("server_urls") or []) != compose_urls:
+    problem(f"{compose_where}.server_urls is {compose_es.get('server_urls')}, the ingesters' {compose_urls}")
+compose_ext = compose_config.get("extensions") or {}
+metrics = ((compose_ext.get("jaeger_query") or {}).get("storage") or {}).get("metrics")
+metric_backend = (((compose_ext.get("jaeger_storage") or {}).get("metric_backends") or {})
+                  .get(metrics) or {}).get("prometheus") or {}
+if metric_backend.get("endpoint") != "http://prometheus:9090" or "prometheus" not in (compose.get("services") or {}):
+    problem(f"{COMPOSE_CONFIG}: jaeger_query.storage.metrics ({metrics!r}) is not a prometheus "
+            "metric backend at http://prometheus:9090, the compose Prometheus")
+for key in ("normalize_calls", "normalize_duration"):
+    if metric_backend.get(key) is not True:
+        problem(f"{COMPOSE_CONFIG}: the prometheus metric backend needs {key}: true "
+                "(the ingesters export traces_span_metrics_calls_total and _duration_milliseconds)")
 
 if problems:
     print("check-jaeger-query: " + "\ncheck-jaeger-query: ".join(problems), file=sys.stderr)

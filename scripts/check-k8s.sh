@@ -23,7 +23,9 @@
 #   - Jaeger Query (k8s/jaeger-query/) reads what the ingester writes: its
 #     Jaeger v2 config uses only keys Jaeger reads, and its index prefix,
 #     daily indices or rollover aliases, tags-as-fields, max_span_age,
-#     Elasticsearch URLs and credentials agree with the ingester's
+#     Elasticsearch URLs and credentials agree with the ingester's; and
+#     docker-compose.yml's Jaeger Query (deploy/jaeger-query/config.yaml)
+#     reads the compose Elasticsearch and Prometheus
 #     (scripts/check-jaeger-query.py).
 # kubernetes-validate lives in the venv that scripts/deploy-venv.sh keeps.
 set -euo pipefail

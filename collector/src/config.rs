@@ -13,6 +13,8 @@ use ferrotrace_common::config::{
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::telemetry::LogFormat;
 
+use crate::producer::ProducerOptions;
+
 /// The librdkafka partitioners `--kafka-partitioner` accepts: the three that
 /// hash a keyed message the way another producer of a trace topic does.
 pub const KAFKA_PARTITIONERS: [&str; 3] = ["fnv1a_random", "murmur2_random", "consistent_random"];
@@ -163,6 +165,21 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_ZIPKIN_LISTEN", default_value = "0.0.0.0:9411", value_parser = parse_listen)]
     pub zipkin_listen: Listen,
 
+    /// Jaeger remote sampling HTTP listen address, where jaeger-agent served it:
+    /// `GET /sampling`, `/api/sampling` and the legacy `/` (empty disables it).
+    /// Plain HTTP without bearer tokens, which jaeger-client cannot send;
+    /// `/api/sampling` on the Jaeger HTTP receiver and `SamplingManager` on
+    /// the Jaeger gRPC receiver serve the same strategies behind TLS and tokens.
+    #[arg(long, env = "FERROTRACE_SAMPLING_HTTP_LISTEN", default_value = "0.0.0.0:5778", value_parser = parse_listen)]
+    pub sampling_http_listen: Listen,
+
+    /// Sampling strategies file in Jaeger's format (`default_strategy`,
+    /// `service_strategies`); without it every service gets probabilistic
+    /// 0.001, as from Jaeger. Reloaded when it changes; a broken change
+    /// keeps the previous strategies.
+    #[arg(long, env = "FERROTRACE_SAMPLING_STRATEGIES_FILE")]
+    pub sampling_strategies_file: Option<PathBuf>,
+
     /// Largest Jaeger UDP packet accepted; longer ones are dropped and counted.
     #[arg(
         long,
@@ -215,7 +232,7 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_AUTH_BEARER_TOKENS_FILE")]
     pub auth_bearer_tokens_file: Option<PathBuf>,
 
-    /// How often the TLS and bearer-token files are checked for changes.
+    /// How often the TLS, bearer-token and sampling strategies files are checked for changes.
     #[arg(long, env = "FERROTRACE_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub reload_interval: Duration,
 }
@@ -237,6 +254,21 @@ const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Config {
+    /// What the Kafka producer takes: the `--kafka-*` producer flags and the
+    /// in-flight budget.
+    pub fn producer_options(&self) -> ProducerOptions {
+        ProducerOptions {
+            brokers: self.kafka_brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            partitioner: self.kafka_partitioner.clone(),
+            produce_timeout: self.kafka_produce_timeout,
+            max_message_bytes: self.kafka_max_message_bytes,
+            max_inflight_bytes: self.max_inflight_bytes,
+            security: self.kafka_security.clone(),
+            properties: self.kafka_producer_config.clone(),
+        }
+    }
+
     /// `--kafka-produce-timeout` is librdkafka's message timeout, which must
     /// be longer than the producer's batching delay and fit 32 bits of ms.
     fn validate_produce_timeout(&self) -> Result<(), String> {
@@ -391,6 +423,11 @@ mod tests {
             config.zipkin_listen.addr(),
             Some("0.0.0.0:9411".parse().unwrap())
         );
+        assert_eq!(
+            config.sampling_http_listen.addr(),
+            Some("0.0.0.0:5778".parse().unwrap())
+        );
+        assert_eq!(config.sampling_strategies_file, None);
         assert!(config.validate().is_ok());
     }
 

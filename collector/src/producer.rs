@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::{self, KafkaLogs, LogContext, TopicProblem};
-use ferrotrace_common::kafka_security;
+use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_format::otlp::Split;
 use futures::future::join_all;
 use rdkafka::config::ClientConfig;
@@ -18,7 +18,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::config::Config;
 use crate::metrics as m;
 
 /// Why spans could not be handed to Kafka.
@@ -111,12 +110,30 @@ impl Budget {
 /// unless `--kafka-producer-config` says otherwise.
 pub const LINGER_MS: u64 = 5;
 
+/// Where the producer writes and how: the `--kafka-*` producer flags and
+/// the in-flight budget.
+#[derive(Debug, Clone)]
+pub struct ProducerOptions {
+    pub brokers: String,
+    pub topic: String,
+    /// librdkafka's `partitioner`.
+    pub partitioner: String,
+    pub produce_timeout: Duration,
+    /// The largest message value the collector writes.
+    pub max_message_bytes: usize,
+    /// Bytes of requests in flight at once.
+    pub max_inflight_bytes: usize,
+    pub security: KafkaSecurity,
+    /// `--kafka-producer-config`, applied last: it overrides all of the above.
+    pub properties: Vec<(String, String)>,
+}
+
 /// The librdkafka producer configuration: ferrotrace's defaults, the
 /// security flags, then `--kafka-producer-config`, which overrides both.
-pub fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
+pub fn client_config(options: &ProducerOptions) -> Result<ClientConfig, KafkaError> {
     let mut client = ClientConfig::new();
     client
-        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("bootstrap.servers", &options.brokers)
         .set("client.id", "ferrotrace-collector")
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -132,21 +149,21 @@ pub fn client_config(config: &Config) -> Result<ClientConfig, KafkaError> {
         // on the partition the OpenTelemetry Collector's Kafka exporter and
         // Jaeger's collector put it on (librdkafka's own default, CRC32,
         // does not).
-        .set("partitioner", &config.kafka_partitioner)
+        .set("partitioner", &options.partitioner)
         .set(
             "message.timeout.ms",
-            config.kafka_produce_timeout.as_millis().max(1).to_string(),
+            options.produce_timeout.as_millis().max(1).to_string(),
         )
         // Room for the key and record overhead on top of the largest value we write.
         .set(
             "message.max.bytes",
-            (config.kafka_max_message_bytes + 1024).to_string(),
+            (options.max_message_bytes + 1024).to_string(),
         );
-    config
-        .kafka_security
+    options
+        .security
         .apply(&mut client)
         .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-    for (key, value) in &config.kafka_producer_config {
+    for (key, value) in &options.properties {
         client.set(key, value);
     }
     Ok(client)
@@ -161,15 +178,15 @@ pub struct Producer {
 
 impl Producer {
     /// Creates the producer; user properties override ferrotrace's defaults.
-    pub fn new(config: &Config) -> Result<Self, KafkaError> {
-        let inner = client_config(config)?
+    pub fn new(options: &ProducerOptions) -> Result<Self, KafkaError> {
+        let inner = client_config(options)?
             .create_with_context(LogContext(KafkaLogs::new("producer")))
             .map_err(kafka_security::redact_error)?;
         Ok(Self {
             inner,
-            topic: config.kafka_topic.clone(),
-            budget: Budget::new(config.max_inflight_bytes),
-            produce_timeout: config.kafka_produce_timeout,
+            topic: options.topic.clone(),
+            budget: Budget::new(options.max_inflight_bytes),
+            produce_timeout: options.produce_timeout,
         })
     }
 

@@ -178,7 +178,7 @@ async fn delivered_partitions(
     args.extend_from_slice(flags);
     let config = Config::try_parse_from(args).expect("valid flags");
     config.validate().expect("valid configuration");
-    let producer: FutureProducer = producer::client_config(&config)
+    let producer: FutureProducer = producer::client_config(&config.producer_options())
         .expect("producer configuration")
         .create()
         .expect("producer");

@@ -1,13 +1,14 @@
 //! The runtime plumbing the ferrotrace binaries share: the admin server,
 //! telemetry, shutdown on a signal, flag parsers, Kafka clients and their
-//! TLS/SASL settings, and a log limiter. The wire formats are in
-//! `ferrotrace-format`.
+//! TLS/SASL settings, the Elasticsearch scroll reader, and a log limiter.
+//! The wire formats are in `ferrotrace-format`.
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
 #[cfg(feature = "admin")]
 pub mod admin;
 pub mod config;
+pub mod es_scroll;
 #[cfg(feature = "kafka")]
 pub mod kafka_client;
 #[cfg(feature = "kafka")]

@@ -1,7 +1,7 @@
 //! A failure that repeats many times a second is logged a few times, with
 //! what to fix and a count of the lines held back, instead of flooding the
-//! log: here a dead-letter topic that does not exist, while undecodable
-//! messages wait for it.
+//! log: a dead-letter topic that does not exist, while undecodable
+//! messages wait for it, and an Elasticsearch that every bulk worker retries.
 
 mod support;
 
@@ -47,24 +47,7 @@ async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() 
         // probably read with the wrong --kafka-encoding, and nothing is sent.
         "--kafka-encoding-check=0",
     ];
-    let mut ingester = cluster
-        .ingester_command(cluster.osmem.url(), &flags)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ingester starts");
-    let mut stdout = ingester.stdout.take().expect("stdout");
-    let mut stderr = ingester.stderr.take().expect("stderr");
-    let read = tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&err)
-        )
-    });
+    let (mut ingester, read) = logging_ingester(&cluster, cluster.osmem.url(), &flags);
     // Past one log interval (10 s), so a later line counts what it held back.
     tokio::time::sleep(Duration::from_secs(14)).await;
     support::terminate(&mut ingester).await;
@@ -96,14 +79,87 @@ async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() 
     for line in &about_dlq {
         eprintln!("{line}");
     }
-    let suppressed = about_dlq
-        .iter()
-        .filter_map(|l| l.split("suppressed=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .max();
     assert!(
-        suppressed.is_some_and(|n| n > 0),
+        most_suppressed(&about_dlq).is_some_and(|n| n > 0),
         "a later line counts the retries it held back:\n{log}"
     );
     cluster.collector_stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_retries_during_an_outage_are_logged_once_per_interval() {
+    let cluster = Cluster::start(2).await;
+    let proxy = cluster.es_proxy().await;
+    let (mut ingester, read) = logging_ingester(
+        &cluster,
+        &proxy.url(),
+        // Many small requests, each retrying on its own backoff.
+        &["--es-bulk-workers=4", "--es-bulk-actions=20"],
+    );
+    let before = cluster.send_traces(5).await;
+    let stored = cluster
+        .wait_for_spans(before.len() as u64, Duration::from_secs(120))
+        .await;
+    assert_eq!(stored, before.len() as u64, "spans before the outage");
+
+    proxy.cut();
+    cluster.send_traces(100).await;
+    // Past one log interval (10 s), so a later line counts what it held back.
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    support::terminate(&mut ingester).await;
+    let log = read.await.expect("output read");
+
+    let retries: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("bulk request failed, retrying"))
+        .collect();
+    for line in &retries {
+        eprintln!("{line}");
+    }
+    assert!(
+        !retries.is_empty() && retries.len() <= 3,
+        "a few lines about the retries, not one per request and attempt:\n{log}"
+    );
+    assert!(
+        most_suppressed(&retries).is_some_and(|n| n > 0),
+        "a later line counts the retries it held back:\n{log}"
+    );
+    cluster.collector_stop.cancel();
+}
+
+/// Starts an ingester logging at info, and a task that returns its whole
+/// output (stdout then stderr) once it exits.
+fn logging_ingester(
+    cluster: &Cluster,
+    es_url: &str,
+    flags: &[&str],
+) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
+    let mut ingester = cluster
+        .ingester_command(es_url, flags)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ingester starts");
+    let mut stdout = ingester.stdout.take().expect("stdout");
+    let mut stderr = ingester.stderr.take().expect("stderr");
+    let read = tokio::spawn(async move {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        )
+    });
+    (ingester, read)
+}
+
+/// The largest `suppressed=` count among rate-limited log lines.
+fn most_suppressed(lines: &[&str]) -> Option<u64> {
+    lines
+        .iter()
+        .filter_map(|l| l.split("suppressed=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
 }

@@ -1,5 +1,5 @@
 //! Benchmarks of the per-span hot paths in `ferrotrace-format`, one criterion group per
-//! path. Loads follow design.md §9: 100-span requests, 20 attributes per span
+//! path. Loads follow docs/design.md §6: 100-span requests, 20 attributes per span
 //! (about 600 bytes of OTLP per span), throughput counted in spans.
 //!
 //! Run: `cargo bench -p ferrotrace-format --bench hot_paths`

@@ -3,9 +3,15 @@
 //! Every flag has an environment variable `FERROTRACE_<FLAG>`; defaults follow
 //! Jaeger's ingester and Elasticsearch storage options where users know them.
 //!
-//! Without a subcommand the binary runs the ingester, as it always has. A job
-//! subcommand (`retention`) shares the Elasticsearch flags, which are global so
-//! they may come before or after the subcommand's name.
+//! Without a subcommand the binary runs the ingester, as it always has. The job
+//! subcommands (`dependencies`, `retention`, `rollover`) share the
+//! Elasticsearch flags, which are global so they may come before or after the
+//! subcommand's name.
+//!
+//! Each component takes its own options struct, built here
+//! ([`Config::consumer_options`], [`Config::loop_options`],
+//! [`Config::metrics_gen_options`], [`Config::es_connection`], …), so no
+//! component depends on the whole `Config`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -21,8 +27,13 @@ use ferrotrace_common::telemetry::LogFormat;
 use ferrotrace_format::jaeger::TagsAsFields;
 use ferrotrace_format::kafka_codec::Encoding;
 
+use crate::consumer::{ConsumerOptions, LoopOptions};
+use crate::es::bulk::IndexOptions;
 use crate::es::client::{EsClient, EsConnection, Secret};
-use crate::metrics_gen::span_metrics::SpanMetricsNames;
+use crate::es::templates::TemplateOptions;
+use crate::metrics_gen::service_graph::ServiceGraphOptions;
+use crate::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
+use crate::metrics_gen::Options as MetricsGenOptions;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -451,6 +462,69 @@ impl Config {
             tls_key: self.es_tls_key.clone(),
             ..EsConnection::new(self.es_url.clone(), self.es_timeout)
         }
+    }
+
+    /// How the consumer reaches Kafka: the `--kafka-*` consumer flags.
+    pub fn consumer_options(&self) -> ConsumerOptions {
+        ConsumerOptions {
+            brokers: self.kafka_brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            group: self.kafka_group.clone(),
+            metadata_refresh_interval: self.kafka_metadata_refresh_interval,
+            security: self.kafka_security.clone(),
+            properties: self.kafka_consumer_config.clone(),
+        }
+    }
+
+    /// How the poll loop decodes and batches: the encoding and bulk flags.
+    pub fn loop_options(&self) -> LoopOptions {
+        LoopOptions {
+            topic: self.kafka_topic.clone(),
+            encoding: self.kafka_encoding,
+            encoding_check: self.kafka_encoding_check,
+            bulk_actions: self.es_bulk_actions,
+            bulk_bytes: self.es_bulk_bytes,
+            flush_interval: self.es_bulk_flush_interval,
+            bulk_max_bytes: self.es_bulk_max_bytes,
+            bulk_workers: self.es_bulk_workers,
+            pause_after: self.kafka_pause_after,
+            wedge_after_messages: self.test_wedge_after_messages,
+        }
+    }
+
+    /// Which metrics-generator processors run, and their limits.
+    pub fn metrics_gen_options(&self) -> MetricsGenOptions {
+        MetricsGenOptions {
+            service_graph: self.service_graph.then_some(ServiceGraphOptions {
+                max_items: self.service_graph_max_items,
+                wait: self.service_graph_wait,
+                max_label_sets: self.span_metrics_max_series,
+            }),
+            span_metrics: self.span_metrics.then_some(SpanMetricsOptions {
+                max_label_sets: self.span_metrics_max_series,
+                names: self.span_metrics_names,
+            }),
+            max_span_age: Some(self.metrics_max_span_age).filter(|age| !age.is_zero()),
+        }
+    }
+
+    /// Where and how the ingester writes documents.
+    pub fn index_options(&self) -> Result<IndexOptions, String> {
+        Ok(IndexOptions {
+            prefix: self.es_index_prefix.clone(),
+            date_separator: self.es_index_date_separator.clone(),
+            use_aliases: self.es_use_aliases,
+            tags_as_fields: self.tags_as_fields()?,
+        })
+    }
+
+    /// The index templates to install, `None` with `--es-create-templates=false`.
+    pub fn template_options(&self) -> Option<TemplateOptions> {
+        self.es_create_templates.then(|| TemplateOptions {
+            prefix: self.es_index_prefix.clone(),
+            shards: self.es_num_shards,
+            replicas: self.es_num_replicas,
+        })
     }
 
     /// The tags-as-fields flags, with the keys of

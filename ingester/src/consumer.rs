@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::KafkaLogs;
-use ferrotrace_common::kafka_security;
+use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::telemetry;
 use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -43,7 +43,6 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::dead_letter::{DeadLetter, DeadLetters, Unwritable};
 use crate::encoding_check::{EncodingCheck, Verdict};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
@@ -333,11 +332,26 @@ impl OffsetTracker {
 
 pub type IngestConsumer = StreamConsumer<IngestContext>;
 
+/// How the consumer reaches Kafka and which group it joins.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    /// librdkafka's `topic.metadata.refresh.interval.ms`.
+    pub metadata_refresh_interval: Duration,
+    pub security: KafkaSecurity,
+    /// `--kafka-consumer-config`, applied last: it overrides all of the above.
+    pub properties: Vec<(String, String)>,
+}
+
 /// Creates the group consumer; it joins the group when it subscribes.
-pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, StoredOffsets)> {
+pub fn create_consumer(
+    options: &ConsumerOptions,
+) -> KafkaResult<(Arc<IngestConsumer>, StoredOffsets)> {
     let stored: StoredOffsets = Arc::default();
     let context = IngestContext {
-        topic: config.kafka_topic.clone(),
+        topic: options.topic.clone(),
         events: Mutex::default(),
         stored: stored.clone(),
         joined: AtomicBool::new(false),
@@ -346,8 +360,8 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
     };
     let mut client = ClientConfig::new();
     client
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", &config.kafka_group)
+        .set("bootstrap.servers", &options.brokers)
+        .set("group.id", &options.group)
         .set("client.id", "ferrotrace-ingester")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "true")
@@ -360,16 +374,13 @@ pub fn create_consumer(config: &Config) -> KafkaResult<(Arc<IngestConsumer>, Sto
         // librdkafka's 5 min would leave a topic created after start unread that long.
         .set(
             "topic.metadata.refresh.interval.ms",
-            config
-                .kafka_metadata_refresh_interval
-                .as_millis()
-                .to_string(),
+            options.metadata_refresh_interval.as_millis().to_string(),
         );
-    config
-        .kafka_security
+    options
+        .security
         .apply(&mut client)
         .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-    for (key, value) in &config.kafka_consumer_config {
+    for (key, value) in &options.properties {
         client.set(key, value);
     }
     let consumer: IngestConsumer = client
@@ -429,9 +440,32 @@ pub struct Sinks {
     pub metrics_gen: MetricsGenerator,
 }
 
+/// How the poll loop decodes, batches and bounds its work.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    pub topic: String,
+    pub encoding: Encoding,
+    /// Undecodable messages at the start of a partition that pause it (0: no check).
+    pub encoding_check: usize,
+    /// A batch is sent once it holds this many documents...
+    pub bulk_actions: usize,
+    /// ...or this many bytes...
+    pub bulk_bytes: usize,
+    /// ...or this long after its first document.
+    pub flush_interval: Duration,
+    /// Hard cap on one bulk request body.
+    pub bulk_max_bytes: usize,
+    /// Bulk requests in flight at once.
+    pub bulk_workers: usize,
+    /// How long a full batch waits for a bulk slot before the partitions pause.
+    pub pause_after: Duration,
+    /// Test only: stop iterating after this many messages, as a deadlock would.
+    pub wedge_after_messages: Option<u64>,
+}
+
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
 pub async fn run(
-    config: &Config,
+    options: &LoopOptions,
     consumer: Arc<IngestConsumer>,
     stored: StoredOffsets,
     sinks: Sinks,
@@ -446,34 +480,34 @@ pub async fn run(
         metrics_gen,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
-    let (done_tx, done_rx) = mpsc::channel::<Completion>(config.es_bulk_workers * 2);
+    let (done_tx, done_rx) = mpsc::channel::<Completion>(options.bulk_workers * 2);
     let mut ingest = IngestLoop {
-        topic: config.kafka_topic.clone(),
+        topic: options.topic.clone(),
         consumer,
         stored,
         es,
         builder,
         tracker: OffsetTracker::default(),
-        slots: Arc::new(Semaphore::new(config.es_bulk_workers)),
+        slots: Arc::new(Semaphore::new(options.bulk_workers)),
         tasks: JoinSet::new(),
         done_tx: Some(done_tx),
         done_rx,
         give_up,
         paused: false,
-        encoding: config.kafka_encoding,
+        encoding: options.encoding,
         dead_letters,
-        bulk_max_bytes: config.es_bulk_max_bytes,
+        bulk_max_bytes: options.bulk_max_bytes,
         metrics_gen,
-        encoding_check: EncodingCheck::new(config.kafka_encoding_check),
+        encoding_check: EncodingCheck::new(options.encoding_check),
         unwritable: Vec::new(),
         progress,
     };
     ingest.progress.advanced();
     // Test-only (a hidden flag): after this many messages the loop stops
     // iterating, as a deadlock would, to exercise the liveness watchdog.
-    let mut wedge_in = config.test_wedge_after_messages;
+    let mut wedge_in = options.wedge_after_messages;
     metrics::gauge!(m::UNDECODABLE_PAUSED_PARTITIONS).set(0.0);
-    let flush_interval = config.es_bulk_flush_interval;
+    let flush_interval = options.flush_interval;
     let mut flush_tick = tokio::time::interval(flush_interval.max(Duration::from_millis(10)) / 2);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Service-graph spans expire on this tick, also while no message arrives.
@@ -490,7 +524,7 @@ pub async fn run(
     // would be simpler but costly: librdkafka drops what it prefetched on
     // every pause and fetches it again on resume, once per bulk under a
     // backlog.
-    let pause_after = config.kafka_pause_after;
+    let pause_after = options.pause_after;
     let mut waiting_since: Option<tokio::time::Instant> = None;
     loop {
         let pause_at = waiting_since
@@ -535,7 +569,7 @@ pub async fn run(
         // slot (the batch may also have left through the flush tick).
         let full = ingest
             .builder
-            .is_full(config.es_bulk_actions, config.es_bulk_bytes);
+            .is_full(options.bulk_actions, options.bulk_bytes);
         if full && !ingest.try_flush() {
             waiting_since.get_or_insert_with(tokio::time::Instant::now);
         } else {

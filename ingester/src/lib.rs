@@ -27,9 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::dead_letter::DeadLetters;
-use crate::es::bulk::{BatchBuilder, IndexOptions};
+use crate::es::bulk::BatchBuilder;
 use crate::es::client::{EsClient, EsError};
-use crate::es::templates::TemplateOptions;
 use crate::metrics_gen::MetricsGenerator;
 use ferrotrace_format::jaeger::IndexKind;
 
@@ -101,8 +100,8 @@ async fn consume(
     live: Liveness,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (consumer, stored) =
-        consumer::create_consumer(&config).context("creating the Kafka consumer")?;
+    let (consumer, stored) = consumer::create_consumer(&config.consumer_options())
+        .context("creating the Kafka consumer")?;
     let kafka_watcher = tokio::spawn(readiness::watch_kafka(
         consumer.clone(),
         config.kafka_topic.clone(),
@@ -127,7 +126,7 @@ async fn consume(
     consumer
         .subscribe(&[&config.kafka_topic])
         .context("subscribing to the Kafka topic")?;
-    let builder = BatchBuilder::new(index_options(&config)?);
+    let builder = BatchBuilder::new(config.index_options().map_err(anyhow::Error::msg)?);
     // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
     let give_up = CancellationToken::new();
     let deadline = {
@@ -160,14 +159,14 @@ async fn consume(
     };
     let _stop_watchdog = AbortOnDrop(tokio::spawn(watchdog.run(shutdown.clone())));
     consumer::run(
-        &config,
+        &config.loop_options(),
         consumer,
         stored,
         consumer::Sinks {
             es,
             builder,
             dead_letters,
-            metrics_gen: MetricsGenerator::from_config(&config),
+            metrics_gen: MetricsGenerator::new(&config.metrics_gen_options()),
         },
         progress,
         shutdown,
@@ -207,12 +206,7 @@ pub async fn prepare_elasticsearch(
         _ = shutdown.cancelled() => return Ok(()),
     };
     tracing::info!(?flavour, "elasticsearch detected");
-    if config.es_create_templates {
-        let options = TemplateOptions {
-            prefix: config.es_index_prefix.clone(),
-            shards: config.es_num_shards,
-            replicas: config.es_num_replicas,
-        };
+    if let Some(options) = config.template_options() {
         let installed = (|| es.install_templates(flavour, &options))
             .retry(es::bulk::retry_policy())
             .when(EsError::is_transient)
@@ -228,13 +222,10 @@ pub async fn prepare_elasticsearch(
         }
     }
     if config.es_use_aliases {
-        let options = index_options(config)?;
+        let options = config.index_options().map_err(anyhow::Error::msg)?;
         for kind in [IndexKind::Span, IndexKind::Service] {
             let alias = options.write_alias(kind);
-            let found = es
-                .alias_exists(&alias)
-                .await
-                .with_context(|| format!("looking up the write alias {alias}"))?;
+            let found = !es::admin::aliased(es, &alias).await?.is_empty();
             anyhow::ensure!(
                 found,
                 "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first"
@@ -243,14 +234,4 @@ pub async fn prepare_elasticsearch(
     }
     ready.pass(readiness::ELASTICSEARCH);
     Ok(())
-}
-
-/// Where and how the ingester writes documents, from its flags.
-fn index_options(config: &Config) -> anyhow::Result<IndexOptions> {
-    Ok(IndexOptions {
-        prefix: config.es_index_prefix.clone(),
-        date_separator: config.es_index_date_separator.clone(),
-        use_aliases: config.es_use_aliases,
-        tags_as_fields: config.tags_as_fields().map_err(anyhow::Error::msg)?,
-    })
 }

@@ -9,7 +9,6 @@ use ferrotrace_ingester::config::{
     Command, Config, DependenciesArgs, RetentionArgs, RolloverAction, RolloverArgs,
 };
 use ferrotrace_ingester::es::client::EsClient;
-use ferrotrace_ingester::es::templates::TemplateOptions;
 use ferrotrace_ingester::jobs::dependencies::{self, DependenciesOptions, Mode};
 use ferrotrace_ingester::jobs::retention::{self, RetentionOptions};
 use ferrotrace_ingester::jobs::rollover::{self, Conditions, RolloverOptions, Step, Unit};
@@ -96,11 +95,7 @@ async fn run_rollover(config: &Config, args: &RolloverArgs) -> anyhow::Result<()
     }
     let step = match &args.action {
         RolloverAction::Init => Step::Init {
-            templates: config.es_create_templates.then(|| TemplateOptions {
-                prefix: config.es_index_prefix.clone(),
-                shards: config.es_num_shards,
-                replicas: config.es_num_replicas,
-            }),
+            templates: config.template_options(),
         },
         RolloverAction::Rollover { conditions } => {
             Step::Rollover(Conditions::parse(conditions).unwrap_or_else(|p| usage(p)))

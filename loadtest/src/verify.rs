@@ -18,13 +18,13 @@
 //! Trace IDs are parsed as Jaeger writes them (16 hex digits when the high
 //! half is zero, else 32), so the comparison is on bytes, never on text.
 //!
-//! Reading uses a scroll sorted by `_doc`, not `search_after` on
-//! `traceID`/`spanID`: two copies of one span share that sort key, and
-//! `search_after` skips the second copy when a page ends between them, which
-//! would hide exactly the duplicates this module is looking for. A `_doc`
-//! scroll also needs no keyword mapping and is the cheapest full scan on
-//! every Elasticsearch and OpenSearch. Memory is 24 bytes per document of
-//! our traces plus the [`Acked`] map.
+//! Reading uses the shared scroll reader (`ferrotrace_common::es_scroll`),
+//! sorted by `_doc`, not `search_after` on `traceID`/`spanID`: two copies of
+//! one span share that sort key, and `search_after` skips the second copy
+//! when a page ends between them, which would hide exactly the duplicates
+//! this module is looking for. A `_doc` scroll also needs no keyword mapping
+//! and is the cheapest full scan on every Elasticsearch and OpenSearch.
+//! Memory is 24 bytes per document of our traces plus the [`Acked`] map.
 //!
 //! A secured Elasticsearch is reached with [`EsAccess`]: basic auth or an API
 //! key (one `Authorization` header built once, marked sensitive, never in
@@ -35,6 +35,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ferrotrace_common::es_scroll::{self, SearchClient};
 use ferrotrace_format::jaeger::ids::{self, SpanIdBytes, TraceIdBytes};
 use ferrotrace_format::jaeger::index::{index_base, IndexKind};
 use serde::{Deserialize, Serialize};
@@ -338,8 +339,17 @@ async fn read(
     es.refresh().await;
     let mut docs = Vec::new();
     let mut foreign = 0u64;
-    es.scan(page_size.max(1), |trace_id, span_id| {
-        match (ids::parse_trace_id(trace_id), ids::parse_span_id(span_id)) {
+    let search = json!({
+        "size": page_size.max(1),
+        "sort": ["_doc"],
+        "_source": ["traceID", "spanID"],
+        "query": es.query,
+    });
+    es_scroll::scroll(es, &es.pattern, &search, |doc: IdsSource| {
+        match (
+            ids::parse_trace_id(&doc.trace_id),
+            ids::parse_span_id(&doc.span_id),
+        ) {
             (Some(t), Some(s)) if acked.traces.contains_key(&t) => docs.push((t, s)),
             _ => foreign += 1,
         }
@@ -485,24 +495,6 @@ impl Progress {
     }
 }
 
-#[derive(Deserialize)]
-struct ScrollPage {
-    #[serde(rename = "_scroll_id")]
-    scroll_id: Option<String>,
-    hits: Hits,
-}
-
-#[derive(Deserialize)]
-struct Hits {
-    hits: Vec<Hit>,
-}
-
-#[derive(Deserialize)]
-struct Hit {
-    #[serde(rename = "_source", default)]
-    source: IdsSource,
-}
-
 #[derive(Deserialize, Default)]
 struct IdsSource {
     #[serde(rename = "traceID", default)]
@@ -589,9 +581,9 @@ impl Es {
     }
 
     async fn count(&self) -> anyhow::Result<Count> {
-        let url = format!("{}/{}/_count", self.base, self.pattern);
+        let path = format!("/{}/_count", self.pattern);
         let answer: Option<CountAnswer> =
-            self.post_json(&url, &json!({"query": self.query})).await?;
+            self.post_json(&path, &json!({"query": self.query})).await?;
         Ok(match answer {
             None => Count {
                 documents: 0,
@@ -603,67 +595,23 @@ impl Es {
             },
         })
     }
+}
 
-    /// Calls `each(traceID, spanID)` for every span document in the range.
-    async fn scan(&self, page_size: usize, mut each: impl FnMut(&str, &str)) -> anyhow::Result<()> {
-        let url = format!("{}/{}/_search?scroll=1m", self.base, self.pattern);
-        let body = json!({
-            "size": page_size,
-            "sort": ["_doc"],
-            "_source": ["traceID", "spanID"],
-            "query": self.query,
-        });
-        let Some(mut page): Option<ScrollPage> = self.post_json(&url, &body).await? else {
-            return Ok(());
-        };
-        let scroll_url = format!("{}/_search/scroll", self.base);
-        let mut scroll_ids: Vec<String> = Vec::new();
-        let result = loop {
-            if let Some(id) = &page.scroll_id {
-                if !scroll_ids.contains(id) {
-                    scroll_ids.push(id.clone());
-                }
-            }
-            if page.hits.hits.is_empty() {
-                break Ok(());
-            }
-            for hit in &page.hits.hits {
-                each(&hit.source.trace_id, &hit.source.span_id);
-            }
-            let Some(scroll_id) = page.scroll_id.take() else {
-                break Err(anyhow::anyhow!(
-                    "{url}: a page of hits came without a _scroll_id"
-                ));
-            };
-            let body = json!({"scroll": "1m", "scroll_id": scroll_id});
-            match self.post_json::<ScrollPage>(&scroll_url, &body).await {
-                Ok(Some(next)) => page = next,
-                Ok(None) => break Err(anyhow::anyhow!("{scroll_url}: scroll expired (404)")),
-                Err(error) => break Err(error),
-            }
-        };
-        if !scroll_ids.is_empty() {
-            // Best effort: an unreleased scroll expires after its minute anyway.
-            let _ = self
-                .http
-                .delete(&scroll_url)
-                .json_body(&json!({ "scroll_id": scroll_ids }))
-                .send()
-                .await;
-        }
-        result
-    }
+/// The scroll reader's calls, over the verifier's client and its credentials.
+impl SearchClient for Es {
+    type Error = anyhow::Error;
 
-    /// POSTs a JSON body; `None` on 404 (no such index), an error naming the
-    /// URL, status and body on any other failure.
-    async fn post_json<T: serde::de::DeserializeOwned>(
+    /// `None` on 404 (no such index), an error naming the URL, status and
+    /// body on any other failure.
+    async fn post_json<T: serde::de::DeserializeOwned + Send>(
         &self,
-        url: &str,
+        path: &str,
         body: &Value,
     ) -> anyhow::Result<Option<T>> {
+        let url = format!("{}{path}", self.base);
         let response = self
             .http
-            .post(url)
+            .post(&url)
             .json_body(body)
             .send()
             .await
@@ -682,6 +630,12 @@ impl Es {
         serde_json::from_slice(&bytes)
             .map(Some)
             .with_context(|| format!("POST {url}: unexpected answer: {}", excerpt(&bytes)))
+    }
+
+    async fn delete_json(&self, path: &str, body: &Value) {
+        let url = format!("{}{path}", self.base);
+        // Best effort: the caller ignores the outcome.
+        let _ = self.http.delete(&url).json_body(body).send().await;
     }
 }
 

@@ -24,6 +24,10 @@
 //! - [`model`]: serde types of the span, service and dependencies documents,
 //!   for reading them back (tests, verifier, dependencies job).
 //!
+//! Remote sampling:
+//! - [`sampling`]: the sampling strategy messages and the JSON Jaeger's
+//!   sampling endpoints answer with.
+//!
 //! Everything here is pure: no I/O and no global state. The translation
 //! rules and where each was taken from are documented in [`writer`] and
 //! [`to_otlp`].
@@ -36,6 +40,7 @@ pub mod index;
 pub mod json;
 pub mod model;
 pub mod proto;
+pub mod sampling;
 pub mod service_doc;
 pub mod tags_as_fields;
 pub mod thrift;

@@ -2,12 +2,12 @@
 //! trace, working on the protobuf wire bytes instead of decoded structs.
 //!
 //! Decoding a request with prost and re-encoding it per trace costs about
-//! 7 µs per span; the collector cannot afford that (design.md §9). This module
+//! 7 µs per span; the collector cannot afford that (docs/design.md §6). This module
 //! walks the bytes once, remembers every resource header, scope header and span
 //! as a byte range, reads of a span only its IDs and times, and writes each
 //! trace's message by concatenating those ranges under fresh length prefixes.
 //!
-//! What it guarantees (design.md §3.1):
+//! What it guarantees (docs/design.md §2.1):
 //! - Every message value is an `ExportTraceServiceRequest` holding spans of
 //!   exactly one trace, and decodes to what "decode, group by trace, re-encode"
 //!   would give: each span keeps its resource and scope (with their

@@ -13,11 +13,13 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
+use ferrotrace_common::log_limit::LogLimiter;
 use ferrotrace_format::jaeger::{index, service_doc, SpanDocWriter, TagsAsFields};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
@@ -25,6 +27,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{is_retryable_status, snippet, EsClient, EsError};
 use crate::metrics as m;
+
+/// Every bulk worker retries during an outage, and a bad mapping rejects
+/// every document of a kind: one line per interval for each, with the count
+/// of the lines held back (the metrics count every event).
+static RETRY_LOG: LazyLock<LogLimiter> = LazyLock::new(LogLimiter::default);
+static REJECT_LOG: LazyLock<LogLimiter> = LazyLock::new(LogLimiter::default);
 
 /// A Kafka message whose documents are all inside one batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,7 +429,9 @@ async fn send_request(
         let retry: Vec<Item> = match result {
             Err(error) => {
                 debug_assert!(error.is_transient());
-                tracing::warn!(%error, docs = pending.len(), "bulk request failed, retrying");
+                if let Some(suppressed) = RETRY_LOG.allow() {
+                    tracing::warn!(%error, docs = pending.len(), suppressed, "bulk request failed, retrying");
+                }
                 pending.clone()
             }
             Ok((status, response)) if !status.is_success() => {
@@ -447,7 +457,9 @@ async fn send_request(
                     classified.retry
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "unreadable bulk response, retrying the request");
+                    if let Some(suppressed) = RETRY_LOG.allow() {
+                        tracing::warn!(%error, suppressed, "unreadable bulk response, retrying the request");
+                    }
                     pending.clone()
                 }
             },
@@ -535,7 +547,9 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
         } else {
             metrics::counter!(m::DOCS_REJECTED, "kind" => item.kind.label()).increment(1);
             let error = result.index.error.unwrap_or_default().to_string();
-            tracing::error!(status, kind = item.kind.label(), %error, "document rejected by elasticsearch");
+            if let Some(suppressed) = REJECT_LOG.allow() {
+                tracing::error!(status, kind = item.kind.label(), %error, suppressed, "document rejected by elasticsearch");
+            }
             classified.rejected.push((item.clone(), status, error));
         }
     }

@@ -1,7 +1,7 @@
 //! The Elasticsearch client: connection pool over `--es-url`, credentials
 //! (basic, API key or client certificate) and TLS trust from the `--es-*`
-//! flags, detection of the server's flavour and version from `GET /`, and
-//! template installation.
+//! flags, detection of the server's flavour and version from `GET /`,
+//! template installation, and the two calls of the shared scroll reader.
 //!
 //! Errors say whether retrying can help, because the ingester retries
 //! transient failures forever and must never retry a permanent one. Problems
@@ -23,6 +23,7 @@ use elasticsearch::http::transport::{
 };
 use elasticsearch::http::{Method, StatusCode, Url};
 use elasticsearch::Elasticsearch;
+use ferrotrace_common::es_scroll::{ScrollError, SearchClient};
 
 use super::templates::{templates, TemplateApi, TemplateOptions};
 
@@ -371,19 +372,6 @@ impl EsClient {
         Ok((status.as_u16(), Some(value)))
     }
 
-    /// True when an alias of this name exists.
-    pub async fn alias_exists(&self, alias: &str) -> Result<bool, EsError> {
-        let path = format!("/_alias/{alias}");
-        let (status, body) = self
-            .request(Method::Get, &path, "application/json", None)
-            .await?;
-        match status.as_u16() {
-            200 => Ok(true),
-            404 => Ok(false),
-            _ => Err(refused(&format!("GET {path}"), status, &body)),
-        }
-    }
-
     /// Installs Jaeger's span, service and dependencies templates.
     pub async fn install_templates(
         &self,
@@ -408,6 +396,34 @@ impl EsClient {
             tracing::info!(template = %name, api = endpoint, "index template installed");
         }
         Ok(())
+    }
+}
+
+/// The scroll reader of `ferrotrace_common` reads through this client, with
+/// its credentials and TLS trust.
+impl SearchClient for EsClient {
+    type Error = EsError;
+
+    async fn post_json<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<T>, EsError> {
+        match self.json_as(Method::Post, path, Some(body), &[404]).await? {
+            (404, _) => Ok(None),
+            (_, Some(answer)) => Ok(Some(answer)),
+            (_, None) => Err(EsError::Permanent("empty answer".into())),
+        }
+    }
+
+    async fn delete_json(&self, path: &str, body: &serde_json::Value) {
+        let _ = self.json(Method::Delete, path, Some(body), &[404]).await;
+    }
+}
+
+impl From<ScrollError> for EsError {
+    fn from(error: ScrollError) -> Self {
+        EsError::Permanent(error.to_string())
     }
 }
 

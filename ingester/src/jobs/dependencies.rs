@@ -39,7 +39,10 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::es::client::{EsClient, EsError};
+use ferrotrace_common::es_scroll;
+
+use crate::es::admin::{failed, index_exists, AdminError};
+use crate::es::client::EsClient;
 
 const MICROS_PER_DAY: u64 = 86_400_000_000;
 /// Four hex digits of trace-ID prefix: the unit ranges are cut in.
@@ -88,21 +91,12 @@ impl Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DependenciesError {
-    #[error("{action}: {source}")]
-    Es {
-        action: String,
-        #[source]
-        source: EsError,
-    },
+    #[error(transparent)]
+    Es(#[from] AdminError),
     #[error("{0}")]
     Incomplete(String),
     #[error("writing the report: {0}")]
     Output(#[from] std::io::Error),
-}
-
-fn es_error(action: impl Into<String>) -> impl FnOnce(EsError) -> DependenciesError {
-    let action = action.into();
-    move |source| DependenciesError::Es { action, source }
 }
 
 /// What a run read and found.
@@ -114,7 +108,7 @@ pub struct Summary {
 }
 
 /// The fields of a span document the rules need.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SpanDoc {
     #[serde(rename = "traceID", default)]
     pub trace_id: String,
@@ -382,11 +376,7 @@ async fn scan(
     mode: Mode,
 ) -> Result<Summary, DependenciesError> {
     let index = span_source(options);
-    let (status, _) = es
-        .json(Method::Get, &format!("/{index}"), None, &[404])
-        .await
-        .map_err(es_error(format!("looking up {index}")))?;
-    if status == 404 {
+    if !index_exists(es, &index).await? {
         tracing::warn!(%index, "no span index for the day: no dependencies to count");
         return Ok(Summary::default());
     }
@@ -437,24 +427,6 @@ fn add(total: &mut Summary, part: Summary) {
     }
 }
 
-#[derive(Deserialize)]
-struct ScrollPage {
-    #[serde(rename = "_scroll_id")]
-    scroll_id: Option<String>,
-    hits: Hits,
-}
-
-#[derive(Deserialize)]
-struct Hits {
-    hits: Vec<Hit>,
-}
-
-#[derive(Deserialize)]
-struct Hit {
-    #[serde(rename = "_source")]
-    source: SpanDoc,
-}
-
 /// Reads one trace-ID range in `traceID` order and counts its links.
 async fn scan_range(
     es: &EsClient,
@@ -490,73 +462,25 @@ async fn scan_range(
         "reading {index} from trace ID {}",
         lower.as_deref().unwrap_or("0000")
     );
-    let mut page: ScrollPage = es
-        .json_as(
-            Method::Post,
-            &format!("/{index}/_search?scroll=1m"),
-            Some(&query),
-            &[],
-        )
-        .await
-        .map_err(es_error(action.clone()))?
-        .1
-        .ok_or_else(|| empty_answer(&action))?;
     let mut summary = Summary::default();
     let mut trace_id = String::new();
     let mut trace: Vec<LinkSpan> = Vec::new();
-    let mut scroll_ids = Vec::new();
-    loop {
-        if let Some(id) = &page.scroll_id {
-            if !scroll_ids.contains(id) {
-                scroll_ids.push(id.clone());
-            }
+    let found = es_scroll::scroll(es, index, &query, |doc: SpanDoc| {
+        if doc.trace_id != trace_id {
+            finish_trace(&mut summary, &mut trace, progress);
+            trace_id.clone_from(&doc.trace_id);
         }
-        if page.hits.hits.is_empty() {
-            break;
-        }
-        for hit in page.hits.hits.drain(..) {
-            let doc = hit.source;
-            if doc.trace_id != trace_id {
-                finish_trace(&mut summary, &mut trace, progress);
-                trace_id.clone_from(&doc.trace_id);
-            }
-            trace.push(LinkSpan::from_doc(doc, &options.dot_replacement));
-        }
-        let Some(scroll_id) = page.scroll_id.clone() else {
-            break;
-        };
-        page = es
-            .json_as(
-                Method::Post,
-                "/_search/scroll",
-                Some(&json!({"scroll": "1m", "scroll_id": scroll_id})),
-                &[],
-            )
-            .await
-            .map_err(es_error(action.clone()))?
-            .1
-            .ok_or_else(|| empty_answer(&action))?;
+        trace.push(LinkSpan::from_doc(doc, &options.dot_replacement));
+    })
+    .await
+    .map_err(failed(action.clone()))?;
+    if !found {
+        // Gone since `scan` found it: counting nothing for this range would
+        // store a short count.
+        return Err(AdminError::permanent(action, format!("no index {index}")).into());
     }
     finish_trace(&mut summary, &mut trace, progress);
-    if !scroll_ids.is_empty() {
-        // Best effort: an unreleased scroll expires after its minute anyway.
-        let _ = es
-            .json(
-                Method::Delete,
-                "/_search/scroll",
-                Some(&json!({ "scroll_id": scroll_ids })),
-                &[404],
-            )
-            .await;
-    }
     Ok(summary)
-}
-
-fn empty_answer(action: &str) -> DependenciesError {
-    DependenciesError::Es {
-        action: action.to_owned(),
-        source: EsError::Permanent("empty answer".into()),
-    }
 }
 
 fn finish_trace(summary: &mut Summary, trace: &mut Vec<LinkSpan>, progress: &Progress) {
@@ -579,10 +503,8 @@ fn parse<T: serde::de::DeserializeOwned>(
     value: Value,
     action: &str,
 ) -> Result<T, DependenciesError> {
-    serde_json::from_value(value).map_err(|e| DependenciesError::Es {
-        action: action.to_owned(),
-        source: EsError::Permanent(format!("unexpected answer: {e}")),
-    })
+    serde_json::from_value(value)
+        .map_err(|e| AdminError::permanent(action, format!("unexpected answer: {e}")).into())
 }
 
 fn links_json(links: &BTreeMap<(String, String), u64>) -> Value {
@@ -612,7 +534,7 @@ async fn store(
         &[],
     )
     .await
-    .map_err(es_error(format!(
+    .map_err(failed(format!(
         "writing the dependencies of {date} to {index}"
     )))?;
     Ok(())
@@ -649,9 +571,7 @@ async fn store_partial(
         &[],
     )
     .await
-    .map_err(es_error(format!(
-        "storing shard {index}/{count} in {target}"
-    )))?;
+    .map_err(failed(format!("storing shard {index}/{count} in {target}")))?;
     Ok(())
 }
 
@@ -687,7 +607,7 @@ async fn merge(
             &[404],
         )
         .await
-        .map_err(es_error(action.clone()))?;
+        .map_err(failed(action.clone()))?;
     let mut found: BTreeMap<u32, PartialDoc> = BTreeMap::new();
     if status != 404 {
         let hits = answer["hits"]["hits"]

@@ -17,7 +17,7 @@
 //! documents carry no time: a service index counts as last written when the
 //! next index of its set was created, the moment the write alias left it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,8 +26,11 @@ use ferrotrace_format::civil_date::{date_string, parse_date};
 use ferrotrace_format::jaeger::index::{index_base, push_prefix, IndexKind};
 use serde::Deserialize;
 
-use crate::es::client::{snippet, EsClient, EsError};
-use crate::jobs::rollover::{aliased, creation_dates, format_utc, IndexSet, RolloverError};
+use crate::es::admin::{
+    aliased, aliases, creation_dates, delete_index, failed, get_json, AdminError,
+};
+use crate::es::client::EsClient;
+use crate::jobs::rollover::{format_utc, IndexSet};
 
 const KINDS: [IndexKind; 3] = [IndexKind::Span, IndexKind::Service, IndexKind::Dependencies];
 
@@ -43,14 +46,8 @@ pub struct RetentionOptions {
 /// Why a retention run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
-    #[error("{action}: {source}")]
-    Es {
-        action: String,
-        #[source]
-        source: EsError,
-    },
-    #[error("{0}")]
-    Rollover(#[from] RolloverError),
+    #[error(transparent)]
+    Es(#[from] AdminError),
     #[error("writing the report: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -94,7 +91,7 @@ pub async fn run(
     }
     for index in &summary.deleted {
         if !options.dry_run {
-            delete(es, index).await?;
+            delete_index(es, index).await?;
         }
         writeln!(out, "{verb} {index}")?;
     }
@@ -178,7 +175,7 @@ pub async fn run_rollover(
         }
         for index in &plan.deleted {
             if !options.dry_run {
-                delete(es, &index.name).await?;
+                delete_index(es, &index.name).await?;
             }
             let (what, when) = match index.newest {
                 Some(newest) => ("newest document", newest),
@@ -325,10 +322,7 @@ async fn newest(es: &EsClient, index: &str, field: &str) -> Result<Option<i64>, 
     let (status, answer) = es
         .json_as::<NewestAnswer>(Method::Post, &path, Some(&body), &[400])
         .await
-        .map_err(|source| RetentionError::Es {
-            action: format!("reading the newest {field} of {index}"),
-            source,
-        })?;
+        .map_err(failed(format!("reading the newest {field} of {index}")))?;
     if status == 400 {
         tracing::warn!(
             index,
@@ -398,12 +392,6 @@ struct CatIndex {
     index: String,
 }
 
-#[derive(Deserialize)]
-struct IndexAliases {
-    #[serde(default)]
-    aliases: HashMap<String, serde_json::Value>,
-}
-
 /// The indices matching the prefix's pattern, with their aliases: `_cat`
 /// lists them (an index without aliases may be missing from `_alias`).
 async fn list(es: &EsClient, prefix: &str) -> Result<Vec<ListedIndex>, RetentionError> {
@@ -414,60 +402,18 @@ async fn list(es: &EsClient, prefix: &str) -> Result<Vec<ListedIndex>, Retention
         "listing indices",
     )
     .await?;
-    let aliases: HashMap<String, IndexAliases> =
-        get_json(es, &format!("/{pattern}/_alias"), "listing aliases").await?;
+    let mut by_index = aliases(es, &pattern).await?;
     let names: HashSet<String> = cat.into_iter().map(|c| c.index).collect();
     Ok(names
         .into_iter()
         .map(|name| ListedIndex {
-            aliases: aliases
-                .get(&name)
-                .map(|a| a.aliases.keys().cloned().collect())
+            aliases: by_index
+                .remove(&name)
+                .map(|a| a.into_iter().collect())
                 .unwrap_or_default(),
             name,
         })
         .collect())
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    es: &EsClient,
-    path: &str,
-    action: &str,
-) -> Result<T, RetentionError> {
-    let failed = |source| RetentionError::Es {
-        action: action.to_owned(),
-        source,
-    };
-    es.json_as(Method::Get, path, None, &[])
-        .await
-        .map_err(failed)?
-        .1
-        .ok_or_else(|| failed(EsError::Permanent(format!("GET {path} answered nothing"))))
-}
-
-/// `DELETE /<index>`; an index already gone (404) is not an error.
-async fn delete(es: &EsClient, index: &str) -> Result<(), RetentionError> {
-    let failed = |source| RetentionError::Es {
-        action: format!("deleting {index}"),
-        source,
-    };
-    let path = format!("/{index}");
-    let (status, body) = es
-        .request(Method::Delete, &path, "application/json", None)
-        .await
-        .map_err(failed)?;
-    if status.as_u16() == 404 {
-        tracing::warn!(index, "index already gone");
-        return Ok(());
-    }
-    if !status.is_success() {
-        return Err(failed(EsError::Permanent(format!(
-            "DELETE {path} answered {status}: {}",
-            snippet(&body)
-        ))));
-    }
-    tracing::info!(index, "index deleted");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -22,19 +22,20 @@
 //! the next index and switching the aliases is repaired by the next run,
 //! which reuses the alias-free index it left behind.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
-use elasticsearch::http::Method;
 use ferrotrace_format::civil_date::{civil_from_days, days_from_civil};
 use ferrotrace_format::jaeger::index::{index_base, IndexKind};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::es::client::{method_name, snippet, EsClient, EsError};
+use crate::es::admin::{
+    alias_action, aliased, aliases, create_index, creation_dates, failed, index_exists,
+    index_stats, now_millis, update_aliases, AdminError, IndexStats,
+};
+use crate::es::client::EsClient;
 use crate::es::templates::TemplateOptions;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -67,12 +68,8 @@ pub enum Step {
 /// Why a step stopped; what it already changed stays changed.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloverError {
-    #[error("{action}: {source}")]
-    Es {
-        action: String,
-        #[source]
-        source: EsError,
-    },
+    #[error(transparent)]
+    Es(#[from] AdminError),
     /// The aliases or indices are in a state the step cannot work from.
     #[error("{0}")]
     State(String),
@@ -177,16 +174,10 @@ async fn install_templates(
     let flavour = es
         .detect_flavour()
         .await
-        .map_err(|source| RolloverError::Es {
-            action: "detecting the elasticsearch flavour".into(),
-            source,
-        })?;
+        .map_err(failed("detecting the elasticsearch flavour"))?;
     es.install_templates(flavour, templates)
         .await
-        .map_err(|source| RolloverError::Es {
-            action: "installing index templates".into(),
-            source,
-        })?;
+        .map_err(failed("installing index templates"))?;
     writeln!(
         out,
         "installed index templates ({})",
@@ -262,7 +253,10 @@ async fn rollover(
     let reason = if conditions.is_empty() {
         Some("no conditions".to_owned())
     } else {
-        conditions.met(&index_stats(es, &current).await?)
+        let stats = index_stats(es, &current)
+            .await?
+            .ok_or_else(|| RolloverError::State(format!("index {current} has no creation date")))?;
+        conditions.met(&stats)
     };
     let Some(reason) = reason else {
         writeln!(out, "kept {write} on {current} (no condition met)")?;
@@ -270,12 +264,13 @@ async fn rollover(
     };
     let next = next_index(&current).map_err(RolloverError::State)?;
     if !create_index(es, &next).await? {
-        let aliases = aliases_of(es, &next).await?;
-        if !aliases.is_empty() {
+        let existing: BTreeSet<String> =
+            aliases(es, &next).await?.into_values().flatten().collect();
+        if !existing.is_empty() {
             return Err(RolloverError::State(format!(
                 "cannot roll {write} over from {current}: the next index {next} already exists \
                  with aliases {}; move or delete it by hand",
-                aliases.into_iter().collect::<Vec<_>>().join(", ")
+                existing.into_iter().collect::<Vec<_>>().join(", ")
             )));
         }
         tracing::warn!(index = %next, "reusing an existing index without aliases");
@@ -384,18 +379,6 @@ fn several_write_indices(write: &str, indices: &BTreeSet<String>) -> RolloverErr
 }
 
 // ---- conditions ----
-
-/// What the write index is measured by. Sizes and document counts are of
-/// primary shards only and exclude documents not yet refreshed, as in
-/// Elasticsearch's own rollover conditions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IndexStats {
-    pub age: Duration,
-    pub docs: u64,
-    pub primary_bytes: u64,
-    pub largest_primary_shard_bytes: u64,
-    pub largest_primary_shard_docs: u64,
-}
 
 /// One rollover condition; each is met when the measure reaches its limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,12 +643,6 @@ pub fn time_reference(now_millis: i64, unit: Unit, count: u32) -> i64 {
     }
 }
 
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a time in ms since the epoch.
 pub fn format_utc(millis: i64) -> String {
     let (year, month, day) = civil_from_days(millis.div_euclid(MILLIS_PER_DAY));
@@ -675,258 +652,6 @@ pub fn format_utc(millis: i64) -> String {
         "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z",
         ms % 1_000
     )
-}
-
-// ---- Elasticsearch calls ----
-
-fn alias_action(verb: &str, index: &str, alias: &str) -> Value {
-    json!({ verb: { "index": index, "alias": alias } })
-}
-
-/// Sends one request; a status other than 2xx (or `also_ok`) is an error
-/// naming `action`.
-async fn send(
-    es: &EsClient,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-    action: &str,
-    also_ok: &[u16],
-) -> Result<(u16, Vec<u8>), RolloverError> {
-    let failed = |source| RolloverError::Es {
-        action: action.to_owned(),
-        source,
-    };
-    let body = body.map(|b| Bytes::from(b.to_string()));
-    let (status, answer) = es
-        .request(method, path, "application/json", body)
-        .await
-        .map_err(failed)?;
-    if !status.is_success() && !also_ok.contains(&status.as_u16()) {
-        return Err(failed(EsError::Permanent(format!(
-            "{} {path} answered {status}: {}",
-            method_name(method),
-            snippet(&answer)
-        ))));
-    }
-    Ok((status.as_u16(), answer))
-}
-
-/// `GET path` parsed into `T`; `None` when the status is one of `also_ok`
-/// (e.g. 404 for something that may not exist).
-async fn get_as<T: serde::de::DeserializeOwned>(
-    es: &EsClient,
-    path: &str,
-    action: &str,
-    also_ok: &[u16],
-) -> Result<Option<T>, RolloverError> {
-    let (_, answer) = es
-        .json_as(Method::Get, path, None, also_ok)
-        .await
-        .map_err(|source| RolloverError::Es {
-            action: action.to_owned(),
-            source,
-        })?;
-    Ok(answer)
-}
-
-#[derive(Deserialize)]
-struct IndexAliases {
-    #[serde(default)]
-    aliases: HashMap<String, Value>,
-}
-
-/// The indices behind `alias`; none when the alias does not exist.
-pub(crate) async fn aliased(es: &EsClient, alias: &str) -> Result<BTreeSet<String>, RolloverError> {
-    let path = format!("/_alias/{alias}");
-    let action = format!("looking up alias {alias}");
-    let Some(indices) = get_as::<HashMap<String, IndexAliases>>(es, &path, &action, &[404]).await?
-    else {
-        return Ok(BTreeSet::new());
-    };
-    Ok(indices
-        .into_iter()
-        .filter(|(_, a)| a.aliases.contains_key(alias))
-        .map(|(index, _)| index)
-        .collect())
-}
-
-/// The aliases of an existing index.
-async fn aliases_of(es: &EsClient, index: &str) -> Result<BTreeSet<String>, RolloverError> {
-    let path = format!("/{index}/_alias");
-    let action = format!("looking up the aliases of {index}");
-    let indices: HashMap<String, IndexAliases> =
-        get_as(es, &path, &action, &[]).await?.unwrap_or_default();
-    Ok(indices
-        .into_values()
-        .flat_map(|a| a.aliases.into_keys())
-        .collect())
-}
-
-/// Whether `HEAD /<name>` finds an index (or an alias).
-async fn index_exists(es: &EsClient, name: &str) -> Result<bool, RolloverError> {
-    let path = format!("/{name}");
-    let action = format!("checking whether index {name} exists");
-    let (status, _) = send(es, Method::Head, &path, None, &action, &[404]).await?;
-    Ok(status != 404)
-}
-
-/// `PUT /<index>` (the templates give it settings and mappings); `false`
-/// when it already exists.
-async fn create_index(es: &EsClient, index: &str) -> Result<bool, RolloverError> {
-    let path = format!("/{index}");
-    let action = format!("creating {index}");
-    let (status, answer) = send(es, Method::Put, &path, Some(&json!({})), &action, &[400]).await?;
-    if status == 400 {
-        let error: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-        if error["error"]["type"] == "resource_already_exists_exception" {
-            return Ok(false);
-        }
-        return Err(RolloverError::Es {
-            action,
-            source: EsError::Permanent(format!(
-                "PUT {path} answered 400 Bad Request: {}",
-                snippet(&answer)
-            )),
-        });
-    }
-    tracing::info!(index, "index created");
-    Ok(true)
-}
-
-/// One atomic `POST /_aliases`.
-async fn update_aliases(
-    es: &EsClient,
-    actions: &[Value],
-    action: &str,
-) -> Result<(), RolloverError> {
-    let body = json!({ "actions": actions });
-    send(es, Method::Post, "/_aliases", Some(&body), action, &[]).await?;
-    Ok(())
-}
-
-/// Creation dates (ms since the epoch) of the indices behind `alias` (or
-/// matching a pattern); none when the alias does not exist.
-pub(crate) async fn creation_dates(
-    es: &EsClient,
-    alias: &str,
-) -> Result<BTreeMap<String, i64>, RolloverError> {
-    let path = format!("/{alias}/_settings/index.creation_date");
-    let action = format!("reading the creation dates of the indices in {alias}");
-    let Some(indices) = get_as::<HashMap<String, Value>>(es, &path, &action, &[404]).await? else {
-        return Ok(BTreeMap::new());
-    };
-    indices
-        .into_iter()
-        .map(|(index, settings)| {
-            let created = creation_date(&settings).ok_or_else(|| RolloverError::Es {
-                action: action.clone(),
-                source: EsError::Permanent(format!(
-                    "GET {path}: no index.creation_date for {index}: {settings}"
-                )),
-            })?;
-            Ok((index, created))
-        })
-        .collect()
-}
-
-/// `settings.index.creation_date`, a string of ms in Elasticsearch's answers.
-fn creation_date(settings: &Value) -> Option<i64> {
-    let date = &settings["settings"]["index"]["creation_date"];
-    date.as_i64()
-        .or_else(|| date.as_str().and_then(|s| s.parse().ok()))
-}
-
-#[derive(Deserialize)]
-struct StatsAnswer {
-    indices: HashMap<String, IndexStatsAnswer>,
-}
-
-#[derive(Deserialize)]
-struct IndexStatsAnswer {
-    primaries: ShardStats,
-    #[serde(default)]
-    shards: HashMap<String, Vec<ShardCopy>>,
-}
-
-#[derive(Deserialize, Default)]
-struct ShardStats {
-    #[serde(default)]
-    docs: DocsStats,
-    #[serde(default)]
-    store: StoreStats,
-}
-
-#[derive(Deserialize, Default)]
-struct DocsStats {
-    #[serde(default)]
-    count: u64,
-}
-
-#[derive(Deserialize, Default)]
-struct StoreStats {
-    #[serde(default)]
-    size_in_bytes: u64,
-}
-
-#[derive(Deserialize)]
-struct ShardCopy {
-    routing: Routing,
-    #[serde(flatten)]
-    stats: ShardStats,
-}
-
-#[derive(Deserialize)]
-struct Routing {
-    primary: bool,
-}
-
-/// Age, documents and sizes of `index`, from its creation date and its
-/// primary shards' stats.
-async fn index_stats(es: &EsClient, index: &str) -> Result<IndexStats, RolloverError> {
-    let created = creation_dates(es, index)
-        .await?
-        .remove(index)
-        .ok_or_else(|| RolloverError::State(format!("index {index} has no creation date")))?;
-    let path = format!("/{index}/_stats/docs,store?level=shards");
-    let action = format!("reading the stats of {index}");
-    let mut stats: StatsAnswer =
-        get_as(es, &path, &action, &[])
-            .await?
-            .ok_or_else(|| RolloverError::Es {
-                action: action.clone(),
-                source: EsError::Permanent(format!("GET {path} answered nothing")),
-            })?;
-    let Some(index_stats) = stats.indices.remove(index) else {
-        return Err(RolloverError::Es {
-            action,
-            source: EsError::Permanent(format!("GET {path}: no stats for {index}")),
-        });
-    };
-    let age = u64::try_from(now_millis() - created).unwrap_or(0);
-    Ok(stats_of(Duration::from_millis(age), &index_stats))
-}
-
-fn stats_of(age: Duration, index: &IndexStatsAnswer) -> IndexStats {
-    let primaries = index
-        .shards
-        .values()
-        .flatten()
-        .filter(|copy| copy.routing.primary);
-    let (mut largest_bytes, mut largest_docs) = (None, None);
-    for shard in primaries {
-        largest_bytes = largest_bytes.max(Some(shard.stats.store.size_in_bytes));
-        largest_docs = largest_docs.max(Some(shard.stats.docs.count));
-    }
-    // Without per-shard stats the whole index is an upper bound of its
-    // largest shard.
-    IndexStats {
-        age,
-        docs: index.primaries.docs.count,
-        primary_bytes: index.primaries.store.size_in_bytes,
-        largest_primary_shard_bytes: largest_bytes.unwrap_or(index.primaries.store.size_in_bytes),
-        largest_primary_shard_docs: largest_docs.unwrap_or(index.primaries.docs.count),
-    }
 }
 
 #[cfg(test)]
@@ -1117,44 +842,6 @@ mod tests {
             ..young
         };
         assert_eq!(conditions.met(&big).as_deref(), Some("max_size 1kb met"));
-    }
-
-    #[test]
-    fn stats_take_the_largest_primary_shard_and_ignore_replicas() {
-        let answer: StatsAnswer = serde_json::from_value(json!({"indices": {"i": {
-            "primaries": {"docs": {"count": 5}, "store": {"size_in_bytes": 900}},
-            "shards": {
-                "0": [
-                    {"routing": {"primary": true}, "docs": {"count": 2}, "store": {"size_in_bytes": 300}},
-                    {"routing": {"primary": false}, "docs": {"count": 9}, "store": {"size_in_bytes": 5000}}
-                ],
-                "1": [{"routing": {"primary": true}, "docs": {"count": 3}, "store": {"size_in_bytes": 600}}]
-            }
-        }}}))
-        .unwrap();
-        let stats = stats_of(Duration::from_secs(1), &answer.indices["i"]);
-        assert_eq!(
-            stats,
-            IndexStats {
-                age: Duration::from_secs(1),
-                docs: 5,
-                primary_bytes: 900,
-                largest_primary_shard_bytes: 600,
-                largest_primary_shard_docs: 3,
-            }
-        );
-        let no_shards: StatsAnswer = serde_json::from_value(
-            json!({"indices": {"i": {"primaries": {"docs": {"count": 5}, "store": {"size_in_bytes": 900}}}}}),
-        )
-        .unwrap();
-        let stats = stats_of(Duration::ZERO, &no_shards.indices["i"]);
-        assert_eq!(
-            (
-                stats.largest_primary_shard_bytes,
-                stats.largest_primary_shard_docs
-            ),
-            (900, 5)
-        );
     }
 
     #[test]

@@ -37,7 +37,6 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::config::Config;
 use crate::metrics as m;
 use service_graph::{ServiceGraph, ServiceGraphOptions};
 use span_metrics::{SpanMetrics, SpanMetricsOptions};
@@ -57,23 +56,6 @@ pub struct Options {
     pub span_metrics: Option<SpanMetricsOptions>,
     /// Spans that ended longer ago than this are skipped; `None` counts every span.
     pub max_span_age: Option<Duration>,
-}
-
-impl Options {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            service_graph: config.service_graph.then_some(ServiceGraphOptions {
-                max_items: config.service_graph_max_items,
-                wait: config.service_graph_wait,
-                max_label_sets: config.span_metrics_max_series,
-            }),
-            span_metrics: config.span_metrics.then_some(SpanMetricsOptions {
-                max_label_sets: config.span_metrics_max_series,
-                names: config.span_metrics_names,
-            }),
-            max_span_age: Some(config.metrics_max_span_age).filter(|age| !age.is_zero()),
-        }
-    }
 }
 
 /// The metrics-generator of one ingester: fed every decoded request, swept
@@ -103,10 +85,6 @@ impl MetricsGenerator {
             too_old: enabled
                 .then(|| metrics::counter!(m::METRICS_GEN_SPANS_SKIPPED, "reason" => "too_old")),
         }
-    }
-
-    pub fn from_config(config: &Config) -> Self {
-        Self::new(&Options::from_config(config))
     }
 
     /// True when at least one processor is on.
