@@ -23,6 +23,7 @@ use ferrotrace_common::telemetry::LogFormat;
 
 use crate::es::client::{EsClient, EsConnection, Secret};
 use crate::metrics_gen::span_metrics::SpanMetricsNames;
+use crate::sampling::config::SamplingArgs;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -82,6 +83,10 @@ pub struct Config {
     // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`) of the consumer and the dead-letter producer, shared with the collector.
     #[command(flatten)]
     pub kafka_security: KafkaSecurity,
+
+    // Adaptive sampling (`--sampling-*`, `--kafka-sampling-topic`).
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 
     /// Elasticsearch/OpenSearch URLs (comma-separated).
     #[arg(
@@ -529,6 +534,7 @@ impl Config {
         if !self.stuck_after.is_zero() && self.stuck_after < Duration::from_secs(1) {
             return Err("--stuck-after must be 0 (off) or at least 1s".into());
         }
+        self.sampling.validate()?;
         if self.test_wedge_after_messages == Some(0) {
             return Err("--test-wedge-after-messages must be positive".into());
         }

@@ -227,7 +227,10 @@ mod tests {
         let bytes = encode_probabilities(&doc);
         assert_eq!(decode_probabilities(&bytes).unwrap(), doc);
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(value["probabilitiesandqps"]["Probabilities"]["svc"]["GET"], 0.05);
+        assert_eq!(
+            value["probabilitiesandqps"]["Probabilities"]["svc"]["GET"],
+            0.05
+        );
         assert!(decode_probabilities(b"{\"timestamp\": 1}").is_err());
     }
 }

@@ -1,0 +1,145 @@
+//! The ingester's adaptive sampling flags: Jaeger's `--sampling.*` options
+//! (`internal/sampling/samplingstrategy/adaptive/options.go`), with their
+//! defaults, as `--sampling-*`.
+
+use std::time::Duration;
+
+use clap::Args;
+use ferrotrace_common::config::parse_duration;
+
+use super::calculator;
+
+/// Adaptive sampling (off by default).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct SamplingArgs {
+    /// Compute adaptive sampling probabilities: count the sampled root spans
+    /// stored, and, on the ingester owning partition 0 of --kafka-topic,
+    /// compute the probabilities and publish them to --kafka-sampling-topic
+    /// for the collectors (which need --sampling-adaptive too).
+    #[arg(long, env = "FERROTRACE_SAMPLING_ADAPTIVE")]
+    pub sampling_adaptive: bool,
+
+    /// Topic the probabilities are published to (one partition; create it
+    /// with cleanup.policy=compact).
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_SAMPLING_TOPIC",
+        default_value = "sampling_probabilities"
+    )]
+    pub kafka_sampling_topic: String,
+
+    /// Sampled traces per second wanted per operation (Jaeger's `sampling.target-samples-per-second`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_TARGET_SAMPLES_PER_SECOND",
+        default_value_t = 1.0
+    )]
+    pub sampling_target_samples_per_second: f64,
+
+    /// Relative deviation from the target within which a probability is
+    /// kept (Jaeger's `sampling.delta-tolerance`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_DELTA_TOLERANCE",
+        default_value_t = 0.3
+    )]
+    pub sampling_delta_tolerance: f64,
+
+    /// How often throughput is written and probabilities are computed; one
+    /// bucket of throughput per interval (Jaeger's `sampling.calculation-interval`).
+    #[arg(long, env = "FERROTRACE_SAMPLING_CALCULATION_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub sampling_calculation_interval: Duration,
+
+    /// Buckets of throughput kept (Jaeger's `sampling.aggregation-buckets`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_AGGREGATION_BUCKETS",
+        default_value_t = 10
+    )]
+    pub sampling_aggregation_buckets: usize,
+
+    /// Newest buckets the QPS is weighted over (Jaeger's `sampling.buckets-for-calculation`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_BUCKETS_FOR_CALCULATION",
+        default_value_t = 1
+    )]
+    pub sampling_buckets_for_calculation: usize,
+
+    /// The throughput read by a calculation ends this long ago, so that every
+    /// client has polled the previous probabilities (Jaeger's `sampling.delay`).
+    #[arg(long, env = "FERROTRACE_SAMPLING_CALCULATION_DELAY", default_value = "2m", value_parser = parse_duration)]
+    pub sampling_calculation_delay: Duration,
+
+    /// Probability of an operation not yet calculated (Jaeger's `sampling.initial-sampling-probability`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_INITIAL_SAMPLING_PROBABILITY",
+        default_value_t = 0.001
+    )]
+    pub sampling_initial_sampling_probability: f64,
+
+    /// Lowest probability calculated (Jaeger's `sampling.min-sampling-probability`).
+    #[arg(
+        long,
+        env = "FERROTRACE_SAMPLING_MIN_SAMPLING_PROBABILITY",
+        default_value_t = 1e-5
+    )]
+    pub sampling_min_sampling_probability: f64,
+}
+
+impl SamplingArgs {
+    /// Checks what clap cannot; one clear line on error.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.sampling_adaptive {
+            return Ok(());
+        }
+        let probability = |name: &str, p: f64| {
+            if p > 0.0 && p <= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in (0, 1]"))
+            }
+        };
+        probability(
+            "--sampling-initial-sampling-probability",
+            self.sampling_initial_sampling_probability,
+        )?;
+        probability(
+            "--sampling-min-sampling-probability",
+            self.sampling_min_sampling_probability,
+        )?;
+        if !(self.sampling_target_samples_per_second > 0.0)
+            || !self.sampling_target_samples_per_second.is_finite()
+        {
+            return Err("--sampling-target-samples-per-second must be positive".into());
+        }
+        if !(self.sampling_delta_tolerance >= 0.0) || !self.sampling_delta_tolerance.is_finite() {
+            return Err("--sampling-delta-tolerance must be 0 or more".into());
+        }
+        if self.sampling_calculation_interval < Duration::from_millis(100) {
+            return Err("--sampling-calculation-interval must be at least 100ms".into());
+        }
+        if self.sampling_aggregation_buckets == 0 || self.sampling_buckets_for_calculation == 0 {
+            return Err(
+                "--sampling-aggregation-buckets and --sampling-buckets-for-calculation must be positive"
+                    .into(),
+            );
+        }
+        if self.kafka_sampling_topic.is_empty() {
+            return Err("--kafka-sampling-topic must not be empty".into());
+        }
+        Ok(())
+    }
+
+    pub fn calculation(&self) -> calculator::Options {
+        calculator::Options {
+            target_samples_per_second: self.sampling_target_samples_per_second,
+            delta_tolerance: self.sampling_delta_tolerance,
+            initial_sampling_probability: self.sampling_initial_sampling_probability,
+            min_sampling_probability: self.sampling_min_sampling_probability,
+            aggregation_buckets: self.sampling_aggregation_buckets,
+            buckets_for_calculation: self.sampling_buckets_for_calculation,
+        }
+    }
+}
