@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod producer;
 pub mod receivers;
 pub mod refusals;
+pub mod sampling;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

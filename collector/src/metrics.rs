@@ -40,6 +40,11 @@ pub const TLS_RELOADS: &str = "ferrotrace_collector_tls_reloads_total";
 pub const REQUESTS_UNAUTHENTICATED: &str = "ferrotrace_collector_requests_unauthenticated_total";
 /// Reloads of a changed bearer tokens file, by result (`ok`, `failed`).
 pub const AUTH_TOKENS_RELOADS: &str = "ferrotrace_collector_auth_tokens_reloads_total";
+/// Sampling strategy requests answered, by receiver (`sampling_http`, `jaeger_http`, `jaeger_grpc`) and result (`ok`, `bad_request`, `encode_error`).
+pub const SAMPLING_REQUESTS: &str = "ferrotrace_collector_sampling_requests_total";
+/// Reloads of a changed sampling strategies file, by result (`ok`, `failed`).
+pub const SAMPLING_STRATEGIES_RELOADS: &str =
+    "ferrotrace_collector_sampling_strategies_reloads_total";
 
 /// Histograms exported with buckets rather than as summaries.
 pub const HISTOGRAMS: &[&str] = &[REQUEST_DURATION];
