@@ -166,7 +166,8 @@ impl KafkaLogs {
 }
 
 /// A client context that only routes librdkafka's logs and errors through
-/// [`KafkaLogs`]: for a producer that needs nothing else.
+/// [`KafkaLogs`]: for a producer, or a consumer of assigned partitions,
+/// that needs nothing else.
 pub struct LogContext(pub KafkaLogs);
 
 impl ClientContext for LogContext {
@@ -178,6 +179,8 @@ impl ClientContext for LogContext {
         self.0.error(&error, reason);
     }
 }
+
+impl rdkafka::consumer::ConsumerContext for LogContext {}
 
 /// Why a topic cannot be used right now: a readiness reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,377 @@
+//! Adaptive sampling through the whole system: spans go through the real
+//! collector to tansu, real ingester processes store them in osmem, count
+//! the sampled root spans and (the owner of partition 0) compute the
+//! probabilities, publish them to the sampling topic, and the collector's
+//! adaptive follower serves them from its strategies store.
+//!
+//! The services are simulated clients with a fixed request rate: each 100 ms
+//! they send, as root spans, their requests times the probability they are
+//! served now (fractions carried over, so the rate is exact). They start
+//! with Jaeger's default probability, 0.001, and 20 000 requests per second:
+//! 20 sampled traces per second, 20× the target of 1.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ferrotrace_collector::sampling::adaptive::{AdaptiveArgs, Follower};
+use ferrotrace_collector::sampling::SamplingStrategies;
+use ferrotrace_common::jaeger::sampling_store::ProbabilitiesDoc;
+use ferrotrace_common::testkit::wait_until;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use rand::Rng;
+use support::{kv, terminate, Cluster};
+use tokio_util::sync::CancellationToken;
+
+const REQUESTS_PER_SECOND: f64 = 20_000.0;
+const TARGET: f64 = 1.0;
+const OPERATION: &str = "GET /checkout";
+const INTERVAL_SECS: u64 = 1;
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The probability that yields the target, and the ±20 % band around it.
+const GOAL: f64 = TARGET / REQUESTS_PER_SECOND;
+fn within_band(p: f64) -> bool {
+    (p - GOAL).abs() <= 0.2 * GOAL
+}
+
+/// How a simulated client says how its root spans were sampled.
+#[derive(Clone, Copy, Debug)]
+enum Tagging {
+    /// jaeger-client: `sampler.type` / `sampler.param`.
+    JaegerClient,
+    /// OpenTelemetry Go's jaegerremote sampler: `jaeger.sampler.*`.
+    OtelGoJaegerRemote,
+    /// OpenTelemetry probability sampling: `tracestate: ot=th:…`.
+    TraceStateThreshold,
+}
+
+fn root_span(probability: f64, tagging: Tagging) -> Span {
+    let mut rng = rand::rng();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut span = Span {
+        trace_id: rng.random::<[u8; 16]>().to_vec(),
+        span_id: rng.random::<[u8; 8]>().to_vec(),
+        name: OPERATION.into(),
+        start_time_unix_nano: now - 1_000_000,
+        end_time_unix_nano: now,
+        ..Default::default()
+    };
+    match tagging {
+        Tagging::JaegerClient | Tagging::OtelGoJaegerRemote => {
+            let prefix = match tagging {
+                Tagging::JaegerClient => "",
+                _ => "jaeger.",
+            };
+            span.attributes = vec![
+                kv(
+                    &format!("{prefix}sampler.type"),
+                    Value::StringValue("probabilistic".into()),
+                ),
+                kv(
+                    &format!("{prefix}sampler.param"),
+                    Value::DoubleValue(probability),
+                ),
+            ];
+        }
+        Tagging::TraceStateThreshold => {
+            // The rejection threshold, 56 bits as 14 hex digits (full precision).
+            let threshold = ((1.0 - probability) * 72_057_594_037_927_936.0).round() as u64;
+            span.trace_state = format!("ot=th:{threshold:014x}");
+        }
+    }
+    span
+}
+
+fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", Value::StringValue(service.into()))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// The probability `strategies` serves for `service`'s operation (the
+/// service default until it has one of its own).
+fn served(strategies: &SamplingStrategies, service: &str) -> f64 {
+    let strategy = strategies.strategy(service);
+    if let Some(operations) = &strategy.operation_sampling {
+        return operations
+            .per_operation_strategies
+            .iter()
+            .find(|o| o.operation == OPERATION)
+            .and_then(|o| o.probabilistic_sampling.as_ref())
+            .map_or(operations.default_sampling_probability, |p| p.sampling_rate);
+    }
+    strategy
+        .probabilistic_sampling
+        .map_or(0.001, |p| p.sampling_rate)
+}
+
+/// A service sending its sampled requests through the collector until
+/// `stop`, with the probability `strategies` serves.
+fn simulate(
+    cluster: &Cluster,
+    service: &'static str,
+    tagging: Tagging,
+    strategies: SamplingStrategies,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let endpoint = cluster.collector_grpc.clone();
+    tokio::spawn(async move {
+        let mut grpc = TraceServiceClient::connect(endpoint)
+            .await
+            .expect("connect");
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut credit = 0.0;
+        while !stop.is_cancelled() {
+            tick.tick().await;
+            let probability = served(&strategies, service);
+            credit += REQUESTS_PER_SECOND / 10.0 * probability;
+            let whole = credit.floor();
+            credit -= whole;
+            if whole >= 1.0 {
+                let spans = (0..whole as usize)
+                    .map(|_| root_span(probability, tagging))
+                    .collect();
+                grpc.export(request(service, spans)).await.expect("export");
+            }
+        }
+    })
+}
+
+fn sampling_args(topic: &str) -> AdaptiveArgs {
+    AdaptiveArgs {
+        sampling_adaptive: true,
+        kafka_sampling_topic: topic.into(),
+        sampling_initial_sampling_probability: 0.001,
+        sampling_min_samples_per_second: 1.0 / 60.0,
+        sampling_metrics_max_services: 10,
+    }
+}
+
+/// A collector's adaptive follower, serving into a fresh strategies store.
+fn follow(cluster: &Cluster, topic: &str, stop: &CancellationToken) -> SamplingStrategies {
+    let strategies = SamplingStrategies::without_file();
+    let follower = Follower::new(
+        &cluster.tansu.brokers(),
+        &Default::default(),
+        sampling_args(topic),
+        strategies.clone(),
+    )
+    .expect("follower");
+    tokio::spawn(follower.run(stop.clone()));
+    strategies
+}
+
+async fn sampling_cluster(partitions: i32) -> (Cluster, String) {
+    let cluster = Cluster::start(partitions).await;
+    let topic = format!("{}_sampling", cluster.topic);
+    cluster
+        .tansu
+        .create_topic(&topic, 1)
+        .await
+        .expect("sampling topic");
+    (cluster, topic)
+}
+
+fn ingester_flags(topic: &str) -> Vec<String> {
+    vec![
+        "--sampling-adaptive".into(),
+        format!("--kafka-sampling-topic={topic}"),
+        format!("--sampling-calculation-interval={INTERVAL_SECS}s"),
+        "--sampling-calculation-delay=0s".into(),
+        "--sampling-aggregation-buckets=3".into(),
+        "--kafka-consumer-config=session.timeout.ms=6000".into(),
+        "--kafka-consumer-config=heartbeat.interval.ms=500".into(),
+    ]
+}
+
+fn start_ingester(cluster: &Cluster, topic: &str, hostname: &str) -> tokio::process::Child {
+    let flags = ingester_flags(topic);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut command = cluster.ingester_command(cluster.osmem.url(), &flags);
+    command.env("HOSTNAME", hostname);
+    command.spawn().expect("ingester starts")
+}
+
+/// Every probabilities document stored, oldest first.
+async fn calculations(cluster: &Cluster) -> Vec<ProbabilitiesDoc> {
+    let index = format!("{}-jaeger-sampling-*", cluster.prefix);
+    let query = serde_json::json!({
+        "size": 1000,
+        "query": {"exists": {"field": "probabilitiesandqps.Hostname"}},
+        "sort": [{"timestamp": {"order": "asc"}}],
+    });
+    let Ok(answer) = cluster.osmem.search(&index, query).await else {
+        return Vec::new();
+    };
+    answer["hits"]["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|hit| serde_json::from_value(hit["_source"].clone()).ok())
+        .collect()
+}
+
+fn probability_in(doc: &ProbabilitiesDoc, service: &str) -> Option<f64> {
+    doc.probabilitiesandqps
+        .probabilities
+        .get(service)?
+        .get(OPERATION)
+        .copied()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
+    let (cluster, topic) = sampling_cluster(1).await;
+    let mut ingester = start_ingester(&cluster, &topic, "ingester-a");
+    let stop = CancellationToken::new();
+    let strategies = follow(&cluster, &topic, &stop);
+    let services = [
+        ("jaeger-client-svc", Tagging::JaegerClient),
+        ("otel-go-svc", Tagging::OtelGoJaegerRemote),
+        ("otel-threshold-svc", Tagging::TraceStateThreshold),
+    ];
+    let started = Instant::now();
+    for (service, tagging) in services {
+        simulate(&cluster, service, tagging, strategies.clone(), stop.clone());
+    }
+    let mut converged_after = Vec::new();
+    for (service, _) in services {
+        let converged = wait_until(TIMEOUT, || async {
+            within_band(served(&strategies, service))
+        })
+        .await;
+        assert!(
+            converged,
+            "{service} is served {} after {:?}, want {GOAL} ± 20 %",
+            served(&strategies, service),
+            started.elapsed()
+        );
+        converged_after.push((service, started.elapsed()));
+    }
+    // It stays there: two more calculations keep it within the band.
+    tokio::time::sleep(Duration::from_secs(2 * INTERVAL_SECS)).await;
+    for (service, _) in services {
+        assert!(
+            within_band(served(&strategies, service)),
+            "{service}: {}",
+            served(&strategies, service)
+        );
+    }
+    let docs = calculations(&cluster).await;
+    for (service, after) in &converged_after {
+        let first_in_band = docs
+            .iter()
+            .filter_map(|d| probability_in(d, service))
+            .position(within_band)
+            .map_or(0, |i| i + 1);
+        eprintln!(
+            "convergence: {service} within ±20 % of its target after {after:?}, at calculation {first_in_band} that knew it ({}s intervals)",
+            INTERVAL_SECS
+        );
+    }
+    stop.cancel();
+    terminate(&mut ingester).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_and_a_restarted_collector_continue_from_the_stored_state() {
+    const SERVICE: &str = "handover-svc";
+    let (cluster, topic) = sampling_cluster(2).await;
+    let mut ingester_a = start_ingester(&cluster, &topic, "ingester-a");
+    let clients = CancellationToken::new();
+    let collector_a = CancellationToken::new();
+    let strategies = follow(&cluster, &topic, &collector_a);
+    simulate(
+        &cluster,
+        SERVICE,
+        Tagging::JaegerClient,
+        strategies.clone(),
+        clients.clone(),
+    );
+    let converged = wait_until(TIMEOUT, || async {
+        within_band(served(&strategies, SERVICE))
+    })
+    .await;
+    assert!(converged, "served {}", served(&strategies, SERVICE));
+    // A's calculations are stored; then A stops and nothing is published.
+    let stored = wait_until(TIMEOUT, || async {
+        calculations(&cluster)
+            .await
+            .last()
+            .and_then(|d| probability_in(d, SERVICE))
+            .is_some_and(within_band)
+    })
+    .await;
+    assert!(stored, "A stored a calculation within the band");
+    terminate(&mut ingester_a).await;
+    let stored = calculations(&cluster).await;
+    let last_stored = stored
+        .last()
+        .and_then(|d| probability_in(d, SERVICE))
+        .unwrap();
+
+    // A restarted collector serves the stored probabilities while no
+    // ingester runs: from the topic, not from a new calculation.
+    collector_a.cancel();
+    let collector_b = CancellationToken::new();
+    let restarted = follow(&cluster, &topic, &collector_b);
+    let served_at_once = wait_until(Duration::from_secs(30), || async {
+        served(&restarted, SERVICE) == last_stored
+    })
+    .await;
+    assert!(
+        served_at_once,
+        "the restarted collector serves {}, the stored calculation says {last_stored}",
+        served(&restarted, SERVICE)
+    );
+
+    // B takes partition 0 over and starts from A's stored probability: from
+    // the initial 0.001, a rate within the tolerance would have kept 0.001.
+    let mut ingester_b = start_ingester(&cluster, &topic, "ingester-b");
+    simulate(
+        &cluster,
+        SERVICE,
+        Tagging::JaegerClient,
+        restarted.clone(),
+        clients.clone(),
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    let first_of_b = loop {
+        let docs = calculations(&cluster).await;
+        if let Some(doc) = docs
+            .into_iter()
+            .find(|d| d.probabilitiesandqps.hostname == "ingester-b")
+        {
+            break doc;
+        }
+        assert!(Instant::now() < deadline, "ingester B computes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let first =
+        probability_in(&first_of_b, SERVICE).expect("B's first calculation has the service");
+    assert!(
+        within_band(first),
+        "B's first calculation gave {first}; A's last stored was {last_stored}, the initial probability 0.001"
+    );
+    clients.cancel();
+    collector_b.cancel();
+    terminate(&mut ingester_b).await;
+}
