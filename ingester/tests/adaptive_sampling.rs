@@ -7,8 +7,14 @@
 //! The services are simulated clients with a fixed request rate: each 100 ms
 //! they send, as root spans, their requests times the probability they are
 //! served now (fractions carried over, so the rate is exact). They start
-//! with Jaeger's default probability, 0.001, and 20 000 requests per second:
-//! 20 sampled traces per second, 20× the target of 1.
+//! with Jaeger's default probability, 0.001, and 200 000 requests per
+//! second: 200 sampled traces per second, 20× the target, set to 10 per
+//! second so that a 2 s bucket holds enough spans for a rate within a few
+//! percent (Jaeger's defaults, 1 per second over 1 minute, hold 60).
+//!
+//! The clients start once the leader has made its first (empty)
+//! calculation: spans sent before an ingester joins are stored in a burst
+//! when it does, and throughput is counted when spans are stored.
 
 mod support;
 
@@ -27,16 +33,16 @@ use rand::Rng;
 use support::{kv, terminate, Cluster};
 use tokio_util::sync::CancellationToken;
 
-const REQUESTS_PER_SECOND: f64 = 20_000.0;
-const TARGET: f64 = 1.0;
+const REQUESTS_PER_SECOND: f64 = 200_000.0;
+const TARGET: f64 = 10.0;
 const OPERATION: &str = "GET /checkout";
-const INTERVAL_SECS: u64 = 1;
+const INTERVAL_SECS: u64 = 2;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The probability that yields the target, and the ±20 % band around it.
 const GOAL: f64 = TARGET / REQUESTS_PER_SECOND;
 fn within_band(p: f64) -> bool {
-    (p - GOAL).abs() <= 0.2 * GOAL
+    (p / GOAL - 1.0).abs() <= 0.2 + 1e-9
 }
 
 /// How a simulated client says how its root spans were sampled.
@@ -197,6 +203,7 @@ fn ingester_flags(topic: &str) -> Vec<String> {
         format!("--sampling-calculation-interval={INTERVAL_SECS}s"),
         "--sampling-calculation-delay=0s".into(),
         "--sampling-aggregation-buckets=3".into(),
+        format!("--sampling-target-samples-per-second={TARGET}"),
         "--kafka-consumer-config=session.timeout.ms=6000".into(),
         "--kafka-consumer-config=heartbeat.interval.ms=500".into(),
     ]
@@ -229,6 +236,18 @@ async fn calculations(cluster: &Cluster) -> Vec<ProbabilitiesDoc> {
         .collect()
 }
 
+/// Waits for the leader's first calculation.
+async fn wait_for_leader(cluster: &Cluster, hostname: &str) {
+    let computing = wait_until(TIMEOUT, || async {
+        calculations(cluster)
+            .await
+            .iter()
+            .any(|d| d.probabilitiesandqps.hostname == hostname)
+    })
+    .await;
+    assert!(computing, "{hostname} computes");
+}
+
 fn probability_in(doc: &ProbabilitiesDoc, service: &str) -> Option<f64> {
     doc.probabilitiesandqps
         .probabilities
@@ -243,6 +262,7 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
     let mut ingester = start_ingester(&cluster, &topic, "ingester-a");
     let stop = CancellationToken::new();
     let strategies = follow(&cluster, &topic, &stop);
+    wait_for_leader(&cluster, "ingester-a").await;
     let services = [
         ("jaeger-client-svc", Tagging::JaegerClient),
         ("otel-go-svc", Tagging::OtelGoJaegerRemote),
@@ -282,6 +302,18 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
             .filter_map(|d| probability_in(d, service))
             .position(within_band)
             .map_or(0, |i| i + 1);
+        let path: Vec<String> = docs
+            .iter()
+            .filter_map(|d| {
+                let p = probability_in(d, service)?;
+                let qps = d.probabilitiesandqps.qps[*service][OPERATION];
+                Some(format!("{p:.3e}@{qps:.1}/s"))
+            })
+            .collect();
+        eprintln!(
+            "convergence: {service} calculations (probability@measured rate): {}",
+            path.join(" → ")
+        );
         eprintln!(
             "convergence: {service} within ±20 % of its target after {after:?}, at calculation {first_in_band} that knew it ({}s intervals)",
             INTERVAL_SECS
@@ -299,6 +331,7 @@ async fn a_new_leader_and_a_restarted_collector_continue_from_the_stored_state()
     let clients = CancellationToken::new();
     let collector_a = CancellationToken::new();
     let strategies = follow(&cluster, &topic, &collector_a);
+    wait_for_leader(&cluster, "ingester-a").await;
     simulate(
         &cluster,
         SERVICE,
