@@ -202,7 +202,7 @@ fn ingester_flags(topic: &str) -> Vec<String> {
         format!("--kafka-sampling-topic={topic}"),
         format!("--sampling-calculation-interval={INTERVAL_SECS}s"),
         "--sampling-calculation-delay=0s".into(),
-        "--sampling-aggregation-buckets=3".into(),
+        "--sampling-aggregation-buckets=10".into(),
         format!("--sampling-target-samples-per-second={TARGET}"),
         "--kafka-consumer-config=session.timeout.ms=6000".into(),
         "--kafka-consumer-config=heartbeat.interval.ms=500".into(),
@@ -354,12 +354,17 @@ async fn a_new_leader_and_a_restarted_collector_continue_from_the_stored_state()
     })
     .await;
     assert!(stored, "A stored a calculation within the band");
+    // The client pauses while no ingester runs: what it sent meanwhile would
+    // reach B in one burst. A stores what was in flight, then stops.
+    clients.cancel();
+    tokio::time::sleep(Duration::from_secs(INTERVAL_SECS)).await;
     terminate(&mut ingester_a).await;
     let stored = calculations(&cluster).await;
     let last_stored = stored
         .last()
         .and_then(|d| probability_in(d, SERVICE))
-        .unwrap();
+        .expect("A's last calculation has the service");
+    // (Raised from the band, since its last bucket saw the client pause.)
 
     // A restarted collector serves the stored probabilities while no
     // ingester runs: from the topic, not from a new calculation.
@@ -376,9 +381,23 @@ async fn a_new_leader_and_a_restarted_collector_continue_from_the_stored_state()
         served(&restarted, SERVICE)
     );
 
-    // B takes partition 0 over and starts from A's stored probability: from
-    // the initial 0.001, a rate within the tolerance would have kept 0.001.
+    // B takes partition 0 over and continues from A's stored probability
+    // (a fresh start would have kept or scaled the initial 0.001), then
+    // keeps regulating the service once it sends again.
     let mut ingester_b = start_ingester(&cluster, &topic, "ingester-b");
+    wait_for_leader(&cluster, "ingester-b").await;
+    let of_b = |docs: Vec<ProbabilitiesDoc>| -> Vec<f64> {
+        docs.iter()
+            .filter(|d| d.probabilitiesandqps.hostname == "ingester-b")
+            .filter_map(|d| probability_in(d, SERVICE))
+            .collect()
+    };
+    let first = of_b(calculations(&cluster).await)[0];
+    assert_eq!(
+        first, last_stored,
+        "B's first calculation continues from A's last stored one"
+    );
+    let clients = CancellationToken::new();
     simulate(
         &cluster,
         SERVICE,
@@ -386,23 +405,15 @@ async fn a_new_leader_and_a_restarted_collector_continue_from_the_stored_state()
         restarted.clone(),
         clients.clone(),
     );
-    let deadline = Instant::now() + TIMEOUT;
-    let first_of_b = loop {
-        let docs = calculations(&cluster).await;
-        if let Some(doc) = docs
-            .into_iter()
-            .find(|d| d.probabilitiesandqps.hostname == "ingester-b")
-        {
-            break doc;
-        }
-        assert!(Instant::now() < deadline, "ingester B computes");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let first =
-        probability_in(&first_of_b, SERVICE).expect("B's first calculation has the service");
+    let regulating = wait_until(TIMEOUT, || async {
+        let b = of_b(calculations(&cluster).await);
+        b.len() >= 4 && within_band(b[b.len() - 1])
+    })
+    .await;
     assert!(
-        within_band(first),
-        "B's first calculation gave {first}; A's last stored was {last_stored}, the initial probability 0.001"
+        regulating,
+        "B's calculations with traffic: {:?}",
+        of_b(calculations(&cluster).await)
     );
     clients.cancel();
     collector_b.cancel();

@@ -157,7 +157,8 @@ impl Sampling {
         for _ in 0..options.calculation.aggregation_buckets {
             let start = end.saturating_sub(interval);
             match self.store.read_throughput(start, end).await {
-                Ok(docs) if docs.is_empty() => break,
+                // An empty interval is kept as one: the leader may have
+                // been away a while, and its buckets cover real time.
                 Ok(docs) => {
                     calculator.push_older_bucket(calculator::aggregate(&docs), options.interval)
                 }
