@@ -86,7 +86,7 @@ impl AdaptiveArgs {
             return Err("--sampling-initial-sampling-probability must be in (0, 1]".into());
         }
         let lower = self.sampling_min_samples_per_second;
-        if !(lower >= 0.0) || !lower.is_finite() {
+        if !lower.is_finite() || lower < 0.0 {
             return Err("--sampling-min-samples-per-second must be 0 or more".into());
         }
         if self.kafka_sampling_topic.is_empty() {
@@ -129,6 +129,27 @@ pub fn responses(
             (service.clone(), response)
         })
         .collect()
+}
+
+/// With `--sampling-adaptive`, starts following the sampling topic into
+/// `strategies` until `shutdown`; nothing otherwise.
+pub fn start(
+    config: &crate::config::Config,
+    strategies: &SamplingStrategies,
+    shutdown: &CancellationToken,
+) -> Result<(), KafkaError> {
+    let args = &config.adaptive_sampling;
+    if !args.sampling_adaptive {
+        return Ok(());
+    }
+    let follower = Follower::new(
+        &config.kafka_brokers,
+        &config.kafka_security,
+        args.clone(),
+        strategies.clone(),
+    )?;
+    tokio::spawn(follower.run(shutdown.clone()));
+    Ok(())
 }
 
 /// Follows the sampling topic into `strategies`.

@@ -304,8 +304,13 @@ mod tests {
         }
     }
 
-    /// `(service, operation, count, probability keys)` rows as a bucket.
-    fn bucket(rows: &[(&str, &str, i64, &[&str])]) -> ServiceThroughput {
+    /// `(service, operation, count, probability keys)`.
+    type Row = (&'static str, &'static str, i64, &'static [&'static str]);
+    /// `(service, operation, probability)`; an empty service is no row.
+    type Expected = (&'static str, &'static str, f64);
+
+    /// Rows as a bucket.
+    fn bucket(rows: &[Row]) -> ServiceThroughput {
         let mut out = ServiceThroughput::new();
         for &(service, operation, count, probabilities) in rows {
             out.entry(service.into()).or_default().insert(
@@ -462,7 +467,7 @@ mod tests {
     fn follows_jaegers_multi_round_vector() {
         let mut calculator = Calculator::new(options(0.002, 5));
         const P: &str = "0.001000";
-        let rounds: Vec<(Vec<(&str, &str, i64, &[&str])>, [(&str, &str, f64); 4])> = vec![
+        let rounds: Vec<(Vec<Row>, [Expected; 4])> = vec![
             (
                 vec![
                     ("svcA", "GET", 3, &[P]),

@@ -109,12 +109,12 @@ impl SamplingArgs {
             "--sampling-min-sampling-probability",
             self.sampling_min_sampling_probability,
         )?;
-        if !(self.sampling_target_samples_per_second > 0.0)
-            || !self.sampling_target_samples_per_second.is_finite()
-        {
+        let target = self.sampling_target_samples_per_second;
+        if !target.is_finite() || target <= 0.0 {
             return Err("--sampling-target-samples-per-second must be positive".into());
         }
-        if !(self.sampling_delta_tolerance >= 0.0) || !self.sampling_delta_tolerance.is_finite() {
+        let tolerance = self.sampling_delta_tolerance;
+        if !tolerance.is_finite() || tolerance < 0.0 {
             return Err("--sampling-delta-tolerance must be 0 or more".into());
         }
         if self.sampling_calculation_interval < Duration::from_millis(100) {
