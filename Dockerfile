@@ -38,5 +38,5 @@ RUN apt-get update \
 COPY --from=build /out/bin/ferrotrace-collector /out/bin/ferrotrace-ingester /out/bin/ferrotrace-loadtest /usr/local/bin/
 USER 10001:10001
 # OTLP gRPC/HTTP, Jaeger UDP compact/binary, Jaeger HTTP/gRPC, Zipkin, admin ports.
-EXPOSE 4317 4318 6831/udp 6832/udp 14268 14250 9411 14269 14270
+EXPOSE 4317 4318 6831/udp 6832/udp 14268 14250 9411 5778 14269 14270
 CMD ["ferrotrace-collector"]

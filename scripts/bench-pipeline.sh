@@ -117,7 +117,7 @@ start_cluster() {
   .tools/bin/tansu topic create otlp_spans --partitions 6 --broker "tcp://127.0.0.1:$kafka" > /dev/null
   "$BIN/ferrotrace-collector" --kafka-brokers "127.0.0.1:$kafka" --otlp-grpc-listen "127.0.0.1:$grpc" \
     --otlp-http-listen "127.0.0.1:$http" --admin-listen '' --jaeger-compact-listen '' --jaeger-binary-listen '' \
-    --jaeger-http-listen '' --jaeger-grpc-listen '' --zipkin-listen '' ${COLLECTOR_ARGS:-} > "$dir/collector.log" 2>&1 &
+    --jaeger-http-listen '' --jaeger-grpc-listen '' --zipkin-listen '' --sampling-http-listen '' ${COLLECTOR_ARGS:-} > "$dir/collector.log" 2>&1 &
   collector_pid=$!; pids+=("$collector_pid")
   ingester_pid=
   [ "${3:-}" = no-ingester ] || start_ingester "$dir"

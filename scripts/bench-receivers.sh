@@ -54,7 +54,7 @@ wait_tcp "$kafka"
   --otlp-grpc-listen "127.0.0.1:$grpc" --otlp-http-listen "127.0.0.1:$http" \
   --jaeger-compact-listen "127.0.0.1:$compact" --jaeger-binary-listen "127.0.0.1:$binary" \
   --jaeger-http-listen "127.0.0.1:$jhttp" --jaeger-grpc-listen "127.0.0.1:$jgrpc" --zipkin-listen "127.0.0.1:$zipkin" \
-  --jaeger-udp-socket-buffer-bytes "$UDP_SOCKET_BUFFER" \
+  --jaeger-udp-socket-buffer-bytes "$UDP_SOCKET_BUFFER" --sampling-http-listen "" \
   > "$work/collector.log" 2>&1 &
 collector_pid=$!; pids+=($collector_pid)
 for port in $grpc $http $admin $jhttp $jgrpc $zipkin; do wait_tcp "$port"; done

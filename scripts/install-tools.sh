@@ -3,12 +3,19 @@
 #   tansu        Kafka-compatible broker (crates.io), built with cargo (~12 min the first time)
 #   osmem-server OpenSearch-compatible server (PyPI), in a Python venv
 #   prometheus   Debian's package (2.42), which runs Jaeger's Monitor-tab queries in the tests
+#   sampling-clients-python  a Python venv with jaeger-client (its remote sampler) and grpcio-tools
+#                (stubs from Jaeger's sampling.proto), for collector/tests/sampling.rs
 # They live in a cache outside the clone ($FERROTRACE_CACHE, default ~/.cache/ferrotrace)
 # so a fresh clone (CI) reuses them. Safe to run concurrently: a lock serialises installs.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
 OSMEM_VERSION=0.1.6
+JAEGER_CLIENT_VERSION=4.8.0
+GRPCIO_TOOLS_VERSION=1.85.4
+GOOGLEAPIS_PROTOS_VERSION=1.76.0
+# jaeger-client's generated Thrift code imports six, which thrift no longer installs.
+SIX_VERSION=1.17.0
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${FERROTRACE_CACHE:-$HOME/.cache/ferrotrace}
 mkdir -p "$cache/bin"
@@ -64,9 +71,23 @@ fi
 osmem_bin=$("$venv/bin/python" -c 'import os, osmem_server; print(os.path.join(os.path.dirname(osmem_server.__file__), "bin", "osmem-server"))')
 ln -sfn "$osmem_bin" "$cache/bin/osmem-server"
 
+clients="$cache/sampling-clients-venv-$JAEGER_CLIENT_VERSION-$GRPCIO_TOOLS_VERSION"
+if [ ! -x "$clients/bin/python" ] || ! "$clients/bin/python" -c "import jaeger_client, grpc_tools, google.api" 2>/dev/null; then
+  echo "install-tools: installing jaeger-client $JAEGER_CLIENT_VERSION and grpcio-tools $GRPCIO_TOOLS_VERSION into $clients" >&2
+  rm -rf "$clients"
+  python3 -m venv "$clients" 2>/dev/null || { apt_install python3-venv; rm -rf "$clients"; python3 -m venv "$clients"; }
+  "$clients/bin/python" -m pip install -q --disable-pip-version-check "jaeger-client==$JAEGER_CLIENT_VERSION" \
+    "grpcio-tools==$GRPCIO_TOOLS_VERSION" "googleapis-common-protos==$GOOGLEAPIS_PROTOS_VERSION" "six==$SIX_VERSION" >&2
+fi
+# A venv's interpreter must be run by its own path (a symlink loses the venv).
+printf '#!/bin/sh\nexec "%s/bin/python" "$@"\n' "$clients" > "$cache/bin/sampling-clients-python.tmp"
+chmod +x "$cache/bin/sampling-clients-python.tmp"
+mv "$cache/bin/sampling-clients-python.tmp" "$cache/bin/sampling-clients-python"
+
 # .tools/ in the clone points at the cache (it is gitignored).
 if [ ! -e "$here/.tools" ] || [ -L "$here/.tools" ]; then ln -sfn "$cache" "$here/.tools"; fi
 "$here/.tools/bin/tansu" --version >/dev/null 2>&1 || "$here/.tools/bin/tansu" --help >/dev/null
 "$here/.tools/bin/osmem-server" -version >/dev/null
 "$here/.tools/bin/prometheus" --version >/dev/null 2>&1
-echo "install-tools: tansu, osmem-server and prometheus ready in $here/.tools/bin" >&2
+"$here/.tools/bin/sampling-clients-python" -c "import jaeger_client, grpc_tools"
+echo "install-tools: tansu, osmem-server, prometheus and sampling-clients-python ready in $here/.tools/bin" >&2

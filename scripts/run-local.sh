@@ -75,6 +75,7 @@ ferrotrace is running (logs in .run/):
   collector              OTLP gRPC 127.0.0.1:4317, OTLP HTTP http://127.0.0.1:4318, admin http://127.0.0.1:14269/metrics
                          Jaeger UDP 6831 (compact) / 6832 (binary), Thrift HTTP :14268, gRPC :14250
                          Zipkin http://127.0.0.1:9411/api/v2/spans
+                         sampling strategies http://127.0.0.1:5778/sampling?service=<name>
   ingester               admin http://127.0.0.1:14270/metrics
 
 Send a first trace:

@@ -167,6 +167,21 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_ZIPKIN_LISTEN", default_value = "0.0.0.0:9411", value_parser = parse_listen)]
     pub zipkin_listen: Listen,
 
+    /// Jaeger remote sampling HTTP listen address, where jaeger-agent served it:
+    /// `GET /sampling`, `/api/sampling` and the legacy `/` (empty disables it).
+    /// Plain HTTP without bearer tokens, which jaeger-client cannot send;
+    /// `/api/sampling` on the Jaeger HTTP receiver and `SamplingManager` on
+    /// the Jaeger gRPC receiver serve the same strategies behind TLS and tokens.
+    #[arg(long, env = "FERROTRACE_SAMPLING_HTTP_LISTEN", default_value = "0.0.0.0:5778", value_parser = parse_listen)]
+    pub sampling_http_listen: Listen,
+
+    /// Sampling strategies file in Jaeger's format (`default_strategy`,
+    /// `service_strategies`); without it every service gets probabilistic
+    /// 0.001, as from Jaeger. Reloaded when it changes; a broken change
+    /// keeps the previous strategies.
+    #[arg(long, env = "FERROTRACE_SAMPLING_STRATEGIES_FILE")]
+    pub sampling_strategies_file: Option<PathBuf>,
+
     /// Largest Jaeger UDP packet accepted; longer ones are dropped and counted.
     #[arg(
         long,
@@ -219,7 +234,7 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_AUTH_BEARER_TOKENS_FILE")]
     pub auth_bearer_tokens_file: Option<PathBuf>,
 
-    /// How often the TLS and bearer-token files are checked for changes.
+    /// How often the TLS, bearer-token and sampling strategies files are checked for changes.
     #[arg(long, env = "FERROTRACE_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub reload_interval: Duration,
 }
@@ -396,6 +411,11 @@ mod tests {
             config.zipkin_listen.addr(),
             Some("0.0.0.0:9411".parse().unwrap())
         );
+        assert_eq!(
+            config.sampling_http_listen.addr(),
+            Some("0.0.0.0:5778".parse().unwrap())
+        );
+        assert_eq!(config.sampling_strategies_file, None);
         assert!(config.validate().is_ok());
     }
 

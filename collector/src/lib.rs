@@ -6,7 +6,8 @@
 //! before anything runs, and tests can bind port 0), then [`Collector::run`]
 //! serves until the shutdown token is cancelled and drains in-flight requests.
 //! TLS, bearer tokens and the connection limit, when configured, wrap every
-//! TCP receiver but the admin port.
+//! TCP receiver but the admin port; the :5778 [`sampling`] endpoint gets the
+//! connection limit only, as jaeger-client can do neither TLS nor tokens.
 
 pub mod config;
 pub mod metrics;
@@ -26,6 +27,7 @@ use ferrotrace_common::thrift::ThriftProtocol;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
@@ -33,6 +35,7 @@ use crate::producer::Producer;
 use crate::receivers::auth::{BearerTokens, ReceiverAuth};
 use crate::receivers::listener::{ListenerOptions, ReceiverListener};
 use crate::receivers::tls::{Alpn, ServerTls, TlsFiles};
+use crate::sampling::SamplingStrategies;
 
 /// A collector with its listeners bound, ready to run.
 pub struct Collector {
@@ -42,6 +45,7 @@ pub struct Collector {
     listeners: Listeners,
     tls: Option<Arc<ServerTls>>,
     tokens: Option<Arc<BearerTokens>>,
+    sampling: SamplingStrategies,
 }
 
 /// Every receiver's socket; `None` when its listen address is empty.
@@ -53,6 +57,7 @@ struct Listeners {
     jaeger_http: Option<TcpListener>,
     jaeger_grpc: Option<TcpListener>,
     zipkin: Option<TcpListener>,
+    sampling_http: Option<TcpListener>,
     admin: Option<TcpListener>,
 }
 
@@ -74,6 +79,18 @@ impl Listeners {
             (self.jaeger_http.is_some(), "jaeger_http"),
             (self.jaeger_grpc.is_some(), "jaeger_grpc"),
             (self.zipkin.is_some(), "zipkin"),
+        ]
+        .into_iter()
+        .filter_map(|(enabled, receiver)| enabled.then_some(receiver))
+        .collect()
+    }
+
+    /// The metric labels of the enabled listeners that answer sampling requests.
+    fn sampling_receivers(&self) -> Vec<&'static str> {
+        [
+            (self.sampling_http.is_some(), sampling::http::RECEIVER),
+            (self.jaeger_http.is_some(), "jaeger_http"),
+            (self.jaeger_grpc.is_some(), "jaeger_grpc"),
         ]
         .into_iter()
         .filter_map(|(enabled, receiver)| enabled.then_some(receiver))
@@ -105,6 +122,7 @@ impl Collector {
             )),
             None => None,
         };
+        let sampling = SamplingStrategies::load(config.sampling_strategies_file.clone())?;
         let producer = Arc::new(Producer::new(&config).context("creating the Kafka producer")?);
         let listeners = Listeners {
             otlp_grpc: bind(config.otlp_grpc_listen.addr(), "OTLP/gRPC").await?,
@@ -122,9 +140,10 @@ impl Collector {
             jaeger_http: bind(config.jaeger_http_listen.addr(), "Jaeger HTTP").await?,
             jaeger_grpc: bind(config.jaeger_grpc_listen.addr(), "Jaeger gRPC").await?,
             zipkin: bind(config.zipkin_listen.addr(), "Zipkin").await?,
+            sampling_http: bind(config.sampling_http_listen.addr(), "sampling HTTP").await?,
             admin: bind(config.admin_listen.addr(), "admin").await?,
         };
-        crate::metrics::register(&listeners.receivers());
+        crate::metrics::register(&listeners.receivers(), &listeners.sampling_receivers());
         Ok(Self {
             config,
             producer,
@@ -132,7 +151,13 @@ impl Collector {
             listeners,
             tls,
             tokens,
+            sampling,
         })
+    }
+
+    /// The sampling strategies the collector serves (for adaptive ones to be set).
+    pub fn sampling(&self) -> SamplingStrategies {
+        self.sampling.clone()
     }
 
     pub fn otlp_grpc_addr(&self) -> Option<SocketAddr> {
@@ -156,6 +181,9 @@ impl Collector {
     pub fn zipkin_addr(&self) -> Option<SocketAddr> {
         tcp_addr(&self.listeners.zipkin)
     }
+    pub fn sampling_http_addr(&self) -> Option<SocketAddr> {
+        tcp_addr(&self.listeners.sampling_http)
+    }
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         tcp_addr(&self.listeners.admin)
     }
@@ -170,6 +198,7 @@ impl Collector {
             listeners,
             tls,
             tokens,
+            sampling,
         } = self;
         let pipeline = Arc::new(Pipeline::new(
             producer.clone(),
@@ -197,6 +226,11 @@ impl Collector {
                     .watch(config.reload_interval, shutdown.clone()),
             );
         }
+        tokio::spawn(
+            sampling
+                .clone()
+                .watch(config.reload_interval, shutdown.clone()),
+        );
 
         let listener_options = |receiver, alpn| ListenerOptions {
             receiver,
@@ -206,7 +240,7 @@ impl Collector {
             idle_timeout: config.idle_timeout,
         };
         if let Some(listener) = listeners.otlp_grpc {
-            let service = receivers::otlp_grpc::service(pipeline.clone(), limits);
+            let routes = Routes::new(receivers::otlp_grpc::service(pipeline.clone(), limits));
             let grpc = GrpcReceiver {
                 name: "OTLP/gRPC",
                 listener,
@@ -215,10 +249,13 @@ impl Collector {
                 max_connection_age: config.grpc_max_connection_age,
                 max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
-            grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
+            grpc.spawn(&mut tasks, routes, &tokens, &shutdown)?;
         }
         if let Some(listener) = listeners.jaeger_grpc {
-            let service = receivers::jaeger_grpc::service(pipeline.clone(), limits);
+            let routes =
+                Routes::new(receivers::jaeger_grpc::service(pipeline.clone(), limits)).add_service(
+                    sampling::grpc::service(sampling.clone(), pipeline.clone(), limits),
+                );
             let grpc = GrpcReceiver {
                 name: "Jaeger gRPC",
                 listener,
@@ -227,32 +264,32 @@ impl Collector {
                 max_connection_age: config.grpc_max_connection_age,
                 max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
-            grpc.spawn(&mut tasks, service, &tokens, &shutdown)?;
+            grpc.spawn(&mut tasks, routes, &tokens, &shutdown)?;
         }
         let http_receivers = [
             (
                 listeners.otlp_http,
                 "OTLP/HTTP",
                 "otlp_http",
-                receivers::otlp_http::router as fn(_, _) -> _,
+                receivers::otlp_http::router(pipeline.clone(), limits),
             ),
             (
                 listeners.jaeger_http,
                 "Jaeger HTTP",
                 "jaeger_http",
-                receivers::jaeger_http::router,
+                receivers::jaeger_http::router(pipeline.clone(), limits)
+                    .merge(sampling::http::api_router(sampling.clone(), "jaeger_http")),
             ),
             (
                 listeners.zipkin,
                 "Zipkin",
                 "zipkin",
-                receivers::zipkin::router,
+                receivers::zipkin::router(pipeline.clone(), limits),
             ),
         ];
-        for (listener, name, receiver, router) in http_receivers {
+        for (listener, name, receiver, mut router) in http_receivers {
             let Some(listener) = listener else { continue };
             tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), auth = tokens.is_some(), "{name} receiver listening");
-            let mut router: axum::Router = router(pipeline.clone(), limits);
             if let Some(tokens) = &tokens {
                 router = router.layer(axum::middleware::from_fn_with_state(
                     ReceiverAuth {
@@ -266,6 +303,18 @@ impl Collector {
             let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
             let served = receivers::serve_http(listener, router, limits, shutdown.clone());
             tasks.spawn(async move { served.await.with_context(|| format!("{name} receiver")) });
+        }
+        if let Some(listener) = listeners.sampling_http {
+            tracing::info!(addr = %listener.local_addr()?, file = ?config.sampling_strategies_file, "sampling HTTP endpoint listening");
+            // Plain HTTP without tokens, as jaeger-agent served it: jaeger-client can do neither.
+            let options = ListenerOptions {
+                tls: None,
+                ..listener_options(sampling::http::RECEIVER, Alpn::Http)
+            };
+            let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
+            let router = sampling::http::router(sampling.clone());
+            let served = receivers::serve_http(listener, router, limits, shutdown.clone());
+            tasks.spawn(async move { served.await.context("sampling HTTP endpoint") });
         }
         let udp_options = receivers::jaeger_udp::UdpOptions {
             max_packet_bytes: config.jaeger_udp_max_packet_bytes,
@@ -342,11 +391,11 @@ struct GrpcReceiver {
 }
 
 impl GrpcReceiver {
-    /// Serves `service` on the listener, behind bearer tokens when configured.
-    fn spawn<R: receivers::grpc_raw::RawRpc>(
+    /// Serves `routes` on the listener, behind bearer tokens when configured.
+    fn spawn(
         self,
         tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
-        service: receivers::grpc_raw::RawService<R>,
+        routes: Routes,
         tokens: &Option<Arc<BearerTokens>>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
@@ -371,7 +420,7 @@ impl GrpcReceiver {
         let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
         let served = receivers::grpc_raw::serve(
             listener,
-            service,
+            routes,
             auth,
             max_concurrent_streams,
             age,

@@ -6,6 +6,7 @@
 //! `--max-connections` lets the TCP receivers hold.
 
 use ferrotrace_collector::receivers::{auth::TokensError, tls::TlsError};
+use ferrotrace_collector::sampling::StrategiesError;
 use ferrotrace_collector::{config::Config, metrics, Collector};
 use ferrotrace_common::config::{exit_usage, parse_args_or_exit};
 use ferrotrace_common::{shutdown, telemetry};
@@ -35,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let collector = match Collector::bind(config, metrics).await {
         Ok(collector) => collector,
-        // TLS or token files that do not load are a configuration error, like a bad flag.
+        // TLS, token or strategies files that do not load are a configuration error, like a bad flag.
         Err(error) if is_config_file_error(&error) => exit_usage(NAME, &format!("{error:#}")),
         Err(error) => return Err(error),
     };
@@ -82,6 +83,7 @@ fn tcp_receivers(config: &Config) -> usize {
         config.jaeger_http_listen,
         config.jaeger_grpc_listen,
         config.zipkin_listen,
+        config.sampling_http_listen,
     ]
     .into_iter()
     .filter(|listen| listen.addr().is_some())
@@ -102,7 +104,9 @@ fn fds_needed(max_connections: usize, tcp_receivers: usize) -> Option<u64> {
 }
 
 fn is_config_file_error(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<TlsError>().is_some() || error.downcast_ref::<TokensError>().is_some()
+    error.downcast_ref::<TlsError>().is_some()
+        || error.downcast_ref::<TokensError>().is_some()
+        || error.downcast_ref::<StrategiesError>().is_some()
 }
 
 #[cfg(test)]
@@ -123,11 +127,12 @@ mod tests {
     #[test]
     fn tcp_receivers_counts_only_enabled_tcp_listeners() {
         let all = Config::try_parse_from(["ferrotrace-collector"]).unwrap();
-        assert_eq!(tcp_receivers(&all), 5);
+        assert_eq!(tcp_receivers(&all), 6);
         let some = Config::try_parse_from([
             "ferrotrace-collector",
             "--otlp-http-listen=",
             "--zipkin-listen=",
+            "--sampling-http-listen=",
             // UDP receivers hold no connections
             "--jaeger-compact-listen=",
         ])

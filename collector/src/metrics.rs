@@ -54,6 +54,8 @@ pub const REQUESTS_UNAUTHENTICATED: &str = "ferrotrace_collector_requests_unauth
 pub const AUTH_TOKENS_RELOADS: &str = "ferrotrace_collector_auth_tokens_reloads_total";
 /// Sampling strategy requests answered, by receiver (`sampling_http`, `jaeger_http`, `jaeger_grpc`) and result (`ok`, `bad_request`, `encode_error`).
 pub const SAMPLING_REQUESTS: &str = "ferrotrace_collector_sampling_requests_total";
+/// Results of [`SAMPLING_REQUESTS`].
+pub const SAMPLING_RESULTS: [&str; 3] = ["ok", "bad_request", "encode_error"];
 /// Reloads of a changed sampling strategies file, by result (`ok`, `failed`).
 pub const SAMPLING_STRATEGIES_RELOADS: &str =
     "ferrotrace_collector_sampling_strategies_reloads_total";
@@ -76,8 +78,9 @@ const GRPC_RECEIVERS: &[&str] = &["otlp_grpc", "jaeger_grpc"];
 /// labels are known at start, for each enabled receiver (by its metric
 /// label), so a panel shows 0 rather than "No data" and `rate()` sees the
 /// first event. `connections` and `connections_refused_total` are created by
-/// each TCP receiver's listener.
-pub fn register(receivers: &[&'static str]) {
+/// each TCP receiver's listener. `sampling_receivers` are those answering
+/// sampling strategy requests.
+pub fn register(receivers: &[&'static str], sampling_receivers: &[&'static str]) {
     for &receiver in receivers {
         for outcome in ["accepted", "rejected", "refused"] {
             metrics::counter!(SPANS, "receiver" => receiver, "outcome" => outcome).increment(0);
@@ -112,6 +115,15 @@ pub fn register(receivers: &[&'static str]) {
         metrics::counter!(SAMPLING_ERRORS, "reason" => reason).increment(0);
     }
     metrics::gauge!(SAMPLING_SERVICES_UNEXPORTED).set(0.0);
+    for &receiver in sampling_receivers {
+        for result in SAMPLING_RESULTS {
+            metrics::counter!(SAMPLING_REQUESTS, "receiver" => receiver, "result" => result)
+                .increment(0);
+        }
+    }
+    for result in ["ok", "failed"] {
+        metrics::counter!(SAMPLING_STRATEGIES_RELOADS, "result" => result).increment(0);
+    }
 }
 
 /// Registers HELP text for every metric above.
@@ -208,5 +220,15 @@ pub fn describe() {
         AUTH_TOKENS_RELOADS,
         Unit::Count,
         "Reloads of a changed bearer tokens file, by result (ok; failed keeps the previous tokens)."
+    );
+    describe_counter!(
+        SAMPLING_REQUESTS,
+        Unit::Count,
+        "Sampling strategy requests answered, by receiver (sampling_http, jaeger_http, jaeger_grpc) and result (ok, bad_request, encode_error)."
+    );
+    describe_counter!(
+        SAMPLING_STRATEGIES_RELOADS,
+        Unit::Count,
+        "Reloads of a changed sampling strategies file, by result (ok; failed keeps the previous strategies)."
     );
 }

@@ -49,6 +49,7 @@ fn start_collector(brokers: &str, topic: &str, extra_env: &[(&str, &str)]) -> (C
         .env("FERROTRACE_JAEGER_HTTP_LISTEN", listen(ports.jaeger_http))
         .env("FERROTRACE_JAEGER_GRPC_LISTEN", listen(ports.jaeger_grpc))
         .env("FERROTRACE_ZIPKIN_LISTEN", listen(ports.zipkin))
+        .env("FERROTRACE_SAMPLING_HTTP_LISTEN", "")
         .env("FERROTRACE_ADMIN_LISTEN", listen(ports.admin))
         // START_MICROS is a fixed date.
         .env("FERROTRACE_MAX_SPAN_AGE", "876000h")

@@ -140,6 +140,7 @@ impl Limited {
             .env("FERROTRACE_JAEGER_HTTP_LISTEN", "")
             .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
             .env("FERROTRACE_ZIPKIN_LISTEN", "")
+            .env("FERROTRACE_SAMPLING_HTTP_LISTEN", "")
             .env("FERROTRACE_ADMIN_LISTEN", listen(admin))
             // Test spans carry fixed dates.
             .env("FERROTRACE_MAX_SPAN_AGE", "876000h")

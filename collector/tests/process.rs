@@ -30,6 +30,7 @@ async fn serves_admin_endpoints_and_exits_zero_on_sigterm() {
         .env("FERROTRACE_JAEGER_HTTP_LISTEN", "")
         .env("FERROTRACE_JAEGER_GRPC_LISTEN", "")
         .env("FERROTRACE_ZIPKIN_LISTEN", "")
+        .env("FERROTRACE_SAMPLING_HTTP_LISTEN", "")
         // The spans below carry a fixed date.
         .env("FERROTRACE_MAX_SPAN_AGE", "876000h")
         .stdin(Stdio::null())
@@ -123,6 +124,7 @@ async fn unreadable_tls_or_token_files_stop_it_with_exit_code_64() {
                 "--jaeger-http-listen=",
                 "--jaeger-grpc-listen=",
                 "--zipkin-listen=",
+                "--sampling-http-listen=",
             ])
             .stdin(Stdio::null())
             .output()
@@ -141,7 +143,7 @@ async fn unreadable_tls_or_token_files_stop_it_with_exit_code_64() {
 
 /// No listener and no Kafka: validation happens before anything is bound
 /// or contacted, so every case fails the same way whatever the machine.
-const NOTHING_BOUND: [&str; 8] = [
+const NOTHING_BOUND: [&str; 9] = [
     "--otlp-grpc-listen=",
     "--otlp-http-listen=",
     "--admin-listen=",
@@ -150,6 +152,7 @@ const NOTHING_BOUND: [&str; 8] = [
     "--jaeger-http-listen=",
     "--jaeger-grpc-listen=",
     "--zipkin-listen=",
+    "--sampling-http-listen=",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,6 +385,7 @@ async fn unreachable_kafka_is_explained_on_readyz_and_in_a_few_log_lines_not_a_f
         .args(["--otlp-http-listen=", "--zipkin-listen="])
         .args(["--jaeger-compact-listen=", "--jaeger-binary-listen="])
         .args(["--jaeger-http-listen=", "--jaeger-grpc-listen="])
+        .arg("--sampling-http-listen=")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

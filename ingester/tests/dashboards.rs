@@ -245,6 +245,7 @@ impl CollectorProcess {
             .arg("--jaeger-http-listen=")
             .arg("--jaeger-grpc-listen=")
             .arg(format!("--zipkin-listen={zipkin}"))
+            .arg("--sampling-http-listen=")
             // Test spans start at AFTER_MIDNIGHT_NS, a fixed date.
             .arg("--max-span-age=876000h")
             .env(

@@ -152,6 +152,7 @@ impl Pipeline {
                 "--jaeger-http-listen=",
                 "--jaeger-grpc-listen=",
                 "--zipkin-listen=",
+                "--sampling-http-listen=",
             ])
             .env(
                 "RUST_LOG",

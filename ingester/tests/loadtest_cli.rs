@@ -297,6 +297,7 @@ impl SecuredCollector {
             "--jaeger-binary-listen=".into(),
             "--jaeger-http-listen=".into(),
             "--zipkin-listen=".into(),
+            "--sampling-http-listen=".into(),
             format!("--tls-cert-file={}", path(pki.server_cert_pem())),
             format!("--tls-key-file={}", path(pki.server_key_pem())),
             security_flag.to_string(),

@@ -334,16 +334,17 @@ impl Decoder for RawCodec {
     }
 }
 
-/// Serves one raw method on the receiver's connections until `shutdown`;
+/// Serves `routes` (one or more [`RawService`]s, told apart by their gRPC
+/// service name) on the receiver's connections until `shutdown`;
 /// in-flight calls finish first. With `auth`, every call needs a known
 /// bearer token; a connection may have `max_concurrent_streams` calls open
 /// at once (HTTP/2 clients queue the rest) and lives for at most `age`.
 ///
 /// tonic's routes run on our own HTTP/2 loop rather than tonic's server, so
 /// each connection can be drained at its own (jittered) age and counted.
-pub async fn serve<R: RawRpc>(
+pub async fn serve(
     mut listener: ReceiverListener,
-    service: RawService<R>,
+    routes: tonic::service::Routes,
     auth: Option<ReceiverAuth>,
     max_concurrent_streams: u32,
     age: ConnectionAge,
@@ -352,7 +353,7 @@ pub async fn serve<R: RawRpc>(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tonic::transport::server::Connected;
     use tower::Layer;
-    let routes = GrpcAuthLayer(auth).layer(tonic::service::Routes::new(service));
+    let routes = GrpcAuthLayer(auth).layer(routes);
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())

@@ -471,6 +471,36 @@ mod tests {
         }
     }
 
+    /// The example in the README's Sampling section, as it describes it.
+    #[test]
+    fn the_readme_example_resolves_as_documented() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        let example = readme
+            .split("`--sampling-strategies-file` takes Jaeger's strategies file:\n\n```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the README's example");
+        let file = FileStrategies::parse(example.as_bytes()).unwrap();
+        assert_eq!(
+            file.service("search"),
+            Some(&with_operations(
+                SamplingStrategyResponse::rate_limiting(20),
+                0.1,
+                vec![operation("/health", 0.0)],
+            ))
+        );
+        assert_eq!(
+            file.service("checkout"),
+            Some(&with_operations(
+                SamplingStrategyResponse::probabilistic(0.5),
+                0.5,
+                vec![operation("POST /pay", 1.0), operation("/health", 0.0)],
+            ))
+        );
+    }
+
     /// Jaeger's `TestParseStrategy`: 3.5 traces per second is 3.
     #[test]
     fn a_fractional_rate_is_cut_off() {

@@ -4,7 +4,7 @@
 //! ([`grpc`]: `SamplingManager` on the Jaeger gRPC receiver).
 //!
 //! [`SamplingStrategies`] answers which strategy a service gets, in this
-//! order: the strategies file's entry for the service ([`file`],
+//! order: the strategies file's entry for the service ([`file`](mod@file),
 //! `--sampling-strategies-file`, reloaded when it changes), then the
 //! adaptive strategy computed for the service ([`SamplingStrategies::set_adaptive`]),
 //! then the file's default strategy, or Jaeger's default (probabilistic
@@ -13,6 +13,8 @@
 
 pub mod adaptive;
 pub mod file;
+pub mod grpc;
+pub mod http;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

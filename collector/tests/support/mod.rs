@@ -60,6 +60,7 @@ pub async fn start_collector(
         "--jaeger-http-listen=".into(),
         "--jaeger-grpc-listen=".into(),
         "--zipkin-listen=".into(),
+        "--sampling-http-listen=".into(),
         "--reload-interval=200ms".into(),
         // Test spans carry fixed dates, days or years old.
         "--max-span-age=876000h".into(),

@@ -147,46 +147,10 @@ impl SamplingStrategyResponse {
         out.extend_from_slice(b"{\"strategyType\":");
         match SamplingStrategyType::try_from(self.strategy_type) {
             Ok(known) => push_json_str(&mut out, known.proto_name()),
-            // jsonpb writes an unknown enum value's number as a string.
-            Err(_) => push_json_str(&mut out, &self.strategy_type.to_string()),
+            // jsonpb writes an unknown enum value as its bare number.
+            Err(_) => out.extend_from_slice(self.strategy_type.to_string().as_bytes()),
         }
-        // jsonpb writes `"probabilisticSampling":null,` and
-        // `,"rateLimitingSampling":null` / `,"operationSampling":null`,
-        // which Jaeger then cuts: absent strategies are left out.
-        if let Some(p) = &self.probabilistic_sampling {
-            out.extend_from_slice(b",\"probabilisticSampling\":");
-            push_probabilistic_proto(&mut out, p);
-        }
-        if let Some(r) = &self.rate_limiting_sampling {
-            out.extend_from_slice(b",\"rateLimitingSampling\":{\"maxTracesPerSecond\":");
-            push_i64(&mut out, i64::from(r.max_traces_per_second));
-            out.push(b'}');
-        }
-        if let Some(o) = &self.operation_sampling {
-            out.extend_from_slice(b",\"operationSampling\":{\"defaultSamplingProbability\":");
-            push_proto_float(&mut out, o.default_sampling_probability);
-            out.extend_from_slice(b",\"defaultLowerBoundTracesPerSecond\":");
-            push_proto_float(&mut out, o.default_lower_bound_traces_per_second);
-            out.extend_from_slice(b",\"perOperationStrategies\":[");
-            for (i, op) in o.per_operation_strategies.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(b"{\"operation\":");
-                push_json_str(&mut out, &op.operation);
-                // Inside an operation the `null` stays: Jaeger's cuts do not match it.
-                out.extend_from_slice(b",\"probabilisticSampling\":");
-                match &op.probabilistic_sampling {
-                    Some(p) => push_probabilistic_proto(&mut out, p),
-                    None => out.extend_from_slice(b"null"),
-                }
-                out.push(b'}');
-            }
-            out.extend_from_slice(b"],\"defaultUpperBoundTracesPerSecond\":");
-            push_proto_float(&mut out, o.default_upper_bound_traces_per_second);
-            out.push(b'}');
-        }
-        out.push(b'}');
+        let Ok(()) = self.push_strategies::<ProtoJsonNumbers>(&mut out);
         out
     }
 
@@ -198,90 +162,118 @@ impl SamplingStrategyResponse {
             .map_err(|_| LegacyJsonError::UnknownStrategyType(self.strategy_type))?;
         let mut out = Vec::with_capacity(128);
         out.extend_from_slice(b"{\"strategyType\":");
-        push_i64(&mut out, strategy_type as i64);
+        out.extend_from_slice((strategy_type as i32).to_string().as_bytes());
+        self.push_strategies::<LegacyNumbers>(&mut out)?;
+        Ok(out)
+    }
+
+    /// Everything after `strategyType`, which both encodings lay out alike.
+    /// In proto-JSON, jsonpb writes `"probabilisticSampling":null,` and
+    /// `,"rateLimitingSampling":null` / `,"operationSampling":null`, which
+    /// Jaeger then cuts; the Thrift struct leaves them out (`omitempty`).
+    /// Inside an operation the `null` stays in both.
+    fn push_strategies<N: Numbers>(&self, out: &mut Vec<u8>) -> Result<(), N::Error> {
         if let Some(p) = &self.probabilistic_sampling {
             out.extend_from_slice(b",\"probabilisticSampling\":");
-            push_probabilistic_legacy(&mut out, p)?;
+            push_probabilistic::<N>(out, p)?;
         }
         if let Some(r) = &self.rate_limiting_sampling {
-            if r.max_traces_per_second > i32::from(i16::MAX) {
-                return Err(LegacyJsonError::RateTooHigh(r.max_traces_per_second));
-            }
-            // Go converts to int16 by truncation, as `as` does.
-            let rate = r.max_traces_per_second as i16;
             out.extend_from_slice(b",\"rateLimitingSampling\":{\"maxTracesPerSecond\":");
-            push_i64(&mut out, i64::from(rate));
+            N::rate(out, r.max_traces_per_second)?;
             out.push(b'}');
         }
         if let Some(o) = &self.operation_sampling {
             out.extend_from_slice(b",\"operationSampling\":{\"defaultSamplingProbability\":");
-            push_legacy_float(&mut out, o.default_sampling_probability)?;
+            N::float(out, o.default_sampling_probability)?;
             out.extend_from_slice(b",\"defaultLowerBoundTracesPerSecond\":");
-            push_legacy_float(&mut out, o.default_lower_bound_traces_per_second)?;
+            N::float(out, o.default_lower_bound_traces_per_second)?;
             out.extend_from_slice(b",\"perOperationStrategies\":[");
             for (i, op) in o.per_operation_strategies.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"{\"operation\":");
-                push_json_str(&mut out, &op.operation);
+                push_json_str(out, &op.operation);
                 out.extend_from_slice(b",\"probabilisticSampling\":");
                 match &op.probabilistic_sampling {
-                    Some(p) => push_probabilistic_legacy(&mut out, p)?,
+                    Some(p) => push_probabilistic::<N>(out, p)?,
                     None => out.extend_from_slice(b"null"),
                 }
                 out.push(b'}');
             }
             out.extend_from_slice(b"],\"defaultUpperBoundTracesPerSecond\":");
-            push_legacy_float(&mut out, o.default_upper_bound_traces_per_second)?;
+            N::float(out, o.default_upper_bound_traces_per_second)?;
             out.push(b'}');
         }
         out.push(b'}');
-        Ok(out)
+        Ok(())
     }
 }
 
-fn push_probabilistic_proto(out: &mut Vec<u8>, p: &ProbabilisticSamplingStrategy) {
-    out.extend_from_slice(b"{\"samplingRate\":");
-    push_proto_float(out, p.sampling_rate);
-    out.push(b'}');
-}
-
-fn push_probabilistic_legacy(
+fn push_probabilistic<N: Numbers>(
     out: &mut Vec<u8>,
     p: &ProbabilisticSamplingStrategy,
-) -> Result<(), LegacyJsonError> {
+) -> Result<(), N::Error> {
     out.extend_from_slice(b"{\"samplingRate\":");
-    push_legacy_float(out, p.sampling_rate)?;
+    N::float(out, p.sampling_rate)?;
     out.push(b'}');
     Ok(())
 }
 
-/// A double as jsonpb writes it: Go's `encoding/json` form, or the quoted
-/// names of the values JSON has no number for.
-fn push_proto_float(out: &mut Vec<u8>, v: f64) {
-    if !push_go_json_float(out, v) {
-        out.extend_from_slice(if v.is_nan() {
-            b"\"NaN\"".as_slice()
-        } else if v > 0.0 {
-            b"\"Infinity\"".as_slice()
-        } else {
-            b"\"-Infinity\"".as_slice()
-        });
-    }
+/// How an encoding writes numbers: where the two differ besides the enum.
+trait Numbers {
+    type Error;
+    fn float(out: &mut Vec<u8>, v: f64) -> Result<(), Self::Error>;
+    fn rate(out: &mut Vec<u8>, v: i32) -> Result<(), Self::Error>;
 }
 
-/// A double as Go's `encoding/json` writes it, which refuses NaN and ±Inf.
-fn push_legacy_float(out: &mut Vec<u8>, v: f64) -> Result<(), LegacyJsonError> {
-    if push_go_json_float(out, v) {
+/// jsonpb: Go's `encoding/json` numbers, NaN and ±Inf as quoted names.
+struct ProtoJsonNumbers;
+
+impl Numbers for ProtoJsonNumbers {
+    type Error = std::convert::Infallible;
+
+    fn float(out: &mut Vec<u8>, v: f64) -> Result<(), Self::Error> {
+        if !push_go_json_float(out, v) {
+            out.extend_from_slice(if v.is_nan() {
+                b"\"NaN\"".as_slice()
+            } else if v > 0.0 {
+                b"\"Infinity\"".as_slice()
+            } else {
+                b"\"-Infinity\"".as_slice()
+            });
+        }
         Ok(())
-    } else {
-        Err(LegacyJsonError::NotFinite(v))
+    }
+
+    fn rate(out: &mut Vec<u8>, v: i32) -> Result<(), Self::Error> {
+        out.extend_from_slice(v.to_string().as_bytes());
+        Ok(())
     }
 }
 
-fn push_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(v.to_string().as_bytes());
+/// Go's `encoding/json` on the Thrift struct: no NaN or ±Inf, and the rate an i16.
+struct LegacyNumbers;
+
+impl Numbers for LegacyNumbers {
+    type Error = LegacyJsonError;
+
+    fn float(out: &mut Vec<u8>, v: f64) -> Result<(), Self::Error> {
+        if push_go_json_float(out, v) {
+            Ok(())
+        } else {
+            Err(LegacyJsonError::NotFinite(v))
+        }
+    }
+
+    fn rate(out: &mut Vec<u8>, v: i32) -> Result<(), Self::Error> {
+        if v > i32::from(i16::MAX) {
+            return Err(LegacyJsonError::RateTooHigh(v));
+        }
+        // Go converts to int16 by truncation, as `as` does.
+        out.extend_from_slice((v as i16).to_string().as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -406,7 +398,7 @@ mod tests {
             unknown.to_legacy_json(),
             Err(LegacyJsonError::UnknownStrategyType(7))
         );
-        assert_eq!(text(unknown.to_proto_json()), r#"{"strategyType":"7"}"#);
+        assert_eq!(text(unknown.to_proto_json()), r#"{"strategyType":7}"#);
     }
 
     /// Bytes laid out by hand from sampling.proto's field numbers.

@@ -65,6 +65,7 @@ impl Cluster {
             "--jaeger-http-listen=127.0.0.1:0".into(),
             "--jaeger-grpc-listen=127.0.0.1:0".into(),
             "--zipkin-listen=127.0.0.1:0".into(),
+            "--sampling-http-listen=127.0.0.1:0".into(),
             // Test spans start at AFTER_MIDNIGHT_NS, a fixed date.
             "--max-span-age=876000h".into(),
         ])
