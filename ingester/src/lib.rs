@@ -149,7 +149,7 @@ async fn consume(
         &config.kafka_producer_config,
     )
     .context("creating the dead-letter producer")?;
-    let recorder = match config.sampling.sampling_adaptive {
+    let recorder = match config.sampling.shared.sampling_adaptive {
         true => Some(start_sampling(&config, &es, &consumer, &shutdown)?),
         false => None,
     };
@@ -194,7 +194,7 @@ fn start_sampling(
     let args = &config.sampling;
     let publisher = sampling::publisher::Publisher::new(
         &config.kafka_brokers,
-        &args.kafka_sampling_topic,
+        &args.shared.kafka_sampling_topic,
         &config.kafka_security,
         &config.kafka_producer_config,
     )
@@ -223,7 +223,7 @@ fn start_sampling(
             .contains(&sampling::LEADER_PARTITION)
     };
     tokio::spawn(task.run(is_leader, shutdown.clone()));
-    tracing::info!(topic = %args.kafka_sampling_topic, "adaptive sampling on");
+    tracing::info!(topic = %args.shared.kafka_sampling_topic, "adaptive sampling on");
     Ok(recorder)
 }
 

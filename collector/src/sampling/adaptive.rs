@@ -18,6 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use clap::Args;
+use ferrotrace_common::adaptive_sampling::AdaptiveSamplingArgs;
 use ferrotrace_common::jaeger::sampling::{
     OperationSamplingStrategy, PerOperationSamplingStrategies, ProbabilisticSamplingStrategy,
     SamplingStrategyResponse, SamplingStrategyType,
@@ -38,27 +39,11 @@ use crate::metrics as m;
 /// Adaptive sampling flags (off by default).
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct AdaptiveArgs {
-    /// Serve the adaptive sampling probabilities the ingesters compute
-    /// (they need --sampling-adaptive too), read from --kafka-sampling-topic.
-    #[arg(long, env = "FERROTRACE_SAMPLING_ADAPTIVE")]
-    pub sampling_adaptive: bool,
-
-    /// Topic the ingesters publish the probabilities to (one partition, compacted).
-    #[arg(
-        long,
-        env = "FERROTRACE_KAFKA_SAMPLING_TOPIC",
-        default_value = "sampling_probabilities"
-    )]
-    pub kafka_sampling_topic: String,
-
-    /// Probability of an operation not yet calculated: each adaptive
-    /// service's defaultSamplingProbability (Jaeger's `sampling.initial-sampling-probability`).
-    #[arg(
-        long,
-        env = "FERROTRACE_SAMPLING_INITIAL_SAMPLING_PROBABILITY",
-        default_value_t = 0.001
-    )]
-    pub sampling_initial_sampling_probability: f64,
+    // `--sampling-adaptive`, `--kafka-sampling-topic`,
+    // `--sampling-initial-sampling-probability` (served as each adaptive
+    // service's defaultSamplingProbability).
+    #[command(flatten)]
+    pub shared: AdaptiveSamplingArgs,
 
     /// Traces per second each operation is sampled at least: each adaptive
     /// service's defaultLowerBoundTracesPerSecond (Jaeger's `sampling.min-samples-per-second`).
@@ -78,19 +63,13 @@ pub struct AdaptiveArgs {
 impl AdaptiveArgs {
     /// Checks what clap cannot; one clear line on error.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.sampling_adaptive {
+        if !self.shared.sampling_adaptive {
             return Ok(());
         }
-        let p = self.sampling_initial_sampling_probability;
-        if !(p > 0.0 && p <= 1.0) {
-            return Err("--sampling-initial-sampling-probability must be in (0, 1]".into());
-        }
+        self.shared.validate()?;
         let lower = self.sampling_min_samples_per_second;
         if !lower.is_finite() || lower < 0.0 {
             return Err("--sampling-min-samples-per-second must be 0 or more".into());
-        }
-        if self.kafka_sampling_topic.is_empty() {
-            return Err("--kafka-sampling-topic must not be empty".into());
         }
         Ok(())
     }
@@ -139,7 +118,7 @@ pub fn start(
     shutdown: &CancellationToken,
 ) -> Result<(), KafkaError> {
     let args = &config.adaptive_sampling;
-    if !args.sampling_adaptive {
+    if !args.shared.sampling_adaptive {
         return Ok(());
     }
     let follower = Follower::new(
@@ -186,7 +165,11 @@ impl Follower {
             .create_with_context(LogContext(KafkaLogs::new("sampling consumer")))
             .map_err(kafka_security::redact_error)?;
         let mut partitions = TopicPartitionList::new();
-        partitions.add_partition_offset(&args.kafka_sampling_topic, 0, Offset::OffsetTail(1))?;
+        partitions.add_partition_offset(
+            &args.shared.kafka_sampling_topic,
+            0,
+            Offset::OffsetTail(1),
+        )?;
         consumer.assign(&partitions)?;
         Ok(Self {
             consumer,
@@ -198,7 +181,7 @@ impl Follower {
 
     /// Serves each calculation read until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        tracing::info!(topic = %self.args.kafka_sampling_topic, "following the adaptive sampling probabilities");
+        tracing::info!(topic = %self.args.shared.kafka_sampling_topic, "following the adaptive sampling probabilities");
         loop {
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -231,7 +214,7 @@ impl Follower {
         };
         let responses = responses(
             &doc,
-            self.args.sampling_initial_sampling_probability,
+            self.args.shared.sampling_initial_sampling_probability,
             self.args.sampling_min_samples_per_second,
         );
         self.export(&doc);

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use ferrotrace_common::adaptive_sampling::{check_probability, AdaptiveSamplingArgs};
 use ferrotrace_common::config::parse_duration;
 
 use super::calculator;
@@ -12,21 +13,9 @@ use super::calculator;
 /// Adaptive sampling (off by default).
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct SamplingArgs {
-    /// Compute adaptive sampling probabilities: count the sampled root spans
-    /// stored, and, on the ingester owning partition 0 of --kafka-topic,
-    /// compute the probabilities and publish them to --kafka-sampling-topic
-    /// for the collectors (which need --sampling-adaptive too).
-    #[arg(long, env = "FERROTRACE_SAMPLING_ADAPTIVE")]
-    pub sampling_adaptive: bool,
-
-    /// Topic the probabilities are published to (one partition; create it
-    /// with cleanup.policy=compact).
-    #[arg(
-        long,
-        env = "FERROTRACE_KAFKA_SAMPLING_TOPIC",
-        default_value = "sampling_probabilities"
-    )]
-    pub kafka_sampling_topic: String,
+    // `--sampling-adaptive`, `--kafka-sampling-topic`, `--sampling-initial-sampling-probability`.
+    #[command(flatten)]
+    pub shared: AdaptiveSamplingArgs,
 
     /// Sampled traces per second wanted per operation (Jaeger's `sampling.target-samples-per-second`).
     #[arg(
@@ -71,14 +60,6 @@ pub struct SamplingArgs {
     #[arg(long, env = "FERROTRACE_SAMPLING_CALCULATION_DELAY", default_value = "2m", value_parser = parse_duration)]
     pub sampling_calculation_delay: Duration,
 
-    /// Probability of an operation not yet calculated (Jaeger's `sampling.initial-sampling-probability`).
-    #[arg(
-        long,
-        env = "FERROTRACE_SAMPLING_INITIAL_SAMPLING_PROBABILITY",
-        default_value_t = 0.001
-    )]
-    pub sampling_initial_sampling_probability: f64,
-
     /// Lowest probability calculated (Jaeger's `sampling.min-sampling-probability`).
     #[arg(
         long,
@@ -91,21 +72,11 @@ pub struct SamplingArgs {
 impl SamplingArgs {
     /// Checks what clap cannot; one clear line on error.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.sampling_adaptive {
+        if !self.shared.sampling_adaptive {
             return Ok(());
         }
-        let probability = |name: &str, p: f64| {
-            if p > 0.0 && p <= 1.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} must be in (0, 1]"))
-            }
-        };
-        probability(
-            "--sampling-initial-sampling-probability",
-            self.sampling_initial_sampling_probability,
-        )?;
-        probability(
+        self.shared.validate()?;
+        check_probability(
             "--sampling-min-sampling-probability",
             self.sampling_min_sampling_probability,
         )?;
@@ -126,9 +97,6 @@ impl SamplingArgs {
                     .into(),
             );
         }
-        if self.kafka_sampling_topic.is_empty() {
-            return Err("--kafka-sampling-topic must not be empty".into());
-        }
         Ok(())
     }
 
@@ -136,7 +104,7 @@ impl SamplingArgs {
         calculator::Options {
             target_samples_per_second: self.sampling_target_samples_per_second,
             delta_tolerance: self.sampling_delta_tolerance,
-            initial_sampling_probability: self.sampling_initial_sampling_probability,
+            initial_sampling_probability: self.shared.sampling_initial_sampling_probability,
             min_sampling_probability: self.sampling_min_sampling_probability,
             aggregation_buckets: self.sampling_aggregation_buckets,
             buckets_for_calculation: self.sampling_buckets_for_calculation,

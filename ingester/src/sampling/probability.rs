@@ -108,11 +108,11 @@ fn as_f64(value: &any_value::Value) -> Option<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::AnyValue;
 
-    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue {
             key: key.into(),
             value: Some(AnyValue { value: Some(value) }),

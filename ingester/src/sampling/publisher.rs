@@ -8,9 +8,8 @@ use std::time::Duration;
 use ferrotrace_common::jaeger::sampling_store::{
     encode_probabilities, ProbabilitiesDoc, PROBABILITIES_KEY,
 };
-use ferrotrace_common::kafka_client::{KafkaLogs, LogContext};
-use ferrotrace_common::kafka_security::{self, KafkaSecurity};
-use rdkafka::config::ClientConfig;
+use ferrotrace_common::kafka_client::{side_producer, LogContext};
+use ferrotrace_common::kafka_security::KafkaSecurity;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -34,22 +33,15 @@ impl Publisher {
         security: &KafkaSecurity,
         extra: &[(String, String)],
     ) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "ferrotrace-ingester-sampling")
-            .set("acks", "all")
-            .set("message.timeout.ms", "10000");
-        security
-            .apply(&mut config)
-            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-        for (key, value) in extra {
-            config.set(key, value);
-        }
         Ok(Self {
-            producer: config
-                .create_with_context(LogContext(KafkaLogs::new("sampling producer")))
-                .map_err(kafka_security::redact_error)?,
+            producer: side_producer(
+                brokers,
+                "ferrotrace-ingester-sampling",
+                "sampling producer",
+                SEND_TIMEOUT,
+                security,
+                extra,
+            )?,
             topic: topic.to_owned(),
         })
     }

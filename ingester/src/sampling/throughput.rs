@@ -153,17 +153,10 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use crate::sampling::probability::tests::kv;
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-
-    fn kv(key: &str, value: any_value::Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
 
     fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
