@@ -157,7 +157,7 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn push_date(out: &mut String, separator: &str, day: u64) {
+pub(crate) fn push_date(out: &mut String, separator: &str, day: u64) {
     // u64 microseconds reach only ~213 million days, far inside i64.
     let (year, month, day) = civil_from_days(day as i64);
     push_padded(out, year as u64, 4);

@@ -19,6 +19,7 @@ pub mod index;
 pub mod model;
 pub mod proto;
 pub mod sampling;
+pub mod sampling_store;
 pub mod tags_as_fields;
 pub mod thrift;
 pub mod to_otlp;
