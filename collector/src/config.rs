@@ -45,6 +45,10 @@ pub struct Config {
     #[command(flatten)]
     pub kafka_security: KafkaSecurity,
 
+    // Adaptive sampling (`--sampling-adaptive`, `--kafka-sampling-topic`, `--sampling-*`).
+    #[command(flatten)]
+    pub adaptive_sampling: crate::sampling::adaptive::AdaptiveArgs,
+
     /// Largest Kafka message value in bytes; bigger traces are split into several messages.
     #[arg(
         long,
@@ -376,6 +380,7 @@ impl Config {
             return Err("--max-inflight-bytes must be at least --max-request-bytes".into());
         }
         self.kafka_security.validate().map_err(|e| e.to_string())?;
+        self.adaptive_sampling.validate()?;
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err("--tls-cert-file and --tls-key-file go together".into());
         }

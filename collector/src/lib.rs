@@ -233,6 +233,8 @@ impl Collector {
                 .clone()
                 .watch(config.reload_interval, shutdown.clone()),
         );
+        sampling::adaptive::start(&config, &sampling, &shutdown)
+            .context("following the adaptive sampling topic")?;
 
         let listener_options = |receiver, alpn| ListenerOptions {
             receiver,

@@ -28,7 +28,12 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     raise_fd_limit(&config);
-    let metrics = telemetry::init_metrics("collector", metrics::HISTOGRAMS)?;
+    let metrics = telemetry::init_metrics_with_buckets(
+        "collector",
+        metrics::HISTOGRAMS,
+        &[],
+        metrics::REMOVABLE_GAUGES,
+    )?;
     let collector = match Collector::bind(config, metrics).await {
         Ok(collector) => collector,
         // TLS, token or strategies files that do not load are a configuration error, like a bad flag.

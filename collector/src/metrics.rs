@@ -6,6 +6,18 @@ use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 
 use crate::pipeline::ExportError;
 
+/// The highest adaptive sampling probability served to an operation of a
+/// service, by service (up to `--sampling-metrics-max-services`).
+pub const SAMPLING_PROBABILITY: &str = "ferrotrace_collector_sampling_probability";
+/// Services with adaptive probabilities beyond `--sampling-metrics-max-services`.
+pub const SAMPLING_SERVICES_UNEXPORTED: &str = "ferrotrace_collector_sampling_services_unexported";
+/// Adaptive sampling calculations read from the sampling topic and served.
+pub const SAMPLING_UPDATES: &str = "ferrotrace_collector_sampling_updates_total";
+/// Sampling topic failures, by reason (`kafka`, `undecodable`).
+pub const SAMPLING_ERRORS: &str = "ferrotrace_collector_sampling_errors_total";
+/// Gauges whose series are removed when what they describe is gone.
+pub const REMOVABLE_GAUGES: &[&str] = &[SAMPLING_PROBABILITY];
+
 /// Spans received, by receiver and outcome (`accepted`, `rejected`, `refused`).
 pub const SPANS: &str = "ferrotrace_collector_spans_total";
 /// Spans refused as invalid, by receiver and reason (`zero_trace_id`, `zero_span_id`, `invalid_id`, `invalid_timestamp`, `timestamp_out_of_window`, `too_large`).
@@ -98,6 +110,11 @@ pub fn register(receivers: &[&'static str], sampling_receivers: &[&'static str])
     }
     metrics::counter!(KAFKA_BYTES).increment(0);
     metrics::gauge!(INFLIGHT_BYTES).increment(0.0);
+    metrics::counter!(SAMPLING_UPDATES).increment(0);
+    for reason in ["kafka", "undecodable"] {
+        metrics::counter!(SAMPLING_ERRORS, "reason" => reason).increment(0);
+    }
+    metrics::gauge!(SAMPLING_SERVICES_UNEXPORTED).set(0.0);
     for &receiver in sampling_receivers {
         for result in SAMPLING_RESULTS {
             metrics::counter!(SAMPLING_REQUESTS, "receiver" => receiver, "result" => result)
@@ -111,6 +128,18 @@ pub fn register(receivers: &[&'static str], sampling_receivers: &[&'static str])
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    describe_gauge!(SAMPLING_PROBABILITY, Unit::Count, "Adaptive sampling: the highest probability served to an operation of the service, by service (up to --sampling-metrics-max-services services).");
+    describe_gauge!(SAMPLING_SERVICES_UNEXPORTED, Unit::Count, "Adaptive sampling: services served whose probability is not exported (beyond --sampling-metrics-max-services).");
+    describe_counter!(
+        SAMPLING_UPDATES,
+        Unit::Count,
+        "Adaptive sampling calculations read from the sampling topic and served."
+    );
+    describe_counter!(
+        SAMPLING_ERRORS,
+        Unit::Count,
+        "Adaptive sampling topic failures, by reason (kafka, undecodable)."
+    );
     describe_counter!(SPANS, Unit::Count, "Spans received, by receiver and outcome (accepted, rejected in partial_success, refused with a retryable error).");
     describe_counter!(
         SPANS_REFUSED,

@@ -166,7 +166,8 @@ impl KafkaLogs {
 }
 
 /// A client context that only routes librdkafka's logs and errors through
-/// [`KafkaLogs`]: for a producer that needs nothing else.
+/// [`KafkaLogs`]: for a producer, or a consumer of assigned partitions,
+/// that needs nothing else.
 pub struct LogContext(pub KafkaLogs);
 
 impl ClientContext for LogContext {
@@ -177,6 +178,38 @@ impl ClientContext for LogContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.0.error(&error, reason);
     }
+}
+
+impl rdkafka::consumer::ConsumerContext for LogContext {}
+
+/// A side producer (`acks=all`) of `client_id` whose logs are labelled
+/// `label`: `security` first, then the user's `extra` properties, which win.
+pub fn side_producer(
+    brokers: &str,
+    client_id: &str,
+    label: &'static str,
+    message_timeout: Duration,
+    security: &crate::kafka_security::KafkaSecurity,
+    extra: &[(String, String)],
+) -> Result<rdkafka::producer::FutureProducer<LogContext>, KafkaError> {
+    let mut config = rdkafka::config::ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("client.id", client_id)
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            message_timeout.as_millis().to_string(),
+        );
+    security
+        .apply(&mut config)
+        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    config
+        .create_with_context(LogContext(KafkaLogs::new(label)))
+        .map_err(crate::kafka_security::redact_error)
 }
 
 /// Why a topic cannot be used right now: a readiness reason.

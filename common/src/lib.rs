@@ -5,6 +5,7 @@
 //!
 //! Nothing here has process-level side effects until a binary calls it.
 
+pub mod adaptive_sampling;
 #[cfg(feature = "admin")]
 pub mod admin;
 pub mod config;

@@ -34,6 +34,7 @@ use crate::es::templates::TemplateOptions;
 use crate::metrics_gen::service_graph::ServiceGraphOptions;
 use crate::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use crate::metrics_gen::Options as MetricsGenOptions;
+use crate::sampling::config::SamplingArgs;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -93,6 +94,10 @@ pub struct Config {
     // Kafka TLS and SASL (`--kafka-tls*`, `--kafka-sasl-*`) of the consumer and the dead-letter producer, shared with the collector.
     #[command(flatten)]
     pub kafka_security: KafkaSecurity,
+
+    // Adaptive sampling (`--sampling-*`, `--kafka-sampling-topic`).
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 
     /// Elasticsearch/OpenSearch URLs (comma-separated).
     #[arg(
@@ -603,6 +608,7 @@ impl Config {
         if !self.stuck_after.is_zero() && self.stuck_after < Duration::from_secs(1) {
             return Err("--stuck-after must be 0 (off) or at least 1s".into());
         }
+        self.sampling.validate()?;
         if self.test_wedge_after_messages == Some(0) {
             return Err("--test-wedge-after-messages must be positive".into());
         }

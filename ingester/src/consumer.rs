@@ -50,6 +50,7 @@ use crate::es::client::EsClient;
 use crate::liveness::Progress;
 use crate::metrics as m;
 use crate::metrics_gen::{self, MetricsGenerator};
+use crate::sampling;
 
 /// Offsets stored for commit, per partition (the next offset to read).
 pub type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
@@ -394,6 +395,8 @@ struct Completion {
     messages: Vec<MessageRef>,
     /// Service/operation keys written by the bulk (see `BatchBuilder::services_stored`).
     services: Vec<u64>,
+    /// The batch's sampled root spans, for adaptive sampling once stored.
+    roots: sampling::throughput::Counts,
     outcome: Outcome,
     /// The reason when the messages were moved whole to the dead-letter
     /// topic rather than stored.
@@ -422,6 +425,10 @@ struct IngestLoop {
     dead_letters: DeadLetters,
     bulk_max_bytes: usize,
     metrics_gen: MetricsGenerator,
+    /// Adaptive sampling's throughput (`--sampling-adaptive`), and the
+    /// sampled root spans of the batch being built.
+    sampling: Option<sampling::throughput::Recorder>,
+    roots: sampling::throughput::Counts,
     encoding_check: EncodingCheck,
     /// Dead letters of messages in the current batch that had spans the
     /// writer skipped, with their trace IDs: sent once the batch is stored.
@@ -438,6 +445,7 @@ pub struct Sinks {
     pub builder: BatchBuilder,
     pub dead_letters: DeadLetters,
     pub metrics_gen: MetricsGenerator,
+    pub sampling: Option<sampling::throughput::Recorder>,
 }
 
 /// How the poll loop decodes, batches and bounds its work.
@@ -478,6 +486,7 @@ pub async fn run(
         builder,
         dead_letters,
         metrics_gen,
+        sampling,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(options.bulk_workers * 2);
@@ -498,6 +507,8 @@ pub async fn run(
         dead_letters,
         bulk_max_bytes: options.bulk_max_bytes,
         metrics_gen,
+        sampling,
+        roots: Default::default(),
         encoding_check: EncodingCheck::new(options.encoding_check),
         unwritable: Vec::new(),
         progress,
@@ -630,6 +641,9 @@ impl IngestLoop {
                 }
                 let skipped = self.builder.add(reference, &request);
                 self.metrics_gen.observe(&request);
+                if self.sampling.is_some() {
+                    self.roots.observe(&request);
+                }
                 if skipped > 0 {
                     // Stored but for these spans: the message also goes to
                     // the dead-letter topic once its batch is stored.
@@ -716,6 +730,7 @@ impl IngestLoop {
                 .send(Completion {
                     messages: vec![reference],
                     services: Vec::new(),
+                    roots: Default::default(),
                     outcome,
                     dead_lettered: Some(letter.reason),
                 })
@@ -787,6 +802,9 @@ impl IngestLoop {
         self.progress.advanced();
         if let Outcome::Stored { .. } = done.outcome {
             self.builder.services_stored(&done.services);
+            if let Some(recorder) = &self.sampling {
+                recorder.stored(done.roots);
+            }
             let count = done.messages.len() as u64;
             match done.dead_lettered {
                 Some(reason) => metrics::counter!(m::MESSAGES_DEAD_LETTERED, "reason" => reason)
@@ -868,6 +886,7 @@ impl IngestLoop {
         let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         let unwritable = std::mem::take(&mut self.unwritable);
+        let roots = std::mem::take(&mut self.roots);
         let bytes = batch.bytes() as f64;
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
@@ -916,6 +935,7 @@ impl IngestLoop {
                 .send(Completion {
                     messages,
                     services,
+                    roots,
                     outcome,
                     dead_lettered: None,
                 })

@@ -21,13 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ferrotrace_common::kafka_client::{KafkaLogs, LogContext, Problem};
-use ferrotrace_common::kafka_security::{self, KafkaSecurity};
+use ferrotrace_common::kafka_client::{side_producer, LogContext, Problem};
+use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::log_limit::LogLimiter;
 use ferrotrace_format::hex;
 use ferrotrace_format::jaeger::writer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -67,22 +66,15 @@ impl DeadLetters {
         security: &KafkaSecurity,
         extra: &[(String, String)],
     ) -> Result<Self, KafkaError> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "ferrotrace-ingester-dlq")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000");
-        security
-            .apply(&mut config)
-            .map_err(|e| KafkaError::ClientCreation(e.to_string()))?;
-        for (key, value) in extra {
-            config.set(key, value);
-        }
         Ok(Self {
-            producer: config
-                .create_with_context(LogContext(KafkaLogs::new("dead-letter producer")))
-                .map_err(kafka_security::redact_error)?,
+            producer: side_producer(
+                brokers,
+                "ferrotrace-ingester-dlq",
+                "dead-letter producer",
+                Duration::from_secs(30),
+                security,
+                extra,
+            )?,
             topic: topic.to_string(),
             retry_log: Arc::default(),
         })

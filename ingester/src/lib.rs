@@ -13,6 +13,7 @@ pub mod liveness;
 pub mod metrics;
 pub mod metrics_gen;
 pub mod readiness;
+pub mod sampling;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -147,6 +148,10 @@ async fn consume(
         &config.kafka_producer_config,
     )
     .context("creating the dead-letter producer")?;
+    let recorder = match config.sampling.shared.sampling_adaptive {
+        true => Some(start_sampling(&config, &es, &consumer, &shutdown)?),
+        false => None,
+    };
     let progress = Arc::new(liveness::Progress::default());
     let watchdog = liveness::Watchdog {
         consumer: consumer.clone(),
@@ -167,6 +172,7 @@ async fn consume(
             builder,
             dead_letters,
             metrics_gen: MetricsGenerator::new(&config.metrics_gen_options()),
+            sampling: recorder,
         },
         progress,
         shutdown,
@@ -174,6 +180,50 @@ async fn consume(
     )
     .await;
     Ok(())
+}
+
+/// Starts adaptive sampling's task (until `shutdown`); returns where the
+/// consume loop records the root spans it stores.
+fn start_sampling(
+    config: &Config,
+    es: &EsClient,
+    consumer: &Arc<consumer::IngestConsumer>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<sampling::throughput::Recorder> {
+    let args = &config.sampling;
+    let publisher = sampling::publisher::Publisher::new(
+        &config.kafka_brokers,
+        &args.shared.kafka_sampling_topic,
+        &config.kafka_security,
+        &config.kafka_producer_config,
+    )
+    .context("creating the sampling topic producer")?;
+    let recorder = sampling::throughput::Recorder::default();
+    let task = sampling::Sampling {
+        options: sampling::SamplingOptions {
+            calculation: args.calculation(),
+            interval: args.sampling_calculation_interval,
+            delay: args.sampling_calculation_delay,
+            hostname: std::env::var("HOSTNAME").unwrap_or_else(|_| "ferrotrace-ingester".into()),
+        },
+        store: sampling::store::SamplingStore::new(
+            es.clone(),
+            &config.es_index_prefix,
+            &config.es_index_date_separator,
+        ),
+        publisher,
+        recorder: recorder.clone(),
+    };
+    let consumer = consumer.clone();
+    let is_leader = move || {
+        consumer
+            .context()
+            .owned_partitions()
+            .contains(&sampling::LEADER_PARTITION)
+    };
+    tokio::spawn(task.run(is_leader, shutdown.clone()));
+    tracing::info!(topic = %args.shared.kafka_sampling_topic, "adaptive sampling on");
+    Ok(recorder)
 }
 
 /// Aborts a background task when the function that started it returns.

@@ -59,6 +59,27 @@ pub const METRICS_GEN_SPANS_SKIPPED: &str =
 /// Client or server spans waiting for their other half in the service graph.
 pub const SG_WAITING: &str = "ferrotrace_ingester_service_graph_waiting_spans";
 
+/// Adaptive sampling calculations run (on the leader, the owner of partition 0).
+pub const SAMPLING_CALCULATIONS: &str = "ferrotrace_ingester_sampling_calculations_total";
+/// Adaptive sampling store failures, by operation (`write_throughput`,
+/// `read_throughput`, `write_probabilities`, `read_probabilities`, `publish`).
+pub const SAMPLING_STORE_ERRORS: &str = "ferrotrace_ingester_sampling_store_errors_total";
+/// 1 while this ingester computes the adaptive sampling probabilities.
+pub const SAMPLING_LEADER: &str = "ferrotrace_ingester_sampling_leader";
+/// Operations in the last adaptive sampling calculation.
+pub const SAMPLING_OPERATIONS: &str = "ferrotrace_ingester_sampling_operations";
+/// Sampled root spans not counted because an interval reached the operation limit.
+pub const SAMPLING_ROOT_SPANS_OVERFLOW: &str =
+    "ferrotrace_ingester_sampling_root_spans_overflow_total";
+/// Every operation label of [`SAMPLING_STORE_ERRORS`].
+pub const SAMPLING_STORE_OPERATIONS: &[&str] = &[
+    "write_throughput",
+    "read_throughput",
+    "write_probabilities",
+    "read_probabilities",
+    "publish",
+];
+
 // Grafana Tempo's metrics-generator names, so Grafana's service graph and
 // span metrics panels work unchanged (see `metrics_gen`).
 pub const SG_REQUESTS: &str = "traces_service_graph_request_total";
@@ -150,10 +171,44 @@ pub fn register(encoding: Encoding) {
         metrics::gauge!(gauge).increment(0.0);
     }
     let _ = metrics::histogram!(BULK_DURATION);
+    for counter in [SAMPLING_CALCULATIONS, SAMPLING_ROOT_SPANS_OVERFLOW] {
+        metrics::counter!(counter).increment(0);
+    }
+    for &operation in SAMPLING_STORE_OPERATIONS {
+        metrics::counter!(SAMPLING_STORE_ERRORS, "operation" => operation).increment(0);
+    }
+    for gauge in [SAMPLING_LEADER, SAMPLING_OPERATIONS] {
+        metrics::gauge!(gauge).set(0.0);
+    }
 }
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    describe_counter!(
+        SAMPLING_CALCULATIONS,
+        Unit::Count,
+        "Adaptive sampling calculations run by this ingester (the owner of partition 0 of the spans topic)."
+    );
+    describe_counter!(
+        SAMPLING_STORE_ERRORS,
+        Unit::Count,
+        "Adaptive sampling reads and writes of Elasticsearch, and publications to the sampling topic, that failed, by operation."
+    );
+    metrics::describe_gauge!(
+        SAMPLING_LEADER,
+        Unit::Count,
+        "1 while this ingester computes the adaptive sampling probabilities (it owns partition 0), else 0."
+    );
+    metrics::describe_gauge!(
+        SAMPLING_OPERATIONS,
+        Unit::Count,
+        "Operations whose probability the last adaptive sampling calculation computed."
+    );
+    describe_counter!(
+        SAMPLING_ROOT_SPANS_OVERFLOW,
+        Unit::Count,
+        "Sampled root spans left out of the adaptive sampling throughput because an interval had reached its operation limit."
+    );
     describe_counter!(
         BULK_BYTES,
         Unit::Bytes,

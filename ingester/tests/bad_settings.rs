@@ -36,6 +36,18 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
         ),
         (vec!["--admin-listen", "localhost:port"], "--admin-listen"),
         (vec!["--stuck-after", "500ms"], "--stuck-after"),
+        (
+            vec!["--sampling-adaptive", "--sampling-delta-tolerance=-0.5"],
+            "--sampling-delta-tolerance",
+        ),
+        (
+            vec![
+                "--sampling-adaptive",
+                "--sampling-min-sampling-probability",
+                "2",
+            ],
+            "--sampling-min-sampling-probability",
+        ),
         // A host name is a valid listen address: the line is about the other flag.
         (
             vec!["--admin-listen", "localhost:0", "--es-timeout", "0s"],

@@ -11,6 +11,7 @@
 //! 0.001) when there is no file. An unknown service gets the default, as
 //! Jaeger answers.
 
+pub mod adaptive;
 pub mod file;
 pub mod grpc;
 pub mod http;

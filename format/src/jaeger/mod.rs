@@ -27,6 +27,8 @@
 //! Remote sampling:
 //! - [`sampling`]: the sampling strategy messages and the JSON Jaeger's
 //!   sampling endpoints answer with.
+//! - [`sampling_store`]: the documents adaptive sampling keeps its
+//!   throughput and probabilities in.
 //!
 //! Everything here is pure: no I/O and no global state. The translation
 //! rules and where each was taken from are documented in [`writer`] and
@@ -41,6 +43,7 @@ pub mod json;
 pub mod model;
 pub mod proto;
 pub mod sampling;
+pub mod sampling_store;
 pub mod service_doc;
 pub mod tags_as_fields;
 pub mod thrift;

@@ -1,4 +1,5 @@
-//! Index templates for the Jaeger indices: span, service and dependencies.
+//! Index templates for the Jaeger indices: span, service, dependencies and
+//! adaptive sampling.
 //!
 //! The mappings are Jaeger 1.x's (plugin/storage/es/mappings/jaeger-*-7.json
 //! and -8.json in Jaeger v1.53): `keyword` (`ignore_above: 256`) for IDs,
@@ -87,14 +88,15 @@ pub const COMPOSABLE_PRIORITY: u32 = 501;
 /// Jaeger's `index.mapping.nested_fields.limit`.
 const NESTED_FIELDS_LIMIT: u32 = 50;
 
-/// The three templates, `(name, body)`, in install order: span, service,
-/// dependencies. Install each with `PUT /<api.path()>/<name>`.
+/// The templates, `(name, body)`, in install order: span, service,
+/// dependencies, sampling. Install each with `PUT /<api.path()>/<name>`.
 pub fn templates(api: TemplateApi, opts: &TemplateOptions) -> Vec<(String, Value)> {
     let prefix = normalized_prefix(&opts.prefix);
     [
         ("jaeger-span", Some(span_mappings())),
         ("jaeger-service", Some(service_mappings())),
         ("jaeger-dependencies", None),
+        ("jaeger-sampling", Some(sampling_mappings())),
     ]
     .into_iter()
     .map(|(base, mappings)| {
@@ -114,6 +116,25 @@ fn normalized_prefix(prefix: &str) -> String {
     } else {
         format!("{prefix}-")
     }
+}
+
+/// Jaeger leaves the sampling documents to dynamic mapping; the maps keyed
+/// by probability, service or operation are not indexed here (they stay in
+/// `_source`), so that their keys do not become fields: a dotted key such as
+/// `0.001000` would be an object path, and new names would grow the mapping
+/// without bound.
+fn sampling_mappings() -> Value {
+    let unindexed = json!({"type": "object", "enabled": false});
+    json!({
+        "properties": {
+            "timestamp": {"type": "date"},
+            "throughputs": {"properties": {"Probabilities": unindexed}},
+            "probabilitiesandqps": {"properties": {
+                "Probabilities": unindexed,
+                "QPS": unindexed,
+            }},
+        }
+    })
 }
 
 fn template_body(api: TemplateApi, name: &str, opts: &TemplateOptions, mappings: Value) -> Value {
@@ -324,6 +345,20 @@ mod tests {
     }
 
     #[test]
+    fn sampling_template_leaves_the_keyed_maps_unindexed() {
+        for api in APIS {
+            let all = templates(api, &opts(""));
+            let props = &mappings(api, &all[3].1)["properties"];
+            assert_eq!(props["timestamp"]["type"], "date");
+            let off = json!({"type": "object", "enabled": false});
+            assert_eq!(props["throughputs"]["properties"]["Probabilities"], off);
+            let calculation = &props["probabilitiesandqps"]["properties"];
+            assert_eq!(calculation["Probabilities"], off);
+            assert_eq!(calculation["QPS"], off);
+        }
+    }
+
+    #[test]
     fn names_and_patterns_carry_the_prefix() {
         let names = |prefix: &str| -> Vec<String> {
             templates(TemplateApi::Composable, &opts(prefix))
@@ -333,14 +368,20 @@ mod tests {
         };
         assert_eq!(
             names(""),
-            ["jaeger-span", "jaeger-service", "jaeger-dependencies"]
+            [
+                "jaeger-span",
+                "jaeger-service",
+                "jaeger-dependencies",
+                "jaeger-sampling"
+            ]
         );
         assert_eq!(
             names("t1"),
             [
                 "t1-jaeger-span",
                 "t1-jaeger-service",
-                "t1-jaeger-dependencies"
+                "t1-jaeger-dependencies",
+                "t1-jaeger-sampling"
             ]
         );
         assert_eq!(names("t1-"), names("t1"));

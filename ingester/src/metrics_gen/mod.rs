@@ -145,7 +145,7 @@ impl MetricsGenerator {
 }
 
 /// The resource's `service.name` (string values only, like the Jaeger translation).
-fn service_name(resource: &Resource) -> Option<&str> {
+pub(crate) fn service_name(resource: &Resource) -> Option<&str> {
     resource
         .attributes
         .iter()
