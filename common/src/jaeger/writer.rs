@@ -53,12 +53,12 @@ pub const EMPTY_SERVICE_NAME: &str = "empty-service-name";
 /// Length of a [`SpanDoc::doc_id`]: 32 + 1 + 16 + 1 + 16.
 pub const DOC_ID_LEN: usize = 66;
 
-const SERVICE_NAME_KEY: &str = "service.name";
-const EVENT_NAME_KEY: &str = "event";
-const REF_TYPE_KEY: &str = "opentracing.ref_type";
-const REF_TYPE_CHILD_OF: &str = "child_of";
+pub(crate) const SERVICE_NAME_KEY: &str = "service.name";
+pub(crate) const EVENT_NAME_KEY: &str = "event";
+pub(crate) const REF_TYPE_KEY: &str = "opentracing.ref_type";
+pub(crate) const REF_TYPE_CHILD_OF: &str = "child_of";
 /// The W3C trace flags in OTLP's `Span.flags` (`SPAN_FLAGS_TRACE_FLAGS_MASK`).
-const TRACE_FLAGS_MASK: u32 = 0xff;
+pub(crate) const TRACE_FLAGS_MASK: u32 = 0xff;
 
 /// One span document, borrowed from the writer (and the request) until the
 /// next one is written.
@@ -456,13 +456,13 @@ fn link_is_child_of(link: &Link) -> bool {
 
 /// Writes a comma unless `out` is right after the opening bracket.
 #[inline]
-fn push_separator(out: &mut Vec<u8>) {
+pub(crate) fn push_separator(out: &mut Vec<u8>) {
     if out.last() != Some(&b'[') {
         out.push(b',');
     }
 }
 
-fn push_reference(
+pub(crate) fn push_reference(
     out: &mut Vec<u8>,
     child_of: bool,
     trace_id: &TraceIdBytes,
@@ -503,7 +503,7 @@ fn emit_attribute(
     }
 }
 
-fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+pub(crate) fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
     push_separator(out);
     out.extend_from_slice(b"{\"key\":");
     push_json_str(out, key);
@@ -838,7 +838,7 @@ static DEC_PAIRS: [[u8; 2]; 100] = {
 
 /// Appends `value` in decimal.
 #[inline]
-fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while value >= 100 {
@@ -904,7 +904,7 @@ impl std::fmt::Write for StackText {
 /// exponent is below -4 or at least the precision (10, or the digit count
 /// when that is smaller and the number has no fractional digits), with a
 /// signed, at least two-digit exponent (`1e+21`, `1.5e-07`).
-fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
         return;
