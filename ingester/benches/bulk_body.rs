@@ -4,6 +4,10 @@
 //! messages per batch. Requests are `ferrotrace-loadtest`'s HotROD-like
 //! traces, 10 spans of 20 attributes each.
 //!
+//! Two paths: prost decode + the reference writer (`decode_and_write`, what
+//! other encodings and the metrics generator still need), and documents
+//! written straight from the wire (`wire_write`, the `otlp_proto` path).
+//!
 //! Run: `cargo bench -p ferrotrace-ingester --bench bulk_body`
 //! The batch builder is reused across iterations, as in the ingester, and
 //! the allocator is the ingester's (mimalloc).
@@ -38,6 +42,34 @@ fn bulk_body(c: &mut Criterion) {
         date_separator: "-".into(),
         ..IndexOptions::default()
     });
+    // Both paths write the same body, byte for byte.
+    let bodies: Vec<Vec<u8>> = (0..2)
+        .map(|path| {
+            let mut builder = BatchBuilder::new(IndexOptions {
+                date_separator: "-".into(),
+                ..IndexOptions::default()
+            });
+            for (offset, value) in messages.iter().enumerate() {
+                let message = MessageRef {
+                    partition: 0,
+                    offset: offset as i64,
+                    epoch: 0,
+                };
+                if path == 0 {
+                    let request = ExportTraceServiceRequest::decode(value.as_slice())
+                        .expect("generated messages decode");
+                    builder.add(message, &request);
+                } else {
+                    builder
+                        .add_encoded(message, value)
+                        .expect("generated messages decode");
+                }
+            }
+            builder.take().expect("a batch").body().to_vec()
+        })
+        .collect();
+    assert_eq!(bodies[0], bodies[1], "the wire writer's body differs");
+
     let mut group = c.benchmark_group("bulk_body");
     group.throughput(Throughput::ElementsAndBytes {
         elements: spans,
@@ -59,6 +91,22 @@ fn bulk_body(c: &mut Criterion) {
                         epoch: 0,
                     };
                     builder.add(message, &request);
+                }
+                builder.take().map_or(0, |batch| batch.body_len())
+            })
+        },
+    );
+    group.bench_function(
+        format!("wire_write_{}_messages_{spans}_spans", messages.len()),
+        |b| {
+            b.iter(|| {
+                for (offset, value) in messages.iter().enumerate() {
+                    let message = MessageRef {
+                        partition: 0,
+                        offset: offset as i64,
+                        epoch: 0,
+                    };
+                    let _ = builder.add_encoded(message, black_box(value.as_slice()));
                 }
                 builder.take().map_or(0, |batch| batch.body_len())
             })
