@@ -8,11 +8,15 @@
 //! other encodings and the metrics generator still need), and documents
 //! written straight from the wire (`wire_write`, the `otlp_proto` path).
 //!
+//! Times are the CPU time of the benchmark thread (Linux schedstat), so
+//! they compare with the floor instruments' CPU figures on a busy machine.
+//!
 //! Run: `cargo bench -p ferrotrace-ingester --bench bulk_body`
 //! The batch builder is reused across iterations, as in the ingester, and
 //! the allocator is the ingester's (mimalloc).
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrotrace_common::otlp::split_by_trace;
@@ -50,11 +54,7 @@ fn bulk_body(c: &mut Criterion) {
                 ..IndexOptions::default()
             });
             for (offset, value) in messages.iter().enumerate() {
-                let message = MessageRef {
-                    partition: 0,
-                    offset: offset as i64,
-                    epoch: 0,
-                };
+                let message = message_ref(offset);
                 if path == 0 {
                     let request = ExportTraceServiceRequest::decode(value.as_slice())
                         .expect("generated messages decode");
@@ -70,49 +70,72 @@ fn bulk_body(c: &mut Criterion) {
         .collect();
     assert_eq!(bodies[0], bodies[1], "the wire writer's body differs");
 
+    println!(
+        "bulk_body input: {spans} spans in {} messages, {} bytes/span",
+        messages.len(),
+        message_bytes / spans as usize
+    );
+
     let mut group = c.benchmark_group("bulk_body");
     group.throughput(Throughput::ElementsAndBytes {
         elements: spans,
         bytes: message_bytes as u64,
     });
-    group.bench_function(
-        format!("decode_and_write_{}_messages_{spans}_spans", messages.len()),
-        |b| {
-            b.iter(|| {
-                for (offset, value) in messages.iter().enumerate() {
-                    let Ok(request) =
-                        ExportTraceServiceRequest::decode(black_box(value.as_slice()))
-                    else {
-                        continue;
-                    };
-                    let message = MessageRef {
-                        partition: 0,
-                        offset: offset as i64,
-                        epoch: 0,
-                    };
-                    builder.add(message, &request);
-                }
-                builder.take().map_or(0, |batch| batch.body_len())
-            })
-        },
-    );
-    group.bench_function(
-        format!("wire_write_{}_messages_{spans}_spans", messages.len()),
-        |b| {
-            b.iter(|| {
-                for (offset, value) in messages.iter().enumerate() {
-                    let message = MessageRef {
-                        partition: 0,
-                        offset: offset as i64,
-                        epoch: 0,
-                    };
-                    let _ = builder.add_encoded(message, black_box(value.as_slice()));
-                }
-                builder.take().map_or(0, |batch| batch.body_len())
-            })
-        },
-    );
+    let decode_and_write = |builder: &mut BatchBuilder| {
+        for (offset, value) in messages.iter().enumerate() {
+            let Ok(request) = ExportTraceServiceRequest::decode(black_box(value.as_slice())) else {
+                continue;
+            };
+            builder.add(message_ref(offset), &request);
+        }
+        builder.take().map_or(0, |batch| batch.body_len())
+    };
+    let wire_write = |builder: &mut BatchBuilder| {
+        for (offset, value) in messages.iter().enumerate() {
+            let _ = builder.add_encoded(message_ref(offset), black_box(value.as_slice()));
+        }
+        builder.take().map_or(0, |batch| batch.body_len())
+    };
+    let name = |path: &str| format!("{path}_{}_messages_{spans}_spans", messages.len());
+    group.bench_function(name("decode_and_write"), |b| {
+        b.iter_custom(|iterations| cpu_time(iterations, || decode_and_write(&mut builder)))
+    });
+    group.bench_function(name("wire_write"), |b| {
+        b.iter_custom(|iterations| cpu_time(iterations, || wire_write(&mut builder)))
+    });
     group.finish();
+}
+
+fn message_ref(offset: usize) -> MessageRef {
+    MessageRef {
+        partition: 0,
+        offset: offset as i64,
+        epoch: 0,
+    }
+}
+
+/// CPU time of this thread running `routine` `iterations` times: what
+/// criterion reports here, so the figures compare with the CPU-time figures
+/// of other measuring programs on a machine busy with other work (wall time
+/// would count the time other processes had the core).
+fn cpu_time(iterations: u64, mut routine: impl FnMut() -> usize) -> Duration {
+    let start = thread_cpu();
+    for _ in 0..iterations {
+        black_box(routine());
+    }
+    thread_cpu().saturating_sub(start)
+}
+
+/// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, ns).
+fn thread_cpu() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("/proc/thread-self/schedstat (Linux) gives the thread's CPU time");
+    let ns = text
+        .split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .expect("schedstat starts with the CPU time in ns");
+    Duration::from_nanos(ns)
 }
 
 criterion_group!(benches, bulk_body);

@@ -374,9 +374,21 @@ pub struct Rejected {
     pub doc: Vec<u8>,
 }
 
+/// The `_bulk` endpoint, asking only for what [`classify`] reads: the
+/// `errors` flag and each item's status and error (Elasticsearch's and
+/// OpenSearch's `filter_path`), not the index, id, version, shards and
+/// sequence numbers of every document.
+const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*.status,items.*.error";
+
+/// The `errors` flag alone: the items of a bulk without errors are skipped,
+/// not parsed.
+#[derive(Deserialize)]
+struct BulkErrors {
+    errors: bool,
+}
+
 #[derive(Deserialize)]
 struct BulkResponse {
-    errors: bool,
     #[serde(default)]
     items: Vec<BulkItem>,
 }
@@ -486,7 +498,7 @@ async fn send_request(
         let result = client
             .request(
                 Method::Post,
-                "/_bulk",
+                BULK_PATH,
                 "application/x-ndjson",
                 Some(body.clone()),
             )
@@ -579,9 +591,9 @@ fn rejection(item: &Item, status: u16, error: String, body: &[u8]) -> Rejected {
 
 /// Splits a bulk response into stored, retryable and permanently rejected items.
 fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
-    let parsed: BulkResponse =
+    let errors: BulkErrors =
         serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
-    if !parsed.errors {
+    if !errors.errors {
         let spans = items.iter().filter(|i| i.kind == DocKind::Span).count();
         return Ok(Classified {
             retry: Vec::new(),
@@ -589,6 +601,8 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
             rejected: Vec::new(),
         });
     }
+    let parsed: BulkResponse =
+        serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
     if parsed.items.len() != items.len() {
         return Err(format!(
             "bulk response has {} items for {} documents",
