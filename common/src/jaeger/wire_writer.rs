@@ -29,10 +29,11 @@ use prost::Message as _;
 use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::tags_as_fields::{FieldMap, TagsAsFields};
 use super::writer::{
-    doc_hash, push_base64, push_go_float_g10, push_go_json_float, push_i64, push_json_bytes,
-    push_reference, push_separator, push_string_tag, push_u64, SpanDoc, SpanDocWriter, WriteStats,
-    DOC_ID_LEN, EMPTY_SERVICE_NAME, EVENT_NAME_KEY, NO_SERVICE_NAME, REF_TYPE_CHILD_OF,
-    REF_TYPE_KEY, SERVICE_NAME_KEY, TRACE_FLAGS_MASK,
+    emit_kind_and_status, emit_string, push_base64, push_doc_head, push_go_float_g10,
+    push_go_json_float, push_i64, push_json_bytes, push_reference, push_separator, push_string_tag,
+    push_times, push_u64, write_doc_id, SpanDoc, SpanDocWriter, WriteStats, DOC_ID_LEN,
+    EMPTY_SERVICE_NAME, EVENT_NAME_KEY, NO_SERVICE_NAME, REF_TYPE_CHILD_OF, REF_TYPE_KEY,
+    SERVICE_NAME_KEY,
 };
 
 /// Deepest nesting the walk follows itself (the request is depth 0, a span
@@ -871,17 +872,7 @@ impl Render {
         let duration_micros = span.end.saturating_sub(span.start) / 1_000;
 
         let out = &mut self.json;
-        out.clear();
-        out.extend_from_slice(b"{\"traceID\":\"");
-        ids::push_jaeger_trace_id(out, &trace_id);
-        out.extend_from_slice(b"\",\"spanID\":\"");
-        ids::push_hex(out, &span_id);
-        out.push(b'"');
-        let flags = span.flags & TRACE_FLAGS_MASK;
-        if flags != 0 {
-            out.extend_from_slice(b",\"flags\":");
-            push_u64(out, u64::from(flags));
-        }
+        push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_bytes(out, span.name.of(message));
 
@@ -897,12 +888,7 @@ impl Render {
             push_reference(out, child_of(link), &link_trace, &link_span);
         }
 
-        out.extend_from_slice(b"],\"startTime\":");
-        push_u64(out, start_time_micros);
-        out.extend_from_slice(b",\"startTimeMillis\":");
-        push_u64(out, start_time_micros / 1_000);
-        out.extend_from_slice(b",\"duration\":");
-        push_u64(out, duration_micros);
+        push_times(out, start_time_micros, duration_micros);
 
         out.extend_from_slice(b",\"tags\":[");
         let mut fields = self.fields.as_deref_mut();
@@ -932,33 +918,7 @@ impl Render {
                 attr,
             );
         }
-        let kind = match span.kind {
-            1 => "internal",
-            2 => "server",
-            3 => "client",
-            4 => "producer",
-            5 => "consumer",
-            _ => "",
-        };
-        if !kind.is_empty() {
-            emit_string(out, fields.as_deref_mut(), "span.kind", kind);
-        }
-        match span.status_code {
-            1 => emit_string(out, fields.as_deref_mut(), "otel.status_code", "OK"),
-            2 => {
-                emit_string(out, fields.as_deref_mut(), "otel.status_code", "ERROR");
-                if !fields
-                    .as_deref_mut()
-                    .is_some_and(|f| f.take_bool("error", true))
-                {
-                    push_separator(out);
-                    out.extend_from_slice(
-                        b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}",
-                    );
-                }
-            }
-            _ => {}
-        }
+        emit_kind_and_status(out, fields.as_deref_mut(), span.kind, span.status_code);
         if !span.status_message.is_empty() {
             emit_string(
                 out,
@@ -1003,22 +963,8 @@ impl Render {
         out.extend_from_slice(&self.process);
 
         self.trace_id = trace_id;
-        let hash = doc_hash(&self.json);
-        ids::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
-        self.doc_id[32] = b'-';
-        ids::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
-        self.doc_id[49] = b'-';
-        ids::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
+        write_doc_id(&mut self.doc_id, &trace_id, &span_id, &self.json);
         Some(start_time_micros)
-    }
-}
-
-/// A string tag: a field of the `tag` object when tags-as-fields takes it,
-/// else an entry of the `tags` array.
-#[inline]
-fn emit_string(out: &mut Vec<u8>, fields: Option<&mut FieldMap>, key: &str, value: &str) {
-    if !fields.is_some_and(|f| f.take_string(key, value)) {
-        push_string_tag(out, key, value);
     }
 }
 

@@ -288,23 +288,7 @@ impl SpanDocWriter {
             / 1_000;
 
         let out = &mut self.json;
-        out.clear();
-        out.extend_from_slice(b"{\"traceID\":\"");
-        ids::push_jaeger_trace_id(out, &trace_id);
-        out.extend_from_slice(b"\",\"spanID\":\"");
-        ids::push_hex(out, &span_id);
-        out.push(b'"');
-        // `parentSpanID` is not written: Jaeger 1.x leaves it out, and
-        // Jaeger v2 readers fall back to the first CHILD_OF reference.
-        // `flags` are the W3C trace flags (the low byte of OTLP's flags:
-        // sampled = 1, as in Jaeger's model), left out when zero like
-        // Jaeger's `omitempty`. Jaeger v2 writes all 32 bits; bits 8 and 9
-        // (OTLP's "parent is remote") mean nothing to a Jaeger reader.
-        let flags = span.flags & TRACE_FLAGS_MASK;
-        if flags != 0 {
-            out.extend_from_slice(b",\"flags\":");
-            push_u64(out, u64::from(flags));
-        }
+        push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_str(out, &span.name);
 
@@ -322,12 +306,7 @@ impl SpanDocWriter {
             push_reference(out, link_is_child_of(link), &link_trace, &link_span);
         }
 
-        out.extend_from_slice(b"],\"startTime\":");
-        push_u64(out, start_time_micros);
-        out.extend_from_slice(b",\"startTimeMillis\":");
-        push_u64(out, start_time_micros / 1_000);
-        out.extend_from_slice(b",\"duration\":");
-        push_u64(out, duration_micros);
+        push_times(out, start_time_micros, duration_micros);
 
         // Tags, in the translator's order: scope name and version, the span
         // attributes (duplicates kept), span.kind, otel.status_code, error,
@@ -354,38 +333,11 @@ impl SpanDocWriter {
         for kv in &span.attributes {
             emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
-        let kind = match span.kind {
-            1 => "internal",
-            2 => "server",
-            3 => "client",
-            4 => "producer",
-            5 => "consumer",
-            _ => "",
-        };
-        if !kind.is_empty() {
-            emit_string(out, self.fields.as_deref_mut(), "span.kind", kind);
-        }
         let (status_code, status_message) = span
             .status
             .as_ref()
             .map_or((0, ""), |s| (s.code, s.message.as_str()));
-        match status_code {
-            1 => emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "OK"),
-            2 => {
-                emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "ERROR");
-                if !self
-                    .fields
-                    .as_deref_mut()
-                    .is_some_and(|f| f.take_bool("error", true))
-                {
-                    push_separator(out);
-                    out.extend_from_slice(
-                        b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}",
-                    );
-                }
-            }
-            _ => {}
-        }
+        emit_kind_and_status(out, self.fields.as_deref_mut(), span.kind, status_code);
         if !status_message.is_empty() {
             emit_string(
                 out,
@@ -430,12 +382,7 @@ impl SpanDocWriter {
         out.extend_from_slice(&self.process);
 
         self.trace_id = trace_id;
-        let hash = doc_hash(&self.json);
-        ids::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
-        self.doc_id[32] = b'-';
-        ids::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
-        self.doc_id[49] = b'-';
-        ids::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
+        write_doc_id(&mut self.doc_id, &trace_id, &span_id, &self.json);
         Some(start_time_micros)
     }
 }
@@ -480,10 +427,100 @@ pub(crate) fn push_reference(
     out.extend_from_slice(b"\"}");
 }
 
+/// `{"traceID":…,"spanID":…` and `"flags"`: the start of a span document.
+///
+/// `parentSpanID` is not written: Jaeger 1.x leaves it out, and Jaeger v2
+/// readers fall back to the first CHILD_OF reference. `flags` are the W3C
+/// trace flags (the low byte of OTLP's flags: sampled = 1, as in Jaeger's
+/// model), left out when zero like Jaeger's `omitempty`. Jaeger v2 writes all
+/// 32 bits; bits 8 and 9 (OTLP's "parent is remote") mean nothing to a
+/// Jaeger reader.
+pub(crate) fn push_doc_head(
+    out: &mut Vec<u8>,
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+    otlp_flags: u32,
+) {
+    out.clear();
+    out.extend_from_slice(b"{\"traceID\":\"");
+    ids::push_jaeger_trace_id(out, trace_id);
+    out.extend_from_slice(b"\",\"spanID\":\"");
+    ids::push_hex(out, span_id);
+    out.push(b'"');
+    let flags = otlp_flags & TRACE_FLAGS_MASK;
+    if flags != 0 {
+        out.extend_from_slice(b",\"flags\":");
+        push_u64(out, u64::from(flags));
+    }
+}
+
+/// `],"startTime":…,"startTimeMillis":…,"duration":…`: closes the
+/// references.
+pub(crate) fn push_times(out: &mut Vec<u8>, start_time_micros: u64, duration_micros: u64) {
+    out.extend_from_slice(b"],\"startTime\":");
+    push_u64(out, start_time_micros);
+    out.extend_from_slice(b",\"startTimeMillis\":");
+    push_u64(out, start_time_micros / 1_000);
+    out.extend_from_slice(b",\"duration\":");
+    push_u64(out, duration_micros);
+}
+
+/// The `span.kind`, `otel.status_code` and `error` tags of an OTLP span kind
+/// and status code.
+pub(crate) fn emit_kind_and_status(
+    out: &mut Vec<u8>,
+    mut fields: Option<&mut FieldMap>,
+    kind: i32,
+    status_code: i32,
+) {
+    let kind = match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "",
+    };
+    if !kind.is_empty() {
+        emit_string(out, fields.as_deref_mut(), "span.kind", kind);
+    }
+    match status_code {
+        1 => emit_string(out, fields, "otel.status_code", "OK"),
+        2 => {
+            emit_string(out, fields.as_deref_mut(), "otel.status_code", "ERROR");
+            if !fields.is_some_and(|f| f.take_bool("error", true)) {
+                push_separator(out);
+                out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `{trace id, 32 hex}-{span id, 16 hex}-{hash of the document, 16 hex}`.
+pub(crate) fn write_doc_id(
+    doc_id: &mut [u8; DOC_ID_LEN],
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+    json: &[u8],
+) {
+    let hash = doc_hash(json);
+    ids::encode_hex_into(trace_id, &mut doc_id[..32]);
+    doc_id[32] = b'-';
+    ids::encode_hex_into(span_id, &mut doc_id[33..49]);
+    doc_id[49] = b'-';
+    ids::encode_hex_into(&hash.to_be_bytes(), &mut doc_id[50..]);
+}
+
 /// A string tag: a field of the `tag` object when tags-as-fields takes it,
 /// else an entry of the `tags` array.
 #[inline]
-fn emit_string(out: &mut Vec<u8>, fields: Option<&mut FieldMap>, key: &str, value: &str) {
+pub(crate) fn emit_string(
+    out: &mut Vec<u8>,
+    fields: Option<&mut FieldMap>,
+    key: &str,
+    value: &str,
+) {
     if !fields.is_some_and(|f| f.take_string(key, value)) {
         push_string_tag(out, key, value);
     }
