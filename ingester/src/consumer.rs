@@ -587,19 +587,14 @@ impl IngestLoop {
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
         // translation refuses is).
-        let written = if self.encoding == Encoding::OtlpProto {
-            // The documents come straight from the wire, without a decode.
-            // The metrics generator still reads a decoded request.
-            let written = self
-                .builder
+        let written = if self.encoding == Encoding::OtlpProto && !self.metrics_gen.is_enabled() {
+            // Nothing else reads the request: the documents are written
+            // straight from the wire, without a decode. (The metrics
+            // generator reads a decoded request; with it on, decoding once
+            // and writing from the decoded request costs less than both.)
+            self.builder
                 .add_encoded(reference, value)
-                .map_err(|e| undecodable_request(&e));
-            if written.is_ok() && self.metrics_gen.is_enabled() {
-                if let Ok(request) = ExportTraceServiceRequest::decode(value) {
-                    self.metrics_gen.observe(&request);
-                }
-            }
-            written
+                .map_err(|e| undecodable_request(&e))
         } else {
             match kafka_codec::decode(self.encoding, value) {
                 Ok(otlp) => match ExportTraceServiceRequest::decode(&*otlp) {
