@@ -4,6 +4,8 @@
 //!
 //! - [`writer`]: the ingester's hot path, OTLP request → span document JSON
 //!   and a deterministic `_id`, without serde or per-span allocation.
+//! - [`wire_writer`]: the same documents written straight from an
+//!   `otlp_proto` message's protobuf wire, without a prost decode.
 //! - [`model`]: serde types of the span, service and dependencies documents,
 //!   for reading them back (tests, verifier, dependencies job).
 //! - [`ids`]: trace/span ID text exactly as Jaeger formats it.
@@ -23,6 +25,7 @@ pub mod sampling_store;
 pub mod tags_as_fields;
 pub mod thrift;
 pub mod to_otlp;
+pub mod wire_writer;
 pub mod writer;
 
 pub use index::{
@@ -30,4 +33,5 @@ pub use index::{
     write_service_doc, IndexKind, IndexNamer,
 };
 pub use tags_as_fields::TagsAsFields;
+pub use wire_writer::WireDocWriter;
 pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME, NO_SERVICE_NAME};

@@ -53,12 +53,12 @@ pub const EMPTY_SERVICE_NAME: &str = "empty-service-name";
 /// Length of a [`SpanDoc::doc_id`]: 32 + 1 + 16 + 1 + 16.
 pub const DOC_ID_LEN: usize = 66;
 
-const SERVICE_NAME_KEY: &str = "service.name";
-const EVENT_NAME_KEY: &str = "event";
-const REF_TYPE_KEY: &str = "opentracing.ref_type";
-const REF_TYPE_CHILD_OF: &str = "child_of";
+pub(crate) const SERVICE_NAME_KEY: &str = "service.name";
+pub(crate) const EVENT_NAME_KEY: &str = "event";
+pub(crate) const REF_TYPE_KEY: &str = "opentracing.ref_type";
+pub(crate) const REF_TYPE_CHILD_OF: &str = "child_of";
 /// The W3C trace flags in OTLP's `Span.flags` (`SPAN_FLAGS_TRACE_FLAGS_MASK`).
-const TRACE_FLAGS_MASK: u32 = 0xff;
+pub(crate) const TRACE_FLAGS_MASK: u32 = 0xff;
 
 /// One span document, borrowed from the writer (and the request) until the
 /// next one is written.
@@ -288,23 +288,7 @@ impl SpanDocWriter {
             / 1_000;
 
         let out = &mut self.json;
-        out.clear();
-        out.extend_from_slice(b"{\"traceID\":\"");
-        ids::push_jaeger_trace_id(out, &trace_id);
-        out.extend_from_slice(b"\",\"spanID\":\"");
-        ids::push_hex(out, &span_id);
-        out.push(b'"');
-        // `parentSpanID` is not written: Jaeger 1.x leaves it out, and
-        // Jaeger v2 readers fall back to the first CHILD_OF reference.
-        // `flags` are the W3C trace flags (the low byte of OTLP's flags:
-        // sampled = 1, as in Jaeger's model), left out when zero like
-        // Jaeger's `omitempty`. Jaeger v2 writes all 32 bits; bits 8 and 9
-        // (OTLP's "parent is remote") mean nothing to a Jaeger reader.
-        let flags = span.flags & TRACE_FLAGS_MASK;
-        if flags != 0 {
-            out.extend_from_slice(b",\"flags\":");
-            push_u64(out, u64::from(flags));
-        }
+        push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_str(out, &span.name);
 
@@ -322,12 +306,7 @@ impl SpanDocWriter {
             push_reference(out, link_is_child_of(link), &link_trace, &link_span);
         }
 
-        out.extend_from_slice(b"],\"startTime\":");
-        push_u64(out, start_time_micros);
-        out.extend_from_slice(b",\"startTimeMillis\":");
-        push_u64(out, start_time_micros / 1_000);
-        out.extend_from_slice(b",\"duration\":");
-        push_u64(out, duration_micros);
+        push_times(out, start_time_micros, duration_micros);
 
         // Tags, in the translator's order: scope name and version, the span
         // attributes (duplicates kept), span.kind, otel.status_code, error,
@@ -354,38 +333,11 @@ impl SpanDocWriter {
         for kv in &span.attributes {
             emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
-        let kind = match span.kind {
-            1 => "internal",
-            2 => "server",
-            3 => "client",
-            4 => "producer",
-            5 => "consumer",
-            _ => "",
-        };
-        if !kind.is_empty() {
-            emit_string(out, self.fields.as_deref_mut(), "span.kind", kind);
-        }
         let (status_code, status_message) = span
             .status
             .as_ref()
             .map_or((0, ""), |s| (s.code, s.message.as_str()));
-        match status_code {
-            1 => emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "OK"),
-            2 => {
-                emit_string(out, self.fields.as_deref_mut(), "otel.status_code", "ERROR");
-                if !self
-                    .fields
-                    .as_deref_mut()
-                    .is_some_and(|f| f.take_bool("error", true))
-                {
-                    push_separator(out);
-                    out.extend_from_slice(
-                        b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}",
-                    );
-                }
-            }
-            _ => {}
-        }
+        emit_kind_and_status(out, self.fields.as_deref_mut(), span.kind, status_code);
         if !status_message.is_empty() {
             emit_string(
                 out,
@@ -430,12 +382,7 @@ impl SpanDocWriter {
         out.extend_from_slice(&self.process);
 
         self.trace_id = trace_id;
-        let hash = doc_hash(&self.json);
-        ids::encode_hex_into(&trace_id, &mut self.doc_id[..32]);
-        self.doc_id[32] = b'-';
-        ids::encode_hex_into(&span_id, &mut self.doc_id[33..49]);
-        self.doc_id[49] = b'-';
-        ids::encode_hex_into(&hash.to_be_bytes(), &mut self.doc_id[50..]);
+        write_doc_id(&mut self.doc_id, &trace_id, &span_id, &self.json);
         Some(start_time_micros)
     }
 }
@@ -456,13 +403,13 @@ fn link_is_child_of(link: &Link) -> bool {
 
 /// Writes a comma unless `out` is right after the opening bracket.
 #[inline]
-fn push_separator(out: &mut Vec<u8>) {
+pub(crate) fn push_separator(out: &mut Vec<u8>) {
     if out.last() != Some(&b'[') {
         out.push(b',');
     }
 }
 
-fn push_reference(
+pub(crate) fn push_reference(
     out: &mut Vec<u8>,
     child_of: bool,
     trace_id: &TraceIdBytes,
@@ -480,10 +427,100 @@ fn push_reference(
     out.extend_from_slice(b"\"}");
 }
 
+/// `{"traceID":…,"spanID":…` and `"flags"`: the start of a span document.
+///
+/// `parentSpanID` is not written: Jaeger 1.x leaves it out, and Jaeger v2
+/// readers fall back to the first CHILD_OF reference. `flags` are the W3C
+/// trace flags (the low byte of OTLP's flags: sampled = 1, as in Jaeger's
+/// model), left out when zero like Jaeger's `omitempty`. Jaeger v2 writes all
+/// 32 bits; bits 8 and 9 (OTLP's "parent is remote") mean nothing to a
+/// Jaeger reader.
+pub(crate) fn push_doc_head(
+    out: &mut Vec<u8>,
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+    otlp_flags: u32,
+) {
+    out.clear();
+    out.extend_from_slice(b"{\"traceID\":\"");
+    ids::push_jaeger_trace_id(out, trace_id);
+    out.extend_from_slice(b"\",\"spanID\":\"");
+    ids::push_hex(out, span_id);
+    out.push(b'"');
+    let flags = otlp_flags & TRACE_FLAGS_MASK;
+    if flags != 0 {
+        out.extend_from_slice(b",\"flags\":");
+        push_u64(out, u64::from(flags));
+    }
+}
+
+/// `],"startTime":…,"startTimeMillis":…,"duration":…`: closes the
+/// references.
+pub(crate) fn push_times(out: &mut Vec<u8>, start_time_micros: u64, duration_micros: u64) {
+    out.extend_from_slice(b"],\"startTime\":");
+    push_u64(out, start_time_micros);
+    out.extend_from_slice(b",\"startTimeMillis\":");
+    push_u64(out, start_time_micros / 1_000);
+    out.extend_from_slice(b",\"duration\":");
+    push_u64(out, duration_micros);
+}
+
+/// The `span.kind`, `otel.status_code` and `error` tags of an OTLP span kind
+/// and status code.
+pub(crate) fn emit_kind_and_status(
+    out: &mut Vec<u8>,
+    mut fields: Option<&mut FieldMap>,
+    kind: i32,
+    status_code: i32,
+) {
+    let kind = match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "",
+    };
+    if !kind.is_empty() {
+        emit_string(out, fields.as_deref_mut(), "span.kind", kind);
+    }
+    match status_code {
+        1 => emit_string(out, fields, "otel.status_code", "OK"),
+        2 => {
+            emit_string(out, fields.as_deref_mut(), "otel.status_code", "ERROR");
+            if !fields.is_some_and(|f| f.take_bool("error", true)) {
+                push_separator(out);
+                out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `{trace id, 32 hex}-{span id, 16 hex}-{hash of the document, 16 hex}`.
+pub(crate) fn write_doc_id(
+    doc_id: &mut [u8; DOC_ID_LEN],
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+    json: &[u8],
+) {
+    let hash = doc_hash(json);
+    ids::encode_hex_into(trace_id, &mut doc_id[..32]);
+    doc_id[32] = b'-';
+    ids::encode_hex_into(span_id, &mut doc_id[33..49]);
+    doc_id[49] = b'-';
+    ids::encode_hex_into(&hash.to_be_bytes(), &mut doc_id[50..]);
+}
+
 /// A string tag: a field of the `tag` object when tags-as-fields takes it,
 /// else an entry of the `tags` array.
 #[inline]
-fn emit_string(out: &mut Vec<u8>, fields: Option<&mut FieldMap>, key: &str, value: &str) {
+pub(crate) fn emit_string(
+    out: &mut Vec<u8>,
+    fields: Option<&mut FieldMap>,
+    key: &str,
+    value: &str,
+) {
     if !fields.is_some_and(|f| f.take_string(key, value)) {
         push_string_tag(out, key, value);
     }
@@ -503,7 +540,7 @@ fn emit_attribute(
     }
 }
 
-fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+pub(crate) fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
     push_separator(out);
     out.extend_from_slice(b"{\"key\":");
     push_json_str(out, key);
@@ -838,7 +875,7 @@ static DEC_PAIRS: [[u8; 2]; 100] = {
 
 /// Appends `value` in decimal.
 #[inline]
-fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while value >= 100 {
@@ -904,7 +941,7 @@ impl std::fmt::Write for StackText {
 /// exponent is below -4 or at least the precision (10, or the digit count
 /// when that is smaller and the number has no fractional digits), with a
 /// signed, at least two-digit exponent (`1e+21`, `1.5e-07`).
-fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
+pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         out.extend_from_slice(b"NaN");
         return;
