@@ -16,7 +16,13 @@ const SPANS: u64 = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_as_fields_are_stored_as_searchable_keyword_fields() {
     let cluster = Cluster::start(2).await;
-    let mut ingester = cluster.ingester(&["--es-tags-as-fields-all"]);
+    // Without the metrics generator the documents come straight from the
+    // protobuf wire (the wire writer's tags-as-fields).
+    let mut ingester = cluster.ingester(&[
+        "--es-tags-as-fields-all",
+        "--service-graph=false",
+        "--span-metrics=false",
+    ]);
     cluster.send_traces(SPANS as usize / 10).await;
     assert_eq!(
         cluster.wait_for_spans(SPANS, Duration::from_secs(60)).await,

@@ -591,6 +591,16 @@ pub async fn run(
     ingest.drain().await;
 }
 
+/// The dead-letter reason, text and "in the topic's encoding" flag of an
+/// `otlp_proto` value prost cannot decode.
+fn undecodable_request(error: &prost::DecodeError) -> (&'static str, String, bool) {
+    (
+        "undecodable",
+        format!("invalid ExportTraceServiceRequest: {error}"),
+        false,
+    )
+}
+
 /// Sleeps until `at`; `None` never completes (the select guard keeps it off).
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     match at {
@@ -618,36 +628,54 @@ impl IngestLoop {
             return;
         };
         let value = message.payload().unwrap_or_default();
-        // The error's label and text, and whether the message was in the
-        // topic's encoding (a Jaeger span its translation refuses is).
-        let decoded = match kafka_codec::decode(self.encoding, value) {
-            Ok(otlp) => ExportTraceServiceRequest::decode(&*otlp).map_err(|e| {
-                (
-                    "undecodable",
-                    format!("invalid ExportTraceServiceRequest: {e}"),
-                    false,
-                )
-            }),
-            Err(error) => {
-                let in_encoding = matches!(error, CodecError::Refused { .. });
-                Err((error.label(), error.to_string(), in_encoding))
+        // The documents go into the batch, and the number of spans skipped
+        // for invalid IDs comes back; or the error's label and text, and
+        // whether the message was in the topic's encoding (a Jaeger span its
+        // translation refuses is).
+        let wire_only = !self.metrics_gen.is_enabled() && self.sampling.is_none();
+        let written = if self.encoding == Encoding::OtlpProto && wire_only {
+            // Nothing else reads the request: the documents are written
+            // straight from the wire, without a decode. (The metrics
+            // generator and the adaptive-sampling counts read a decoded
+            // request; with either on, decoding once and writing from the
+            // decoded request costs less than both.)
+            self.builder
+                .add_encoded(reference, value)
+                .map_err(|e| undecodable_request(&e))
+        } else {
+            match kafka_codec::decode(self.encoding, value) {
+                Ok(otlp) => match ExportTraceServiceRequest::decode(&*otlp) {
+                    Ok(request) => {
+                        let skipped = self.builder.add(reference, &request);
+                        self.metrics_gen.observe(&request);
+                        if self.sampling.is_some() {
+                            self.roots.observe(&request);
+                        }
+                        Ok(skipped)
+                    }
+                    Err(e) => Err(undecodable_request(&e)),
+                },
+                Err(error) => {
+                    let in_encoding = matches!(error, CodecError::Refused { .. });
+                    Err((error.label(), error.to_string(), in_encoding))
+                }
             }
         };
-        match decoded {
-            Ok(request) => {
+        match written {
+            Ok(skipped) => {
                 metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
                 for (held, letter) in self.encoding_check.decoded(partition) {
                     self.dead_letter(held, letter);
                 }
-                let skipped = self.builder.add(reference, &request);
-                self.metrics_gen.observe(&request);
-                if self.sampling.is_some() {
-                    self.roots.observe(&request);
-                }
                 if skipped > 0 {
                     // Stored but for these spans: the message also goes to
-                    // the dead-letter topic once its batch is stored.
+                    // the dead-letter topic once its batch is stored. Rare:
+                    // the request is decoded (again) to describe them.
                     metrics::counter!(m::SPANS_SKIPPED).increment(skipped as u64);
+                    let request = kafka_codec::decode(self.encoding, value)
+                        .ok()
+                        .and_then(|otlp| ExportTraceServiceRequest::decode(&*otlp).ok())
+                        .unwrap_or_default();
                     let unwritable = Unwritable::of(&request, skipped);
                     tracing::warn!(
                         partition,

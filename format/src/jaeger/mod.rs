@@ -13,6 +13,8 @@
 //! Elasticsearch documents:
 //! - [`writer`]: the ingester's hot path, OTLP request → span document JSON,
 //!   without serde or per-span allocation.
+//! - [`wire_writer`]: the same documents written straight from the
+//!   request's protobuf bytes, without decoding it first.
 //! - [`go_json`]: JSON written byte for byte as Go's `encoding/json` does,
 //!   for every document here.
 //! - [`doc_id`]: the span document's deterministic `_id`.
@@ -48,9 +50,11 @@ pub mod service_doc;
 pub mod tags_as_fields;
 pub mod thrift;
 pub mod to_otlp;
+pub mod wire_writer;
 pub mod writer;
 
 pub use index::{dependencies_index, service_index, span_index, IndexKind, IndexNamer};
 pub use service_doc::{service_doc_hash, service_doc_id, write_service_doc};
 pub use tags_as_fields::TagsAsFields;
+pub use wire_writer::WireDocWriter;
 pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME};

@@ -149,6 +149,30 @@ impl FieldMap {
         true
     }
 
+    /// Takes a tag when the configuration says so and `write` gives its
+    /// value a JSON form (it returns false, and writes nothing that stays,
+    /// when there is none): the entry point of a writer that holds no
+    /// `KeyValue`, such as the wire writer.
+    pub(crate) fn take_with(
+        &mut self,
+        key: &str,
+        binary: bool,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> bool {
+        if !self.config.takes(key, binary) {
+            return false;
+        }
+        let mark = self.buf.len();
+        let name = self.push_name(key);
+        let start = self.buf.len();
+        if !write(&mut self.buf) {
+            self.buf.truncate(mark);
+            return false;
+        }
+        self.entries.push((name, start..self.buf.len()));
+        true
+    }
+
     /// Writes `,"tag":{…}` when some tag was taken, and forgets the entries.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
         if self.entries.is_empty() {

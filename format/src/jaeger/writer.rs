@@ -53,9 +53,9 @@ use crate::otlp::semconv::{
 /// standard `EmptyServiceNameSanitizer` replaces the empty name with this).
 pub const EMPTY_SERVICE_NAME: &str = "empty-service-name";
 
-const REF_TYPE_CHILD_OF: &str = "child_of";
+pub(crate) const REF_TYPE_CHILD_OF: &str = "child_of";
 /// The W3C trace flags in OTLP's `Span.flags` (`SPAN_FLAGS_TRACE_FLAGS_MASK`).
-const TRACE_FLAGS_MASK: u32 = 0xff;
+pub(crate) const TRACE_FLAGS_MASK: u32 = 0xff;
 
 /// One span document, borrowed from the writer (and the request) until the
 /// next one is written.
@@ -276,23 +276,7 @@ impl SpanDocWriter {
             / 1_000;
 
         let out = &mut self.json;
-        out.clear();
-        out.extend_from_slice(b"{\"traceID\":\"");
-        ids::push_jaeger_trace_id(out, &trace_id);
-        out.extend_from_slice(b"\",\"spanID\":\"");
-        hex::push_hex(out, &span_id);
-        out.push(b'"');
-        // `parentSpanID` is not written: Jaeger 1.x leaves it out, and
-        // Jaeger v2 readers fall back to the first CHILD_OF reference.
-        // `flags` are the W3C trace flags (the low byte of OTLP's flags:
-        // sampled = 1, as in Jaeger's model), left out when zero like
-        // Jaeger's `omitempty`. Jaeger v2 writes all 32 bits; bits 8 and 9
-        // (OTLP's "parent is remote") mean nothing to a Jaeger reader.
-        let flags = span.flags & TRACE_FLAGS_MASK;
-        if flags != 0 {
-            out.extend_from_slice(b",\"flags\":");
-            push_u64(out, u64::from(flags));
-        }
+        push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_str(out, &span.name);
 
@@ -310,12 +294,7 @@ impl SpanDocWriter {
             push_reference(out, link_is_child_of(link), &link_trace, &link_span);
         }
 
-        out.extend_from_slice(b"],\"startTime\":");
-        push_u64(out, start_time_micros);
-        out.extend_from_slice(b",\"startTimeMillis\":");
-        push_u64(out, start_time_micros / 1_000);
-        out.extend_from_slice(b",\"duration\":");
-        push_u64(out, duration_micros);
+        push_times(out, start_time_micros, duration_micros);
 
         // Tags, in the translator's order: scope name and version, the span
         // attributes (duplicates kept), span.kind, otel.status_code, error,
@@ -337,38 +316,11 @@ impl SpanDocWriter {
         for kv in &span.attributes {
             emit_attribute(out, self.fields.as_deref_mut(), &mut self.scratch, kv);
         }
-        let kind = match span.kind {
-            1 => "internal",
-            2 => "server",
-            3 => "client",
-            4 => "producer",
-            5 => "consumer",
-            _ => "",
-        };
-        if !kind.is_empty() {
-            emit_string(out, self.fields.as_deref_mut(), SPAN_KIND, kind);
-        }
         let (status_code, status_message) = span
             .status
             .as_ref()
             .map_or((0, ""), |s| (s.code, s.message.as_str()));
-        match status_code {
-            1 => emit_string(out, self.fields.as_deref_mut(), STATUS_CODE, "OK"),
-            2 => {
-                emit_string(out, self.fields.as_deref_mut(), STATUS_CODE, "ERROR");
-                if !self
-                    .fields
-                    .as_deref_mut()
-                    .is_some_and(|f| f.take_bool(ERROR, true))
-                {
-                    push_separator(out);
-                    out.extend_from_slice(
-                        b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}",
-                    );
-                }
-            }
-            _ => {}
-        }
+        emit_kind_and_status(out, self.fields.as_deref_mut(), span.kind, status_code);
         if !status_message.is_empty() {
             emit_string(
                 out,
@@ -433,13 +385,13 @@ fn link_is_child_of(link: &Link) -> bool {
 
 /// Writes a comma unless `out` is right after the opening bracket.
 #[inline]
-fn push_separator(out: &mut Vec<u8>) {
+pub(crate) fn push_separator(out: &mut Vec<u8>) {
     if out.last() != Some(&b'[') {
         out.push(b',');
     }
 }
 
-fn push_reference(
+pub(crate) fn push_reference(
     out: &mut Vec<u8>,
     child_of: bool,
     trace_id: &TraceIdBytes,
@@ -457,10 +409,85 @@ fn push_reference(
     out.extend_from_slice(b"\"}");
 }
 
+/// `{"traceID":…,"spanID":…` and `"flags"`: the start of a span document.
+///
+/// `parentSpanID` is not written: Jaeger 1.x leaves it out, and Jaeger v2
+/// readers fall back to the first CHILD_OF reference. `flags` are the W3C
+/// trace flags (the low byte of OTLP's flags: sampled = 1, as in Jaeger's
+/// model), left out when zero like Jaeger's `omitempty`. Jaeger v2 writes all
+/// 32 bits; bits 8 and 9 (OTLP's "parent is remote") mean nothing to a
+/// Jaeger reader.
+pub(crate) fn push_doc_head(
+    out: &mut Vec<u8>,
+    trace_id: &TraceIdBytes,
+    span_id: &SpanIdBytes,
+    otlp_flags: u32,
+) {
+    out.clear();
+    out.extend_from_slice(b"{\"traceID\":\"");
+    ids::push_jaeger_trace_id(out, trace_id);
+    out.extend_from_slice(b"\",\"spanID\":\"");
+    hex::push_hex(out, span_id);
+    out.push(b'"');
+    let flags = otlp_flags & TRACE_FLAGS_MASK;
+    if flags != 0 {
+        out.extend_from_slice(b",\"flags\":");
+        push_u64(out, u64::from(flags));
+    }
+}
+
+/// `],"startTime":…,"startTimeMillis":…,"duration":…`: closes the
+/// references.
+pub(crate) fn push_times(out: &mut Vec<u8>, start_time_micros: u64, duration_micros: u64) {
+    out.extend_from_slice(b"],\"startTime\":");
+    push_u64(out, start_time_micros);
+    out.extend_from_slice(b",\"startTimeMillis\":");
+    push_u64(out, start_time_micros / 1_000);
+    out.extend_from_slice(b",\"duration\":");
+    push_u64(out, duration_micros);
+}
+
+/// The `span.kind`, `otel.status_code` and `error` tags of an OTLP span kind
+/// and status code.
+pub(crate) fn emit_kind_and_status(
+    out: &mut Vec<u8>,
+    mut fields: Option<&mut FieldMap>,
+    kind: i32,
+    status_code: i32,
+) {
+    let kind = match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "",
+    };
+    if !kind.is_empty() {
+        emit_string(out, fields.as_deref_mut(), SPAN_KIND, kind);
+    }
+    match status_code {
+        1 => emit_string(out, fields, STATUS_CODE, "OK"),
+        2 => {
+            emit_string(out, fields.as_deref_mut(), STATUS_CODE, "ERROR");
+            if !fields.is_some_and(|f| f.take_bool(ERROR, true)) {
+                push_separator(out);
+                out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A string tag: a field of the `tag` object when tags-as-fields takes it,
 /// else an entry of the `tags` array.
 #[inline]
-fn emit_string(out: &mut Vec<u8>, fields: Option<&mut FieldMap>, key: &str, value: &str) {
+pub(crate) fn emit_string(
+    out: &mut Vec<u8>,
+    fields: Option<&mut FieldMap>,
+    key: &str,
+    value: &str,
+) {
     if !fields.is_some_and(|f| f.take_string(key, value)) {
         push_string_tag(out, key, value);
     }
@@ -480,7 +507,7 @@ fn emit_attribute(
     }
 }
 
-fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+pub(crate) fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
     push_separator(out);
     out.extend_from_slice(b"{\"key\":");
     push_json_str(out, key);

@@ -20,7 +20,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
 use ferrotrace_common::log_limit::LogLimiter;
-use ferrotrace_format::jaeger::{index, service_doc, SpanDocWriter, TagsAsFields};
+use ferrotrace_format::jaeger::{
+    index, service_doc, SpanDoc, SpanDocWriter, TagsAsFields, WireDocWriter,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -93,6 +95,10 @@ impl Batch {
     pub fn body_len(&self) -> usize {
         self.body.len()
     }
+    /// The `_bulk` body: action lines and documents, NDJSON.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 /// Where and how documents are written.
@@ -138,7 +144,7 @@ impl IndexTarget {
 /// Builds batches from decoded messages; reuses its buffers across messages.
 pub struct BatchBuilder {
     options: IndexOptions,
-    writer: SpanDocWriter,
+    writers: Writers,
     span_indices: IndexTarget,
     service_indices: IndexTarget,
     /// Service/operation pairs stored per day (Jaeger writes each once). Filled
@@ -150,6 +156,14 @@ pub struct BatchBuilder {
     started: Option<Instant>,
 }
 
+/// The span document writers, one per input form.
+struct Writers {
+    /// For a decoded request.
+    decoded: SpanDocWriter,
+    /// For an `otlp_proto` message, without decoding it.
+    wire: WireDocWriter,
+}
+
 /// Bound on the service/operation cache; cleared when reached (it is only an optimisation).
 const SERVICES_SEEN_MAX: usize = 100_000;
 
@@ -158,7 +172,10 @@ impl BatchBuilder {
         Self {
             span_indices: IndexTarget::new(index::IndexKind::Span, &options),
             service_indices: IndexTarget::new(index::IndexKind::Service, &options),
-            writer: SpanDocWriter::with_tags_as_fields(options.tags_as_fields.clone()),
+            writers: Writers {
+                decoded: SpanDocWriter::with_tags_as_fields(options.tags_as_fields.clone()),
+                wire: WireDocWriter::with_tags_as_fields(options.tags_as_fields.clone()),
+            },
             options,
             services_seen: HashSet::new(),
             services_in_batch: HashSet::new(),
@@ -171,37 +188,49 @@ impl BatchBuilder {
     /// returns how many spans were skipped for invalid IDs.
     pub fn add(&mut self, message: MessageRef, request: &ExportTraceServiceRequest) -> usize {
         self.started.get_or_insert_with(Instant::now);
-        let batch = &mut self.batch;
-        let span_indices = &mut self.span_indices;
-        let service_indices = &mut self.service_indices;
-        let services_seen = &self.services_seen;
-        let services_in_batch = &mut self.services_in_batch;
-        let stats = self.writer.write_request(request, |doc| {
-            let index_name = span_indices.name_for(doc.start_time_micros);
-            push_doc(
-                batch,
-                message,
-                DocKind::Span,
-                index_name,
-                doc.doc_id,
-                doc.json,
-            );
-            batch.spans += 1;
-
-            let day = doc.start_time_micros / MICROS_PER_DAY;
-            let key = service_key(day, doc.service_name, doc.operation_name);
-            if !services_seen.contains(&key) && services_in_batch.insert(key) {
-                batch.services.push(key);
-                let index_name = service_indices.name_for(doc.start_time_micros);
-                let id = service_doc::service_doc_id(doc.service_name, doc.operation_name);
-                let mut json =
-                    Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
-                service_doc::write_service_doc(&mut json, doc.service_name, doc.operation_name);
-                push_doc(batch, message, DocKind::Service, index_name, &id, &json);
-            }
-        });
+        let (mut docs, writer) = self.docs(message);
+        let stats = writer.decoded.write_request(request, |doc| docs.push(doc));
         self.batch.messages.push(message);
         stats.skipped_invalid_ids
+    }
+
+    /// Appends every span of `value`, an `otlp_proto` Kafka message, to the
+    /// current batch, written straight from its protobuf wire (the documents
+    /// [`add`](Self::add) writes for the decoded request); returns how many
+    /// spans were skipped for invalid IDs. A message that does not decode
+    /// gives prost's error and leaves the batch as it was.
+    pub fn add_encoded(
+        &mut self,
+        message: MessageRef,
+        value: &[u8],
+    ) -> Result<usize, prost::DecodeError> {
+        let started = self.started;
+        self.started.get_or_insert_with(Instant::now);
+        let (mut docs, writer) = self.docs(message);
+        match writer.wire.write_message(value, |doc| docs.push(doc)) {
+            Ok(stats) => {
+                self.batch.messages.push(message);
+                Ok(stats.skipped_invalid_ids)
+            }
+            Err(error) => {
+                self.started = started;
+                Err(error)
+            }
+        }
+    }
+
+    /// Where the documents of `message` go (the current batch), and the
+    /// writers.
+    fn docs(&mut self, message: MessageRef) -> (DocSink<'_>, &mut Writers) {
+        let sink = DocSink {
+            message,
+            batch: &mut self.batch,
+            span_indices: &mut self.span_indices,
+            service_indices: &mut self.service_indices,
+            services_seen: &self.services_seen,
+            services_in_batch: &mut self.services_in_batch,
+        };
+        (sink, &mut self.writers)
     }
 
     /// True when the batch reached a size limit and should be sent.
@@ -239,6 +268,45 @@ impl BatchBuilder {
 
     pub fn options(&self) -> &IndexOptions {
         &self.options
+    }
+}
+
+/// Appends the span documents of one Kafka message, and the service
+/// documents not yet written, to a batch.
+struct DocSink<'b> {
+    message: MessageRef,
+    batch: &'b mut Batch,
+    span_indices: &'b mut IndexTarget,
+    service_indices: &'b mut IndexTarget,
+    services_seen: &'b HashSet<u64>,
+    services_in_batch: &'b mut HashSet<u64>,
+}
+
+impl DocSink<'_> {
+    fn push(&mut self, doc: SpanDoc<'_>) {
+        let (batch, message) = (&mut *self.batch, self.message);
+        let index_name = self.span_indices.name_for(doc.start_time_micros);
+        push_doc(
+            batch,
+            message,
+            DocKind::Span,
+            index_name,
+            doc.doc_id,
+            doc.json,
+        );
+        batch.spans += 1;
+
+        let day = doc.start_time_micros / MICROS_PER_DAY;
+        let key = service_key(day, doc.service_name, doc.operation_name);
+        if !self.services_seen.contains(&key) && self.services_in_batch.insert(key) {
+            batch.services.push(key);
+            let index_name = self.service_indices.name_for(doc.start_time_micros);
+            let id = service_doc::service_doc_id(doc.service_name, doc.operation_name);
+            let mut json =
+                Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
+            service_doc::write_service_doc(&mut json, doc.service_name, doc.operation_name);
+            push_doc(batch, message, DocKind::Service, index_name, &id, &json);
+        }
     }
 }
 
@@ -308,9 +376,21 @@ pub struct Rejected {
     pub doc: Vec<u8>,
 }
 
+/// The `_bulk` endpoint, asking only for what [`classify`] reads: the
+/// `errors` flag and each item's status and error (Elasticsearch's and
+/// OpenSearch's `filter_path`), not the index, id, version, shards and
+/// sequence numbers of every document.
+const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*.status,items.*.error";
+
+/// The `errors` flag alone: the items of a bulk without errors are skipped,
+/// not parsed.
+#[derive(Deserialize)]
+struct BulkErrors {
+    errors: bool,
+}
+
 #[derive(Deserialize)]
 struct BulkResponse {
-    errors: bool,
     #[serde(default)]
     items: Vec<BulkItem>,
 }
@@ -420,7 +500,7 @@ async fn send_request(
         let result = client
             .request(
                 Method::Post,
-                "/_bulk",
+                BULK_PATH,
                 "application/x-ndjson",
                 Some(body.clone()),
             )
@@ -513,9 +593,9 @@ fn rejection(item: &Item, status: u16, error: String, body: &[u8]) -> Rejected {
 
 /// Splits a bulk response into stored, retryable and permanently rejected items.
 fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
-    let parsed: BulkResponse =
+    let errors: BulkErrors =
         serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
-    if !parsed.errors {
+    if !errors.errors {
         let spans = items.iter().filter(|i| i.kind == DocKind::Span).count();
         return Ok(Classified {
             retry: Vec::new(),
@@ -523,6 +603,8 @@ fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
             rejected: Vec::new(),
         });
     }
+    let parsed: BulkResponse =
+        serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
     if parsed.items.len() != items.len() {
         return Err(format!(
             "bulk response has {} items for {} documents",
@@ -661,6 +743,59 @@ mod tests {
         assert_eq!(plan_requests(&items, 100), vec![0..2, 2..3, 3..4, 4..6]);
         assert_eq!(plan_requests(&items, 1000), vec![0..6]);
         assert_eq!(plan_requests(&[], 100), vec![0..0]);
+    }
+
+    /// A message that does not decode leaves none of its documents in the
+    /// batch (it goes to the dead-letter topic whole), even when its first
+    /// spans were readable.
+    #[test]
+    fn an_undecodable_message_leaves_the_batch_as_it_was() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        use prost::Message as _;
+        let span = |name: &str| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: name.into(),
+            start_time_unix_nano: 1_795_651_200_000_000_000,
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span("first"), span("second"), span("zz")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let good = request.encode_to_vec();
+        // Invalid UTF-8 in the last span's name: prost refuses the message.
+        let mut bad = good.clone();
+        let at = bad.windows(2).rposition(|w| w == b"zz").expect("name");
+        bad[at] = 0xff;
+        let message = |offset| MessageRef {
+            partition: 0,
+            offset,
+            epoch: 0,
+        };
+        let mut builder = BatchBuilder::new(IndexOptions {
+            date_separator: "-".into(),
+            ..IndexOptions::default()
+        });
+        assert_eq!(builder.add_encoded(message(0), &good), Ok(0));
+        let error = builder
+            .add_encoded(message(1), &bad)
+            .expect_err("undecodable");
+        assert!(error.to_string().contains("UTF-8"), "{error}");
+        let batch = builder.take().expect("the good message");
+        assert_eq!(batch.messages, vec![message(0)]);
+        assert_eq!((batch.spans, batch.docs()), (3, 6), "3 spans, 3 operations");
+        // The same documents as the decoding path writes.
+        builder.add(message(0), &request);
+        assert_eq!(builder.take().expect("batch").body(), batch.body());
+        // An undecodable message alone leaves no batch at all.
+        assert!(builder.add_encoded(message(2), &bad).is_err());
+        assert!(builder.is_empty() && builder.age().is_none());
     }
 
     #[test]
