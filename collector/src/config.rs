@@ -216,6 +216,10 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Threads of the async runtime that serves every receiver. 1 (the default) is a single-threaded runtime: about a quarter less CPU per span than one thread per core (docs/design.md §6); run one collector per core (replicas) to use more cores. 0 = a multi-thread runtime with one thread per core, N = one with N threads. librdkafka's own threads come on top.
+    #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 1)]
+    pub runtime_threads: usize,
+
     /// How long SIGTERM waits for in-flight requests to finish.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -252,6 +256,7 @@ const MAX_INFLIGHT_BYTES: usize = tokio::sync::Semaphore::MAX_PERMITS;
 const MAX_CONNECTIONS: usize = 1 << 24;
 const MAX_UDP_QUEUE: usize = 1 << 24;
 const MAX_UDP_WORKERS: usize = 4096;
+const MAX_RUNTIME_THREADS: usize = 1024;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 /// Bounds `--grpc-max-connection-age` and its grace, so timer arithmetic cannot overflow.
@@ -328,6 +333,11 @@ impl Config {
         if self.max_connections > MAX_CONNECTIONS {
             return Err(format!(
                 "--max-connections must be at most {MAX_CONNECTIONS} (0: no limit)"
+            ));
+        }
+        if self.runtime_threads > MAX_RUNTIME_THREADS {
+            return Err(format!(
+                "--runtime-threads must be at most {MAX_RUNTIME_THREADS} (0: one per core)"
             ));
         }
         if self.read_timeout.is_zero() {
@@ -434,6 +444,22 @@ mod tests {
         );
         assert_eq!(config.sampling_strategies_file, None);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn runtime_threads_default_to_one_and_are_bounded() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ferrotrace-collector"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all).unwrap()
+        };
+        assert_eq!(parse(&[]).runtime_threads, 1);
+        assert!(parse(&["--runtime-threads", "0"]).validate().is_ok());
+        assert!(parse(&["--runtime-threads", "1024"]).validate().is_ok());
+        let error = parse(&["--runtime-threads", "1025"])
+            .validate()
+            .unwrap_err();
+        assert!(error.contains("--runtime-threads"), "{error}");
     }
 
     #[test]
