@@ -216,7 +216,7 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Threads of the async runtime that serves every receiver. 1 (the default) is a single-threaded runtime: about a quarter less CPU per span than one thread per core (docs/design.md §6); run one collector per core (replicas) to use more cores. 0 = a multi-thread runtime with one thread per core, N = one with N threads. librdkafka's own threads come on top.
+    /// Threads of the async runtime that serves every receiver. 1 (the default) is a single-threaded runtime: about a fifth less CPU per span than one thread per core (docs/design.md §6); run one collector per core (replicas) to use more cores. 0 = a multi-thread runtime with one thread per core, N = one with N threads. librdkafka's own threads come on top.
     #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 1)]
     pub runtime_threads: usize,
 
