@@ -130,6 +130,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub grpc_max_concurrent_streams: u32,
 
+    /// Largest HTTP/2 frame the gRPC receivers accept (SETTINGS_MAX_FRAME_SIZE, 16384 to 16777215). 1 MiB frames carry a batch in a few frames instead of dozens of 16 KiB ones (grpc-go's and h2's default), which costs less CPU per span (docs/design.md §6).
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_FRAME_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(16_384..=16_777_215))]
+    pub grpc_max_frame_bytes: u32,
+
+    /// HTTP/2 flow-control window of each gRPC call in bytes (65535 to 2147483647): how much of a request a client may send before the collector reads it.
+    #[arg(long, env = "FERROTRACE_GRPC_STREAM_WINDOW_BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub grpc_stream_window_bytes: u32,
+
+    /// HTTP/2 flow-control window of each gRPC connection in bytes (65535 to 2147483647), shared by its calls.
+    #[arg(long, env = "FERROTRACE_GRPC_CONNECTION_WINDOW_BYTES", default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub grpc_connection_window_bytes: u32,
+
     /// After about this long (±10% jitter) a gRPC connection is sent an
     /// HTTP/2 GOAWAY: calls in flight finish, new ones go to a fresh
     /// connection, which the Service may route to another replica (0s: never).
@@ -460,6 +475,24 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(error.contains("--runtime-threads"), "{error}");
+    }
+
+    #[test]
+    fn grpc_frames_and_windows_default_large_and_stay_within_http2_limits() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ferrotrace-collector"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all)
+        };
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.grpc_max_frame_bytes, 1 << 20);
+        assert_eq!(config.grpc_stream_window_bytes, 4 << 20);
+        assert_eq!(config.grpc_connection_window_bytes, 8 << 20);
+        assert!(parse(&["--grpc-max-frame-bytes", "16384"]).is_ok());
+        assert!(parse(&["--grpc-max-frame-bytes", "16383"]).is_err());
+        assert!(parse(&["--grpc-max-frame-bytes", "16777216"]).is_err());
+        assert!(parse(&["--grpc-stream-window-bytes", "65534"]).is_err());
+        assert!(parse(&["--grpc-connection-window-bytes", "2147483648"]).is_err());
     }
 
     #[test]
