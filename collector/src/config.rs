@@ -461,29 +461,23 @@ mod tests {
         assert!(config.validate().is_ok());
     }
 
+    /// The collector's flags parsed from `args` (the program name added).
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once(&"ferrotrace-collector").chain(args))
+    }
+
     #[test]
     fn runtime_threads_default_to_one_and_are_bounded() {
-        let parse = |args: &[&str]| {
-            let mut all = vec!["ferrotrace-collector"];
-            all.extend_from_slice(args);
-            Config::try_parse_from(all).unwrap()
-        };
-        assert_eq!(parse(&[]).runtime_threads, 1);
-        assert!(parse(&["--runtime-threads", "0"]).validate().is_ok());
-        assert!(parse(&["--runtime-threads", "1024"]).validate().is_ok());
-        let error = parse(&["--runtime-threads", "1025"])
-            .validate()
-            .unwrap_err();
+        let valid = |args: &[&str]| parse(args).unwrap().validate();
+        assert_eq!(parse(&[]).unwrap().runtime_threads, 1);
+        assert!(valid(&["--runtime-threads", "0"]).is_ok());
+        assert!(valid(&["--runtime-threads", "1024"]).is_ok());
+        let error = valid(&["--runtime-threads", "1025"]).unwrap_err();
         assert!(error.contains("--runtime-threads"), "{error}");
     }
 
     #[test]
     fn grpc_frames_and_windows_default_large_and_stay_within_http2_limits() {
-        let parse = |args: &[&str]| {
-            let mut all = vec!["ferrotrace-collector"];
-            all.extend_from_slice(args);
-            Config::try_parse_from(all)
-        };
         let config = parse(&[]).unwrap();
         assert_eq!(config.grpc_max_frame_bytes, 1 << 20);
         assert_eq!(config.grpc_stream_window_bytes, 4 << 20);
