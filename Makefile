@@ -24,11 +24,14 @@ test: tools
 
 # Criterion benches of the hot paths, then the pipeline benchmark behind
 # BENCHMARKS.md's tables (scripts/bench-pipeline.sh; results and the latency
-# plot in target/bench-pipeline/).
+# plot in target/bench-pipeline/), then the collector against the ideal
+# collector of ../shared/limits in the same run (scripts/bench-collector-floor.sh;
+# it says how to build that instrument when it is missing).
 bench: tools build-release
 	$(CARGO) bench -p ferrotrace-format --bench hot_paths
 	$(CARGO) bench -p ferrotrace-ingester --bench bulk_body
 	BUILD=0 scripts/bench-pipeline.sh
+	BUILD=0 scripts/bench-collector-floor.sh
 
 fmt:
 	$(CARGO) fmt --all

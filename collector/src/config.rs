@@ -130,6 +130,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub grpc_max_concurrent_streams: u32,
 
+    /// Largest HTTP/2 frame the gRPC receivers accept (SETTINGS_MAX_FRAME_SIZE, 16384 to 16777215). 1 MiB frames carry a batch in a few frames instead of dozens of 16 KiB ones (grpc-go's and h2's default), which costs less CPU per span (docs/design.md §6).
+    #[arg(long, env = "FERROTRACE_GRPC_MAX_FRAME_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(16_384..=16_777_215))]
+    pub grpc_max_frame_bytes: u32,
+
+    /// HTTP/2 flow-control window of each gRPC call in bytes (65535 to 2147483647): how much of a request a client may send before the collector reads it.
+    #[arg(long, env = "FERROTRACE_GRPC_STREAM_WINDOW_BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub grpc_stream_window_bytes: u32,
+
+    /// HTTP/2 flow-control window of each gRPC connection in bytes (65535 to 2147483647), shared by its calls.
+    #[arg(long, env = "FERROTRACE_GRPC_CONNECTION_WINDOW_BYTES", default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub grpc_connection_window_bytes: u32,
+
     /// After about this long (±10% jitter) a gRPC connection is sent an
     /// HTTP/2 GOAWAY: calls in flight finish, new ones go to a fresh
     /// connection, which the Service may route to another replica (0s: never).
@@ -216,6 +231,10 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Threads of the async runtime that serves every receiver. 1 (the default) is a single-threaded runtime: about a fifth less CPU per span than one thread per core (docs/design.md §6); run one collector per core (replicas) to use more cores. 0 = a multi-thread runtime with one thread per core, N = one with N threads. librdkafka's own threads come on top.
+    #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 1)]
+    pub runtime_threads: usize,
+
     /// How long SIGTERM waits for in-flight requests to finish.
     #[arg(long, env = "FERROTRACE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -252,6 +271,7 @@ const MAX_INFLIGHT_BYTES: usize = tokio::sync::Semaphore::MAX_PERMITS;
 const MAX_CONNECTIONS: usize = 1 << 24;
 const MAX_UDP_QUEUE: usize = 1 << 24;
 const MAX_UDP_WORKERS: usize = 4096;
+const MAX_RUNTIME_THREADS: usize = 1024;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 /// Bounds `--grpc-max-connection-age` and its grace, so timer arithmetic cannot overflow.
@@ -328,6 +348,11 @@ impl Config {
         if self.max_connections > MAX_CONNECTIONS {
             return Err(format!(
                 "--max-connections must be at most {MAX_CONNECTIONS} (0: no limit)"
+            ));
+        }
+        if self.runtime_threads > MAX_RUNTIME_THREADS {
+            return Err(format!(
+                "--runtime-threads must be at most {MAX_RUNTIME_THREADS} (0: one per core)"
             ));
         }
         if self.read_timeout.is_zero() {
@@ -434,6 +459,34 @@ mod tests {
         );
         assert_eq!(config.sampling_strategies_file, None);
         assert!(config.validate().is_ok());
+    }
+
+    /// The collector's flags parsed from `args` (the program name added).
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once(&"ferrotrace-collector").chain(args))
+    }
+
+    #[test]
+    fn runtime_threads_default_to_one_and_are_bounded() {
+        let valid = |args: &[&str]| parse(args).unwrap().validate();
+        assert_eq!(parse(&[]).unwrap().runtime_threads, 1);
+        assert!(valid(&["--runtime-threads", "0"]).is_ok());
+        assert!(valid(&["--runtime-threads", "1024"]).is_ok());
+        let error = valid(&["--runtime-threads", "1025"]).unwrap_err();
+        assert!(error.contains("--runtime-threads"), "{error}");
+    }
+
+    #[test]
+    fn grpc_frames_and_windows_default_large_and_stay_within_http2_limits() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.grpc_max_frame_bytes, 1 << 20);
+        assert_eq!(config.grpc_stream_window_bytes, 4 << 20);
+        assert_eq!(config.grpc_connection_window_bytes, 8 << 20);
+        assert!(parse(&["--grpc-max-frame-bytes", "16384"]).is_ok());
+        assert!(parse(&["--grpc-max-frame-bytes", "16383"]).is_err());
+        assert!(parse(&["--grpc-max-frame-bytes", "16777216"]).is_err());
+        assert!(parse(&["--grpc-stream-window-bytes", "65534"]).is_err());
+        assert!(parse(&["--grpc-connection-window-bytes", "2147483648"]).is_err());
     }
 
     #[test]

@@ -249,7 +249,7 @@ impl Collector {
                 name: "OTLP/gRPC",
                 listener,
                 options: listener_options("otlp_grpc", Alpn::Grpc),
-                max_concurrent_streams: config.grpc_max_concurrent_streams,
+                http2: http2_settings(&config),
                 max_connection_age: config.grpc_max_connection_age,
                 max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
@@ -264,7 +264,7 @@ impl Collector {
                 name: "Jaeger gRPC",
                 listener,
                 options: listener_options("jaeger_grpc", Alpn::Grpc),
-                max_concurrent_streams: config.grpc_max_concurrent_streams,
+                http2: http2_settings(&config),
                 max_connection_age: config.grpc_max_connection_age,
                 max_connection_age_grace: config.grpc_max_connection_age_grace,
             };
@@ -384,12 +384,22 @@ impl Collector {
     }
 }
 
+/// The HTTP/2 settings of the gRPC receivers, from their flags.
+fn http2_settings(config: &Config) -> receivers::grpc_raw::Http2Settings {
+    receivers::grpc_raw::Http2Settings {
+        max_concurrent_streams: config.grpc_max_concurrent_streams,
+        max_frame_bytes: config.grpc_max_frame_bytes,
+        stream_window_bytes: config.grpc_stream_window_bytes,
+        connection_window_bytes: config.grpc_connection_window_bytes,
+    }
+}
+
 /// A gRPC receiver's listener and options, before it serves.
 struct GrpcReceiver {
     name: &'static str,
     listener: TcpListener,
     options: ListenerOptions,
-    max_concurrent_streams: u32,
+    http2: receivers::grpc_raw::Http2Settings,
     max_connection_age: Duration,
     max_connection_age_grace: Duration,
 }
@@ -407,7 +417,7 @@ impl GrpcReceiver {
             name,
             listener,
             options,
-            max_concurrent_streams,
+            http2,
             max_connection_age,
             max_connection_age_grace,
         } = self;
@@ -422,14 +432,8 @@ impl GrpcReceiver {
             options.receiver,
         );
         let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
-        let served = receivers::grpc_raw::serve(
-            listener,
-            routes,
-            auth,
-            max_concurrent_streams,
-            age,
-            shutdown.clone(),
-        );
+        let served =
+            receivers::grpc_raw::serve(listener, routes, auth, http2, age, shutdown.clone());
         tasks.spawn(async move {
             served.await;
             Ok(())

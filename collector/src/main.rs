@@ -17,12 +17,28 @@ const NAME: &str = "ferrotrace-collector";
 /// Kafka broker sockets, the admin server, TLS and token files.
 const FD_HEADROOM: u64 = 256;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let config: Config = parse_args_or_exit();
     if let Err(problem) = config.validate() {
         exit_usage(NAME, &problem);
     }
+    runtime(config.runtime_threads)?.block_on(run(config))
+}
+
+/// The async runtime `--runtime-threads` asks for: 1 is a current-thread
+/// runtime (no work stealing, no cross-thread wake-ups), 0 one worker per core.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build()
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init_logs(config.log_format, "info");
     if let Some(warning) = config.kafka_security.warning() {
         tracing::warn!("{warning}");
@@ -122,6 +138,17 @@ mod tests {
         assert_eq!(fds_needed(100, 0), Some(256));
         assert_eq!(fds_needed(0, 5), None, "0 means no connection limit");
         assert_eq!(fds_needed(usize::MAX, 5), Some(u64::MAX));
+    }
+
+    #[test]
+    fn runtime_threads_choose_the_runtime_flavour() {
+        use tokio::runtime::RuntimeFlavor;
+        let flavour = |threads| runtime(threads).unwrap().handle().runtime_flavor();
+        assert_eq!(flavour(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavour(0), RuntimeFlavor::MultiThread);
+        assert_eq!(flavour(3), RuntimeFlavor::MultiThread);
+        let workers = runtime(3).unwrap().metrics().num_workers();
+        assert_eq!(workers, 3);
     }
 
     #[test]

@@ -334,11 +334,20 @@ impl Decoder for RawCodec {
     }
 }
 
+/// The HTTP/2 settings of a gRPC receiver's connections.
+#[derive(Clone, Copy, Debug)]
+pub struct Http2Settings {
+    /// Calls one connection may have open at once; clients queue the rest.
+    pub max_concurrent_streams: u32,
+    pub max_frame_bytes: u32,
+    pub stream_window_bytes: u32,
+    pub connection_window_bytes: u32,
+}
+
 /// Serves `routes` (one or more [`RawService`]s, told apart by their gRPC
 /// service name) on the receiver's connections until `shutdown`;
 /// in-flight calls finish first. With `auth`, every call needs a known
-/// bearer token; a connection may have `max_concurrent_streams` calls open
-/// at once (HTTP/2 clients queue the rest) and lives for at most `age`.
+/// bearer token; a connection follows `settings` and lives for at most `age`.
 ///
 /// tonic's routes run on our own HTTP/2 loop rather than tonic's server, so
 /// each connection can be drained at its own (jittered) age and counted.
@@ -346,7 +355,7 @@ pub async fn serve(
     mut listener: ReceiverListener,
     routes: tonic::service::Routes,
     auth: Option<ReceiverAuth>,
-    max_concurrent_streams: u32,
+    settings: Http2Settings,
     age: ConnectionAge,
     shutdown: CancellationToken,
 ) {
@@ -357,11 +366,11 @@ pub async fn serve(
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())
-        .max_concurrent_streams(max_concurrent_streams)
+        .max_concurrent_streams(settings.max_concurrent_streams)
         // Large frames and windows cut per-request overhead for big batches (measured: docs/design.md §6).
-        .max_frame_size(1 << 20)
-        .initial_stream_window_size(4 << 20)
-        .initial_connection_window_size(8 << 20);
+        .max_frame_size(settings.max_frame_bytes)
+        .initial_stream_window_size(settings.stream_window_bytes)
+        .initial_connection_window_size(settings.connection_window_bytes);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let connection = tokio::select! {
