@@ -14,7 +14,7 @@
 #   scripts/bench-collector-floor.sh                  (3 pairs of 10,000 timed requests, 1M spans, each)
 #   PAIRS=5 REQUESTS=5000 scripts/bench-collector-floor.sh
 #   BUILD=0 BIN=target/release ...                    (use the collector in $BIN as it is)
-#   COLLECTOR_ARGS="--otlp-grpc-max-frame-bytes 16384" ...   (extra collector flags, for a lever)
+#   COLLECTOR_ARGS="--runtime-threads 0" ...          (collector flags; default --runtime-threads 1)
 #   PERF_DIR=/tmp/perf ...                            (also perf record -g the collector's timed part)
 #
 # The floor instruments are not part of this repository; build them once with
@@ -30,7 +30,7 @@ CONNECTIONS=${CONNECTIONS:-4}    # HTTP/2 connections they are spread over
 BIN=${BIN:-target/release}
 BUILD=${BUILD:-1}
 LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
-COLLECTOR_ARGS=${COLLECTOR_ARGS:-}
+COLLECTOR_ARGS=${COLLECTOR_ARGS:---runtime-threads 1}
 SPANS_PER_REQUEST=100            # grpc_client's reference load: 10 traces x 10 spans
 
 for tool in grpc_server grpc_client; do

@@ -231,8 +231,8 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Threads of the async runtime that serves every receiver. 1 (the default) is a single-threaded runtime: about a fifth less CPU per span than one thread per core (docs/design.md §6); run one collector per core (replicas) to use more cores. 0 = a multi-thread runtime with one thread per core, N = one with N threads. librdkafka's own threads come on top.
-    #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 1)]
+    /// Threads of the async runtime that serves every receiver. 1 is a single-threaded runtime: about a fifth less CPU per span than one thread per core (docs/design.md §6, BENCHMARKS.md), for fleets that scale by replicas of about one CPU each (the k8s manifests set it). 0 (the default) = one thread per CPU the process may use (cgroup quota included), and a single-threaded runtime when that is one; N = a multi-thread runtime with N threads. librdkafka's own threads come on top.
+    #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 0)]
     pub runtime_threads: usize,
 
     /// How long SIGTERM waits for in-flight requests to finish.
@@ -467,9 +467,9 @@ mod tests {
     }
 
     #[test]
-    fn runtime_threads_default_to_one_and_are_bounded() {
+    fn runtime_threads_default_to_one_per_cpu_and_are_bounded() {
         let valid = |args: &[&str]| parse(args).unwrap().validate();
-        assert_eq!(parse(&[]).unwrap().runtime_threads, 1);
+        assert_eq!(parse(&[]).unwrap().runtime_threads, 0);
         assert!(valid(&["--runtime-threads", "0"]).is_ok());
         assert!(valid(&["--runtime-threads", "1024"]).is_ok());
         let error = valid(&["--runtime-threads", "1025"]).unwrap_err();

@@ -22,12 +22,16 @@ fn main() -> anyhow::Result<()> {
     if let Err(problem) = config.validate() {
         exit_usage(NAME, &problem);
     }
-    runtime(config.runtime_threads)?.block_on(run(config))
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    runtime(config.runtime_threads, cpus)?.block_on(run(config))
 }
 
 /// The async runtime `--runtime-threads` asks for: 1 is a current-thread
-/// runtime (no work stealing, no cross-thread wake-ups), 0 one worker per core.
-fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+/// runtime (no work stealing, no cross-thread wake-ups), 0 one worker per
+/// CPU the process may use (`cpus`), which is the current-thread runtime
+/// when that is one.
+fn runtime(threads: usize, cpus: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = if threads == 0 { cpus.max(1) } else { threads };
     let mut builder = match threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
@@ -143,12 +147,13 @@ mod tests {
     #[test]
     fn runtime_threads_choose_the_runtime_flavour() {
         use tokio::runtime::RuntimeFlavor;
-        let flavour = |threads| runtime(threads).unwrap().handle().runtime_flavor();
-        assert_eq!(flavour(1), RuntimeFlavor::CurrentThread);
-        assert_eq!(flavour(0), RuntimeFlavor::MultiThread);
-        assert_eq!(flavour(3), RuntimeFlavor::MultiThread);
-        let workers = runtime(3).unwrap().metrics().num_workers();
-        assert_eq!(workers, 3);
+        let flavour = |threads, cpus| runtime(threads, cpus).unwrap().handle().runtime_flavor();
+        assert_eq!(flavour(1, 4), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavour(0, 1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavour(0, 2), RuntimeFlavor::MultiThread);
+        assert_eq!(flavour(3, 1), RuntimeFlavor::MultiThread);
+        assert_eq!(runtime(3, 1).unwrap().metrics().num_workers(), 3);
+        assert_eq!(runtime(0, 2).unwrap().metrics().num_workers(), 2);
     }
 
     #[test]
