@@ -38,6 +38,7 @@ use super::writer::{
     REF_TYPE_CHILD_OF,
 };
 use crate::otlp::semconv::{EVENT, NO_SERVICE_NAME, REF_TYPE, SERVICE_NAME};
+use crate::otlp::varint;
 
 /// Deepest nesting the walk follows itself (the request is depth 0, a span
 /// attribute's value depth 5); deeper messages go to prost, whose own limit
@@ -175,31 +176,7 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn varint(&mut self) -> Walk<u64> {
-        match self.buf.get(self.pos) {
-            Some(&byte) if byte < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(byte))
-            }
-            _ => self.varint_multibyte(),
-        }
-    }
-
-    /// prost's rule: at most 10 bytes, the tenth carrying only bit 63.
-    #[inline(never)]
-    fn varint_multibyte(&mut self) -> Walk<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let &byte = self.buf.get(self.pos).ok_or(Stop)?;
-            self.pos += 1;
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte < 0x80 {
-                if i == 9 && byte > 1 {
-                    return Err(Stop);
-                }
-                return Ok(value);
-            }
-        }
-        Err(Stop)
+        varint::read(self.buf, &mut self.pos).map_err(|_| Stop)
     }
 
     /// The next field's number and wire type.
@@ -1479,28 +1456,6 @@ mod tests {
         })
     }
 
-    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-
-    fn get_varint(bytes: &[u8], pos: &mut usize) -> u64 {
-        let mut v = 0;
-        let mut shift = 0;
-        loop {
-            let b = bytes[*pos];
-            *pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return v;
-            }
-            shift += 7;
-        }
-    }
-
     /// Re-encodes a valid message of type `ty`: its fields in another order
     /// (fields of one number keep theirs, which the meaning depends on), an
     /// unknown field of every wire type here and there, and nested messages
@@ -1509,14 +1464,14 @@ mod tests {
         let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
         let mut pos = 0;
         while pos < bytes.len() {
-            let key = get_varint(bytes, &mut pos);
+            let key = varint::read(bytes, &mut pos).unwrap();
             let (number, wire_type) = (key >> 3, key & 7);
             let mut field = Vec::new();
-            put_varint(&mut field, key);
+            varint::put(&mut field, key);
             match wire_type {
                 0 => {
                     let start = pos;
-                    get_varint(bytes, &mut pos);
+                    varint::read(bytes, &mut pos).unwrap();
                     field.extend_from_slice(&bytes[start..pos]);
                 }
                 1 => {
@@ -1528,14 +1483,14 @@ mod tests {
                     pos += 4;
                 }
                 _ => {
-                    let len = get_varint(bytes, &mut pos) as usize;
+                    let len = varint::read(bytes, &mut pos).unwrap() as usize;
                     let value = &bytes[pos..pos + len];
                     pos += len;
                     let value = match child(ty, number) {
                         Some(sub) => reencode(value, sub, seed),
                         None => value.to_vec(),
                     };
-                    put_varint(&mut field, value.len() as u64);
+                    varint::put(&mut field, value.len() as u64);
                     field.extend_from_slice(&value);
                 }
             }
@@ -1559,19 +1514,19 @@ mod tests {
                 let number = 100 + next() % 50;
                 match next() % 4 {
                     0 => {
-                        put_varint(&mut out, number << 3);
-                        put_varint(&mut out, next());
+                        varint::put(&mut out, number << 3);
+                        varint::put(&mut out, next());
                     }
                     1 => {
-                        put_varint(&mut out, (number << 3) | 1);
+                        varint::put(&mut out, (number << 3) | 1);
                         out.extend_from_slice(&next().to_le_bytes());
                     }
                     2 => {
-                        put_varint(&mut out, (number << 3) | 2);
+                        varint::put(&mut out, (number << 3) | 2);
                         out.extend_from_slice(&[3, 0xff, 0xfe, 0x80]);
                     }
                     _ => {
-                        put_varint(&mut out, (number << 3) | 5);
+                        varint::put(&mut out, (number << 3) | 5);
                         out.extend_from_slice(&[1, 2, 3, 4]);
                     }
                 }

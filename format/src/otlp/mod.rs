@@ -7,6 +7,7 @@
 pub mod attributes;
 pub mod semconv;
 pub mod split;
+pub(crate) mod varint;
 
 pub use split::{
     split_by_trace, split_by_trace_within, trace_id_hex, Split, SplitError, TraceMessage,

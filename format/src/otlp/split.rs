@@ -39,6 +39,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::varint::{self, VarintError};
 use crate::translate::{Refusal, Refusals, TimeProblem, TimeWindow};
 
 /// Kafka key and value of every message cut from one request. The values live
@@ -334,44 +335,19 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Tags and lengths below 128 take one byte: the common case stays inline.
     #[inline(always)]
     fn varint(&mut self) -> Result<u64, SplitError> {
-        match self.buf.get(self.pos) {
-            Some(&byte) if byte < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(byte))
-            }
-            _ => self.varint_multibyte(),
-        }
-    }
-
-    #[inline(never)]
-    fn varint_multibyte(&mut self) -> Result<u64, SplitError> {
         let start = self.pos;
-        let mut value = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let Some(&byte) = self.buf.get(self.pos) else {
-                return Err(SplitError::TruncatedVarint {
-                    message: self.message,
-                    offset: start,
-                });
-            };
-            self.pos += 1;
-            // The tenth byte may only carry the 64th bit.
-            if shift == 63 && byte > 1 {
-                return Err(SplitError::VarintOverflow {
-                    message: self.message,
-                    offset: start,
-                });
-            }
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Ok(value);
-            }
-            shift += 7;
-        }
+        varint::read(self.buf, &mut self.pos).map_err(|error| match error {
+            VarintError::Truncated => SplitError::TruncatedVarint {
+                message: self.message,
+                offset: start,
+            },
+            VarintError::Overflow => SplitError::VarintOverflow {
+                message: self.message,
+                offset: start,
+            },
+        })
     }
 
     /// Skips `needed` bytes of field `field`'s value starting at the current
@@ -931,23 +907,7 @@ fn check_link(request: &[u8], range: Range<usize>) -> Result<Option<LinkProblem>
 /// is `len` bytes. All our tags are field numbers below 16: one byte.
 #[inline]
 fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-#[inline]
-fn varint_len(value: u64) -> usize {
-    // 7 payload bits per byte: ceil(bits / 7), with 0 taking one byte.
-    let bits = 64 - (value | 1).leading_zeros() as usize;
-    (bits * 9 + 64) / 64
-}
-
-#[inline]
-fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        buf.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    buf.push(value as u8);
+    1 + varint::len(len as u64) + len
 }
 
 /// What the packer needs to know about one span.
@@ -1086,16 +1046,16 @@ impl Packer {
                 if span_resource != resource {
                     resource = span_resource;
                     buf.push(RESOURCE_SPANS_TAG);
-                    put_varint(buf, lens.next().unwrap_or_default() as u64);
+                    varint::put(buf, lens.next().unwrap_or_default() as u64);
                     buf.extend_from_slice(index.resource_header(resource));
                 }
                 buf.push(SCOPE_SPANS_TAG);
-                put_varint(buf, lens.next().unwrap_or_default() as u64);
+                varint::put(buf, lens.next().unwrap_or_default() as u64);
                 buf.extend_from_slice(index.scope_header(scope));
             }
             let bytes = span.start as usize..span.start as usize + span.len as usize;
             buf.push(SPAN_TAG);
-            put_varint(buf, span.len as u64);
+            varint::put(buf, span.len as u64);
             buf.extend_from_slice(&request[bytes]);
         }
         debug_assert_eq!(
@@ -2033,7 +1993,7 @@ mod tests {
     fn raw_request(resource_header: &[u8], scope_header: &[u8], spans: &[Vec<u8>]) -> Vec<u8> {
         fn len_field(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
             out.push(tag);
-            put_varint(out, payload.len() as u64);
+            varint::put(out, payload.len() as u64);
             out.extend_from_slice(payload);
         }
         let mut scope = Vec::new();
@@ -2080,14 +2040,14 @@ mod tests {
         // Headers come first, in their original order, then the list.
         let mut scope = scope_header.to_vec();
         scope.push(0x12);
-        put_varint(&mut scope, span_bytes.len() as u64);
+        varint::put(&mut scope, span_bytes.len() as u64);
         scope.extend_from_slice(&span_bytes);
         let mut resource = resource_header.clone();
         resource.push(0x12);
-        put_varint(&mut resource, scope.len() as u64);
+        varint::put(&mut resource, scope.len() as u64);
         resource.extend_from_slice(&scope);
         let mut expected = vec![0x0a];
-        put_varint(&mut expected, resource.len() as u64);
+        varint::put(&mut expected, resource.len() as u64);
         expected.extend_from_slice(&resource);
         assert_eq!(split.iter().next().unwrap().1, expected.as_slice());
     }
@@ -2181,25 +2141,5 @@ mod tests {
         // The span is passed on whole, its unknown fields included.
         let value = split.iter().next().unwrap().1;
         assert!(value.ends_with(&span_bytes));
-    }
-
-    #[test]
-    fn varint_len_matches_put_varint() {
-        for value in [
-            0,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            2_097_151,
-            2_097_152,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            let mut buf = Vec::new();
-            put_varint(&mut buf, value);
-            assert_eq!(varint_len(value), buf.len(), "{value}");
-        }
     }
 }

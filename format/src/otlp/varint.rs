@@ -1,0 +1,106 @@
+//! Protobuf base-128 varints, read and written the way prost does (at most
+//! ten bytes, the tenth carrying only bit 63). One home for the wire-level
+//! readers of OTLP: the split ([`super::split`]) and the Jaeger document
+//! writer that works from the wire (`jaeger::wire_writer`).
+
+/// Why a varint could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VarintError {
+    /// The bytes ended before the varint did.
+    Truncated,
+    /// More than 64 bits.
+    Overflow,
+}
+
+/// Reads the varint at `*pos` and moves `*pos` past it. Values below 128
+/// take one byte: that common case stays inline.
+#[inline(always)]
+pub(crate) fn read(buf: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
+    match buf.get(*pos) {
+        Some(&byte) if byte < 0x80 => {
+            *pos += 1;
+            Ok(u64::from(byte))
+        }
+        _ => read_multibyte(buf, pos),
+    }
+}
+
+#[inline(never)]
+fn read_multibyte(buf: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let &byte = buf.get(*pos).ok_or(VarintError::Truncated)?;
+        *pos += 1;
+        // The tenth byte may only carry the 64th bit.
+        if shift == 63 && byte > 1 {
+            return Err(VarintError::Overflow);
+        }
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Ok(value);
+        }
+        shift += 7;
+    }
+}
+
+/// Bytes `value` takes as a varint.
+#[inline]
+pub(crate) fn len(value: u64) -> usize {
+    // 7 payload bits per byte: ceil(bits / 7), with 0 taking one byte.
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    (bits * 9 + 64) / 64
+}
+
+/// Appends `value` as a varint.
+#[inline]
+pub(crate) fn put(buf: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buf.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_sizes_every_length() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut buf = Vec::new();
+            put(&mut buf, value);
+            assert_eq!(buf.len(), len(value), "{value}");
+            let mut pos = 0;
+            assert_eq!(read(&buf, &mut pos), Ok(value));
+            assert_eq!(pos, buf.len());
+        }
+    }
+
+    #[test]
+    fn refuses_truncated_and_over_64_bit_varints() {
+        let mut pos = 0;
+        assert_eq!(read(&[0x80, 0x80], &mut pos), Err(VarintError::Truncated));
+        let mut eleven = vec![0xff; 9];
+        eleven.push(0x02);
+        let mut pos = 0;
+        assert_eq!(read(&eleven, &mut pos), Err(VarintError::Overflow));
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        let mut pos = 0;
+        assert_eq!(read(&max, &mut pos), Ok(u64::MAX));
+    }
+}
