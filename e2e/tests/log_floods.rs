@@ -6,13 +6,14 @@
 mod support;
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrotrace_testkit::unique_name;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::Cluster;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() {
@@ -90,11 +91,12 @@ async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() 
 async fn bulk_retries_during_an_outage_are_logged_once_per_interval() {
     let cluster = Cluster::start(2).await;
     let proxy = cluster.es_proxy().await;
-    let (mut ingester, read) = logging_ingester(
+    let (mut ingester, output, pipes) = streaming_ingester(
         &cluster,
         &proxy.url(),
-        // Many small requests, each retrying on its own backoff.
-        &["--es-bulk-workers=4", "--es-bulk-actions=20"],
+        // Many small requests, each retrying on its own backoff; the drain at
+        // SIGTERM would retry (and log) for 30 s more.
+        &["--es-bulk-workers=4", "--es-bulk-actions=20", "--shutdown-timeout=1s"],
     );
     let before = cluster.send_traces(5).await;
     let stored = cluster
@@ -103,22 +105,32 @@ async fn bulk_retries_during_an_outage_are_logged_once_per_interval() {
     assert_eq!(stored, before.len() as u64, "spans before the outage");
 
     proxy.cut();
+    let cut = Instant::now();
     cluster.send_traces(100).await;
-    // Past one log interval (10 s), so a later line counts what it held back.
-    tokio::time::sleep(Duration::from_secs(14)).await;
+    // Until a line past the first log interval (10 s) counts what it held
+    // back. Retries back off up to 10 s, so that takes 10 to about 25 s.
+    let deadline = cut + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && most_suppressed(&retry_lines(&output.lock().unwrap())).is_none_or(|n| n == 0)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let outage = cut.elapsed();
     support::terminate(&mut ingester).await;
-    let log = read.await.expect("output read");
-
-    let retries: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("bulk request failed, retrying"))
-        .collect();
+    pipes.await.expect("output read");
+    let log = output.lock().unwrap().clone();
+    // Only the outage: the drain after SIGTERM is another matter.
+    let during = log.split("shutdown signal received").next().unwrap_or("");
+    let retries = retry_lines(during);
     for line in &retries {
         eprintln!("{line}");
     }
+    let allowed = 1 + outage.as_secs().div_ceil(10) as usize;
     assert!(
-        !retries.is_empty() && retries.len() <= 3,
-        "a few lines about the retries, not one per request and attempt:\n{log}"
+        !retries.is_empty() && retries.len() <= allowed,
+        "{} lines about the retries in {outage:?}, at most one per 10 s ({allowed}), \
+         not one per request and attempt:\n{log}",
+        retries.len()
     );
     assert!(
         most_suppressed(&retries).is_some_and(|n| n > 0),
@@ -153,6 +165,55 @@ fn logging_ingester(
         )
     });
     (ingester, read)
+}
+
+/// Starts an ingester logging at info, and tasks that append its output
+/// (stdout and stderr, line by line) to a buffer the test can read while it
+/// runs.
+fn streaming_ingester(
+    cluster: &Cluster,
+    es_url: &str,
+    flags: &[&str],
+) -> (
+    tokio::process::Child,
+    Arc<Mutex<String>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut ingester = cluster
+        .ingester_command(es_url, flags)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ingester starts");
+    let output = Arc::new(Mutex::new(String::new()));
+    let stdout = ingester.stdout.take().expect("stdout");
+    let stderr = ingester.stderr.take().expect("stderr");
+    let pipes = tokio::spawn({
+        let output = output.clone();
+        async move {
+            tokio::join!(
+                append_lines(stdout, output.clone()),
+                append_lines(stderr, output)
+            );
+        }
+    });
+    (ingester, output, pipes)
+}
+
+async fn append_lines(pipe: impl AsyncRead + Unpin, output: Arc<Mutex<String>>) {
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut output = output.lock().unwrap();
+        output.push_str(&line);
+        output.push('\n');
+    }
+}
+
+fn retry_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("bulk request failed, retrying"))
+        .collect()
 }
 
 /// The largest `suppressed=` count among rate-limited log lines.
