@@ -183,7 +183,14 @@ impl IngestContext {
             .unwrap_or_default()
     }
 
+    /// Queues a rebalance for the loop, which applies it with the next
+    /// message; counted now, so the count moves on an idle topic too.
     fn push(&self, event: Assignment) {
+        let kind = match event {
+            Assignment::Assigned(_) => "assigned",
+            Assignment::Revoked(_) => "revoked",
+        };
+        metrics::counter!(m::REBALANCES, "event" => kind).increment(1);
         if let Ok(mut events) = self.events.lock() {
             events.push(event);
         }
@@ -794,7 +801,6 @@ impl IngestLoop {
         for event in self.consumer.context().drain() {
             match event {
                 Assignment::Assigned(partitions) => {
-                    metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
                     partitions.iter().for_each(|&p| self.tracker.assign(p));
                     partitions
                         .iter()
@@ -805,7 +811,6 @@ impl IngestLoop {
                     }
                 }
                 Assignment::Revoked(partitions) => {
-                    metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
                     for p in partitions {
                         self.tracker.revoke(p);
                         self.encoding_check.revoke(p);
