@@ -36,6 +36,7 @@ use super::writer::{
     REF_TYPE_CHILD_OF,
 };
 use crate::otlp::semconv::{EVENT, NO_SERVICE_NAME, REF_TYPE, SERVICE_NAME};
+use crate::otlp::span_view::{self, SpanView};
 use crate::otlp::wire::{
     for_each_item, read_any_value, read_key_value, text, Attr, LinkRuns, RequestRuns, Run,
     ScopeRuns, SpanRuns, Val,
@@ -105,11 +106,26 @@ impl WireDocWriter {
     pub fn write_message(
         &mut self,
         message: &[u8],
+        each: impl FnMut(SpanDoc<'_>),
+    ) -> Result<WriteStats, prost::DecodeError> {
+        self.write_message_visiting(message, each, |_| {})
+    }
+
+    /// [`write_message`](Self::write_message), and then `visit` called with
+    /// the [`SpanView`] of every span, in request order, from the same walk
+    /// (spans whose documents were skipped for invalid IDs included). A
+    /// message prost cannot decode calls neither.
+    pub fn write_message_visiting(
+        &mut self,
+        message: &[u8],
         mut each: impl FnMut(SpanDoc<'_>),
+        mut visit: impl FnMut(SpanView<'_>),
     ) -> Result<WriteStats, prost::DecodeError> {
         if self.view.read(message).is_err() {
             let request = ExportTraceServiceRequest::decode(message)?;
-            return Ok(self.reference.write_request(&request, each));
+            let stats = self.reference.write_request(&request, each);
+            span_view::visit_decoded(&mut self.view, &request, &mut visit);
+            return Ok(stats);
         }
         let WireDocWriter { view, render, .. } = self;
         let mut stats = WriteStats::default();
@@ -138,6 +154,7 @@ impl WireDocWriter {
                 }
             }
         }
+        span_view::visit(message, view, &mut visit);
         Ok(stats)
     }
 }
@@ -651,6 +668,74 @@ mod tests {
             let mut writer = WireDocWriter::with_tags_as_fields(config.clone());
             let (outcome, _) = wire(&mut writer, &message);
             prop_assert_eq!(outcome, reference(&message, &config));
+        }
+    }
+
+    /// The views `write_message_visiting` hands out, checked against what
+    /// prost decodes: `Ok(spans)` when each is the decoded span, in order.
+    fn visited(writer: &mut WireDocWriter, message: &[u8]) -> Result<usize, String> {
+        let decoded = ExportTraceServiceRequest::decode(message).map_err(|e| e.to_string());
+        let spans: Vec<_> = decoded
+            .iter()
+            .flat_map(|request| &request.resource_spans)
+            .flat_map(|rs| {
+                rs.scope_spans.iter().flat_map(move |ss| {
+                    ss.spans
+                        .iter()
+                        .map(move |span| (rs.resource.as_ref(), ss.scope.as_ref(), span))
+                })
+            })
+            .collect();
+        let (mut at, mut wrong) = (0, None);
+        let written = writer.write_message_visiting(
+            message,
+            |_| {},
+            |view| {
+                match spans.get(at) {
+                    Some(&(resource, scope, span)) if view.same_as(resource, scope, span) => {}
+                    _ => wrong = wrong.or(Some(at)),
+                }
+                at += 1;
+            },
+        );
+        match (written, &decoded, wrong) {
+            (Ok(_), Ok(_), None) if at == spans.len() => Ok(at),
+            (Err(e), Err(expected), None) if at == 0 && e.to_string() == *expected => {
+                Err(expected.clone())
+            }
+            (written, _, wrong) => Err(format!(
+                "visited {at} of {} spans, first wrong {wrong:?}, written {written:?}",
+                spans.len()
+            )),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The walk that writes the documents hands out every span's view,
+        /// in any wire form, and none of a message prost refuses.
+        #[test]
+        fn visits_every_span_as_prost_decodes_it(
+            request in request(),
+            mut seed in 1..u64::MAX,
+            damage in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut writer = WireDocWriter::new();
+            let message = request.encode_to_vec();
+            let spans = request.resource_spans.iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum::<usize>();
+            prop_assert_eq!(visited(&mut writer, &message), Ok(spans));
+            let mut reencoded = reencode(&message, Ty::Request, &mut seed);
+            prop_assert_eq!(visited(&mut writer, &reencoded), Ok(spans));
+            if let (Some((at, byte)), false) = (damage, reencoded.is_empty()) {
+                let i = at.index(reencoded.len());
+                reencoded[i] = byte;
+                let outcome = visited(&mut writer, &reencoded);
+                prop_assert!(!outcome.as_ref().is_err_and(|e| e.starts_with("visited")), "{:?}", outcome);
+            }
         }
     }
 

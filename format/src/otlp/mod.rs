@@ -15,8 +15,8 @@ pub(crate) mod varint;
 pub(crate) mod wire;
 
 pub use span_view::{
-    for_each_span, AnyValueView, ArrayView, Attributes, KeyValueView, KvlistView, SpanView,
-    SpanWalker,
+    for_each_span, for_each_span_of, AnyValueView, ArrayView, Attributes, KeyValueView, KvlistView,
+    SpanView, SpanWalker,
 };
 pub use split::{
     split_by_trace, split_by_trace_within, trace_id_hex, Split, SplitError, TraceMessage,

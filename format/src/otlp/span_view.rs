@@ -464,18 +464,12 @@ impl SpanWalker {
         if self.runs.read(message).is_ok() {
             return Ok(visit(message, &self.runs, &mut each));
         }
-        // Malformed, or an encoding the walk leaves to prost: prost decides,
-        // and its canonical re-encoding is one the walk reads.
-        let canonical = ExportTraceServiceRequest::decode(message)?.encode_to_vec();
-        if self.runs.read(&canonical).is_err() {
-            // The walk follows every nesting prost accepts, so a canonical
-            // encoding always reads; should that ever change, fail loudly.
+        // Malformed, or an encoding the walk leaves to prost: prost decides.
+        let request = ExportTraceServiceRequest::decode(message)?;
+        visit_decoded(&mut self.runs, &request, &mut each).ok_or_else(|| {
             #[allow(deprecated)]
-            return Err(prost::DecodeError::new(
-                "re-encoded request not readable by the span walk",
-            ));
-        }
-        Ok(visit(&canonical, &self.runs, &mut each))
+            prost::DecodeError::new("re-encoded request not readable by the span walk")
+        })
     }
 }
 
@@ -485,6 +479,28 @@ pub fn for_each_span(
     each: impl FnMut(SpanView<'_>),
 ) -> Result<usize, prost::DecodeError> {
     SpanWalker::new().for_each_span(message, each)
+}
+
+/// [`SpanWalker::for_each_span`] of a decoded request (encoded to be
+/// walked): views for tests, and for readers that hold a decoded request.
+pub fn for_each_span_of(
+    request: &ExportTraceServiceRequest,
+    mut each: impl FnMut(SpanView<'_>),
+) -> usize {
+    visit_decoded(&mut RequestRuns::default(), request, &mut each).unwrap_or(0)
+}
+
+/// Calls `each` with every span of a request prost decoded, walking its
+/// canonical encoding; returns the number of spans. `None` (and no call)
+/// cannot happen: the walk reads every nesting prost accepts.
+pub(crate) fn visit_decoded(
+    runs: &mut RequestRuns,
+    request: &ExportTraceServiceRequest,
+    each: &mut dyn FnMut(SpanView<'_>),
+) -> Option<usize> {
+    let canonical = request.encode_to_vec();
+    runs.read(&canonical).ok()?;
+    Some(visit(&canonical, runs, each))
 }
 
 /// Calls `each` with every span of a message `runs` has read; returns the
