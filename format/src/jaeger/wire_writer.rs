@@ -536,7 +536,9 @@ fn push_raw_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::test_requests::{reencode, request, Ty, PARENT, TRACE};
+    use crate::otlp::test_requests::{
+        damage, edits, reencode, request, spans_of, Ty, PARENT, TRACE,
+    };
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
     use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -650,21 +652,10 @@ mod tests {
         fn damaged_messages_agree_with_prost(
             request in request(),
             config in tags_as_fields(),
-            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..4u8), 1..4),
+            edits in edits(),
         ) {
             let mut message = request.encode_to_vec();
-            for (at, byte, how) in edits {
-                if message.is_empty() {
-                    break;
-                }
-                let i = at.index(message.len());
-                match how {
-                    0 => message[i] = byte,
-                    1 => message.insert(i, byte),
-                    2 => { message.remove(i); }
-                    _ => message.truncate(i),
-                }
-            }
+            damage(&mut message, edits);
             let mut writer = WireDocWriter::with_tags_as_fields(config.clone());
             let (outcome, _) = wire(&mut writer, &message);
             prop_assert_eq!(outcome, reference(&message, &config));
@@ -675,17 +666,7 @@ mod tests {
     /// prost decodes: `Ok(spans)` when each is the decoded span, in order.
     fn visited(writer: &mut WireDocWriter, message: &[u8]) -> Result<usize, String> {
         let decoded = ExportTraceServiceRequest::decode(message).map_err(|e| e.to_string());
-        let spans: Vec<_> = decoded
-            .iter()
-            .flat_map(|request| &request.resource_spans)
-            .flat_map(|rs| {
-                rs.scope_spans.iter().flat_map(move |ss| {
-                    ss.spans
-                        .iter()
-                        .map(move |span| (rs.resource.as_ref(), ss.scope.as_ref(), span))
-                })
-            })
-            .collect();
+        let spans = decoded.as_ref().map(spans_of).unwrap_or_default();
         let (mut at, mut wrong) = (0, None);
         let written = writer.write_message_visiting(
             message,

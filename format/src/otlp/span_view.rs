@@ -541,7 +541,7 @@ pub(crate) fn visit(
 mod tests {
     use super::*;
     use crate::otlp::attributes::{kv, kv_int, kv_str};
-    use crate::otlp::test_requests::{reencode, request, Ty};
+    use crate::otlp::test_requests::{damage, edits, reencode, request, spans_of, Ty};
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
     use proptest::prelude::*;
@@ -556,17 +556,7 @@ mod tests {
         match (decoded, walked) {
             (Err(expected), Err(got)) if expected == got => Ok(()),
             (Ok(request), Ok(count)) => {
-                let spans: Vec<_> = request
-                    .resource_spans
-                    .iter()
-                    .flat_map(|rs| {
-                        rs.scope_spans.iter().flat_map(move |ss| {
-                            ss.spans
-                                .iter()
-                                .map(move |span| (rs.resource.as_ref(), ss.scope.as_ref(), span))
-                        })
-                    })
-                    .collect();
+                let spans = spans_of(&request);
                 if count != spans.len() || views.len() != spans.len() {
                     return Err(format!("{count} views of {} spans", spans.len()));
                 }
@@ -604,21 +594,10 @@ mod tests {
         #[test]
         fn damaged_messages_agree_with_prost(
             request in request(),
-            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..4u8), 1..4),
+            edits in edits(),
         ) {
             let mut message = request.encode_to_vec();
-            for (at, byte, how) in edits {
-                if message.is_empty() {
-                    break;
-                }
-                let i = at.index(message.len());
-                match how {
-                    0 => message[i] = byte,
-                    1 => message.insert(i, byte),
-                    2 => { message.remove(i); }
-                    _ => message.truncate(i),
-                }
-            }
+            damage(&mut message, edits);
             prop_assert_eq!(views_match_decode(&message), Ok(()));
         }
     }

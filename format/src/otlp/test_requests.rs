@@ -335,3 +335,47 @@ pub(crate) fn reencode(bytes: &[u8], ty: Ty, seed: &mut u64) -> Vec<u8> {
     }
     out
 }
+
+/// Edits that damage an encoded message: (where, byte, how).
+pub(crate) type Edits = Vec<(prop::sample::Index, u8, u8)>;
+
+/// One to three damaging edits: a byte overwritten, inserted or removed,
+/// or the message cut.
+pub(crate) fn edits() -> impl Strategy<Value = Edits> {
+    proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..4u8), 1..4)
+}
+
+/// `message` damaged by `edits`.
+pub(crate) fn damage(message: &mut Vec<u8>, edits: Edits) {
+    for (at, byte, how) in edits {
+        if message.is_empty() {
+            break;
+        }
+        let i = at.index(message.len());
+        match how {
+            0 => message[i] = byte,
+            1 => message.insert(i, byte),
+            2 => {
+                message.remove(i);
+            }
+            _ => message.truncate(i),
+        }
+    }
+}
+
+/// Every span of `request` with its resource and scope, in request order.
+pub(crate) fn spans_of(
+    request: &ExportTraceServiceRequest,
+) -> Vec<(Option<&Resource>, Option<&InstrumentationScope>, &Span)> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| {
+            rs.scope_spans.iter().flat_map(move |ss| {
+                ss.spans
+                    .iter()
+                    .map(move |span| (rs.resource.as_ref(), ss.scope.as_ref(), span))
+            })
+        })
+        .collect()
+}
