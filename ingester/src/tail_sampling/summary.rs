@@ -7,8 +7,7 @@
 //! own Kafka writer; a message mixing traces from another producer is held,
 //! decided and stored with its first span's trace.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use ferrotrace_format::otlp::span_view::{AnyValueView, Attributes, SpanWalker};
 
 use super::policies::Policies;
 
@@ -79,50 +78,56 @@ impl TraceSummary {
     }
 }
 
-/// The trace ID of the first span and the summary of a decoded request;
-/// `None` when it holds no span with a 16-byte trace ID.
-pub fn of_request(
-    request: &ExportTraceServiceRequest,
+/// The trace ID of the first span and the summary of an encoded
+/// `ExportTraceServiceRequest`, read from the wire through span views;
+/// `Ok(None)` when it holds no span with a 16-byte trace ID, prost's error
+/// when it does not decode.
+pub fn of_message(
+    walker: &mut SpanWalker,
+    message: &[u8],
     policies: &Policies,
-) -> Option<([u8; 16], TraceSummary)> {
+) -> Result<Option<([u8; 16], TraceSummary)>, prost::DecodeError> {
     let mut trace_id = None;
     let mut summary = TraceSummary::default();
-    for resource_spans in &request.resource_spans {
-        if let Some(resource) = &resource_spans.resource {
-            summary.matched |= attributes(&resource.attributes, policies);
+    walker.for_each_span(message, |span| {
+        if trace_id.is_none() {
+            trace_id = <[u8; 16]>::try_from(span.trace_id()).ok();
         }
-        for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
-            if trace_id.is_none() {
-                trace_id = <[u8; 16]>::try_from(span.trace_id.as_slice()).ok();
-            }
-            let status = span.status.as_ref().map_or(0, |s| s.code);
-            summary.span(span.start_time_unix_nano, span.end_time_unix_nano, status);
-            summary.matched |= attributes(&span.attributes, policies);
-        }
-    }
-    Some((trace_id?, summary))
+        summary.span(
+            span.start_time_unix_nano(),
+            span.end_time_unix_nano(),
+            span.status_code(),
+        );
+        // The resource's attributes are read with each of its spans: one
+        // bit per predicate, so repeating them changes nothing.
+        summary.matched |= attributes(span.resource_attributes(), policies);
+        summary.matched |= attributes(span.attributes(), policies);
+    })?;
+    Ok(trace_id.map(|id| (id, summary)))
 }
 
-fn attributes(attributes: &[KeyValue], policies: &Policies) -> u64 {
+fn attributes(attributes: Attributes<'_>, policies: &Policies) -> u64 {
     let mut bits = 0;
     for kv in attributes {
-        if !policies.reads_key(&kv.key) {
+        if !policies.reads_key(kv.key) {
             continue;
         }
-        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(any_value::Value::StringValue(s)) => AttributeValue::Str(s),
-            Some(any_value::Value::IntValue(i)) => AttributeValue::Int(*i),
-            Some(any_value::Value::BoolValue(b)) => AttributeValue::Bool(*b),
+        let value = match kv.value {
+            AnyValueView::Str(s) => AttributeValue::Str(s),
+            AnyValueView::Int(i) => AttributeValue::Int(i),
+            AnyValueView::Bool(b) => AttributeValue::Bool(b),
             _ => AttributeValue::Other,
         };
-        bits |= policies.matching(&kv.key, value);
+        bits |= policies.matching(kv.key, value);
     }
     bits
 }
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use prost::Message as _;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 
@@ -181,7 +186,9 @@ policies:
                 ..Default::default()
             }],
         };
-        let (id, summary) = of_request(&request, &policies).unwrap();
+        let mut walker = SpanWalker::new();
+        let message = request.encode_to_vec();
+        let (id, summary) = of_message(&mut walker, &message, &policies).unwrap().unwrap();
         assert_eq!(id, [7; 16]);
         assert_eq!(
             summary,
@@ -194,7 +201,9 @@ policies:
             }
         );
         assert_eq!(summary.duration_ms(), 4);
-        assert!(of_request(&ExportTraceServiceRequest::default(), &policies).is_none());
+        let empty = ExportTraceServiceRequest::default().encode_to_vec();
+        assert_eq!(of_message(&mut walker, &empty, &policies).unwrap(), None);
+        assert!(of_message(&mut walker, b"\xff\xff", &policies).is_err());
     }
 
     #[test]
