@@ -41,7 +41,9 @@ const TYPES: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     decision_wait: Option<String>,
+    #[serde(default, deserialize_with = "count")]
     num_traces: Option<usize>,
+    #[serde(default, deserialize_with = "count")]
     expected_new_traces_per_sec: Option<usize>,
     #[serde(default)]
     decision_cache: DecisionCacheConfig,
@@ -52,8 +54,29 @@ struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionCacheConfig {
+    #[serde(default, deserialize_with = "count")]
     sampled_cache_size: Option<usize>,
+    #[serde(default, deserialize_with = "count")]
     non_sampled_cache_size: Option<usize>,
+}
+
+/// A count written as a number or, as the processor's README writes them
+/// (`100_000`, which Go's YAML reads as YAML 1.1 does), with underscores.
+fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(usize),
+        Text(String),
+    }
+    match Count::deserialize(deserializer)? {
+        Count::Number(n) => Ok(Some(n)),
+        Count::Text(text) => text
+            .replace('_', "")
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a count"))),
+    }
 }
 
 /// One policy, or one sub-policy of an `and`: a name, a type, and the
@@ -432,4 +455,146 @@ fn attribute(
         predicate: predicates.len() - 1,
         invert,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(yaml: &str) -> String {
+        TailSamplingConfig::parse(yaml).expect_err("refused")
+    }
+
+    #[test]
+    fn reads_the_processors_example() {
+        // The shape of the processor README's example, less the policy types
+        // not supported here.
+        let config = TailSamplingConfig::parse(
+            r#"
+decision_wait: 10s
+num_traces: 100
+expected_new_traces_per_sec: 10
+decision_cache:
+  sampled_cache_size: 100_000
+  non_sampled_cache_size: 1000
+policies:
+  [
+    { name: test-policy-1, type: always_sample },
+    { name: test-policy-2, type: latency, latency: {threshold_ms: 5000, upper_threshold_ms: 10000} },
+    { name: test-policy-3, type: numeric_attribute, numeric_attribute: {key: key1, min_value: 50, max_value: 100} },
+    { name: test-policy-4, type: probabilistic, probabilistic: {sampling_percentage: 10} },
+    { name: test-policy-5, type: status_code, status_code: {status_codes: [ERROR, UNSET]} },
+    { name: test-policy-6, type: string_attribute, string_attribute: {key: key2, values: [value1, value2]} },
+    { name: test-policy-7, type: string_attribute, string_attribute: {key: key2, values: [value1, val*], enabled_regex_matching: true, cache_max_size: 10} },
+    { name: test-policy-8, type: rate_limiting, rate_limiting: {spans_per_second: 35} },
+    { name: test-policy-10, type: span_count, span_count: {min_spans: 2, max_spans: 20} },
+    { name: test-policy-12, type: boolean_attribute, boolean_attribute: {key: key4, value: true} },
+    { name: and-policy-1, type: and, and: { and_sub_policy: [
+        { name: test-and-policy-1, type: numeric_attribute, numeric_attribute: { key: key1, min_value: 50, max_value: 100 } },
+        { name: test-and-policy-2, type: string_attribute, string_attribute: { key: key2, values: [ value1, value2 ] } } ] } },
+  ]
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.decision_wait, Duration::from_secs(10));
+        assert_eq!(config.num_traces, 100);
+        assert_eq!(config.expected_new_traces_per_sec, 10);
+        assert_eq!(config.sampled_cache_size, 100_000);
+        assert_eq!(config.non_sampled_cache_size, 1000);
+        assert_eq!(config.policies.names().count(), 11);
+        assert_eq!(config.policies.name(10), "and-policy-1");
+    }
+
+    #[test]
+    fn defaults_are_the_processors() {
+        let config =
+            TailSamplingConfig::parse("policies: [{name: all, type: always_sample}]").unwrap();
+        assert_eq!(config.decision_wait, Duration::from_secs(30));
+        assert_eq!(config.num_traces, 50_000);
+        assert_eq!(config.expected_new_traces_per_sec, 0);
+        assert_eq!(config.sampled_cache_size, 50_000);
+        assert_eq!(config.non_sampled_cache_size, 50_000);
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_implement_naming_it() {
+        let cases = [
+            (
+                "policies: [{name: c, type: composite, composite: {}}]",
+                "unknown field `composite`",
+            ),
+            (
+                "policies: [{name: t, type: trace_state}]",
+                "policies[0] (\"t\"): policy type \"trace_state\" is not supported",
+            ),
+            (
+                "policies: [{name: a, type: always_sample}, {name: o, type: ottl_condition}]",
+                "policies[1] (\"o\"): policy type \"ottl_condition\"",
+            ),
+            (
+                "sample_on_first_match: true\npolicies: [{name: a, type: always_sample}]",
+                "unknown field `sample_on_first_match`",
+            ),
+            (
+                "policies: [{name: l, type: latency, latency: {threshold: 5}}]",
+                "unknown field `threshold`",
+            ),
+            (
+                "decision_cache: {size: 5}\npolicies: [{name: a, type: always_sample}]",
+                "unknown field `size`",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = refused(yaml);
+            assert!(error.contains(expected), "{yaml}: {error}");
+        }
+    }
+
+    #[test]
+    fn refuses_values_the_processor_would_misread() {
+        let cases = [
+            ("policies: []", "at least one policy"),
+            ("decision_wait: 10\npolicies: [{name: a, type: always_sample}]", "decision_wait"),
+            ("decision_wait: 0s\npolicies: [{name: a, type: always_sample}]", "decision_wait"),
+            ("num_traces: 0\npolicies: [{name: a, type: always_sample}]", "num_traces"),
+            (
+                "policies: [{name: a, type: always_sample}, {name: a, type: always_sample}]",
+                "policies[1] (\"a\"): the name is used twice",
+            ),
+            (
+                "policies: [{name: s, type: status_code, status_code: {status_codes: [FAILED]}}]",
+                "unknown status code \"FAILED\"",
+            ),
+            ("policies: [{name: s, type: status_code}]", "status_codes must not be empty"),
+            (
+                "policies: [{name: l, type: latency, probabilistic: {sampling_percentage: 5}}]",
+                "section \"probabilistic\" does not belong to a policy of type \"latency\"",
+            ),
+            (
+                "policies: [{name: r, type: string_attribute, string_attribute: {key: k, values: [\"(\"], enabled_regex_matching: true}}]",
+                "string_attribute.values",
+            ),
+            (
+                "policies: [{name: n, type: numeric_attribute, numeric_attribute: {key: k}}]",
+                "needs min_value, max_value or both",
+            ),
+            (
+                "policies: [{name: b, type: boolean_attribute, boolean_attribute: {value: true}}]",
+                "key must not be empty",
+            ),
+            (
+                "policies: [{name: p, type: probabilistic, probabilistic: {sampling_percentage: -1}}]",
+                "sampling_percentage",
+            ),
+            ("policies: [{name: r, type: rate_limiting}]", "spans_per_second must be positive"),
+            (
+                "policies: [{name: a, type: and, and: {and_sub_policy: [{name: inner, type: and}]}}]",
+                "policies[0] (\"a\").and.and_sub_policy[0] (\"inner\"): an and policy cannot be an and_sub_policy",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = refused(yaml);
+            assert!(error.contains(expected), "{yaml}: {error}");
+        }
+    }
 }
