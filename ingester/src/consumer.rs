@@ -644,15 +644,16 @@ impl IngestLoop {
     }
 
     /// Appends a message's documents to the current batch (or sends it to
-    /// the dead-letter topic); `observe`: the metrics generator sees it too
-    /// (tail sampling showed it the message at arrival already).
-    fn write(&mut self, reference: MessageRef, key: Option<&[u8]>, value: &[u8], observe: bool) {
+    /// the dead-letter topic). `arriving`: it was just read, so it is
+    /// counted and the metrics generator sees it; false for a message tail
+    /// sampling held, which was counted and seen when it arrived.
+    fn write(&mut self, reference: MessageRef, key: Option<&[u8]>, value: &[u8], arriving: bool) {
         let partition = reference.partition;
         // The documents go into the batch, and the number of spans skipped
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
         // translation refuses is).
-        let wire_only = !(observe && self.metrics_gen.is_enabled()) && self.sampling.is_none();
+        let wire_only = !(arriving && self.metrics_gen.is_enabled()) && self.sampling.is_none();
         let written = if self.encoding == Encoding::OtlpProto && wire_only {
             // Nothing else reads the request: the documents are written
             // straight from the wire, without a decode. (The metrics
@@ -667,7 +668,7 @@ impl IngestLoop {
                 Ok(otlp) => match ExportTraceServiceRequest::decode(&*otlp) {
                     Ok(request) => {
                         let skipped = self.builder.add(reference, &request);
-                        if observe {
+                        if arriving {
                             self.metrics_gen.observe(&request);
                         }
                         if self.sampling.is_some() {
@@ -685,7 +686,9 @@ impl IngestLoop {
         };
         match written {
             Ok(skipped) => {
-                metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                if arriving {
+                    metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                }
                 for (held, letter) in self.encoding_check.decoded(partition) {
                     self.dead_letter(held, letter);
                 }
@@ -771,6 +774,7 @@ impl IngestLoop {
         if matches!(arrival, Arrival::Pass) {
             return false;
         }
+        metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
         if self.metrics_gen.is_enabled() {
             if let Ok(request) = ExportTraceServiceRequest::decode(&*otlp) {
                 self.metrics_gen.observe(&request);
