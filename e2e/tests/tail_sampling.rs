@@ -216,13 +216,12 @@ async fn keeps_error_and_slow_traces_whole_and_a_share_of_the_rest() {
 
     // Every trace decided, then every kept span stored.
     let total = all.len() as f64;
-    let mut metrics = HashMap::new();
     let all_decided = wait_until(Duration::from_secs(120), || async {
-        metrics = scrape_metrics(admin).await;
-        decided(&metrics, TRACES_TOTAL, "kept") + decided(&metrics, TRACES_TOTAL, "dropped")
-            >= total
+        let m = scrape_metrics(admin).await;
+        decided(&m, TRACES_TOTAL, "kept") + decided(&m, TRACES_TOTAL, "dropped") >= total
     })
     .await;
+    let metrics = scrape_metrics(admin).await;
     assert!(all_decided, "not every trace was decided: {metrics:?}");
     let kept = decided(&metrics, TRACES_TOTAL, "kept") as u64;
     let stored_count = cluster

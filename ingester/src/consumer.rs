@@ -754,7 +754,7 @@ impl IngestLoop {
         }
     }
 
-    /// Tail sampling (docs/design.md §3): the metrics generator sees the
+    /// Tail sampling (docs/design.md §3.4): the metrics generator sees the
     /// message now, and the message waits for its trace's decision, or
     /// follows one already made. False when tail sampling passes it on
     /// (it does not decode, or names no trace): it is written as usual.
@@ -775,6 +775,10 @@ impl IngestLoop {
             return false;
         }
         metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+        // It decodes: the partition is read in the right encoding.
+        for (held, letter) in self.encoding_check.decoded(reference.partition) {
+            self.dead_letter(held, letter);
+        }
         if self.metrics_gen.is_enabled() {
             if let Ok(request) = ExportTraceServiceRequest::decode(&*otlp) {
                 self.metrics_gen.observe(&request);
@@ -804,7 +808,7 @@ impl IngestLoop {
         }
         // Holding traces younger than decision_wait is progress by design;
         // decisions due but held back by a full batch are not.
-        if self.tail.as_mut().is_some_and(|t| !t.has_due(now)) {
+        if self.tail.as_mut().is_some_and(|t| !t.is_empty() && !t.has_due(now)) {
             self.progress.advanced();
         }
     }

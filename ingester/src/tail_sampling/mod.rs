@@ -11,7 +11,7 @@
 //! decide and the loop either writes the kept messages as if they had just
 //! arrived or completes the dropped ones' offsets as if they were stored.
 //!
-//! What it guarantees (docs/design.md §3):
+//! What it guarantees (docs/design.md §3.4):
 //! - Whole traces: a trace is kept or dropped with all its held messages,
 //!   and messages arriving after the decision follow it while the
 //!   [`buffer::DecisionCache`] remembers it.
