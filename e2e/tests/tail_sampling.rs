@@ -82,7 +82,14 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn span(trace: &TestTrace, id: u8, parent: Option<u8>, kind: SpanKind, name: &str, ms: u64) -> Span {
+fn span(
+    trace: &TestTrace,
+    id: u8,
+    parent: Option<u8>,
+    kind: SpanKind,
+    name: &str,
+    ms: u64,
+) -> Span {
     let span_id = |n: u8| {
         let mut s = trace.id[..8].to_vec();
         s[7] = n;
@@ -144,7 +151,10 @@ async fn send_part(
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                spans: traces.iter().flat_map(|t| service_spans(service, t)).collect(),
+                spans: traces
+                    .iter()
+                    .flat_map(|t| service_spans(service, t))
+                    .collect(),
                 ..Default::default()
             }],
             ..Default::default()
@@ -193,7 +203,9 @@ const SPANS_TOTAL: &str = "ferrotrace_ingester_tail_sampling_spans_total";
 async fn keeps_error_and_slow_traces_whole_and_a_share_of_the_rest() {
     let cluster = Cluster::start(2).await;
     let dir = TempDir::new("tail-sampling").expect("temp dir");
-    let file = dir.write("tail.yaml", config("5s")).expect("config written");
+    let file = dir
+        .write("tail.yaml", config("5s"))
+        .expect("config written");
     let admin = free_port();
     let mut ingester = cluster.ingester(&[
         &format!("--tail-sampling-config={}", file.display()),
@@ -229,7 +241,10 @@ async fn keeps_error_and_slow_traces_whole_and_a_share_of_the_rest() {
         .await;
     let stored = stored_by_trace(&cluster).await;
 
-    let partial: Vec<_> = stored.iter().filter(|(_, &n)| n != SPANS_PER_TRACE).collect();
+    let partial: Vec<_> = stored
+        .iter()
+        .filter(|(_, &n)| n != SPANS_PER_TRACE)
+        .collect();
     assert!(partial.is_empty(), "traces stored in part: {partial:?}");
     for t in errors.iter().chain(&slow) {
         assert_eq!(
@@ -240,13 +255,20 @@ async fn keeps_error_and_slow_traces_whole_and_a_share_of_the_rest() {
             t.hex()
         );
     }
-    let normal_kept = normal.iter().filter(|t| stored.contains_key(&t.hex())).count();
+    let normal_kept = normal
+        .iter()
+        .filter(|t| stored.contains_key(&t.hex()))
+        .count();
     // 20 % of 200 is 40; the binomial's standard deviation is about 5.7.
     assert!(
         (20..=60).contains(&normal_kept),
         "probabilistic kept {normal_kept} of 200 normal traces, wanted about {SHARE_PERCENT} %"
     );
-    assert_eq!(stored.len() as u64, kept, "the stored traces are the kept ones");
+    assert_eq!(
+        stored.len() as u64,
+        kept,
+        "the stored traces are the kept ones"
+    );
     assert_eq!(stored_count, kept * SPANS_PER_TRACE as u64);
 
     // The metrics say which policy kept what.
@@ -271,8 +293,12 @@ async fn keeps_error_and_slow_traces_whole_and_a_share_of_the_rest() {
 async fn a_kill_in_the_decision_window_loses_no_kept_span() {
     let cluster = Cluster::start(1).await;
     let dir = TempDir::new("tail-sampling-kill").expect("temp dir");
-    let long = dir.write("long.yaml", config("10m")).expect("config written");
-    let short = dir.write("short.yaml", config("2s")).expect("config written");
+    let long = dir
+        .write("long.yaml", config("10m"))
+        .expect("config written");
+    let short = dir
+        .write("short.yaml", config("2s"))
+        .expect("config written");
     let admin = free_port();
     let admin_flag = format!("--admin-listen=127.0.0.1:{admin}");
     let mut first = cluster.ingester(&[
@@ -303,7 +329,11 @@ async fn a_kill_in_the_decision_window_loses_no_kept_span() {
         all.len() as f64,
         "every trace waits for its decision"
     );
-    assert_eq!(cluster.span_count().await, 0, "nothing stored before a decision");
+    assert_eq!(
+        cluster.span_count().await,
+        0,
+        "nothing stored before a decision"
+    );
 
     // SIGKILL: no drain, no commit.
     first.kill().await.expect("SIGKILL");
@@ -318,11 +348,13 @@ async fn a_kill_in_the_decision_window_loses_no_kept_span() {
     send_part(&mut grpc, "db", &all).await;
     let decided_all = wait_until(Duration::from_secs(120), || async {
         let m = scrape_metrics(admin).await;
-        decided(&m, TRACES_TOTAL, "kept") + decided(&m, TRACES_TOTAL, "dropped")
-            >= all.len() as f64
+        decided(&m, TRACES_TOTAL, "kept") + decided(&m, TRACES_TOTAL, "dropped") >= all.len() as f64
     })
     .await;
-    assert!(decided_all, "the second ingester did not decide every trace");
+    assert!(
+        decided_all,
+        "the second ingester did not decide every trace"
+    );
     let m = scrape_metrics(admin).await;
     let kept = decided(&m, TRACES_TOTAL, "kept") as u64;
     cluster
@@ -337,7 +369,10 @@ async fn a_kill_in_the_decision_window_loses_no_kept_span() {
             t.hex()
         );
     }
-    let partial: Vec<_> = stored.iter().filter(|(_, &n)| n != SPANS_PER_TRACE).collect();
+    let partial: Vec<_> = stored
+        .iter()
+        .filter(|(_, &n)| n != SPANS_PER_TRACE)
+        .collect();
     assert!(partial.is_empty(), "traces stored in part: {partial:?}");
     let sent: HashSet<String> = all.iter().map(TestTrace::hex).collect();
     assert!(stored.keys().all(|t| sent.contains(t)));
@@ -358,7 +393,9 @@ async fn a_configuration_it_cannot_honour_exits_64_naming_it() {
         ),
     ];
     for (i, (yaml, expected)) in cases.into_iter().enumerate() {
-        let file = dir.write(&format!("bad{i}.yaml"), yaml).expect("config written");
+        let file = dir
+            .write(&format!("bad{i}.yaml"), yaml)
+            .expect("config written");
         let mut command = tokio::process::Command::new(workspace_binary("ferrotrace-ingester"));
         command.arg(format!("--tail-sampling-config={}", file.display()));
         let stderr = usage_error(command).await;

@@ -710,7 +710,8 @@ impl IngestLoop {
                         error = %unwritable.error,
                         "spans with malformed IDs not indexed; the message goes to the dead-letter topic"
                     );
-                    let letter = self.letter(reference, key, value, "invalid_span", unwritable.error);
+                    let letter =
+                        self.letter(reference, key, value, "invalid_span", unwritable.error);
                     self.unwritable.push((letter, unwritable.trace_ids));
                 }
             }
@@ -790,7 +791,11 @@ impl IngestLoop {
             Arrival::Held | Arrival::Pass => {}
         }
         // Over the byte or trace budget: the oldest traces are decided now.
-        while let Some(decided) = self.tail.as_mut().and_then(|t| t.next_early(Instant::now())) {
+        while let Some(decided) = self
+            .tail
+            .as_mut()
+            .and_then(|t| t.next_early(Instant::now()))
+        {
             self.apply_decision(decided);
         }
         true
@@ -800,7 +805,10 @@ impl IngestLoop {
     /// has room (a full batch waits for a bulk slot like any other).
     fn release_decided(&mut self, options: &LoopOptions) {
         let now = Instant::now();
-        while !self.builder.is_full(options.bulk_actions, options.bulk_bytes) {
+        while !self
+            .builder
+            .is_full(options.bulk_actions, options.bulk_bytes)
+        {
             let Some(decided) = self.tail.as_mut().and_then(|t| t.next_due(now)) else {
                 break;
             };
@@ -808,7 +816,11 @@ impl IngestLoop {
         }
         // Holding traces younger than decision_wait is progress by design;
         // decisions due but held back by a full batch are not.
-        if self.tail.as_mut().is_some_and(|t| !t.is_empty() && !t.has_due(now)) {
+        if self
+            .tail
+            .as_mut()
+            .is_some_and(|t| !t.is_empty() && !t.has_due(now))
+        {
             self.progress.advanced();
         }
     }

@@ -188,10 +188,10 @@ impl DecisionCache {
         if let Some(&policy) = self.kept.policies.get(id) {
             return Some(Decision { keep: true, policy });
         }
-        self.dropped
-            .policies
-            .get(id)
-            .map(|&policy| Decision { keep: false, policy })
+        self.dropped.policies.get(id).map(|&policy| Decision {
+            keep: false,
+            policy,
+        })
     }
 
     pub fn insert(&mut self, id: TraceId, decision: Decision) {
@@ -232,8 +232,18 @@ mod tests {
         let t0 = Instant::now();
         let mut buffer = Buffer::default();
         buffer.hold([1; 16], &one_span(), held(0, 10, 100), t0);
-        buffer.hold([2; 16], &one_span(), held(0, 11, 100), t0 + Duration::from_secs(1));
-        buffer.hold([1; 16], &one_span(), held(0, 12, 100), t0 + Duration::from_secs(2));
+        buffer.hold(
+            [2; 16],
+            &one_span(),
+            held(0, 11, 100),
+            t0 + Duration::from_secs(1),
+        );
+        buffer.hold(
+            [1; 16],
+            &one_span(),
+            held(0, 12, 100),
+            t0 + Duration::from_secs(2),
+        );
         assert_eq!(buffer.len(), 2);
         assert_eq!(buffer.oldest(), Some(t0));
         let (id, first) = buffer.pop_oldest().unwrap();

@@ -205,16 +205,22 @@ impl TailSamplingConfig {
     /// Reads and checks the file; the error is one line naming the file and
     /// what was refused.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--tail-sampling-config {}: cannot read: {e}", path.display()))?;
-        Self::parse(&text)
-            .map_err(|e| format!("--tail-sampling-config {}: {e}", path.display()))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "--tail-sampling-config {}: cannot read: {e}",
+                path.display()
+            )
+        })?;
+        Self::parse(&text).map_err(|e| format!("--tail-sampling-config {}: {e}", path.display()))
     }
 
     /// Parses and checks the YAML text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-        let wait = file.decision_wait.as_deref().unwrap_or(DEFAULT_DECISION_WAIT);
+        let wait = file
+            .decision_wait
+            .as_deref()
+            .unwrap_or(DEFAULT_DECISION_WAIT);
         let decision_wait = match parse_go_duration(wait) {
             Some(nanos) if nanos > 0 => Duration::from_nanos(nanos as u64),
             _ => {
@@ -362,13 +368,22 @@ fn compile(
                     "{at}: numeric_attribute needs min_value, max_value or both"
                 ));
             }
-            let (min, max) = (c.min_value.unwrap_or(i64::MIN), c.max_value.unwrap_or(i64::MAX));
+            let (min, max) = (
+                c.min_value.unwrap_or(i64::MIN),
+                c.max_value.unwrap_or(i64::MAX),
+            );
             if min > max {
                 return Err(format!(
                     "{at}: numeric_attribute min_value must not be above max_value"
                 ));
             }
-            attribute(at, &c.key, Test::Range { min, max }, c.invert_match, predicates)?
+            attribute(
+                at,
+                &c.key,
+                Test::Range { min, max },
+                c.invert_match,
+                predicates,
+            )?
         }
         "boolean_attribute" => {
             let c = policy
@@ -380,7 +395,7 @@ fn compile(
         "probabilistic" => {
             let default = ProbabilisticConfig::default();
             let c = policy.probabilistic.as_ref().unwrap_or(&default);
-            if !(c.sampling_percentage >= 0.0) {
+            if c.sampling_percentage.is_nan() || c.sampling_percentage < 0.0 {
                 return Err(format!(
                     "{at}: probabilistic.sampling_percentage must be a number from 0 to 100"
                 ));
@@ -388,7 +403,10 @@ fn compile(
             Rule::probabilistic(&c.hash_salt, c.sampling_percentage)
         }
         "rate_limiting" => {
-            let per_second = policy.rate_limiting.as_ref().map_or(0, |c| c.spans_per_second);
+            let per_second = policy
+                .rate_limiting
+                .as_ref()
+                .map_or(0, |c| c.spans_per_second);
             if per_second <= 0 {
                 return Err(format!(
                     "{at}: rate_limiting.spans_per_second must be positive"
@@ -397,7 +415,10 @@ fn compile(
             Rule::rate_limiting(per_second as f64)
         }
         "span_count" => {
-            let c = policy.span_count.as_ref().map_or((0, 0), |c| (c.min_spans, c.max_spans));
+            let c = policy
+                .span_count
+                .as_ref()
+                .map_or((0, 0), |c| (c.min_spans, c.max_spans));
             if c.0 < 0 || c.1 < 0 || (c.1 != 0 && c.1 < c.0) {
                 return Err(format!(
                     "{at}: span_count needs 0 <= min_spans and max_spans 0 (no limit) or >= min_spans"
@@ -412,7 +433,11 @@ fn compile(
             if !top_level {
                 return Err(format!("{at}: an and policy cannot be an and_sub_policy"));
             }
-            let subs = policy.and.as_ref().map(|c| c.and_sub_policy.as_slice()).unwrap_or_default();
+            let subs = policy
+                .and
+                .as_ref()
+                .map(|c| c.and_sub_policy.as_slice())
+                .unwrap_or_default();
             if subs.is_empty() {
                 return Err(format!("{at}: and.and_sub_policy must not be empty"));
             }

@@ -314,12 +314,19 @@ mod tests {
         let t0 = Instant::now();
         for (offset, error) in [(0, false), (1, true), (2, false)] {
             let m = message(7, error);
-            assert!(matches!(s.arrive(&m, reference(offset), None, &m, t0), Arrival::Held));
+            assert!(matches!(
+                s.arrive(&m, reference(offset), None, &m, t0),
+                Arrival::Held
+            ));
         }
         assert!(s.next_due(t0 + Duration::from_secs(9)).is_none(), "not yet");
         let decided = s.next_due(t0 + Duration::from_secs(10)).unwrap();
         assert!(decided.keep, "one error span keeps the whole trace");
-        let offsets: Vec<i64> = decided.messages.iter().map(|h| h.reference.offset).collect();
+        let offsets: Vec<i64> = decided
+            .messages
+            .iter()
+            .map(|h| h.reference.offset)
+            .collect();
         assert_eq!(offsets, [0, 1, 2]);
         assert!(s.is_empty());
     }
@@ -335,7 +342,13 @@ mod tests {
         // Even an error span cannot revive a dropped trace: it stays whole.
         let late = message(8, true);
         assert!(matches!(
-            s.arrive(&late, reference(5), None, &late, t0 + Duration::from_secs(11)),
+            s.arrive(
+                &late,
+                reference(5),
+                None,
+                &late,
+                t0 + Duration::from_secs(11)
+            ),
             Arrival::Follow { keep: false }
         ));
     }

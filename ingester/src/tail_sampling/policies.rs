@@ -45,20 +45,35 @@ pub enum Rule {
         upper_threshold_ms: i64,
     },
     /// Some span has one of these status codes (bit 0 UNSET, 1 OK, 2 ERROR).
-    StatusCode { mask: u8 },
+    StatusCode {
+        mask: u8,
+    },
     /// Some resource or span attribute passes predicate `predicate`.
-    Attribute { predicate: usize, invert: bool },
+    Attribute {
+        predicate: usize,
+        invert: bool,
+    },
     /// FNV-1a 64 of salt then trace ID at or below the threshold.
-    Probabilistic { salt: String, threshold: u64 },
+    Probabilistic {
+        salt: String,
+        threshold: u64,
+    },
     RateLimiting(TokenBucket),
     /// Span count within `[min, max]`; `max` 0 means no upper bound.
-    SpanCount { min: u32, max: u32 },
+    SpanCount {
+        min: u32,
+        max: u32,
+    },
     And(Vec<Policy>),
 }
 
 impl Rule {
     pub fn probabilistic(salt: &str, percentage: f64) -> Self {
-        let salt = if salt.is_empty() { DEFAULT_HASH_SALT } else { salt };
+        let salt = if salt.is_empty() {
+            DEFAULT_HASH_SALT
+        } else {
+            salt
+        };
         Self::Probabilistic {
             salt: salt.to_owned(),
             threshold: threshold(percentage / 100.0),
@@ -333,15 +348,17 @@ mod tests {
 
     #[test]
     fn latency_uses_earliest_start_to_latest_end() {
-        let mut p = policies(
-            "policies: [{name: slow, type: latency, latency: {threshold_ms: 100}}]",
-        );
+        let mut p =
+            policies("policies: [{name: slow, type: latency, latency: {threshold_ms: 100}}]");
         assert!(keep(&mut p, 1, &trace(3, 1_000, 1_100)));
         assert!(!keep(&mut p, 1, &trace(3, 1_000, 1_099)));
         let mut bounded = policies(
             "policies: [{name: mid, type: latency, latency: {threshold_ms: 100, upper_threshold_ms: 200}}]",
         );
-        assert!(!keep(&mut bounded, 1, &trace(1, 0, 100)), "lower bound exclusive");
+        assert!(
+            !keep(&mut bounded, 1, &trace(1, 0, 100)),
+            "lower bound exclusive"
+        );
         assert!(keep(&mut bounded, 1, &trace(1, 0, 200)));
         assert!(!keep(&mut bounded, 1, &trace(1, 0, 201)));
     }
@@ -374,9 +391,17 @@ policies:
         assert_eq!(p.matching("other", AttributeValue::Str("a")), 0);
         assert_eq!(p.matching("code", AttributeValue::Int(503)), 0b0100);
         assert_eq!(p.matching("code", AttributeValue::Int(499)), 0);
-        assert_eq!(p.matching("code", AttributeValue::Str("503")), 0, "not an int");
+        assert_eq!(
+            p.matching("code", AttributeValue::Str("503")),
+            0,
+            "not an int"
+        );
         assert_eq!(p.matching("flag", AttributeValue::Bool(false)), 0b1000);
-        assert_eq!(p.matching("flag", AttributeValue::Str("x")), 0, "not a bool");
+        assert_eq!(
+            p.matching("flag", AttributeValue::Str("x")),
+            0,
+            "not a bool"
+        );
     }
 
     #[test]
@@ -391,25 +416,39 @@ policies:
         let mut t = trace(1, 0, 1);
         assert_eq!(
             p.decide(&[1; 16], &t, Instant::now()),
-            Decision { keep: true, policy: Some(0) }
+            Decision {
+                keep: true,
+                policy: Some(0)
+            }
         );
         t.matched = 1;
         assert_eq!(
             p.decide(&[1; 16], &t, Instant::now()),
-            Decision { keep: false, policy: Some(1) }
+            Decision {
+                keep: false,
+                policy: Some(1)
+            }
         );
         let mut alone = policies(
             "policies: [{name: x, type: boolean_attribute, boolean_attribute: {key: k, value: true, invert_match: true}}]",
         );
-        assert!(keep(&mut alone, 1, &trace(1, 0, 1)), "absent: inverted sampled");
+        assert!(
+            keep(&mut alone, 1, &trace(1, 0, 1)),
+            "absent: inverted sampled"
+        );
     }
 
     #[test]
     fn no_sampling_policy_drops_with_no_policy() {
-        let mut p = policies("policies: [{name: e, type: status_code, status_code: {status_codes: [ERROR]}}]");
+        let mut p = policies(
+            "policies: [{name: e, type: status_code, status_code: {status_codes: [ERROR]}}]",
+        );
         assert_eq!(
             p.decide(&[1; 16], &trace(1, 0, 1), Instant::now()),
-            Decision { keep: false, policy: None }
+            Decision {
+                keep: false,
+                policy: None
+            }
         );
     }
 
@@ -436,18 +475,23 @@ policies:
 
     #[test]
     fn span_count_bounds_are_inclusive() {
-        let mut p = policies("policies: [{name: c, type: span_count, span_count: {min_spans: 2, max_spans: 3}}]");
+        let mut p = policies(
+            "policies: [{name: c, type: span_count, span_count: {min_spans: 2, max_spans: 3}}]",
+        );
         assert!(!keep(&mut p, 1, &trace(1, 0, 1)));
         assert!(keep(&mut p, 1, &trace(2, 0, 1)));
         assert!(keep(&mut p, 1, &trace(3, 0, 1)));
         assert!(!keep(&mut p, 1, &trace(4, 0, 1)));
-        let mut open = policies("policies: [{name: c, type: span_count, span_count: {min_spans: 2}}]");
+        let mut open =
+            policies("policies: [{name: c, type: span_count, span_count: {min_spans: 2}}]");
         assert!(keep(&mut open, 1, &trace(1000, 0, 1)));
     }
 
     #[test]
     fn rate_limiting_is_a_token_bucket_of_twice_the_rate() {
-        let mut p = policies("policies: [{name: r, type: rate_limiting, rate_limiting: {spans_per_second: 10}}]");
+        let mut p = policies(
+            "policies: [{name: r, type: rate_limiting, rate_limiting: {spans_per_second: 10}}]",
+        );
         let start = Instant::now();
         let t = trace(8, 0, 1);
         assert!(p.decide(&[1; 16], &t, start).keep, "starts full: 20");
@@ -455,7 +499,11 @@ policies:
         assert!(!p.decide(&[3; 16], &t, start).keep, "4 left");
         let later = start + Duration::from_millis(400);
         assert!(p.decide(&[3; 16], &t, later).keep, "refilled to 8");
-        assert!(!p.decide(&[4; 16], &trace(21, 0, 1), later + Duration::from_secs(60)).keep, "over the burst");
+        assert!(
+            !p.decide(&[4; 16], &trace(21, 0, 1), later + Duration::from_secs(60))
+                .keep,
+            "over the burst"
+        );
     }
 
     #[test]
@@ -474,7 +522,10 @@ policies:
             }],
             vec![],
         );
-        assert!(keep(&mut exactly, 0x5a, &trace(1, 0, 1)), "at the threshold: sampled");
+        assert!(
+            keep(&mut exactly, 0x5a, &trace(1, 0, 1)),
+            "at the threshold: sampled"
+        );
         if let Rule::Probabilistic { threshold, .. } = &mut exactly.top[0].rule {
             *threshold = hash - 1;
         }
@@ -483,7 +534,8 @@ policies:
 
     #[test]
     fn probabilistic_keeps_its_share_and_the_same_traces_everywhere() {
-        let yaml = "policies: [{name: p, type: probabilistic, probabilistic: {sampling_percentage: 25}}]";
+        let yaml =
+            "policies: [{name: p, type: probabilistic, probabilistic: {sampling_percentage: 25}}]";
         let (mut a, mut b) = (policies(yaml), policies(yaml));
         let mut kept = 0;
         for i in 0u32..20_000 {
@@ -492,7 +544,11 @@ policies:
             id[8..12].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_le_bytes());
             let t = trace(1, 0, 1);
             let ka = a.decide(&id, &t, Instant::now()).keep;
-            assert_eq!(ka, b.decide(&id, &t, Instant::now()).keep, "same decision everywhere");
+            assert_eq!(
+                ka,
+                b.decide(&id, &t, Instant::now()).keep,
+                "same decision everywhere"
+            );
             kept += u32::from(ka);
         }
         let share = f64::from(kept) / 20_000.0;

@@ -127,9 +127,9 @@ fn attributes(attributes: Attributes<'_>, policies: &Policies) -> u64 {
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-    use prost::Message as _;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
+    use prost::Message as _;
 
     use super::*;
     use crate::tail_sampling::config::TailSamplingConfig;
@@ -188,7 +188,9 @@ policies:
         };
         let mut walker = SpanWalker::new();
         let message = request.encode_to_vec();
-        let (id, summary) = of_message(&mut walker, &message, &policies).unwrap().unwrap();
+        let (id, summary) = of_message(&mut walker, &message, &policies)
+            .unwrap()
+            .unwrap();
         assert_eq!(id, [7; 16]);
         assert_eq!(
             summary,
