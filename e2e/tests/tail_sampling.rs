@@ -27,12 +27,8 @@ use std::time::Duration;
 use ferrotrace_testkit::{free_port, sample, scrape_metrics, usage_error, wait_until, TempDir};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
-};
-use support::{kv, workspace_binary, Cluster, AFTER_MIDNIGHT_NS};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span, Status};
+use support::{resource_spans, workspace_binary, Cluster, AFTER_MIDNIGHT_NS};
 
 const SPANS_PER_TRACE: usize = 5;
 const SERVICES: [&str; 3] = ["frontend", "backend", "db"];
@@ -142,23 +138,13 @@ async fn send_part(
     traces: &[TestTrace],
 ) {
     let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv(
-                    "service.name",
-                    any_value::Value::StringValue(service.into()),
-                )],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans: traces
-                    .iter()
-                    .flat_map(|t| service_spans(service, t))
-                    .collect(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+        resource_spans: vec![resource_spans(
+            service,
+            traces
+                .iter()
+                .flat_map(|t| service_spans(service, t))
+                .collect(),
+        )],
     };
     grpc.export(request).await.expect("export");
 }
