@@ -23,6 +23,11 @@
 #   backlog     SPANS spans produced with no
 #               ingester running, then one ingester drains them: its CPU per
 #               span and drain rate under a backlog, as after an outage.
+#   tail        tail sampling's cost: the same open-loop load (TAIL_RATE
+#               spans/s, default 50000, for RATE_SECONDS) with the ingester's
+#               tail sampling off, then on (decision_wait 10 s; errors, traces
+#               over 1 s and 10 % of the rest kept); the ingester's CPU per
+#               acknowledged span and peak RSS, and the spans stored.
 #   verify      VERIFY_SPANS spans into osmem (a real OpenSearch-API server,
 #               which stores and searches the documents), then
 #               `ferrotrace-loadtest --verify` looks for every acknowledged
@@ -287,6 +292,55 @@ with open(results, "a") as out:
            f"lost {max(acked-found,0)}, duplicated {docs-found}.")
 PY
   stop_cluster
+fi
+
+if [[ " $PHASES " == *" tail "* ]]; then
+  # Not in the default PHASES.
+  rate=${TAIL_RATE:-50000}
+  echo "bench-pipeline: tail sampling off and on, $rate spans/s offered for ${RATE_SECONDS}s" >&2
+  tail_config="$work/tail-sampling.yaml"
+  cat > "$tail_config" <<'YAML'
+decision_wait: 10s
+policies:
+  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+  - {name: slow, type: latency, latency: {threshold_ms: 1000}}
+  - {name: rest, type: probabilistic, probabilistic: {sampling_percentage: 10}}
+YAML
+  {
+    echo
+    echo "## Tail sampling off and on: $rate spans/s offered for ${RATE_SECONDS} s, decision_wait 10 s"
+    echo
+    echo "| tail sampling | achieved spans/s | ingester CPU | µs per span | peak RSS | spans stored |"
+    echo "|---|---|---|---|---|---|"
+  } >> "$results"
+  for mode in off on; do
+    dir="$work/tail-$mode"
+    extra=""
+    [ "$mode" = on ] && extra="--tail-sampling-config $tail_config --tail-sampling-max-bytes ${TAIL_MAX_BYTES:-2147483648}"
+    INGESTER_ARGS="${INGESTER_ARGS:-} $extra" start_cluster blackhole "$dir"
+    warm_up
+    wait_drained 1
+    # With sampling on, the warm-up's decisions land decision_wait later.
+    [ "$mode" = on ] && sleep 11
+    before=$(ticks "$ingester_pid"); stored_before=$(blackhole_spans)
+    loadtest --rate "$rate" --duration "${RATE_SECONDS}s" --report-interval 0 --max-backoff 1s \
+      > "$dir/load.json" 2> "$dir/loadtest.err" || { tail -5 "$dir/loadtest.err" >&2; exit 1; }
+    acked=$(json_field "$dir/load.json" 'd["acked_spans"]')
+    # Off: until every span is stored. On: until the last decision's spans
+    # are (nothing new for 15 s, which the ingester spends idle).
+    wait_drained $((acked + stored_before))
+    used=$(( $(ticks "$ingester_pid") - before ))
+    stored=$(( $(blackhole_spans) - stored_before ))
+    python3 - "$results" "$mode" "$dir/load.json" "$used" "$(peak_rss_mib "$ingester_pid")" "$stored" <<'PY'
+import json, sys
+results, mode, load, ticks, rss, stored = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+acked = load["acked_spans"]
+cpu = ticks / 100
+with open(results, "a") as out:
+    print(f"| {mode} | {load['achieved_rate']:,.0f} | {cpu:.2f} s | {cpu / max(acked, 1) * 1e6:.1f} | {rss} MiB | {stored:,} of {acked:,} |", file=out)
+PY
+    stop_cluster
+  done
 fi
 
 if [[ " $PHASES " == *" latency "* ]]; then

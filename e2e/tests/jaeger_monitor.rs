@@ -33,12 +33,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until, PromSeries, Prometheus};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
-};
-use support::{kv, Cluster};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span, Status};
+use support::{resource_spans, Cluster};
 
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 /// Spans of one batch that count (the old ones do not).
@@ -86,23 +82,6 @@ fn span(
             code: status as i32,
             message: String::new(),
         }),
-        ..Default::default()
-    }
-}
-
-fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
-    ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![kv(
-                "service.name",
-                any_value::Value::StringValue(service.into()),
-            )],
-            ..Default::default()
-        }),
-        scope_spans: vec![ScopeSpans {
-            spans,
-            ..Default::default()
-        }],
         ..Default::default()
     }
 }

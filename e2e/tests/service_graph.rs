@@ -27,11 +27,8 @@ use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
-};
-use support::{kv, Cluster, AFTER_MIDNIGHT_NS};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span, Status};
+use support::{kv, resource_spans, Cluster, AFTER_MIDNIGHT_NS};
 
 const TRACES: u8 = 10;
 const SPANS_PER_TRACE: u64 = 10;
@@ -97,22 +94,12 @@ async fn send_topology(cluster: &Cluster) {
         .expect("connect");
     for service in ["frontend", "backend", "db", "worker"] {
         let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![kv(
-                        "service.name",
-                        any_value::Value::StringValue(service.into()),
-                    )],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: (0..TRACES)
-                        .flat_map(|t| service_spans(service, t))
-                        .collect(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
+            resource_spans: vec![resource_spans(
+                service,
+                (0..TRACES)
+                    .flat_map(|t| service_spans(service, t))
+                    .collect(),
+            )],
         };
         grpc.export(request).await.expect("export");
     }

@@ -8,6 +8,7 @@
 //! - [`kafka_codec`]: the encodings a span batch takes on the Kafka topic.
 //! - [`translate`]: what a translation to OTLP accepted and refused.
 //! - [`thrift`]: the bounded Thrift reader the Jaeger and Zipkin decoders share.
+//! - [`fnv`]: FNV-1a 64, as Jaeger and the OpenTelemetry Collector hash.
 //!
 //! Everything here is pure: no I/O, no global state, no async runtime and
 //! no metrics; a caller counts what these functions report.
@@ -16,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod civil_date;
+pub mod fnv;
 pub mod hex;
 pub mod jaeger;
 pub mod kafka_codec;

@@ -35,6 +35,7 @@ use crate::metrics_gen::service_graph::ServiceGraphOptions;
 use crate::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use crate::metrics_gen::Options as MetricsGenOptions;
 use crate::sampling::config::SamplingArgs;
+use crate::tail_sampling::config::TailSamplingConfig;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or
 /// OpenSearch daily indices in Jaeger's schema; offsets are committed only
@@ -98,6 +99,14 @@ pub struct Config {
     // Adaptive sampling (`--sampling-*`, `--kafka-sampling-topic`).
     #[command(flatten)]
     pub sampling: SamplingArgs,
+
+    /// Tail-based sampling: a file in the OpenTelemetry Collector `tail_sampling` processor's YAML shape (`decision_wait`, `num_traces`, `decision_cache`, `policies`); off when unset.
+    #[arg(long, env = "FERROTRACE_TAIL_SAMPLING_CONFIG")]
+    pub tail_sampling_config: Option<PathBuf>,
+
+    /// Bytes of Kafka messages tail sampling may hold while their traces wait for a decision; beyond them the oldest traces are decided early.
+    #[arg(long, env = "FERROTRACE_TAIL_SAMPLING_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub tail_sampling_max_bytes: usize,
 
     /// Elasticsearch/OpenSearch URLs (comma-separated).
     #[arg(
@@ -564,6 +573,14 @@ impl Config {
         })
     }
 
+    /// The tail-sampling configuration, `None` without `--tail-sampling-config`.
+    pub fn tail_sampling(&self) -> Result<Option<TailSamplingConfig>, String> {
+        self.tail_sampling_config
+            .as_deref()
+            .map(TailSamplingConfig::load)
+            .transpose()
+    }
+
     /// The dead-letter topic: `--kafka-dlq-topic`, or `<topic>_dlq`.
     pub fn dlq_topic(&self) -> String {
         if self.kafka_dlq_topic.is_empty() {
@@ -609,6 +626,10 @@ impl Config {
             return Err("--stuck-after must be 0 (off) or at least 1s".into());
         }
         self.sampling.validate()?;
+        self.tail_sampling()?;
+        if self.tail_sampling_max_bytes == 0 {
+            return Err("--tail-sampling-max-bytes must be positive".into());
+        }
         if self.test_wedge_after_messages == Some(0) {
             return Err("--test-wedge-after-messages must be positive".into());
         }

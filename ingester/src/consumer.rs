@@ -29,6 +29,7 @@ use ferrotrace_common::kafka_client::KafkaLogs;
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::telemetry;
 use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
+use ferrotrace_format::otlp::span_view;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
@@ -51,6 +52,7 @@ use crate::liveness::Progress;
 use crate::metrics as m;
 use crate::metrics_gen::{self, MetricsGenerator, ObservedAt};
 use crate::sampling;
+use crate::tail_sampling::{self, Arrival, Decided, TailSampler};
 
 /// Offsets stored for commit, per partition (the next offset to read).
 pub type StoredOffsets = Arc<Mutex<HashMap<i32, i64>>>;
@@ -442,6 +444,8 @@ struct IngestLoop {
     unwritable: Vec<(DeadLetter, Vec<String>)>,
     /// What the liveness watchdog reads.
     progress: Arc<Progress>,
+    /// `--tail-sampling-config`: messages wait here for their trace's decision.
+    tail: Option<TailSampler>,
 }
 
 /// Where consumed messages go: documents to Elasticsearch through the batch
@@ -453,6 +457,7 @@ pub struct Sinks {
     pub dead_letters: DeadLetters,
     pub metrics_gen: MetricsGenerator,
     pub sampling: Option<sampling::throughput::Recorder>,
+    pub tail_sampling: Option<TailSampler>,
 }
 
 /// How the poll loop decodes, batches and bounds its work.
@@ -494,6 +499,7 @@ pub async fn run(
         dead_letters,
         metrics_gen,
         sampling,
+        tail_sampling,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(options.bulk_workers * 2);
@@ -519,6 +525,7 @@ pub async fn run(
         encoding_check: EncodingCheck::new(options.encoding_check),
         unwritable: Vec::new(),
         progress,
+        tail: tail_sampling,
     };
     ingest.progress.advanced();
     // Test-only (a hidden flag): after this many messages the loop stops
@@ -531,6 +538,8 @@ pub async fn run(
     // Service-graph spans expire on this tick, also while no message arrives.
     let mut sweep_tick = tokio::time::interval(metrics_gen::SWEEP_INTERVAL);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tail_tick = tokio::time::interval(tail_sampling::TICK);
+    tail_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consumer = ingest.consumer.clone();
 
     // When every bulk slot is busy and the batch is full, the loop stops
@@ -558,6 +567,7 @@ pub async fn run(
                 }
             }
             _ = sweep_tick.tick() => ingest.metrics_gen.expire(Instant::now()),
+            _ = tail_tick.tick(), if ingest.tail.is_some() => ingest.release_decided(options),
             _ = sleep_until_some(pause_at), if pause_at.is_some() => ingest.pause(),
             received = consumer.recv(), if waiting_since.is_none() || ingest.paused => {
                 ingest.apply_rebalances();
@@ -634,7 +644,19 @@ impl IngestLoop {
             );
             return;
         };
-        let value = message.payload().unwrap_or_default();
+        let (key, value) = (message.key(), message.payload().unwrap_or_default());
+        if self.tail.is_some() && self.hold_for_tail_sampling(reference, key, value) {
+            return;
+        }
+        self.write(reference, key, value, true);
+    }
+
+    /// Appends a message's documents to the current batch (or sends it to
+    /// the dead-letter topic). `arriving`: it was just read, so it is
+    /// counted and the metrics generator sees it; false for a message tail
+    /// sampling held, which was counted and seen when it arrived.
+    fn write(&mut self, reference: MessageRef, key: Option<&[u8]>, value: &[u8], arriving: bool) {
+        let partition = reference.partition;
         // The documents go into the batch, and the number of spans skipped
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
@@ -643,13 +665,16 @@ impl IngestLoop {
             Ok(otlp) => {
                 // One walk of the OTLP wire writes the documents and hands
                 // each span's view to the metrics generator and the
-                // adaptive-sampling counts: no decode into prost structs.
+                // adaptive-sampling counts: no decode into prost structs. A
+                // message tail sampling held was seen by both at arrival.
                 let at = ObservedAt::now();
                 let (metrics_gen, roots) = (&mut self.metrics_gen, &mut self.roots);
-                let count_roots = self.sampling.is_some();
+                let count_roots = arriving && self.sampling.is_some();
                 self.builder
                     .add_encoded_visiting(reference, &otlp, |span| {
-                        metrics_gen.observe(&span, at);
+                        if arriving {
+                            metrics_gen.observe(&span, at);
+                        }
                         if count_roots {
                             roots.observe(&span);
                         }
@@ -663,7 +688,9 @@ impl IngestLoop {
         };
         match written {
             Ok(skipped) => {
-                metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                if arriving {
+                    metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+                }
                 for (held, letter) in self.encoding_check.decoded(partition) {
                     self.dead_letter(held, letter);
                 }
@@ -679,13 +706,14 @@ impl IngestLoop {
                     let unwritable = Unwritable::of(&request, skipped);
                     tracing::warn!(
                         partition,
-                        offset,
+                        offset = reference.offset,
                         skipped,
                         trace_ids = ?unwritable.trace_ids,
                         error = %unwritable.error,
                         "spans with malformed IDs not indexed; the message goes to the dead-letter topic"
                     );
-                    let letter = self.letter(message, "invalid_span", unwritable.error);
+                    let letter =
+                        self.letter(reference, key, value, "invalid_span", unwritable.error);
                     self.unwritable.push((letter, unwritable.trace_ids));
                 }
             }
@@ -699,7 +727,7 @@ impl IngestLoop {
                         self.dead_letter(held, letter);
                     }
                 }
-                let letter = self.letter(message, reason, error.clone());
+                let letter = self.letter(reference, key, value, reason, error.clone());
                 match self.encoding_check.undecodable(reference, letter) {
                     Verdict::DeadLetter(reference, letter) => self.dead_letter(reference, letter),
                     Verdict::Held => {}
@@ -709,22 +737,122 @@ impl IngestLoop {
         }
     }
 
-    /// A dead letter of `message` as read: key and value unchanged.
+    /// A dead letter of a message as read: key and value unchanged.
     fn letter(
         &self,
-        message: &BorrowedMessage<'_>,
+        reference: MessageRef,
+        key: Option<&[u8]>,
+        value: &[u8],
         reason: &'static str,
         error: String,
     ) -> DeadLetter {
         DeadLetter {
             source_topic: self.topic.clone(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().unwrap_or_default().to_vec(),
+            partition: reference.partition,
+            offset: reference.offset,
+            key: key.map(<[u8]>::to_vec),
+            value: value.to_vec(),
             reason,
             error,
         }
+    }
+
+    /// Tail sampling (docs/design.md §3.4): the metrics generator sees the
+    /// message now, and the message waits for its trace's decision, or
+    /// follows one already made. False when tail sampling passes it on
+    /// (it does not decode, or names no trace): it is written as usual.
+    fn hold_for_tail_sampling(
+        &mut self,
+        reference: MessageRef,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> bool {
+        let Some(tail) = self.tail.as_mut() else {
+            return false;
+        };
+        let Ok(otlp) = kafka_codec::decode(self.encoding, value) else {
+            return false;
+        };
+        let arrival = tail.arrive(&otlp, reference, key, value, Instant::now());
+        if matches!(arrival, Arrival::Pass) {
+            return false;
+        }
+        metrics::counter!(m::MESSAGES, "result" => "ok").increment(1);
+        // It decodes: the partition is read in the right encoding.
+        for (held, letter) in self.encoding_check.decoded(reference.partition) {
+            self.dead_letter(held, letter);
+        }
+        // The metrics generator and the adaptive-sampling counts see every
+        // span, kept or not, as it arrives.
+        if self.metrics_gen.is_enabled() || self.sampling.is_some() {
+            let at = ObservedAt::now();
+            let (metrics_gen, roots) = (&mut self.metrics_gen, &mut self.roots);
+            let count_roots = self.sampling.is_some();
+            // `arrive` walked these bytes already: they are well-formed.
+            let _ = span_view::for_each_span(&otlp, |span| {
+                metrics_gen.observe(&span, at);
+                if count_roots {
+                    roots.observe(&span);
+                }
+            });
+        }
+        match arrival {
+            Arrival::Follow { keep: true } => self.write(reference, key, value, false),
+            Arrival::Follow { keep: false } => self.complete_dropped(&[reference]),
+            Arrival::Held | Arrival::Pass => {}
+        }
+        // Over the byte or trace budget: the oldest traces are decided now.
+        while let Some(decided) = self
+            .tail
+            .as_mut()
+            .and_then(|t| t.next_early(Instant::now()))
+        {
+            self.apply_decision(decided);
+        }
+        true
+    }
+
+    /// On the tail-sampling tick: applies the decisions due, while the batch
+    /// has room (a full batch waits for a bulk slot like any other).
+    fn release_decided(&mut self, options: &LoopOptions) {
+        let now = Instant::now();
+        while !self
+            .builder
+            .is_full(options.bulk_actions, options.bulk_bytes)
+        {
+            let Some(decided) = self.tail.as_mut().and_then(|t| t.next_due(now)) else {
+                break;
+            };
+            self.apply_decision(decided);
+        }
+        // Holding traces younger than decision_wait is progress by design;
+        // decisions due but held back by a full batch are not.
+        if self
+            .tail
+            .as_mut()
+            .is_some_and(|t| !t.is_empty() && !t.has_due(now))
+        {
+            self.progress.advanced();
+        }
+    }
+
+    /// A decided trace: kept messages are written as if they had just
+    /// arrived; dropped ones count as done, so their offsets may advance.
+    fn apply_decision(&mut self, decided: Decided) {
+        if decided.keep {
+            for held in decided.messages {
+                self.write(held.reference, held.key.as_deref(), &held.value, false);
+            }
+        } else {
+            let references: Vec<MessageRef> =
+                decided.messages.iter().map(|h| h.reference).collect();
+            self.complete_dropped(&references);
+        }
+    }
+
+    fn complete_dropped(&mut self, references: &[MessageRef]) {
+        let advanced = self.tracker.complete(references);
+        self.store(advanced);
     }
 
     /// Moves an undecodable message to the dead-letter topic; its offset
@@ -806,6 +934,9 @@ impl IngestLoop {
                 Assignment::Revoked(partitions) => {
                     for p in partitions {
                         self.tracker.revoke(p);
+                        if let Some(tail) = self.tail.as_mut() {
+                            tail.revoke(p);
+                        }
                         self.encoding_check.revoke(p);
                         self.progress.unpark(p);
                         if let Ok(mut stored) = self.stored.lock() {

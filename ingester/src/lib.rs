@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod metrics_gen;
 pub mod readiness;
 pub mod sampling;
+pub mod tail_sampling;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::dead_letter::DeadLetters;
 use crate::es::bulk::BatchBuilder;
 use crate::es::client::{EsClient, EsError};
 use crate::metrics_gen::MetricsGenerator;
+use crate::tail_sampling::TailSampler;
 use ferrotrace_format::jaeger::IndexKind;
 
 /// An ingester with its admin listener bound; nothing contacted yet.
@@ -152,6 +154,17 @@ async fn consume(
         true => Some(start_sampling(&config, &es, &consumer, &shutdown)?),
         false => None,
     };
+    let tail_sampling = config
+        .tail_sampling()
+        .map_err(anyhow::Error::msg)?
+        .map(|tail| {
+            tracing::info!(
+                decision_wait = ?tail.decision_wait,
+                max_bytes = config.tail_sampling_max_bytes,
+                "tail sampling on"
+            );
+            TailSampler::new(tail, config.tail_sampling_max_bytes)
+        });
     let progress = Arc::new(liveness::Progress::default());
     let watchdog = liveness::Watchdog {
         consumer: consumer.clone(),
@@ -173,6 +186,7 @@ async fn consume(
             dead_letters,
             metrics_gen: MetricsGenerator::new(&config.metrics_gen_options()),
             sampling: recorder,
+            tail_sampling,
         },
         progress,
         shutdown,

@@ -24,6 +24,23 @@ pub const BULK_DURATION: &str = "ferrotrace_ingester_bulk_duration_seconds";
 /// Messages whose spans are all stored (their offsets may then be committed).
 pub const MESSAGES_STORED: &str = "ferrotrace_ingester_messages_stored_total";
 
+/// Traces decided by tail sampling, by the deciding policy (`none`: no
+/// policy sampled it) and decision (`kept`, `dropped`).
+pub const TAIL_SAMPLING_TRACES: &str = "ferrotrace_ingester_tail_sampling_traces_total";
+/// Spans kept or dropped by tail sampling, late spans following a cached
+/// decision included, by policy and decision.
+pub const TAIL_SAMPLING_SPANS: &str = "ferrotrace_ingester_tail_sampling_spans_total";
+/// From a trace's first message to its tail-sampling decision.
+pub const TAIL_SAMPLING_DECISION_LATENCY: &str =
+    "ferrotrace_ingester_tail_sampling_decision_latency_seconds";
+/// Bytes of messages held for tail sampling (their bytes plus bookkeeping).
+pub const TAIL_SAMPLING_BUFFER_BYTES: &str = "ferrotrace_ingester_tail_sampling_buffer_bytes";
+/// Undecided traces held for tail sampling.
+pub const TAIL_SAMPLING_BUFFER_TRACES: &str = "ferrotrace_ingester_tail_sampling_buffer_traces";
+/// Traces decided before `decision_wait`, by reason (`max_bytes`, `num_traces`).
+pub const TAIL_SAMPLING_EARLY_DECISIONS: &str =
+    "ferrotrace_ingester_tail_sampling_early_decisions_total";
+
 /// Partitions paused because every bulk request slot is busy.
 pub const PAUSED_PARTITIONS: &str = "ferrotrace_ingester_paused_partitions";
 /// Rebalance events, by event (`assigned`, `revoked`).
@@ -123,6 +140,13 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SG_CLIENT_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
     (CONNECTOR_DURATION, CONNECTOR_BUCKETS_MS),
+    (TAIL_SAMPLING_DECISION_LATENCY, TAIL_SAMPLING_BUCKETS),
+];
+
+/// Decision latencies sit at `decision_wait` (30 s by default, often 5-60 s)
+/// plus up to one tick, or below it when decided early.
+const TAIL_SAMPLING_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 10.5, 15.0, 20.0, 30.0, 30.5, 45.0, 60.0, 61.0, 120.0, 300.0,
 ];
 
 /// Creates, at 0, every series the shipped dashboards and alerts query whose
@@ -184,6 +208,36 @@ pub fn register(encoding: Encoding) {
 
 /// Registers HELP text for every metric above.
 pub fn describe() {
+    describe_counter!(
+        TAIL_SAMPLING_TRACES,
+        Unit::Count,
+        "Traces decided by tail sampling, by the deciding policy (none: no policy sampled it) and decision (kept, dropped)."
+    );
+    describe_counter!(
+        TAIL_SAMPLING_SPANS,
+        Unit::Count,
+        "Spans kept or dropped by tail sampling, late spans that followed a cached decision included, by policy and decision."
+    );
+    describe_histogram!(
+        TAIL_SAMPLING_DECISION_LATENCY,
+        Unit::Seconds,
+        "Time from a trace's first message to its tail-sampling decision (decision_wait, or less when decided early)."
+    );
+    metrics::describe_gauge!(
+        TAIL_SAMPLING_BUFFER_BYTES,
+        Unit::Bytes,
+        "Bytes of Kafka messages held for tail sampling, bookkeeping included (at most --tail-sampling-max-bytes, give or take one message)."
+    );
+    metrics::describe_gauge!(
+        TAIL_SAMPLING_BUFFER_TRACES,
+        Unit::Count,
+        "Undecided traces held for tail sampling."
+    );
+    describe_counter!(
+        TAIL_SAMPLING_EARLY_DECISIONS,
+        Unit::Count,
+        "Traces decided by tail sampling before decision_wait, oldest first, by reason (max_bytes: --tail-sampling-max-bytes reached; num_traces: num_traces reached)."
+    );
     describe_counter!(
         SAMPLING_CALCULATIONS,
         Unit::Count,

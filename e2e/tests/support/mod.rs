@@ -15,7 +15,8 @@ use ferrotrace_testkit::{unique_name, Osmem, Tansu, TcpProxy};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -273,6 +274,24 @@ pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+/// `spans` as reported by `service`: one resource, one scope.
+pub fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![kv(
+                "service.name",
+                any_value::Value::StringValue(service.into()),
+            )],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }

@@ -450,7 +450,7 @@ fn parse_rfc3339(s: &str) -> Option<prost_types::Timestamp> {
 /// an optional sign, then one or more decimal numbers each with a unit
 /// (`ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`); `"0"` alone needs none.
 /// Fractions are scaled through a float, as Go does, so results match Go's.
-fn parse_go_duration(s: &str) -> Option<i64> {
+pub fn parse_go_duration(s: &str) -> Option<i64> {
     const LIMIT: u64 = 1 << 63;
     let mut b = s.as_bytes();
     let negative = b.first() == Some(&b'-');

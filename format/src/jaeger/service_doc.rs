@@ -9,14 +9,7 @@ use super::go_json::push_json_str;
 /// Jaeger's service document hash: FNV-1a 64 over the service name bytes
 /// then the operation name bytes, with nothing between them.
 pub fn service_doc_hash(service: &str, operation: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for &b in service.as_bytes().iter().chain(operation.as_bytes()) {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    hash
+    crate::fnv::fnv1a_64(&[service.as_bytes(), operation.as_bytes()])
 }
 
 /// The `_id` Jaeger gives the service:operation document: the hash as
