@@ -44,6 +44,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::{DeadLetter, DeadLetters, Unwritable};
+use crate::dependencies::live::{BatchSpans, LiveLinks};
 use crate::encoding_check::{EncodingCheck, Verdict};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
@@ -317,6 +318,11 @@ impl OffsetTracker {
         out
     }
 
+    /// The assignment generation of `partition`, if assigned.
+    pub fn epoch(&self, partition: i32) -> Option<u64> {
+        self.partitions.get(&partition).map(|s| s.epoch)
+    }
+
     /// The partitions currently assigned.
     pub fn partitions(&self) -> Vec<i32> {
         self.partitions.keys().copied().collect()
@@ -397,6 +403,8 @@ struct Completion {
     services: Vec<u64>,
     /// The batch's sampled root spans, for adaptive sampling once stored.
     roots: sampling::throughput::Counts,
+    /// The batch's spans, for the live dependencies once stored.
+    spans: BatchSpans,
     outcome: Outcome,
     /// The reason when the messages were moved whole to the dead-letter
     /// topic rather than stored.
@@ -429,6 +437,10 @@ struct IngestLoop {
     /// sampled root spans of the batch being built.
     sampling: Option<sampling::throughput::Recorder>,
     roots: sampling::throughput::Counts,
+    /// Live dependency links (`--dependencies-live`), and the spans of the
+    /// batch being built.
+    live: Option<LiveLinks>,
+    spans: BatchSpans,
     encoding_check: EncodingCheck,
     /// Dead letters of messages in the current batch that had spans the
     /// writer skipped, with their trace IDs: sent once the batch is stored.
@@ -446,6 +458,7 @@ pub struct Sinks {
     pub dead_letters: DeadLetters,
     pub metrics_gen: MetricsGenerator,
     pub sampling: Option<sampling::throughput::Recorder>,
+    pub live: Option<LiveLinks>,
 }
 
 /// How the poll loop decodes, batches and bounds its work.
@@ -487,6 +500,7 @@ pub async fn run(
         dead_letters,
         metrics_gen,
         sampling,
+        live,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(options.bulk_workers * 2);
@@ -509,6 +523,8 @@ pub async fn run(
         metrics_gen,
         sampling,
         roots: Default::default(),
+        live,
+        spans: BatchSpans::default(),
         encoding_check: EncodingCheck::new(options.encoding_check),
         unwritable: Vec::new(),
         progress,
@@ -632,7 +648,8 @@ impl IngestLoop {
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
         // translation refuses is).
-        let wire_only = !self.metrics_gen.is_enabled() && self.sampling.is_none();
+        let wire_only =
+            !self.metrics_gen.is_enabled() && self.sampling.is_none() && self.live.is_none();
         let written = if self.encoding == Encoding::OtlpProto && wire_only {
             // Nothing else reads the request: the documents are written
             // straight from the wire, without a decode. (The metrics
@@ -650,6 +667,9 @@ impl IngestLoop {
                         self.metrics_gen.observe(&request);
                         if self.sampling.is_some() {
                             self.roots.observe(&request);
+                        }
+                        if self.live.is_some() {
+                            self.spans.observe(reference, &request);
                         }
                         Ok(skipped)
                     }
@@ -759,6 +779,7 @@ impl IngestLoop {
                     messages: vec![reference],
                     services: Vec::new(),
                     roots: Default::default(),
+                    spans: BatchSpans::default(),
                     outcome,
                     dead_lettered: Some(letter.reason),
                 })
@@ -796,6 +817,11 @@ impl IngestLoop {
                 Assignment::Assigned(partitions) => {
                     metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
                     partitions.iter().for_each(|&p| self.tracker.assign(p));
+                    if let Some(live) = &self.live {
+                        for &p in &partitions {
+                            live.assign(p, self.tracker.epoch(p).unwrap_or_default());
+                        }
+                    }
                     partitions
                         .iter()
                         .for_each(|&p| self.encoding_check.assign(p));
@@ -808,6 +834,9 @@ impl IngestLoop {
                     metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
                     for p in partitions {
                         self.tracker.revoke(p);
+                        if let Some(live) = &self.live {
+                            live.revoke(p);
+                        }
                         self.encoding_check.revoke(p);
                         self.progress.unpark(p);
                         if let Ok(mut stored) = self.stored.lock() {
@@ -840,6 +869,9 @@ impl IngestLoop {
                 None => metrics::counter!(m::MESSAGES_STORED).increment(count),
             }
             let advanced = self.tracker.complete(&done.messages);
+            if let Some(live) = &self.live {
+                live.stored(done.spans, &advanced);
+            }
             self.store(advanced);
         }
     }
@@ -915,6 +947,7 @@ impl IngestLoop {
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         let unwritable = std::mem::take(&mut self.unwritable);
         let roots = std::mem::take(&mut self.roots);
+        let spans = std::mem::take(&mut self.spans);
         let bytes = batch.bytes() as f64;
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
@@ -964,6 +997,7 @@ impl IngestLoop {
                     messages,
                     services,
                     roots,
+                    spans,
                     outcome,
                     dead_lettered: None,
                 })

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod dependencies;
 pub mod encoding_check;
 pub mod es;
 pub mod jobs;
@@ -152,6 +153,11 @@ async fn consume(
         true => Some(start_sampling(&config, &es, &consumer, &shutdown)?),
         false => None,
     };
+    let live_links = config.live_dependencies_options().map(|options| {
+        let live = dependencies::live::LiveLinks::new(options);
+        tokio::spawn(live.clone().run(es.clone(), shutdown.clone()));
+        live
+    });
     let progress = Arc::new(liveness::Progress::default());
     let watchdog = liveness::Watchdog {
         consumer: consumer.clone(),
@@ -163,6 +169,7 @@ async fn consume(
         stuck_after: config.stuck_after,
     };
     let _stop_watchdog = AbortOnDrop(tokio::spawn(watchdog.run(shutdown.clone())));
+    let es_for_live = es.clone();
     consumer::run(
         &config.loop_options(),
         consumer,
@@ -173,12 +180,17 @@ async fn consume(
             dead_letters,
             metrics_gen: MetricsGenerator::new(&config.metrics_gen_options()),
             sampling: recorder,
+            live: live_links.clone(),
         },
         progress,
         shutdown,
         give_up,
     )
     .await;
+    if let Some(live) = live_links {
+        // The offsets just committed are all counted once this is written.
+        live.close(&es_for_live).await;
+    }
     Ok(())
 }
 

@@ -117,6 +117,27 @@ pub fn unwritable_id(span: &Span) -> Option<String> {
     None
 }
 
+/// The `process.serviceName` of the spans of `resource`, by the translator's
+/// rules (see `SpanDocWriter::render_process`).
+pub fn process_service_name(resource: Option<&Resource>) -> &str {
+    let attributes: &[KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
+    if attributes.is_empty() {
+        return NO_SERVICE_NAME;
+    }
+    let name = attributes
+        .iter()
+        .find(|kv| kv.key == SERVICE_NAME)
+        .map_or("", |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => s.as_str(),
+            _ => "",
+        });
+    if name.is_empty() {
+        EMPTY_SERVICE_NAME
+    } else {
+        name
+    }
+}
+
 /// Writes Jaeger span documents; keep one per worker and reuse it.
 #[derive(Debug)]
 pub struct SpanDocWriter {
@@ -209,25 +230,7 @@ impl SpanDocWriter {
     /// becomes a process tag, and every `service.name` entry is left out.
     fn render_process<'r>(&mut self, resource: Option<&'r Resource>) -> &'r str {
         let attributes: &'r [KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
-        let service_name = if attributes.is_empty() {
-            NO_SERVICE_NAME
-        } else {
-            let name =
-                attributes
-                    .iter()
-                    .find(|kv| kv.key == SERVICE_NAME)
-                    .map_or("", |kv| {
-                        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                            Some(Value::StringValue(s)) => s.as_str(),
-                            _ => "",
-                        }
-                    });
-            if name.is_empty() {
-                EMPTY_SERVICE_NAME
-            } else {
-                name
-            }
-        };
+        let service_name = process_service_name(resource);
         let out = &mut self.process;
         out.clear();
         out.extend_from_slice(b",\"process\":{\"serviceName\":");
