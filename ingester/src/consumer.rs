@@ -648,17 +648,21 @@ impl IngestLoop {
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
         // translation refuses is).
-        let wire_only =
-            !self.metrics_gen.is_enabled() && self.sampling.is_none() && self.live.is_none();
+        let wire_only = !self.metrics_gen.is_enabled() && self.sampling.is_none();
         let written = if self.encoding == Encoding::OtlpProto && wire_only {
             // Nothing else reads the request: the documents are written
             // straight from the wire, without a decode. (The metrics
             // generator and the adaptive-sampling counts read a decoded
             // request; with either on, decoding once and writing from the
             // decoded request costs less than both.)
-            self.builder
+            let written = self
+                .builder
                 .add_encoded(reference, value)
-                .map_err(|e| undecodable_request(&e))
+                .map_err(|e| undecodable_request(&e));
+            if written.is_ok() && self.live.is_some() {
+                self.spans.observe_encoded(reference, value);
+            }
+            written
         } else {
             match kafka_codec::decode(self.encoding, value) {
                 Ok(otlp) => match ExportTraceServiceRequest::decode(&*otlp) {
@@ -947,7 +951,7 @@ impl IngestLoop {
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         let unwritable = std::mem::take(&mut self.unwritable);
         let roots = std::mem::take(&mut self.roots);
-        let spans = std::mem::take(&mut self.spans);
+        let spans = self.spans.take();
         let bytes = batch.bytes() as f64;
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {

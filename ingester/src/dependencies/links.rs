@@ -13,10 +13,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ferrotrace_format::jaeger::writer::process_service_name;
-use ferrotrace_format::otlp::semconv::SPAN_KIND;
+use ferrotrace_format::jaeger::writer::{process_service_name, EMPTY_SERVICE_NAME};
+use ferrotrace_format::otlp::semconv::{NO_SERVICE_NAME, SPAN_KIND};
+use ferrotrace_format::otlp::span_view::{AnyValueView, SpanView};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -46,18 +46,88 @@ impl LinkSpan {
     /// reference, `span.kind` from an attribute of that name else the OTLP
     /// kind, and `peer.service` from the attributes.
     pub fn from_otlp(resource: Option<&Resource>, span: &Span) -> LinkSpan {
-        let parent = nonzero_hex(&span.parent_span_id);
+        let text = |key: &str| {
+            let kv = span.attributes.iter().find(|kv| kv.key == key)?;
+            Some(match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.clone(),
+                Some(Value::BoolValue(b)) => b.to_string(),
+                Some(Value::IntValue(i)) => i.to_string(),
+                Some(Value::DoubleValue(d)) => d.to_string(),
+                _ => String::new(),
+            })
+        };
+        LinkSpan::new(
+            process_service_name(resource),
+            Ids {
+                trace: &span.trace_id,
+                span: &span.span_id,
+                parent: &span.parent_span_id,
+            },
+            span.links
+                .iter()
+                .map(|l| (l.trace_id.as_slice(), l.span_id.as_slice())),
+            text(SPAN_KIND),
+            span.kind,
+            text(PEER_SERVICE),
+            span.start_time_unix_nano,
+        )
+    }
+
+    /// [`LinkSpan::from_otlp`] from a span read off the wire.
+    pub fn from_view(view: &SpanView<'_>) -> LinkSpan {
+        let text = |key: &str| {
+            Some(match view.attribute(key)? {
+                AnyValueView::Str(s) => s.to_owned(),
+                AnyValueView::Bool(b) => b.to_string(),
+                AnyValueView::Int(i) => i.to_string(),
+                AnyValueView::Double(d) => d.to_string(),
+                _ => String::new(),
+            })
+        };
+        let service = if view.resource_attributes().next().is_none() {
+            NO_SERVICE_NAME
+        } else {
+            view.service_name()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(EMPTY_SERVICE_NAME)
+        };
+        LinkSpan::new(
+            service,
+            Ids {
+                trace: view.trace_id(),
+                span: view.span_id(),
+                parent: view.parent_span_id(),
+            },
+            view.links(),
+            text(SPAN_KIND),
+            view.kind(),
+            text(PEER_SERVICE),
+            view.start_time_unix_nano(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new<'a>(
+        service: &str,
+        ids: Ids<'_>,
+        links: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        kind_attribute: Option<String>,
+        kind: i32,
+        peer_service: Option<String>,
+        start_time_unix_nano: u64,
+    ) -> LinkSpan {
+        let parent = nonzero_hex(ids.parent);
         let mut refs: Vec<String> = parent.iter().cloned().collect();
-        for link in &span.links {
-            if let Some(id) = nonzero_hex(&link.span_id) {
+        for (trace_id, span_id) in links {
+            if let Some(id) = nonzero_hex(span_id) {
                 // The writer does not repeat a link to the parent.
-                if parent.as_ref() != Some(&id) || link.trace_id != span.trace_id {
+                if parent.as_ref() != Some(&id) || trace_id != ids.trace {
                     refs.push(id);
                 }
             }
         }
-        let kind = attribute_text(&span.attributes, SPAN_KIND).or_else(|| {
-            let kind = match span.kind {
+        let kind = kind_attribute.or_else(|| {
+            let kind = match kind {
                 1 => "internal",
                 2 => "server",
                 3 => "client",
@@ -68,12 +138,12 @@ impl LinkSpan {
             Some(kind.to_owned())
         });
         LinkSpan {
-            span_id: ferrotrace_format::hex::to_hex_string(&span.span_id),
-            service: process_service_name(resource).to_owned(),
+            span_id: ferrotrace_format::hex::to_hex_string(ids.span),
+            service: service.to_owned(),
             kind,
             refs,
-            peer_service: attribute_text(&span.attributes, PEER_SERVICE).filter(|p| !p.is_empty()),
-            start_time: span.start_time_unix_nano / 1_000,
+            peer_service: peer_service.filter(|p| !p.is_empty()),
+            start_time: start_time_unix_nano / 1_000,
         }
     }
 
@@ -86,24 +156,18 @@ impl LinkSpan {
     }
 }
 
+/// A span's own IDs as sent.
+struct Ids<'a> {
+    trace: &'a [u8],
+    span: &'a [u8],
+    parent: &'a [u8],
+}
+
 /// Lower-case hex of an ID, `None` when absent or all zero.
 fn nonzero_hex(id: &[u8]) -> Option<String> {
     id.iter()
         .any(|&b| b != 0)
         .then(|| ferrotrace_format::hex::to_hex_string(id))
-}
-
-/// The first attribute `key` as its tag's text (a string as is, a scalar as
-/// Jaeger writes its value); None when absent.
-fn attribute_text(attributes: &[KeyValue], key: &str) -> Option<String> {
-    let kv = attributes.iter().find(|kv| kv.key == key)?;
-    Some(match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        _ => String::new(),
-    })
 }
 
 /// The links of one trace, with repeats (each is one call).
@@ -183,6 +247,7 @@ mod tests {
     use ferrotrace_format::otlp::attributes::kv_str;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::span::Link;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
     use super::*;
@@ -256,6 +321,13 @@ mod tests {
                     .map(|span| LinkSpan::from_otlp(rs.resource.as_ref(), span))
             })
             .collect();
+        let encoded = prost::Message::encode_to_vec(&request);
+        let mut from_views = Vec::new();
+        ferrotrace_format::otlp::span_view::for_each_span(&encoded, |view| {
+            from_views.push(LinkSpan::from_view(&view));
+        })
+        .unwrap();
+        assert_eq!(live, from_views, "from the wire");
         for tags_as_fields in [false, true] {
             let mut writer = if tags_as_fields {
                 SpanDocWriter::with_tags_as_fields(ferrotrace_format::jaeger::TagsAsFields {

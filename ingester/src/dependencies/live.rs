@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use tokio_util::sync::CancellationToken;
 
+use ferrotrace_format::jaeger::ids;
+use ferrotrace_format::otlp::span_view::SpanWalker;
+
 use super::links::LinkSpan;
 use super::store::{self, Target, Written};
 use super::window::{PartitionWindow, WindowOptions};
@@ -36,9 +39,38 @@ pub struct LiveOptions {
 #[derive(Debug, Default)]
 pub struct BatchSpans {
     messages: Vec<(MessageRef, Vec<([u8; 16], LinkSpan)>)>,
+    /// Reused across messages (and batches: [`BatchSpans::take`] leaves it).
+    walker: SpanWalker,
 }
 
 impl BatchSpans {
+    /// The spans gathered so far, leaving the walker for the next batch.
+    pub fn take(&mut self) -> BatchSpans {
+        BatchSpans {
+            messages: std::mem::take(&mut self.messages),
+            walker: SpanWalker::default(),
+        }
+    }
+
+    /// Reduces the spans of one encoded message (`otlp_proto`) from the
+    /// wire, without decoding it; a message that does not decode adds none.
+    pub fn observe_encoded(&mut self, reference: MessageRef, message: &[u8]) {
+        let mut spans = Vec::new();
+        let walked = self.walker.for_each_span(message, |view| {
+            if let Some(trace_id) = writable_trace_id(
+                view.trace_id(),
+                view.span_id(),
+                view.parent_span_id(),
+                view.links(),
+            ) {
+                spans.push((trace_id, LinkSpan::from_view(&view)));
+            }
+        });
+        if walked.is_ok() {
+            self.messages.push((reference, spans));
+        }
+    }
+
     /// Reduces the spans of one decoded message; spans the writer cannot
     /// store (malformed IDs) are left out, as they are from the index.
     pub fn observe(&mut self, reference: MessageRef, request: &ExportTraceServiceRequest) {
@@ -46,17 +78,35 @@ impl BatchSpans {
         for resource_spans in &request.resource_spans {
             let resource = resource_spans.resource.as_ref();
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
-                if ferrotrace_format::jaeger::writer::unwritable_id(span).is_some() {
-                    continue;
+                let links = span
+                    .links
+                    .iter()
+                    .map(|l| (l.trace_id.as_slice(), l.span_id.as_slice()));
+                let ids = (&span.trace_id, &span.span_id, &span.parent_span_id);
+                if let Some(trace_id) = writable_trace_id(ids.0, ids.1, ids.2, links) {
+                    spans.push((trace_id, LinkSpan::from_otlp(resource, span)));
                 }
-                let Ok(trace_id) = <[u8; 16]>::try_from(span.trace_id.as_slice()) else {
-                    continue;
-                };
-                spans.push((trace_id, LinkSpan::from_otlp(resource, span)));
             }
         }
         self.messages.push((reference, spans));
     }
+}
+
+/// The trace ID of a span the writer stores; None for one it skips for an
+/// ID of an impossible length (the writer's own checks), which the index,
+/// and so the daily job, never sees.
+fn writable_trace_id<'a>(
+    trace_id: &[u8],
+    span_id: &[u8],
+    parent_id: &[u8],
+    mut links: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) -> Option<[u8; 16]> {
+    let trace = ids::trace_id_from_wire(trace_id)?;
+    ids::span_id_from_wire(span_id)?;
+    ids::span_id_from_wire(parent_id)?;
+    links
+        .all(|(t, s)| ids::trace_id_from_wire(t).is_some() && ids::span_id_from_wire(s).is_some())
+        .then_some(trace)
 }
 
 /// One partition's window and the assignment it belongs to.
