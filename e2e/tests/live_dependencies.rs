@@ -104,11 +104,17 @@ async fn after_a_flush_the_live_links_equal_the_jobs() {
     assert!(metrics_at_start);
     let metrics = scrape_metrics(admin).await;
     assert_eq!(
-        sample(&metrics, "ferrotrace_ingester_dependencies_window_overflows_total"),
+        sample(
+            &metrics,
+            "ferrotrace_ingester_dependencies_window_overflows_total"
+        ),
         0.0
     );
     assert_eq!(
-        sample(&metrics, "ferrotrace_ingester_dependencies_links_written_total"),
+        sample(
+            &metrics,
+            "ferrotrace_ingester_dependencies_links_written_total"
+        ),
         0.0
     );
 
@@ -167,7 +173,11 @@ async fn a_sigkill_and_a_full_replay_do_not_double_the_counts() {
     // time from the wire (no metrics generator: no message is decoded).
     let mut flags = LIVE.to_vec();
     let group = format!("--kafka-group={}-replay", cluster.topic);
-    flags.extend([group.as_str(), "--service-graph=false", "--span-metrics=false"]);
+    flags.extend([
+        group.as_str(),
+        "--service-graph=false",
+        "--span-metrics=false",
+    ]);
     let mut next = cluster.ingester(&flags);
     send(&cluster, 10..15, AFTER_MIDNIGHT_NS).await;
     assert_eq!(counted_through_the_end(&cluster, 2).await, expected(15));

@@ -28,15 +28,15 @@ use ferrotrace_format::jaeger::TagsAsFields;
 use ferrotrace_format::kafka_codec::Encoding;
 
 use crate::consumer::{ConsumerOptions, LoopOptions};
+use crate::dependencies::live::LiveOptions;
+use crate::dependencies::store::Target;
+use crate::dependencies::window::WindowOptions;
 use crate::es::bulk::IndexOptions;
 use crate::es::client::{EsClient, EsConnection, Secret};
 use crate::es::templates::TemplateOptions;
 use crate::metrics_gen::service_graph::ServiceGraphOptions;
 use crate::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use crate::metrics_gen::Options as MetricsGenOptions;
-use crate::dependencies::live::LiveOptions;
-use crate::dependencies::store::Target;
-use crate::dependencies::window::WindowOptions;
 use crate::sampling::config::SamplingArgs;
 
 /// Consumes spans from Kafka and bulk-indexes them into Elasticsearch or

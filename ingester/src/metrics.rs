@@ -82,8 +82,7 @@ pub const SAMPLING_STORE_OPERATIONS: &[&str] = &[
 
 /// Live dependency links written: (parent, child) rows of the documents
 /// rewritten (`--dependencies-live`).
-pub const DEPENDENCIES_LINKS_WRITTEN: &str =
-    "ferrotrace_ingester_dependencies_links_written_total";
+pub const DEPENDENCIES_LINKS_WRITTEN: &str = "ferrotrace_ingester_dependencies_links_written_total";
 /// Live dependency document writes, by result (`ok`, `conflict`, `error`).
 pub const DEPENDENCIES_WRITES: &str = "ferrotrace_ingester_dependencies_writes_total";
 /// Traces finished before `--dependencies-trace-wait` because the pairing

@@ -127,9 +127,11 @@ pub fn process_service_name(resource: Option<&Resource>) -> &str {
     let name = attributes
         .iter()
         .find(|kv| kv.key == SERVICE_NAME)
-        .map_or("", |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(Value::StringValue(s)) => s.as_str(),
-            _ => "",
+        .map_or("", |kv| {
+            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => s.as_str(),
+                _ => "",
+            }
         });
     if name.is_empty() {
         EMPTY_SERVICE_NAME

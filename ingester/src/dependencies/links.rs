@@ -246,8 +246,8 @@ mod tests {
     use ferrotrace_format::jaeger::SpanDocWriter;
     use ferrotrace_format::otlp::attributes::kv_str;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::trace::v1::span::Link;
     use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::span::Link;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
     use super::*;
@@ -269,7 +269,10 @@ mod tests {
     fn resource_spans(service: Option<&str>, spans: Vec<Span>) -> ResourceSpans {
         ResourceSpans {
             resource: Some(Resource {
-                attributes: service.map(|s| kv_str("service.name", s)).into_iter().collect(),
+                attributes: service
+                    .map(|s| kv_str("service.name", s))
+                    .into_iter()
+                    .collect(),
                 ..Resource::default()
             }),
             scope_spans: vec![ScopeSpans {

@@ -35,10 +35,13 @@ pub struct LiveOptions {
     pub target: Target,
 }
 
+/// A span and its trace ID.
+type TraceSpan = ([u8; 16], LinkSpan);
+
 /// The spans of the messages of the batch being built, by message.
 #[derive(Debug, Default)]
 pub struct BatchSpans {
-    messages: Vec<(MessageRef, Vec<([u8; 16], LinkSpan)>)>,
+    messages: Vec<(MessageRef, Vec<TraceSpan>)>,
     /// Reused across messages (and batches: [`BatchSpans::take`] leaves it).
     walker: SpanWalker,
 }
@@ -235,9 +238,16 @@ impl LiveLinks {
     }
 
     /// Runs `f` on the window of `partition` if it is still the assignment `epoch`.
-    fn with<T>(&self, partition: i32, epoch: u64, f: impl FnOnce(&mut PartitionWindow) -> T) -> Option<T> {
+    fn with<T>(
+        &self,
+        partition: i32,
+        epoch: u64,
+        f: impl FnOnce(&mut PartitionWindow) -> T,
+    ) -> Option<T> {
         let mut partitions = self.lock();
-        let owned = partitions.get_mut(&partition).filter(|o| o.epoch == epoch)?;
+        let owned = partitions
+            .get_mut(&partition)
+            .filter(|o| o.epoch == epoch)?;
         Some(f(&mut owned.window))
     }
 
@@ -253,7 +263,10 @@ impl LiveLinks {
         };
         for day in days {
             let stored = store::read_live(es, target, topic, partition, day).await?;
-            if self.with(partition, epoch, |w| w.loaded(day, stored)).is_none() {
+            if self
+                .with(partition, epoch, |w| w.loaded(day, stored))
+                .is_none()
+            {
                 return Ok(());
             }
         }
@@ -266,7 +279,8 @@ impl LiveLinks {
             match store::write_live(es, target, topic, partition, &doc).await {
                 Ok(Written::Ok(version)) => {
                     metrics::counter!(m::DEPENDENCIES_WRITES, "result" => "ok").increment(1);
-                    metrics::counter!(m::DEPENDENCIES_LINKS_WRITTEN).increment(doc.links.len() as u64);
+                    metrics::counter!(m::DEPENDENCIES_LINKS_WRITTEN)
+                        .increment(doc.links.len() as u64);
                     self.with(partition, epoch, |w| w.written(day, version));
                 }
                 Ok(Written::Conflict) => {

@@ -12,6 +12,7 @@
 //! overwritten with stale counts: the writer hears 409 and reads again.
 
 use elasticsearch::http::Method;
+use ferrotrace_format::civil_date::MICROS_PER_DAY;
 use ferrotrace_format::jaeger::index::{index_base, index_name, IndexKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,7 +22,6 @@ use super::window::{DayDoc, StoredDay, Version};
 use crate::es::admin::{failed, AdminError};
 use crate::es::client::EsClient;
 
-const MICROS_PER_DAY: u64 = 86_400_000_000;
 /// `source` of every link, as spark-dependencies writes it.
 pub const SOURCE: &str = "jaeger";
 
@@ -164,7 +164,12 @@ async fn search_live(
 ) -> Result<Vec<LiveDoc>, AdminError> {
     let body = json!({"size": 10_000, "seq_no_primary_term": true, "query": query});
     let (status, answer) = es
-        .json(Method::Post, &format!("/{index}/_search"), Some(&body), &[404])
+        .json(
+            Method::Post,
+            &format!("/{index}/_search"),
+            Some(&body),
+            &[404],
+        )
         .await
         .map_err(failed(action))?;
     if status == 404 {
@@ -218,7 +223,10 @@ pub async fn read_live_day(
         {"exists": {"field": "ferrotrace.through"}},
         {"range": {"timestamp": {"gte": timestamp, "lte": timestamp}}},
     ]}});
-    let action = format!("reading the live dependencies of {} in {index}", date_text(day));
+    let action = format!(
+        "reading the live dependencies of {} in {index}",
+        date_text(day)
+    );
     search_live(es, &index, query, &action).await
 }
 
@@ -271,11 +279,7 @@ pub async fn write_live(
 /// counts are in the day's own document (the daily job's, or a
 /// compaction's); returns the links they held. A document rewritten
 /// meanwhile is read and emptied again.
-pub async fn empty_live_day(
-    es: &EsClient,
-    target: &Target,
-    day: i64,
-) -> Result<Links, AdminError> {
+pub async fn empty_live_day(es: &EsClient, target: &Target, day: i64) -> Result<Links, AdminError> {
     let mut taken = Links::new();
     for _ in 0..10 {
         let docs = read_live_day(es, target, day).await?;
@@ -312,7 +316,10 @@ mod tests {
     #[test]
     fn live_ids_are_one_per_topic_partition_and_day() {
         let day = ferrotrace_format::civil_date::parse_date("2026-12-07", "-").unwrap();
-        assert_eq!(live_doc_id(day, "jaeger-spans", 3), "2026-12-07-jaeger-spans-3");
+        assert_eq!(
+            live_doc_id(day, "jaeger-spans", 3),
+            "2026-12-07-jaeger-spans-3"
+        );
         assert_eq!(day_timestamp(day), "2026-12-07T00:00:00Z");
         let target = Target {
             prefix: "p".into(),

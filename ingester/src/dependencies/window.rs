@@ -18,12 +18,11 @@
 //! again (from the committed offset, at most `W + 1`), the traces ending at
 //! or below `through` are left out: nothing is counted twice.
 
+use ferrotrace_format::civil_date::MICROS_PER_DAY;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::links::{add_links, count_trace, LinkSpan, Links};
-
-const MICROS_PER_DAY: u64 = 86_400_000_000;
 
 /// How long spans wait and how many.
 #[derive(Debug, Clone, Copy)]
@@ -273,8 +272,7 @@ impl PartitionWindow {
     /// Forgets days before `oldest` with nothing left to write: a late span
     /// of such a day reads its document again.
     pub fn retire_days_before(&mut self, oldest: i64) {
-        self.days
-            .retain(|&day, state| day >= oldest || state.dirty);
+        self.days.retain(|&day, state| day >= oldest || state.dirty);
     }
 
     fn oldest(&mut self) -> Option<TraceKey> {
@@ -356,7 +354,11 @@ mod tests {
         w.add(0, vec![(trace(1), span("a", "web", None))], t0);
         w.add(1, vec![(trace(1), span("b", "api", Some("a")))], t0);
         w.stored_through(2);
-        assert_eq!(w.cut(), 0, "the pending trace holds the cut below its last message");
+        assert_eq!(
+            w.cut(),
+            0,
+            "the pending trace holds the cut below its last message"
+        );
         assert!(flush(&mut w, None).is_empty());
         w.expire(t0 + Duration::from_secs(9));
         assert_eq!(w.waiting_spans(), 2, "not idle long enough");
@@ -453,7 +455,10 @@ mod tests {
         w.stored_through(3);
         assert_eq!(flush(&mut w, None)[0].links, links(&[("web", "api", 1)]));
         // A span of a trace already waiting does not evict.
-        assert_eq!(w.add(3, vec![(trace(2), span("d", "db", Some("c")))], t0), 0);
+        assert_eq!(
+            w.add(3, vec![(trace(2), span("d", "db", Some("c")))], t0),
+            0
+        );
     }
 
     #[test]
@@ -461,9 +466,9 @@ mod tests {
         let mut w = window(100);
         let t0 = Instant::now();
         let mut late = span("b", "api", Some("a"));
-        late.start_time += MICROS_PER_DAY as u64;
+        late.start_time += MICROS_PER_DAY;
         let mut late_child = span("c", "db", Some("b"));
-        late_child.start_time += MICROS_PER_DAY as u64;
+        late_child.start_time += MICROS_PER_DAY;
         w.add(
             0,
             vec![
@@ -506,7 +511,11 @@ mod tests {
             }),
         );
         let docs = w.take_docs();
-        assert_eq!(docs[0].links, links(&[("web", "api", 5)]), "added to what was stored");
+        assert_eq!(
+            docs[0].links,
+            links(&[("web", "api", 5)]),
+            "added to what was stored"
+        );
         assert_eq!(docs[0].version, Some(version));
         w.conflict(DAY);
         w.add(1, vec![(trace(2), span("c", "web", None))], t0);

@@ -23,6 +23,7 @@
 //! `--from-live` is the cheap end-of-day compaction: it moves the live
 //! documents' counts into the day's document without reading any span.
 
+use ferrotrace_format::civil_date::MICROS_PER_DAY;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +43,6 @@ use crate::dependencies::store::{self, links_from, links_json, StoredLink, Targe
 use crate::es::admin::{failed, index_exists, AdminError};
 use crate::es::client::EsClient;
 
-const MICROS_PER_DAY: u64 = 86_400_000_000;
 /// Four hex digits of trace-ID prefix: the unit ranges are cut in.
 const PREFIX_SPACE: u32 = 0x1_0000;
 
@@ -433,7 +433,8 @@ async fn store(
 ) -> Result<(), DependenciesError> {
     let index = target(options).write_index(options.day);
     let date = date_text(options);
-    let doc = json!({"timestamp": store::day_timestamp(options.day), "dependencies": links_json(links)});
+    let doc =
+        json!({"timestamp": store::day_timestamp(options.day), "dependencies": links_json(links)});
     es.json(
         Method::Put,
         &format!("/{index}/_doc/{date}?refresh=true"),
@@ -496,7 +497,10 @@ struct PartialDoc {
 /// read), so a count moves once: a second run, or a live document written
 /// again later, adds only what is new. A crash between the two steps loses
 /// the emptied counts until a full run recounts the day.
-async fn compact(es: &EsClient, options: &DependenciesOptions) -> Result<Summary, DependenciesError> {
+async fn compact(
+    es: &EsClient,
+    options: &DependenciesOptions,
+) -> Result<Summary, DependenciesError> {
     let target = target(options);
     let moved = store::empty_live_day(es, &target, options.day).await?;
     let index = target.read_index(options.day);
