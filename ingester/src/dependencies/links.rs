@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ferrotrace_format::jaeger::writer::{process_service_name, EMPTY_SERVICE_NAME};
-use ferrotrace_format::otlp::semconv::{NO_SERVICE_NAME, SPAN_KIND};
+use ferrotrace_format::jaeger::writer::{process_service_name, service_name_of, span_kind_tag};
+use ferrotrace_format::otlp::semconv::SPAN_KIND;
 use ferrotrace_format::otlp::span_view::{AnyValueView, SpanView};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -84,13 +84,8 @@ impl LinkSpan {
                 _ => String::new(),
             })
         };
-        let service = if view.resource_attributes().next().is_none() {
-            NO_SERVICE_NAME
-        } else {
-            view.service_name()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(EMPTY_SERVICE_NAME)
-        };
+        let has_attributes = view.resource_attributes().next().is_some();
+        let service = service_name_of(has_attributes, view.service_name());
         LinkSpan::new(
             service,
             Ids {
@@ -126,17 +121,7 @@ impl LinkSpan {
                 }
             }
         }
-        let kind = kind_attribute.or_else(|| {
-            let kind = match kind {
-                1 => "internal",
-                2 => "server",
-                3 => "client",
-                4 => "producer",
-                5 => "consumer",
-                _ => return None,
-            };
-            Some(kind.to_owned())
-        });
+        let kind = kind_attribute.or_else(|| span_kind_tag(kind).map(str::to_owned));
         LinkSpan {
             span_id: ferrotrace_format::hex::to_hex_string(ids.span),
             service: service.to_owned(),
