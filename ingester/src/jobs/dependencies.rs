@@ -235,9 +235,19 @@ pub async fn run(
     match mode {
         Mode::Shard { index, count } => store_partial(es, options, index, count, &summary).await?,
         Mode::Full | Mode::Merge { .. } => {
-            store(es, options, &summary.links).await?;
-            // The recount replaces what the ingesters counted live.
-            store::empty_live_day(es, &target(options), options.day).await?;
+            if counted_live_today(es, options).await? {
+                // Ingesters are still counting the day: a recount stored now
+                // would count twice the traces they hold but have not written.
+                writeln!(
+                    out,
+                    "note: ingesters count {} live; the recount is not stored (run it for a past day, or --from-live once the day is over)",
+                    date_text(options)
+                )?;
+            } else {
+                store(es, options, &summary.links).await?;
+                // The recount replaces what the ingesters counted live.
+                store::empty_live_day(es, &target(options), options.day).await?;
+            }
         }
         Mode::FromLive => {}
     }
@@ -253,6 +263,18 @@ pub async fn run(
         started.elapsed().as_secs_f64()
     )?;
     Ok(summary)
+}
+
+/// Whether the day is today (or later) and ingesters have written live counts for it.
+async fn counted_live_today(
+    es: &EsClient,
+    options: &DependenciesOptions,
+) -> Result<bool, DependenciesError> {
+    if options.day < crate::jobs::retention::today_utc() {
+        return Ok(false);
+    }
+    let live = store::read_live_day(es, &target(options), options.day).await?;
+    Ok(live.iter().any(|doc| !doc.stored.links.is_empty()))
 }
 
 fn day_micros(options: &DependenciesOptions) -> u64 {
