@@ -197,16 +197,18 @@ impl LiveLinks {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = expire.tick() => {
-                    let now = Instant::now();
-                    for owned in self.lock().values_mut() {
-                        owned.window.expire(now);
-                    }
-                    self.update_waiting();
-                }
+                _ = expire.tick() => self.finish_idle(Instant::now()),
                 _ = flush.tick() => self.flush(&es).await,
             }
         }
+    }
+
+    /// Counts the traces idle for `--dependencies-trace-wait` at `now`.
+    pub fn finish_idle(&self, now: Instant) {
+        for owned in self.lock().values_mut() {
+            owned.window.expire(now);
+        }
+        self.update_waiting();
     }
 
     /// At shutdown, after the last bulk: every pending trace is finished and
