@@ -153,7 +153,20 @@ async fn consume(
         true => Some(start_sampling(&config, &es, &consumer, &shutdown)?),
         false => None,
     };
-    let live_links = config.live_dependencies_options().map(|options| {
+    let live_options = match config.live_dependencies_options() {
+        Some(options) if config.es_use_aliases => {
+            // Writing to a missing alias would create an index of its name.
+            let alias = options.target.write_index(0);
+            if es::admin::aliased(&es, &alias).await?.is_empty() {
+                tracing::warn!(%alias, "--dependencies-live is off: no dependencies write alias (`rollover init` without --skip-dependencies creates it)");
+                None
+            } else {
+                Some(options)
+            }
+        }
+        options => options,
+    };
+    let live_links = live_options.map(|options| {
         let live = dependencies::live::LiveLinks::new(options);
         tokio::spawn(live.clone().run(es.clone(), shutdown.clone()));
         live
