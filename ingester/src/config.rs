@@ -647,11 +647,14 @@ impl Config {
         if self.service_graph_wait.is_zero() {
             return Err("--service-graph-wait must be positive".into());
         }
-        if self.dependencies_flush_interval < Duration::from_secs(1)
-            || self.dependencies_trace_wait.is_zero()
-            || self.dependencies_max_spans == 0
-        {
-            return Err("--dependencies-flush-interval must be at least 1s, and --dependencies-trace-wait and --dependencies-max-spans positive".into());
+        if self.dependencies_flush_interval < Duration::from_secs(1) {
+            return Err("--dependencies-flush-interval must be at least 1s".into());
+        }
+        if self.dependencies_trace_wait.is_zero() {
+            return Err("--dependencies-trace-wait must be positive".into());
+        }
+        if self.dependencies_max_spans == 0 {
+            return Err("--dependencies-max-spans must be positive".into());
         }
         check_kafka_properties("--kafka-consumer-config", &self.kafka_consumer_config)?;
         check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;
