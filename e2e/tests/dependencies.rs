@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferrotrace_testkit::{free_port, sample, scrape_metrics};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use support::topology::{dependency_docs, job, ok, request, SPANS_PER_TRACE};
+use support::topology::{self, dependency_docs, job, ok, request, SPANS_PER_TRACE};
 use support::{Cluster, AFTER_MIDNIGHT_NS, BEFORE_MIDNIGHT_NS};
 
 const TRACES: u64 = 20;
@@ -43,15 +42,7 @@ async fn the_job_counts_the_days_links_once_whole_again_or_in_shards() {
         total
     );
 
-    let expected: BTreeMap<(String, String), u64> = [
-        ("frontend", "frontend", TRACES),
-        ("frontend", "backend", TRACES),
-        ("backend", "backend", 2 * TRACES),
-        ("backend", "redis", TRACES),
-    ]
-    .into_iter()
-    .map(|(p, c, n)| ((p.to_owned(), c.to_owned()), n))
-    .collect();
+    let expected = topology::expected(TRACES);
 
     // Small pages and several ranges: traces cross page boundaries.
     let flags = ["--date=2026-11-26", "--parallelism=3", "--page-size=7"];
