@@ -5,6 +5,9 @@
 //! Plain civil-from-days arithmetic, so no date crate is involved and every
 //! day, month, year and leap-day boundary is exact.
 
+/// Microseconds in a UTC day: a µs timestamp's day is `t / MICROS_PER_DAY`.
+pub const MICROS_PER_DAY: u64 = 86_400_000_000;
+
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month,
 /// day), month and day 1-based. Howard Hinnant's `civil_from_days`: exact for
 /// every day in range, leap years included, with no tables or loops.

@@ -21,10 +21,13 @@
 //! the allocator is the ingester's (mimalloc).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrotrace_format::otlp::split_by_trace;
+use ferrotrace_ingester::dependencies::live::{link_span, BatchSpans, LiveLinks, LiveOptions};
+use ferrotrace_ingester::dependencies::store::Target;
+use ferrotrace_ingester::dependencies::window::WindowOptions;
 use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
 use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
 use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
@@ -152,6 +155,43 @@ fn bulk_body(c: &mut Criterion) {
     });
     group.bench_function(name("wire_write_and_metrics"), |b| {
         b.iter_custom(|iterations| cpu_time(iterations, || wire_write_and_metrics(&mut builder)))
+    });
+    // The live dependencies' share on top of wire_write: each message's
+    // spans reduced in the walk that writes them, fed to the window once
+    // "stored", and every trace counted.
+    let live = LiveLinks::new(LiveOptions {
+        window: WindowOptions {
+            max_spans: 100_000,
+            trace_wait: Duration::from_secs(10),
+        },
+        flush_interval: Duration::from_secs(300),
+        topic: "spans".into(),
+        target: Target {
+            prefix: String::new(),
+            date_separator: "-".into(),
+            use_aliases: false,
+        },
+    });
+    live.assign(0, 0);
+    let mut spans_of_batch = BatchSpans::default();
+    let mut wire_write_and_link = |builder: &mut BatchBuilder| {
+        for (offset, value) in messages.iter().enumerate() {
+            let mut spans = Vec::new();
+            let written = builder.add_encoded_visiting(
+                message_ref(offset),
+                black_box(value.as_slice()),
+                |span| spans.extend(link_span(&span)),
+            );
+            if written.is_ok() {
+                spans_of_batch.push(message_ref(offset), spans);
+            }
+        }
+        live.stored(spans_of_batch.take(), &[(0, messages.len() as i64)]);
+        live.finish_idle(Instant::now() + Duration::from_secs(3600));
+        builder.take().map_or(0, |batch| batch.body_len())
+    };
+    group.bench_function(name("wire_write_and_live_links"), |b| {
+        b.iter_custom(|iterations| cpu_time(iterations, || wire_write_and_link(&mut builder)))
     });
     group.finish();
 }

@@ -28,6 +28,9 @@ use ferrotrace_format::jaeger::TagsAsFields;
 use ferrotrace_format::kafka_codec::Encoding;
 
 use crate::consumer::{ConsumerOptions, LoopOptions};
+use crate::dependencies::live::LiveOptions;
+use crate::dependencies::store::Target;
+use crate::dependencies::window::WindowOptions;
 use crate::es::bulk::IndexOptions;
 use crate::es::client::{EsClient, EsConnection, Secret};
 use crate::es::templates::TemplateOptions;
@@ -287,6 +290,26 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Count Jaeger dependency links (the UI's System Architecture) from the spans being indexed and write them to the dependencies index every --dependencies-flush-interval.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_LIVE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dependencies_live: bool,
+
+    /// How often the live dependency counts are written.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_FLUSH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub dependencies_flush_interval: Duration,
+
+    /// A trace with no new span for this long has its dependency links counted.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_TRACE_WAIT", default_value = "10s", value_parser = parse_duration)]
+    pub dependencies_trace_wait: Duration,
+
+    /// Spans held per partition while their trace may still grow; beyond it the oldest trace is counted early.
+    #[arg(
+        long,
+        env = "FERROTRACE_DEPENDENCIES_MAX_SPANS",
+        default_value_t = 100_000
+    )]
+    pub dependencies_max_spans: usize,
+
     /// Export the service graph (Tempo's `traces_service_graph_*` metrics) from the spans being indexed.
     #[arg(long, env = "FERROTRACE_SERVICE_GRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub service_graph: bool,
@@ -395,6 +418,10 @@ pub struct DependenciesArgs {
         default_value_t = 2000
     )]
     pub page_size: usize,
+
+    /// Move the counts of the day's live documents (written by ingesters with --dependencies-live) into the day's document instead of reading spans: the cheap end-of-day compaction.
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_FROM_LIVE", conflicts_with_all = ["merge", "shard"])]
+    pub from_live: bool,
 
     /// With --merge: how many shards must have stored their counts.
     #[arg(long, env = "FERROTRACE_DEPENDENCIES_SHARDS", requires = "merge")]
@@ -507,6 +534,23 @@ impl Config {
     }
 
     /// Which metrics-generator processors run, and their limits.
+    /// The live dependencies' options, None with `--dependencies-live=false`.
+    pub fn live_dependencies_options(&self) -> Option<LiveOptions> {
+        self.dependencies_live.then(|| LiveOptions {
+            window: WindowOptions {
+                max_spans: self.dependencies_max_spans,
+                trace_wait: self.dependencies_trace_wait,
+            },
+            flush_interval: self.dependencies_flush_interval,
+            topic: self.kafka_topic.clone(),
+            target: Target {
+                prefix: self.es_index_prefix.clone(),
+                date_separator: self.es_index_date_separator.clone(),
+                use_aliases: self.es_use_aliases,
+            },
+        })
+    }
+
     pub fn metrics_gen_options(&self) -> MetricsGenOptions {
         MetricsGenOptions {
             service_graph: self.service_graph.then_some(ServiceGraphOptions {
@@ -619,6 +663,15 @@ impl Config {
         }
         if self.service_graph_wait.is_zero() {
             return Err("--service-graph-wait must be positive".into());
+        }
+        if self.dependencies_flush_interval < Duration::from_secs(1) {
+            return Err("--dependencies-flush-interval must be at least 1s".into());
+        }
+        if self.dependencies_trace_wait.is_zero() {
+            return Err("--dependencies-trace-wait must be positive".into());
+        }
+        if self.dependencies_max_spans == 0 {
+            return Err("--dependencies-max-spans must be positive".into());
         }
         check_kafka_properties("--kafka-consumer-config", &self.kafka_consumer_config)?;
         check_kafka_properties("--kafka-producer-config", &self.kafka_producer_config)?;

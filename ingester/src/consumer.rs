@@ -45,6 +45,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::{DeadLetter, DeadLetters, Unwritable};
+use crate::dependencies::{
+    self,
+    live::{BatchSpans, LiveLinks},
+};
 use crate::encoding_check::{EncodingCheck, Verdict};
 use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
@@ -326,6 +330,11 @@ impl OffsetTracker {
         out
     }
 
+    /// The assignment generation of `partition`, if assigned.
+    pub fn epoch(&self, partition: i32) -> Option<u64> {
+        self.partitions.get(&partition).map(|s| s.epoch)
+    }
+
     /// The partitions currently assigned.
     pub fn partitions(&self) -> Vec<i32> {
         self.partitions.keys().copied().collect()
@@ -406,6 +415,8 @@ struct Completion {
     services: Vec<u64>,
     /// The batch's sampled root spans, for adaptive sampling once stored.
     roots: sampling::throughput::Counts,
+    /// The batch's spans, for the live dependencies once stored.
+    spans: BatchSpans,
     outcome: Outcome,
     /// The reason when the messages were moved whole to the dead-letter
     /// topic rather than stored.
@@ -438,6 +449,10 @@ struct IngestLoop {
     /// sampled root spans of the batch being built.
     sampling: Option<sampling::throughput::Recorder>,
     roots: sampling::throughput::Counts,
+    /// Live dependency links (`--dependencies-live`), and the spans of the
+    /// batch being built.
+    live: Option<LiveLinks>,
+    spans: BatchSpans,
     encoding_check: EncodingCheck,
     /// Dead letters of messages in the current batch that had spans the
     /// writer skipped, with their trace IDs: sent once the batch is stored.
@@ -458,6 +473,7 @@ pub struct Sinks {
     pub metrics_gen: MetricsGenerator,
     pub sampling: Option<sampling::throughput::Recorder>,
     pub tail_sampling: Option<TailSampler>,
+    pub live: Option<LiveLinks>,
 }
 
 /// How the poll loop decodes, batches and bounds its work.
@@ -500,6 +516,7 @@ pub async fn run(
         metrics_gen,
         sampling,
         tail_sampling,
+        live,
     } = sinks;
     // At most one completion per in-flight bulk task, so this bound is never the limit.
     let (done_tx, done_rx) = mpsc::channel::<Completion>(options.bulk_workers * 2);
@@ -522,6 +539,8 @@ pub async fn run(
         metrics_gen,
         sampling,
         roots: Default::default(),
+        live,
+        spans: BatchSpans::default(),
         encoding_check: EncodingCheck::new(options.encoding_check),
         unwritable: Vec::new(),
         progress,
@@ -670,7 +689,10 @@ impl IngestLoop {
                 let at = ObservedAt::now();
                 let (metrics_gen, roots) = (&mut self.metrics_gen, &mut self.roots);
                 let count_roots = arriving && self.sampling.is_some();
-                self.builder
+                let link = self.live.is_some();
+                let mut link_spans = Vec::new();
+                let written = self
+                    .builder
                     .add_encoded_visiting(reference, &otlp, |span| {
                         if arriving {
                             metrics_gen.observe(&span, at);
@@ -678,8 +700,16 @@ impl IngestLoop {
                         if count_roots {
                             roots.observe(&span);
                         }
+                        if link {
+                            link_spans.extend(dependencies::live::link_span(&span));
+                        }
                     })
-                    .map_err(|e| undecodable_request(&e))
+                    .map_err(|e| undecodable_request(&e));
+                if written.is_ok() && link {
+                    // Counted once the batch is stored.
+                    self.spans.push(reference, link_spans);
+                }
+                written
             }
             Err(error) => {
                 let in_encoding = matches!(error, CodecError::Refused { .. });
@@ -887,6 +917,7 @@ impl IngestLoop {
                     messages: vec![reference],
                     services: Vec::new(),
                     roots: Default::default(),
+                    spans: BatchSpans::default(),
                     outcome,
                     dead_lettered: Some(letter.reason),
                 })
@@ -923,6 +954,11 @@ impl IngestLoop {
             match event {
                 Assignment::Assigned(partitions) => {
                     partitions.iter().for_each(|&p| self.tracker.assign(p));
+                    if let Some(live) = &self.live {
+                        for &p in &partitions {
+                            live.assign(p, self.tracker.epoch(p).unwrap_or_default());
+                        }
+                    }
                     partitions
                         .iter()
                         .for_each(|&p| self.encoding_check.assign(p));
@@ -936,6 +972,9 @@ impl IngestLoop {
                         self.tracker.revoke(p);
                         if let Some(tail) = self.tail.as_mut() {
                             tail.revoke(p);
+                        }
+                        if let Some(live) = &self.live {
+                            live.revoke(p);
                         }
                         self.encoding_check.revoke(p);
                         self.progress.unpark(p);
@@ -969,6 +1008,9 @@ impl IngestLoop {
                 None => metrics::counter!(m::MESSAGES_STORED).increment(count),
             }
             let advanced = self.tracker.complete(&done.messages);
+            if let Some(live) = &self.live {
+                live.stored(done.spans, &advanced);
+            }
             self.store(advanced);
         }
     }
@@ -1044,6 +1086,7 @@ impl IngestLoop {
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         let unwritable = std::mem::take(&mut self.unwritable);
         let roots = std::mem::take(&mut self.roots);
+        let spans = self.spans.take();
         let bytes = batch.bytes() as f64;
         metrics::gauge!(m::INFLIGHT_BYTES).increment(bytes);
         self.tasks.spawn(async move {
@@ -1093,6 +1136,7 @@ impl IngestLoop {
                     messages,
                     services,
                     roots,
+                    spans,
                     outcome,
                     dead_lettered: None,
                 })

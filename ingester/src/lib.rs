@@ -6,6 +6,7 @@
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod dependencies;
 pub mod encoding_check;
 pub mod es;
 pub mod jobs;
@@ -165,6 +166,24 @@ async fn consume(
             );
             TailSampler::new(tail, config.tail_sampling_max_bytes)
         });
+    let live_options = match config.live_dependencies_options() {
+        Some(options) if config.es_use_aliases => {
+            // Writing to a missing alias would create an index of its name.
+            let alias = options.target.write_index(0);
+            if es::admin::aliased(&es, &alias).await?.is_empty() {
+                tracing::warn!(%alias, "--dependencies-live is off: no dependencies write alias (`rollover init` without --skip-dependencies creates it)");
+                None
+            } else {
+                Some(options)
+            }
+        }
+        options => options,
+    };
+    let live_links = live_options.map(|options| {
+        let live = dependencies::live::LiveLinks::new(options);
+        tokio::spawn(live.clone().run(es.clone(), shutdown.clone()));
+        live
+    });
     let progress = Arc::new(liveness::Progress::default());
     let watchdog = liveness::Watchdog {
         consumer: consumer.clone(),
@@ -176,6 +195,7 @@ async fn consume(
         stuck_after: config.stuck_after,
     };
     let _stop_watchdog = AbortOnDrop(tokio::spawn(watchdog.run(shutdown.clone())));
+    let es_for_live = es.clone();
     consumer::run(
         &config.loop_options(),
         consumer,
@@ -187,12 +207,22 @@ async fn consume(
             metrics_gen: MetricsGenerator::new(&config.metrics_gen_options()),
             sampling: recorder,
             tail_sampling,
+            live: live_links.clone(),
         },
         progress,
         shutdown,
         give_up,
     )
     .await;
+    if let Some(live) = live_links {
+        // The offsets just committed are all counted once this is written;
+        // an unreachable Elasticsearch gets the drain's time, no more (the
+        // links counted since the last write are then missing, never doubled).
+        let closed = tokio::time::timeout(config.shutdown_timeout, live.close(&es_for_live));
+        if closed.await.is_err() {
+            tracing::warn!("live dependencies not written at shutdown (elasticsearch too slow): the links counted since the last flush are missing");
+        }
+    }
     Ok(())
 }
 

@@ -133,6 +133,7 @@ async fn run_dependencies(config: &Config, args: &DependenciesArgs) -> anyhow::R
         None => retention::today_utc(),
     };
     let mode = match (&args.shard, args.merge) {
+        _ if args.from_live => Mode::FromLive,
         (Some(shard), _) => Mode::parse_shard(shard).unwrap_or_else(|p| usage(p)),
         (None, true) => Mode::Merge {
             shards: args

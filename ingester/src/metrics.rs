@@ -97,6 +97,19 @@ pub const SAMPLING_STORE_OPERATIONS: &[&str] = &[
     "publish",
 ];
 
+/// Live dependency links written: (parent, child) rows of the documents
+/// rewritten (`--dependencies-live`).
+pub const DEPENDENCIES_LINKS_WRITTEN: &str = "ferrotrace_ingester_dependencies_links_written_total";
+/// Live dependency document writes, by result (`ok`, `conflict`, `error`).
+pub const DEPENDENCIES_WRITES: &str = "ferrotrace_ingester_dependencies_writes_total";
+/// Traces finished before `--dependencies-trace-wait` because the pairing
+/// window held `--dependencies-max-spans` spans (their links are counted
+/// from the spans they had).
+pub const DEPENDENCIES_WINDOW_OVERFLOWS: &str =
+    "ferrotrace_ingester_dependencies_window_overflows_total";
+/// Spans waiting in the live dependencies' pairing window.
+pub const DEPENDENCIES_WAITING_SPANS: &str = "ferrotrace_ingester_dependencies_waiting_spans";
+
 // Grafana Tempo's metrics-generator names, so Grafana's service graph and
 // span metrics panels work unchanged (see `metrics_gen`).
 pub const SG_REQUESTS: &str = "traces_service_graph_request_total";
@@ -204,6 +217,13 @@ pub fn register(encoding: Encoding) {
     for gauge in [SAMPLING_LEADER, SAMPLING_OPERATIONS] {
         metrics::gauge!(gauge).set(0.0);
     }
+    for counter in [DEPENDENCIES_LINKS_WRITTEN, DEPENDENCIES_WINDOW_OVERFLOWS] {
+        metrics::counter!(counter).increment(0);
+    }
+    for result in ["ok", "conflict", "error"] {
+        metrics::counter!(DEPENDENCIES_WRITES, "result" => result).increment(0);
+    }
+    metrics::gauge!(DEPENDENCIES_WAITING_SPANS).set(0.0);
 }
 
 /// Registers HELP text for every metric above.
@@ -237,6 +257,26 @@ pub fn describe() {
         TAIL_SAMPLING_EARLY_DECISIONS,
         Unit::Count,
         "Traces decided by tail sampling before decision_wait, oldest first, by reason (max_bytes: --tail-sampling-max-bytes reached; num_traces: num_traces reached)."
+    );
+    describe_counter!(
+        DEPENDENCIES_LINKS_WRITTEN,
+        Unit::Count,
+        "Live dependency links ((parent, child) rows) in the documents this ingester wrote to the dependencies index."
+    );
+    describe_counter!(
+        DEPENDENCIES_WRITES,
+        Unit::Count,
+        "Live dependency documents written, by result: ok, conflict (changed by another owner or the daily job: read again), error (retried at the next flush)."
+    );
+    describe_counter!(
+        DEPENDENCIES_WINDOW_OVERFLOWS,
+        Unit::Count,
+        "Traces whose live dependency links were counted before --dependencies-trace-wait because the pairing window was full (--dependencies-max-spans)."
+    );
+    metrics::describe_gauge!(
+        DEPENDENCIES_WAITING_SPANS,
+        Unit::Count,
+        "Spans waiting in the live dependencies' pairing window for the rest of their trace."
     );
     describe_counter!(
         SAMPLING_CALCULATIONS,

@@ -37,6 +37,14 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
         (vec!["--admin-listen", "localhost:port"], "--admin-listen"),
         (vec!["--stuck-after", "500ms"], "--stuck-after"),
         (
+            vec!["--dependencies-flush-interval", "0s"],
+            "--dependencies-flush-interval",
+        ),
+        (
+            vec!["--dependencies-max-spans", "0"],
+            "--dependencies-max-spans",
+        ),
+        (
             vec!["--sampling-adaptive", "--sampling-delta-tolerance=-0.5"],
             "--sampling-delta-tolerance",
         ),

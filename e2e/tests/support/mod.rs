@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod topology;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::Stdio;

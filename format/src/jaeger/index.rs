@@ -14,8 +14,7 @@
 //! formatted so the ingester formats a name once per day, not once per span.
 
 use crate::civil_date::push_date;
-
-const MICROS_PER_DAY: u64 = 86_400_000_000;
+use crate::civil_date::MICROS_PER_DAY;
 
 /// Which of Jaeger's daily indices a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -117,6 +117,33 @@ pub fn unwritable_id(span: &Span) -> Option<String> {
     None
 }
 
+/// The `process.serviceName` of the spans of `resource`, by the translator's
+/// rules (see `SpanDocWriter::render_process`).
+pub fn process_service_name(resource: Option<&Resource>) -> &str {
+    let attributes: &[KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
+    let name = attributes
+        .iter()
+        .find(|kv| kv.key == SERVICE_NAME)
+        .and_then(
+            |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            },
+        );
+    service_name_of(!attributes.is_empty(), name)
+}
+
+/// The translator's rule for `process.serviceName`: a resource without
+/// attributes is `OTLPResourceNoServiceName`; otherwise the first
+/// `service.name`'s string value (`name`), and `empty-service-name` when it
+/// is missing, empty or not a string.
+pub fn service_name_of(has_attributes: bool, name: Option<&str>) -> &str {
+    if !has_attributes {
+        return NO_SERVICE_NAME;
+    }
+    name.filter(|n| !n.is_empty()).unwrap_or(EMPTY_SERVICE_NAME)
+}
+
 /// Writes Jaeger span documents; keep one per worker and reuse it.
 #[derive(Debug)]
 pub struct SpanDocWriter {
@@ -209,25 +236,7 @@ impl SpanDocWriter {
     /// becomes a process tag, and every `service.name` entry is left out.
     fn render_process<'r>(&mut self, resource: Option<&'r Resource>) -> &'r str {
         let attributes: &'r [KeyValue] = resource.map_or(&[], |r| r.attributes.as_slice());
-        let service_name = if attributes.is_empty() {
-            NO_SERVICE_NAME
-        } else {
-            let name =
-                attributes
-                    .iter()
-                    .find(|kv| kv.key == SERVICE_NAME)
-                    .map_or("", |kv| {
-                        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                            Some(Value::StringValue(s)) => s.as_str(),
-                            _ => "",
-                        }
-                    });
-            if name.is_empty() {
-                EMPTY_SERVICE_NAME
-            } else {
-                name
-            }
-        };
+        let service_name = process_service_name(resource);
         let out = &mut self.process;
         out.clear();
         out.extend_from_slice(b",\"process\":{\"serviceName\":");
@@ -447,6 +456,18 @@ pub(crate) fn push_times(out: &mut Vec<u8>, start_time_micros: u64, duration_mic
     push_u64(out, duration_micros);
 }
 
+/// The `span.kind` tag value of an OTLP span kind (None: unspecified or unknown).
+pub fn span_kind_tag(kind: i32) -> Option<&'static str> {
+    Some(match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => return None,
+    })
+}
+
 /// The `span.kind`, `otel.status_code` and `error` tags of an OTLP span kind
 /// and status code.
 pub(crate) fn emit_kind_and_status(
@@ -455,15 +476,7 @@ pub(crate) fn emit_kind_and_status(
     kind: i32,
     status_code: i32,
 ) {
-    let kind = match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "",
-    };
-    if !kind.is_empty() {
+    if let Some(kind) = span_kind_tag(kind) {
         emit_string(out, fields.as_deref_mut(), SPAN_KIND, kind);
     }
     match status_code {

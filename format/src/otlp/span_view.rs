@@ -25,7 +25,8 @@ use prost::Message as _;
 
 use super::semconv::SERVICE_NAME;
 use super::wire::{
-    read_any_value, read_key_value, text, Attr, Reader, RequestRuns, Run, ScopeRuns, SpanRuns, Val,
+    read_any_value, read_key_value, text, Attr, LinkRuns, Reader, RequestRuns, Run, ScopeRuns,
+    SpanRuns, Val,
 };
 
 /// One span of an encoded request, borrowed from the message.
@@ -37,6 +38,7 @@ pub struct SpanView<'a> {
     scope: &'a ScopeRuns,
     span: &'a SpanRuns,
     span_attrs: &'a [Attr],
+    links: &'a [LinkRuns],
 }
 
 impl<'a> SpanView<'a> {
@@ -124,6 +126,14 @@ impl<'a> SpanView<'a> {
             message: self.message,
             attrs: self.resource_attrs.iter(),
         }
+    }
+
+    /// The span's links as (trace id, span id) bytes as sent, in order.
+    pub fn links(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let message = self.message;
+        self.links
+            .iter()
+            .map(move |link| (link.trace_id.of(message), link.span_id.of(message)))
     }
 
     /// The value of the span's first attribute named `key`.
@@ -530,6 +540,7 @@ pub(crate) fn visit(
                     scope,
                     span,
                     span_attrs: &runs.span_attrs[span.attrs.range()],
+                    links: &runs.links[span.links.range()],
                 });
             }
         }

@@ -12,22 +12,19 @@
 //! Elasticsearch 7+ and OpenSearch. `--shard i/N` reads the i-th of N equal
 //! parts of the space and stores partial counts; `--merge` sums them.
 //!
-//! Link rules (spark-dependencies' `SpansToDependencyLinks`), per trace, after
-//! dropping duplicate spans:
-//! - Zipkin shared spans (a client and a server span with the same span ID)
-//!   give client service → server service;
-//! - every span with references gives, per referenced span found in the
-//!   trace, parent service → span service (same-service links included); a
-//!   shared span is linked only through its client half, and a reference to
-//!   a shared span counts from its server half;
-//! - a span with references and no children that carries `peer.service`
-//!   gives service → peer.service (an uninstrumented callee).
+//! Link rules: `dependencies::links`, shared with the live path.
 //!
 //! Output: `{"timestamp":"YYYY-MM-DDT00:00:00Z","dependencies":[{"parent",
 //! "child","callCount","source":"jaeger"}]}` under a fixed `_id` (the date),
 //! so a re-run replaces the day's document instead of adding a second one.
+//! The day's live documents (written by ingesters run with
+//! `--dependencies-live`) are then emptied, so jaeger-query, which sums
+//! every document of its time range, does not count the day twice.
+//! `--from-live` is the cheap end-of-day compaction: it moves the live
+//! documents' counts into the day's document without reading any span.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use ferrotrace_format::civil_date::MICROS_PER_DAY;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,13 +38,13 @@ use serde_json::{json, Value};
 
 use ferrotrace_common::es_scroll;
 
+use crate::dependencies::links::{add_links, count_trace, LinkSpan, Links};
+use crate::dependencies::store::{self, links_from, links_json, StoredLink, Target};
 use crate::es::admin::{failed, index_exists, AdminError};
 use crate::es::client::EsClient;
 
-const MICROS_PER_DAY: u64 = 86_400_000_000;
 /// Four hex digits of trace-ID prefix: the unit ranges are cut in.
 const PREFIX_SPACE: u32 = 0x1_0000;
-const SOURCE: &str = "jaeger";
 
 /// What to read and where to write.
 #[derive(Debug, Clone)]
@@ -74,6 +71,8 @@ pub enum Mode {
     Shard { index: u32, count: u32 },
     /// Sum the partial counts of `shards` shard runs into the document.
     Merge { shards: u32 },
+    /// Move the day's live documents' counts into the day's document.
+    FromLive,
 }
 
 impl Mode {
@@ -102,7 +101,7 @@ pub enum DependenciesError {
 /// What a run read and found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub links: BTreeMap<(String, String), u64>,
+    pub links: Links,
     pub traces: u64,
     pub spans: u64,
 }
@@ -148,19 +147,6 @@ pub struct DocTag {
     pub value: Value,
 }
 
-/// A span reduced to what the link rules look at.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LinkSpan {
-    pub span_id: String,
-    pub service: String,
-    pub kind: Option<String>,
-    /// Referenced span IDs: `references`, then a legacy `parentSpanID` not
-    /// already among them.
-    pub refs: Vec<String>,
-    pub peer_service: Option<String>,
-    pub start_time: u64,
-}
-
 impl LinkSpan {
     /// Reduces a document; `tag` keys are matched with `.` replaced.
     pub fn from_doc(doc: SpanDoc, dot_replacement: &str) -> LinkSpan {
@@ -201,14 +187,6 @@ impl LinkSpan {
             start_time: doc.start_time,
         }
     }
-
-    fn is_client(&self) -> bool {
-        self.kind.as_deref() == Some("client")
-    }
-
-    fn is_server(&self) -> bool {
-        self.kind.as_deref() == Some("server")
-    }
 }
 
 fn value_text(value: &Value) -> String {
@@ -216,63 +194,6 @@ fn value_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The links of one trace, with repeats (each is one call).
-pub fn trace_links(spans: &[LinkSpan]) -> Vec<(String, String)> {
-    // Identical spans (the same document stored twice) count once.
-    let mut seen = HashSet::new();
-    let spans: Vec<&LinkSpan> = spans.iter().filter(|s| seen.insert(*s)).collect();
-    let mut by_id: HashMap<&str, Vec<&LinkSpan>> = HashMap::new();
-    let mut has_children: HashSet<&str> = HashSet::new();
-    for span in &spans {
-        by_id.entry(span.span_id.as_str()).or_default().push(span);
-        for r in &span.refs {
-            has_children.insert(r.as_str());
-        }
-    }
-    let mut links = Vec::new();
-    // Zipkin shared spans: the client half calls the server half. Spans
-    // are visited in document order, so the result does not depend on hashing.
-    let mut shared_done = HashSet::new();
-    for span in &spans {
-        let group = &by_id[span.span_id.as_str()];
-        if group.len() > 1 && shared_done.insert(span.span_id.as_str()) {
-            let client = group.iter().find(|s| s.is_client());
-            let server = group.iter().find(|s| s.is_server());
-            if let (Some(client), Some(server)) = (client, server) {
-                links.push((client.service.clone(), server.service.clone()));
-            }
-        }
-    }
-    for span in &spans {
-        if span.refs.is_empty() || span.service.is_empty() {
-            continue;
-        }
-        // The half of a shared span that is not the client is linked above.
-        if by_id[span.span_id.as_str()].len() > 1 && !span.is_client() {
-            continue;
-        }
-        for r in &span.refs {
-            let Some(parents) = by_id.get(r.as_str()) else {
-                continue;
-            };
-            let parent = if parents.len() > 1 {
-                parents.iter().find(|p| p.is_server())
-            } else {
-                parents.first()
-            };
-            if let Some(parent) = parent.filter(|p| !p.service.is_empty()) {
-                links.push((parent.service.clone(), span.service.clone()));
-            }
-        }
-        if !has_children.contains(span.span_id.as_str()) {
-            if let Some(peer) = &span.peer_service {
-                links.push((span.service.clone(), peer.clone()));
-            }
-        }
-    }
-    links
 }
 
 /// Trace-ID ranges `[lower, upper)` for `parallelism` workers over the part
@@ -309,10 +230,26 @@ pub async fn run(
     let summary = match mode {
         Mode::Merge { shards } => merge(es, options, shards).await?,
         Mode::Full | Mode::Shard { .. } => scan(es, options, mode).await?,
+        Mode::FromLive => compact(es, options).await?,
     };
     match mode {
         Mode::Shard { index, count } => store_partial(es, options, index, count, &summary).await?,
-        Mode::Full | Mode::Merge { .. } => store(es, options, &summary.links).await?,
+        Mode::Full | Mode::Merge { .. } => {
+            if counted_live_today(es, options).await? {
+                // Ingesters are still counting the day: a recount stored now
+                // would count twice the traces they hold but have not written.
+                writeln!(
+                    out,
+                    "note: ingesters count {} live; the recount is not stored (run it for a past day, or --from-live once the day is over)",
+                    date_text(options)
+                )?;
+            } else {
+                store(es, options, &summary.links).await?;
+                // The recount replaces what the ingesters counted live.
+                store::empty_live_day(es, &target(options), options.day).await?;
+            }
+        }
+        Mode::FromLive => {}
     }
     for ((parent, child), count) in &summary.links {
         writeln!(out, "{parent} -> {child}: {count}")?;
@@ -326,6 +263,18 @@ pub async fn run(
         started.elapsed().as_secs_f64()
     )?;
     Ok(summary)
+}
+
+/// Whether the day is today (or later) and ingesters have written live counts for it.
+async fn counted_live_today(
+    es: &EsClient,
+    options: &DependenciesOptions,
+) -> Result<bool, DependenciesError> {
+    if options.day < crate::jobs::retention::today_utc() {
+        return Ok(false);
+    }
+    let live = store::read_live_day(es, &target(options), options.day).await?;
+    Ok(live.iter().any(|doc| !doc.stored.links.is_empty()))
 }
 
 fn day_micros(options: &DependenciesOptions) -> u64 {
@@ -345,21 +294,16 @@ fn span_source(options: &DependenciesOptions) -> String {
     }
 }
 
-fn dependencies_target(options: &DependenciesOptions) -> String {
-    if options.use_aliases {
-        index_base(IndexKind::Dependencies, &options.prefix) + "write"
-    } else {
-        index_name(
-            IndexKind::Dependencies,
-            &options.prefix,
-            &options.date_separator,
-            day_micros(options),
-        )
+fn target(options: &DependenciesOptions) -> Target {
+    Target {
+        prefix: options.prefix.clone(),
+        date_separator: options.date_separator.clone(),
+        use_aliases: options.use_aliases,
     }
 }
 
 fn date_text(options: &DependenciesOptions) -> String {
-    ferrotrace_format::civil_date::date_string(options.day, "-")
+    store::date_text(options.day)
 }
 
 /// Counters shared by the workers, logged every few seconds.
@@ -422,9 +366,7 @@ async fn scan(
 fn add(total: &mut Summary, part: Summary) {
     total.traces += part.traces;
     total.spans += part.spans;
-    for (link, count) in part.links {
-        *total.links.entry(link).or_default() += count;
-    }
+    add_links(&mut total.links, &part.links);
 }
 
 /// Reads one trace-ID range in `traceID` order and counts its links.
@@ -487,9 +429,7 @@ fn finish_trace(summary: &mut Summary, trace: &mut Vec<LinkSpan>, progress: &Pro
     if trace.is_empty() {
         return;
     }
-    for link in trace_links(trace) {
-        *summary.links.entry(link).or_default() += 1;
-    }
+    count_trace(&mut summary.links, trace);
     summary.traces += 1;
     summary.spans += trace.len() as u64;
     progress.traces.fetch_add(1, Ordering::Relaxed);
@@ -507,26 +447,16 @@ fn parse<T: serde::de::DeserializeOwned>(
         .map_err(|e| AdminError::permanent(action, format!("unexpected answer: {e}")).into())
 }
 
-fn links_json(links: &BTreeMap<(String, String), u64>) -> Value {
-    Value::Array(
-        links
-            .iter()
-            .map(|((parent, child), count)| {
-                json!({"parent": parent, "child": child, "callCount": count, "source": SOURCE})
-            })
-            .collect(),
-    )
-}
-
 /// Writes the day's document, replacing an earlier run's.
 async fn store(
     es: &EsClient,
     options: &DependenciesOptions,
-    links: &BTreeMap<(String, String), u64>,
+    links: &Links,
 ) -> Result<(), DependenciesError> {
-    let index = dependencies_target(options);
+    let index = target(options).write_index(options.day);
     let date = date_text(options);
-    let doc = json!({"timestamp": format!("{date}T00:00:00Z"), "dependencies": links_json(links)});
+    let doc =
+        json!({"timestamp": store::day_timestamp(options.day), "dependencies": links_json(links)});
     es.json(
         Method::Put,
         &format!("/{index}/_doc/{date}?refresh=true"),
@@ -584,12 +514,42 @@ struct PartialDoc {
     dependencies: Vec<StoredLink>,
 }
 
-#[derive(Deserialize)]
-struct StoredLink {
-    parent: String,
-    child: String,
-    #[serde(rename = "callCount")]
-    call_count: u64,
+/// `--from-live`: the day's document gains the counts of the day's live
+/// documents, which are emptied first (each conditional on the version
+/// read), so a count moves once: a second run, or a live document written
+/// again later, adds only what is new. A crash between the two steps loses
+/// the emptied counts until a full run recounts the day.
+async fn compact(
+    es: &EsClient,
+    options: &DependenciesOptions,
+) -> Result<Summary, DependenciesError> {
+    let target = target(options);
+    let moved = store::empty_live_day(es, &target, options.day).await?;
+    let index = target.read_index(options.day);
+    let date = date_text(options);
+    let action = format!("reading the dependencies of {date} in {index}");
+    let (status, answer) = es
+        .json(
+            Method::Post,
+            &format!("/{index}/_search"),
+            Some(&json!({"query": {"ids": {"values": [date]}}})),
+            &[404],
+        )
+        .await
+        .map_err(failed(action.clone()))?;
+    let mut links = Links::new();
+    if status != 404 {
+        if let Some(hit) = answer["hits"]["hits"].as_array().and_then(|h| h.first()) {
+            let stored: Vec<StoredLink> = parse(hit["_source"]["dependencies"].clone(), &action)?;
+            links = links_from(stored);
+        }
+    }
+    add_links(&mut links, &moved);
+    store(es, options, &links).await?;
+    Ok(Summary {
+        links,
+        ..Summary::default()
+    })
 }
 
 async fn merge(
@@ -638,9 +598,7 @@ async fn merge(
             spans: doc.spans,
             ..Summary::default()
         };
-        for link in doc.dependencies {
-            *part.links.entry((link.parent, link.child)).or_default() += link.call_count;
-        }
+        part.links = links_from(doc.dependencies);
         add(&mut total, part);
     }
     Ok(total)
@@ -661,15 +619,13 @@ mod tests {
         }
     }
 
-    fn counted(spans: &[LinkSpan]) -> BTreeMap<(String, String), u64> {
-        let mut links = BTreeMap::new();
-        for link in trace_links(spans) {
-            *links.entry(link).or_default() += 1;
-        }
+    fn counted(spans: &[LinkSpan]) -> Links {
+        let mut links = Links::new();
+        count_trace(&mut links, spans);
         links
     }
 
-    fn links(pairs: &[(&str, &str, u64)]) -> BTreeMap<(String, String), u64> {
+    fn links(pairs: &[(&str, &str, u64)]) -> Links {
         pairs
             .iter()
             .map(|(p, c, n)| ((p.to_string(), c.to_string()), *n))
