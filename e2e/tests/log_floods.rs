@@ -96,7 +96,11 @@ async fn bulk_retries_during_an_outage_are_logged_once_per_interval() {
         &proxy.url(),
         // Many small requests, each retrying on its own backoff; the drain at
         // SIGTERM would retry (and log) for 30 s more.
-        &["--es-bulk-workers=4", "--es-bulk-actions=20", "--shutdown-timeout=1s"],
+        &[
+            "--es-bulk-workers=4",
+            "--es-bulk-actions=20",
+            "--shutdown-timeout=1s",
+        ],
     );
     let before = cluster.send_traces(5).await;
     let stored = cluster
