@@ -47,16 +47,9 @@ SPANS_PER_TRACE=10
 TRACES_PER_REQUEST=10
 BULK_DOCS=1000                   # documents per _bulk body of the bulk floor (the ingester's --es-bulk-actions default)
 
-for tool in es_sink kafka_consume split_bench bulk_http; do
-  if [ ! -x "$LIMITS/$tool" ]; then
-    echo "$LIMITS/$tool missing; build the floor instruments: cargo build --release --manifest-path ../shared/limits/Cargo.toml --target-dir ~/.cache/ferrotrace-limits" >&2
-    exit 1
-  fi
-done
-if [ ! -x .tools/bin/tansu ]; then
-  echo ".tools/bin/tansu missing; run 'make tools'" >&2
-  exit 1
-fi
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+require_floor_tools es_sink kafka_consume split_bench bulk_http
 if [ "$BUILD" = 1 ]; then
   cargo build --release --locked -p ferrotrace-collector -p ferrotrace-ingester -p ferrotrace-loadtest
 fi
@@ -66,11 +59,6 @@ db_dir=$(mktemp -d "${TANSU_DIR:-/dev/shm}/ferrotrace-bench.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work" "$db_dir"; }
 trap cleanup EXIT
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_tcp() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in USER_HZ (100/s)
-peak_rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 us_per_span() { grep -o 'us_per_span=[0-9.]*' <<< "$1" | cut -d= -f2; }   # the figure every floor instrument prints
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$@"; }
 
