@@ -156,6 +156,18 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_GRPC_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub grpc_max_connection_age_grace: Duration,
 
+    /// After about this long (±10% jitter) an HTTP/1.1 connection answers
+    /// its next request with `Connection: close`, so the client's next
+    /// request opens a connection the Service may route to another replica
+    /// (0s: never).
+    #[arg(long, env = "FERROTRACE_HTTP_MAX_CONNECTION_AGE", default_value = "0s", value_parser = parse_duration)]
+    pub http_max_connection_age: Duration,
+
+    /// How long an HTTP/1.1 connection past its age may stay idle, and then
+    /// how long its request in flight may take, before it is closed.
+    #[arg(long, env = "FERROTRACE_HTTP_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub http_max_connection_age_grace: Duration,
+
     /// OTLP/gRPC listen address (empty disables the receiver).
     #[arg(long, env = "FERROTRACE_OTLP_GRPC_LISTEN", default_value = "0.0.0.0:4317", value_parser = parse_listen)]
     pub otlp_grpc_listen: Listen,
@@ -274,7 +286,7 @@ const MAX_UDP_WORKERS: usize = 4096;
 const MAX_RUNTIME_THREADS: usize = 1024;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
-/// Bounds `--grpc-max-connection-age` and its grace, so timer arithmetic cannot overflow.
+/// Bounds `--grpc-max-connection-age`, `--http-max-connection-age` and their graces, so timer arithmetic cannot overflow.
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl Config {
@@ -363,6 +375,11 @@ impl Config {
             (
                 "--grpc-max-connection-age-grace",
                 self.grpc_max_connection_age_grace,
+            ),
+            ("--http-max-connection-age", self.http_max_connection_age),
+            (
+                "--http-max-connection-age-grace",
+                self.http_max_connection_age_grace,
             ),
         ] {
             if value > MAX_CONNECTION_AGE {

@@ -305,7 +305,12 @@ impl Collector {
             }
             let options = listener_options(receiver, Alpn::Http);
             let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
-            let served = receivers::serve_http(listener, router, limits, shutdown.clone());
+            let age = receivers::connection_age::ConnectionAge::new(
+                config.http_max_connection_age,
+                config.http_max_connection_age_grace,
+                receiver,
+            );
+            let served = receivers::serve_http(listener, router, limits, age, shutdown.clone());
             tasks.spawn(async move { served.await.with_context(|| format!("{name} receiver")) });
         }
         if let Some(listener) = listeners.sampling_http {
@@ -317,7 +322,12 @@ impl Collector {
             };
             let listener = ReceiverListener::spawn(listener, options, shutdown.clone());
             let router = sampling::http::router(sampling.clone());
-            let served = receivers::serve_http(listener, router, limits, shutdown.clone());
+            let age = receivers::connection_age::ConnectionAge::new(
+                config.http_max_connection_age,
+                config.http_max_connection_age_grace,
+                sampling::http::RECEIVER,
+            );
+            let served = receivers::serve_http(listener, router, limits, age, shutdown.clone());
             tasks.spawn(async move { served.await.context("sampling HTTP endpoint") });
         }
         let udp_options = receivers::jaeger_udp::UdpOptions {

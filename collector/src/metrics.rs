@@ -44,7 +44,7 @@ pub const CONNECTIONS: &str = "ferrotrace_collector_connections";
 pub const CONNECTIONS_REFUSED: &str = "ferrotrace_collector_connections_refused_total";
 /// Connections closed because nothing moved on them for `--idle-timeout`, by receiver.
 pub const CONNECTIONS_IDLE_CLOSED: &str = "ferrotrace_collector_connections_idle_closed_total";
-/// Connections sent GOAWAY for reaching --grpc-max-connection-age, by receiver.
+/// Connections that reached --grpc-max-connection-age (sent GOAWAY) or --http-max-connection-age (told Connection: close), by receiver.
 pub const CONNECTIONS_AGED: &str = "ferrotrace_collector_connections_aged_total";
 /// Reloads of changed TLS certificate files, by result (`ok`, `failed`).
 pub const TLS_RELOADS: &str = "ferrotrace_collector_tls_reloads_total";
@@ -71,8 +71,6 @@ const REFUSED_TOO_LARGE: &str = "too_large";
 const UDP_DROP_REASONS: &[&str] = &["queue_full", "too_large", "malformed", "unknown_method"];
 /// The UDP receivers.
 const UDP_RECEIVERS: &[&str] = &["jaeger_compact", "jaeger_binary"];
-/// The gRPC receivers.
-const GRPC_RECEIVERS: &[&str] = &["otlp_grpc", "jaeger_grpc"];
 
 /// Creates, at 0, every series the shipped dashboards and alerts query whose
 /// labels are known at start, for each enabled receiver (by its metric
@@ -94,7 +92,7 @@ pub fn register(receivers: &[&'static str], sampling_receivers: &[&'static str])
             metrics::counter!(REQUESTS, "receiver" => receiver, "result" => result).increment(0);
         }
         metrics::counter!(RECEIVED_BYTES, "receiver" => receiver).increment(0);
-        if GRPC_RECEIVERS.contains(&receiver) {
+        if !UDP_RECEIVERS.contains(&receiver) {
             metrics::counter!(CONNECTIONS_AGED, "receiver" => receiver).increment(0);
         }
         let _ = metrics::histogram!(REQUEST_DURATION, "receiver" => receiver);
@@ -204,7 +202,7 @@ pub fn describe() {
     describe_counter!(
         CONNECTIONS_AGED,
         Unit::Count,
-        "gRPC connections sent GOAWAY for reaching --grpc-max-connection-age, by receiver."
+        "Connections that reached --grpc-max-connection-age (sent GOAWAY) or --http-max-connection-age (told Connection: close), by receiver."
     );
     describe_counter!(
         TLS_RELOADS,

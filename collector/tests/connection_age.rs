@@ -1,10 +1,12 @@
-//! `--grpc-max-connection-age` against a real collector, a real tonic
-//! client and tansu: a client sending continuously over one `Channel` for
+//! `--grpc-max-connection-age` and `--http-max-connection-age` against a
+//! real collector, real clients and tansu. gRPC: a client sending continuously over one `Channel` for
 //! several connection ages is sent GOAWAY at each age, reconnects on its
 //! own, and loses nothing: every call is answered OK (after a retry of
 //! CANCELLED / UNAVAILABLE, as OTLP exporters do) and every trace it sent is
 //! in the topic. A call still running `--grpc-max-connection-age-grace`
-//! after the age is cut off with its connection.
+//! after the age is cut off with its connection. HTTP/1.1: a pooling client
+//! (hyper's, as reqwest uses) is told `Connection: close` on the first
+//! response past the age, so it opens new connections and no request fails.
 
 mod support;
 
@@ -197,6 +199,120 @@ async fn a_call_still_running_after_the_grace_is_cut_off() {
         "closed after {lived:?}, before its age and grace"
     );
     assert!(response.await.is_err(), "the unfinished call got an answer");
+    collector.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_clients_are_told_to_reconnect_at_the_max_connection_age_and_no_request_fails() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use prost::Message;
+
+    let recorder = recorder();
+    let tansu = Tansu::start().await.expect("tansu starts");
+    let topic = unique_name("aged-http");
+    tansu.create_topic(&topic, 3).await.expect("topic created");
+    let collector = start_collector(
+        &tansu.brokers(),
+        &topic,
+        &[
+            "--http-max-connection-age=1s",
+            // Never reached: the clients keep their connections busy.
+            "--http-max-connection-age-grace=10s",
+        ],
+        recorder.clone(),
+    )
+    .await;
+    // A keep-alive pool whose connector counts the TCP connections it opens.
+    let connects = Arc::new(AtomicUsize::new(0));
+    let addr = collector.http;
+    let connector = {
+        let connects = connects.clone();
+        tower::service_fn(move |_: http::Uri| {
+            connects.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            })
+        })
+    };
+    let client: Client<_, Full<Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    let url = format!("{}/v1/traces", collector.http_url());
+
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for task in 0..TASKS {
+        let (client, url) = (client.clone(), url.clone());
+        senders.spawn(async move {
+            let mut rng =
+                <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(100 + task as u64);
+            let mut sent = Vec::new();
+            while started.elapsed() < SENDING {
+                let request =
+                    generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
+                let post = http::Request::post(&url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(Full::new(Bytes::from(request.encode_to_vec())))
+                    .expect("request");
+                // No retries: a Connection: close response leaves no race.
+                let response = client.request(post).await.unwrap_or_else(|e| {
+                    panic!(
+                        "task {task}: a request failed after {:?}: {e:?}",
+                        started.elapsed()
+                    )
+                });
+                let status = response.status();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                assert_eq!(status, 200, "task {task}: {body:?}");
+                sent.extend(
+                    request
+                        .resource_spans
+                        .iter()
+                        .flat_map(|r| &r.scope_spans)
+                        .flat_map(|s| &s.spans)
+                        .map(|s| s.trace_id.clone()),
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sent
+        });
+    }
+    let mut sent = HashSet::new();
+    while let Some(task) = senders.join_next().await {
+        sent.extend(task.expect("sender task"));
+    }
+    let traces = sent.len();
+    assert!(traces > 100, "only {traces} traces sent");
+
+    let metrics = parse_metrics(&recorder.render());
+    let aged = sample(
+        &metrics,
+        r#"ferrotrace_collector_connections_aged_total{receiver="otlp_http"}"#,
+    );
+    let connections = connects.load(Ordering::SeqCst);
+    eprintln!("{traces} traces, {connections} connections, {aged} aged");
+    // Each task's connection is replaced about every second: without the
+    // age, the pool keeps its first TASKS connections for the whole run.
+    assert!(aged >= TASKS as f64, "connections aged: {aged}");
+    assert!(
+        connections >= 2 * TASKS,
+        "the pool opened {connections} connections in {SENDING:?} with a 1s max age"
+    );
+    let stored = topic_keys(&tansu.brokers(), &topic, traces).await;
+    let missing = sent
+        .iter()
+        .filter(|id| !stored.contains(&hex::encode(id)))
+        .count();
+    assert_eq!(
+        missing, 0,
+        "{missing} of {traces} acknowledged traces not in the topic"
+    );
     collector.stop().await;
 }
 

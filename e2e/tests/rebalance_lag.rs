@@ -101,6 +101,7 @@ async fn lag_gauges_add_up_to_kafkas_lag_across_a_rebalance() {
     );
 
     // B leaves: its series go with it, and A exports every partition again.
+    let assigned_before_b_left = assigned(admin_a).await;
     terminate(&mut ingester_b).await;
     let back = wait_until(TIMEOUT, || async {
         let a = lag_series(admin_a).await;
@@ -111,6 +112,18 @@ async fn lag_gauges_add_up_to_kafkas_lag_across_a_rebalance() {
         back,
         "A exports all partitions again after B left: {:?}",
         lag_series(admin_a).await
+    );
+    // No message has arrived since both drained, and A's assignment when B
+    // left is counted all the same.
+    let counted = wait_until(TIMEOUT, || async {
+        assigned(admin_a).await > assigned_before_b_left
+    })
+    .await;
+    assert!(
+        counted,
+        "A counts the assignment it got, idle, when B left: {} before, {} after",
+        assigned_before_b_left,
+        assigned(admin_a).await
     );
     ingester_a.kill().await.ok();
     cluster.collector_stop.cancel();
@@ -144,6 +157,15 @@ async fn agree(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// How many assignments an ingester has counted.
+async fn assigned(admin: u16) -> f64 {
+    let metrics = scrape_metrics(admin).await;
+    metrics
+        .get(r#"ferrotrace_ingester_rebalances_total{event="assigned"}"#)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// Partition → value of the lag series an ingester exports.

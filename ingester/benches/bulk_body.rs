@@ -4,9 +4,14 @@
 //! messages per batch. Requests are `ferrotrace-loadtest`'s HotROD-like
 //! traces, 10 spans of 20 attributes each.
 //!
-//! Two paths: prost decode + the reference writer (`decode_and_write`, what
-//! other encodings and the metrics generator still need), and documents
-//! written straight from the wire (`wire_write`, the `otlp_proto` path).
+//! Three paths: prost decode + the reference writer (`decode_and_write`,
+//! kept as the reference), documents written straight from the wire
+//! (`wire_write`, the ingester with `--service-graph=false
+//! --span-metrics=false`), and the ingester's default: documents from the
+//! wire and the metrics generator (service graph + span metrics, Tempo's
+//! names, the default limits) fed each span's view from the same walk
+//! (`wire_write_and_metrics`), with the Prometheus recorder installed as in
+//! the ingester.
 //!
 //! Times are the CPU time of the benchmark thread (`CLOCK_THREAD_CPUTIME_ID`), so
 //! they compare with the floor instruments' CPU figures on a busy machine.
@@ -21,6 +26,9 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrotrace_format::otlp::split_by_trace;
 use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
+use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
+use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
+use ferrotrace_ingester::metrics_gen::{self, MetricsGenerator, ObservedAt};
 use ferrotrace_loadtest::generator::{self, Shape};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -32,7 +40,27 @@ const TRACES: usize = 10;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The ingester's default metrics generator: both processors, the default
+/// limits; every span counts however old (the generated ones are dated).
+fn default_metrics_generator() -> MetricsGenerator {
+    MetricsGenerator::new(&metrics_gen::Options {
+        service_graph: Some(ServiceGraphOptions {
+            max_items: 10_000,
+            wait: Duration::from_secs(10),
+            max_label_sets: 10_000,
+        }),
+        span_metrics: Some(SpanMetricsOptions {
+            max_label_sets: 10_000,
+            names: SpanMetricsNames::Tempo,
+        }),
+        max_span_age: None,
+    })
+}
+
 fn bulk_body(c: &mut Criterion) {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("recorder installed");
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let shape = Shape::default();
     let request = generator::request(&mut rng, TRACES, shape, 1_795_651_200_000_000_000);
@@ -96,12 +124,34 @@ fn bulk_body(c: &mut Criterion) {
         }
         builder.take().map_or(0, |batch| batch.body_len())
     };
+    let mut generator = default_metrics_generator();
+    let mut batches = 0u32;
+    let mut wire_write_and_metrics = |builder: &mut BatchBuilder| {
+        let at = ObservedAt::now();
+        for (offset, value) in messages.iter().enumerate() {
+            let _ = builder.add_encoded_visiting(
+                message_ref(offset),
+                black_box(value.as_slice()),
+                |span| generator.observe(&span, at),
+            );
+        }
+        // The ingester folds histogram samples every 5 s; here every 100
+        // batches, so memory stays flat and the cost is counted.
+        batches = batches.wrapping_add(1);
+        if batches % 100 == 0 {
+            prometheus.run_upkeep();
+        }
+        builder.take().map_or(0, |batch| batch.body_len())
+    };
     let name = |path: &str| format!("{path}_{}_messages_{spans}_spans", messages.len());
     group.bench_function(name("decode_and_write"), |b| {
         b.iter_custom(|iterations| cpu_time(iterations, || decode_and_write(&mut builder)))
     });
     group.bench_function(name("wire_write"), |b| {
         b.iter_custom(|iterations| cpu_time(iterations, || wire_write(&mut builder)))
+    });
+    group.bench_function(name("wire_write_and_metrics"), |b| {
+        b.iter_custom(|iterations| cpu_time(iterations, || wire_write_and_metrics(&mut builder)))
     });
     group.finish();
 }

@@ -49,7 +49,7 @@ use crate::es::bulk::{self, BatchBuilder, MessageRef, Outcome};
 use crate::es::client::EsClient;
 use crate::liveness::Progress;
 use crate::metrics as m;
-use crate::metrics_gen::{self, MetricsGenerator};
+use crate::metrics_gen::{self, MetricsGenerator, ObservedAt};
 use crate::sampling;
 
 /// Offsets stored for commit, per partition (the next offset to read).
@@ -183,7 +183,14 @@ impl IngestContext {
             .unwrap_or_default()
     }
 
+    /// Queues a rebalance for the loop, which applies it with the next
+    /// message; counted now, so the count moves on an idle topic too.
     fn push(&self, event: Assignment) {
+        let kind = match event {
+            Assignment::Assigned(_) => "assigned",
+            Assignment::Revoked(_) => "revoked",
+        };
+        metrics::counter!(m::REBALANCES, "event" => kind).increment(1);
         if let Ok(mut events) = self.events.lock() {
             events.push(event);
         }
@@ -639,33 +646,26 @@ impl IngestLoop {
         // for invalid IDs comes back; or the error's label and text, and
         // whether the message was in the topic's encoding (a Jaeger span its
         // translation refuses is).
-        let wire_only = !self.metrics_gen.is_enabled() && self.sampling.is_none();
-        let written = if self.encoding == Encoding::OtlpProto && wire_only {
-            // Nothing else reads the request: the documents are written
-            // straight from the wire, without a decode. (The metrics
-            // generator and the adaptive-sampling counts read a decoded
-            // request; with either on, decoding once and writing from the
-            // decoded request costs less than both.)
-            self.builder
-                .add_encoded(reference, value)
-                .map_err(|e| undecodable_request(&e))
-        } else {
-            match kafka_codec::decode(self.encoding, value) {
-                Ok(otlp) => match ExportTraceServiceRequest::decode(&*otlp) {
-                    Ok(request) => {
-                        let skipped = self.builder.add(reference, &request);
-                        self.metrics_gen.observe(&request);
-                        if self.sampling.is_some() {
-                            self.roots.observe(&request);
+        let written = match kafka_codec::decode(self.encoding, value) {
+            Ok(otlp) => {
+                // One walk of the OTLP wire writes the documents and hands
+                // each span's view to the metrics generator and the
+                // adaptive-sampling counts: no decode into prost structs.
+                let at = ObservedAt::now();
+                let (metrics_gen, roots) = (&mut self.metrics_gen, &mut self.roots);
+                let count_roots = self.sampling.is_some();
+                self.builder
+                    .add_encoded_visiting(reference, &otlp, |span| {
+                        metrics_gen.observe(&span, at);
+                        if count_roots {
+                            roots.observe(&span);
                         }
-                        Ok(skipped)
-                    }
-                    Err(e) => Err(undecodable_request(&e)),
-                },
-                Err(error) => {
-                    let in_encoding = matches!(error, CodecError::Refused { .. });
-                    Err((error.label(), error.to_string(), in_encoding))
-                }
+                    })
+                    .map_err(|e| undecodable_request(&e))
+            }
+            Err(error) => {
+                let in_encoding = matches!(error, CodecError::Refused { .. });
+                Err((error.label(), error.to_string(), in_encoding))
             }
         };
         match written {
@@ -801,7 +801,6 @@ impl IngestLoop {
         for event in self.consumer.context().drain() {
             match event {
                 Assignment::Assigned(partitions) => {
-                    metrics::counter!(m::REBALANCES, "event" => "assigned").increment(1);
                     partitions.iter().for_each(|&p| self.tracker.assign(p));
                     partitions
                         .iter()
@@ -812,7 +811,6 @@ impl IngestLoop {
                     }
                 }
                 Assignment::Revoked(partitions) => {
-                    metrics::counter!(m::REBALANCES, "event" => "revoked").increment(1);
                     for p in partitions {
                         self.tracker.revoke(p);
                         self.encoding_check.revoke(p);

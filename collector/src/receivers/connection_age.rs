@@ -1,5 +1,5 @@
-//! The maximum age of a gRPC connection, so that clients which keep one
-//! HTTP/2 connection for hours spread over replicas the HPA adds.
+//! The maximum age of a connection, so that clients which keep one
+//! connection for hours spread over replicas the HPA adds.
 //!
 //! When a connection reaches its age (`--grpc-max-connection-age`, ±10%
 //! jitter so one client's connections do not all reconnect at once, as
@@ -10,6 +10,14 @@
 //! connection costs one timer, reset once from age (or shutdown) to grace.
 //! Connections that reach their age are counted in
 //! `ferrotrace_collector_connections_aged_total`.
+//!
+//! HTTP/1.1 has no GOAWAY, and closing an idle keep-alive connection races
+//! with a request the client may be sending on it. So an HTTP/1.1
+//! connection past its age (`--http-max-connection-age`) answers its next
+//! request with `Connection: close` and is closed after that response, as
+//! Envoy's `max_connection_duration` does; one that stays idle is closed
+//! `--http-max-connection-age-grace` later, and its requests in flight then
+//! get the same grace again.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -35,6 +43,55 @@ impl ConnectionAge {
             max_age,
             grace,
             aged: metrics::counter!(m::CONNECTIONS_AGED, "receiver" => receiver),
+        }
+    }
+
+    /// When a connection accepted now reaches its age (jittered); `None`
+    /// when connections never age.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        (!self.max_age.is_zero()).then(|| tokio::time::Instant::now() + jittered(self.max_age))
+    }
+
+    /// Serves an HTTP/1.1 `connection` whose responses say `Connection:
+    /// close` from `deadline` on (the caller's service adds the header): at
+    /// `deadline` it is counted, at `deadline` + grace drained (an idle one
+    /// closes at once), and closed a grace later; on `shutdown` it is
+    /// drained at once.
+    pub async fn serve_http1<C>(
+        self,
+        connection: C,
+        deadline: Option<tokio::time::Instant>,
+        shutdown: CancellationToken,
+    ) where
+        C: GracefulConnection,
+    {
+        tokio::pin!(connection);
+        let timer = tokio::time::sleep_until(deadline.unwrap_or_else(far_future));
+        tokio::pin!(timer);
+        let (mut aged, mut draining) = (false, false);
+        loop {
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = shutdown.cancelled(), if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                    timer.as_mut().reset(tokio::time::Instant::now() + self.grace);
+                }
+                _ = timer.as_mut(), if deadline.is_some() || draining => {
+                    if draining {
+                        return;
+                    }
+                    if !aged {
+                        // Its next response closes it; an idle one gets the grace.
+                        aged = true;
+                        self.aged.increment(1);
+                    } else {
+                        draining = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    timer.as_mut().reset(tokio::time::Instant::now() + self.grace);
+                }
+            }
         }
     }
 
@@ -76,6 +133,11 @@ impl ConnectionAge {
             }
         }
     }
+}
+
+/// A time no timer reaches (`Instant` + `Duration::MAX` overflows).
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// `age` ±10%, from a per-process random seed and a per-call counter (no RNG dependency).

@@ -6,7 +6,7 @@
 //! bounded gzip inflation, the HTTP server loop and the export of a request
 //! translated from Jaeger or Zipkin. Every TCP receiver accepts through
 //! [`listener`] (connection limit, TLS); bearer tokens ([`auth`]) guard their
-//! requests; gRPC connections live at most [`connection_age`]. Per-packet logs go through `ferrotrace_common::log_limit`.
+//! requests; connections live at most [`connection_age`]. Per-packet logs go through `ferrotrace_common::log_limit`.
 
 pub mod auth;
 pub mod connection_age;
@@ -69,11 +69,13 @@ pub struct HttpState {
 /// in-flight requests finish first. A client gets `--read-timeout` to send
 /// a request's headers (hyper closes the connection after that) and again
 /// to send its body ([`read_body`]). Every request carries the client's
-/// address as a [`Peer`] extension, for the refusal log.
+/// address as a [`Peer`] extension, for the refusal log. A connection past
+/// its `age` is closed after its next response ([`connection_age`]).
 pub async fn serve_http(
     mut listener: listener::ReceiverListener,
     router: Router,
     limits: RequestLimits,
+    age: connection_age::ConnectionAge,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -81,7 +83,7 @@ pub async fn serve_http(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let connection = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -90,15 +92,28 @@ pub async fn serve_http(
                 None => break,
             },
         };
-        let peer = Extension(Peer(connection.peer()));
-        let service = hyper_util::service::TowerToHyperService::new(router.clone().layer(peer));
-        let served = graceful.watch(http1.serve_connection(TokioIo::new(connection), service));
-        tokio::spawn(async move {
-            // A client that goes away or times out ends its connection; nothing to report.
-            let _ = served.await;
+        while connections.try_join_next().is_some() {}
+        let router = router.clone().layer(Extension(Peer(connection.peer())));
+        let deadline = age.deadline();
+        let service = hyper::service::service_fn(move |request: axum::extract::Request<_>| {
+            let response = tower::ServiceExt::oneshot(router.clone(), request);
+            async move {
+                let mut response = response.await?;
+                if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                    // hyper closes the connection once this response is written.
+                    response.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
+        let served = http1.serve_connection(TokioIo::new(connection), service);
+        connections.spawn(age.clone().serve_http1(served, deadline, shutdown.clone()));
     }
-    graceful.shutdown().await;
+    // Every connection was told to drain by `shutdown`; wait for their requests.
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 

@@ -367,19 +367,31 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
         out.push(b'0');
         return;
     }
-    let mut text = StackText::new();
-    // "d.ddddddddde<exp>": 10 significant digits, correctly rounded.
-    if write!(text, "{abs:.9e}").is_err() {
-        return;
-    }
-    let t = text.bytes();
+    // 10 significant digits, correctly rounded, and the exponent of the first.
     let mut digits = [0u8; 10];
-    digits[0] = t[0];
-    digits[1..].copy_from_slice(&t[2..11]);
-    let exp: i32 = std::str::from_utf8(&t[12..])
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
+    let exp = match ten_digits(abs) {
+        Some((mut value, exp)) => {
+            for digit in digits.iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+            exp
+        }
+        None => {
+            // "d.ddddddddde<exp>" from Rust's exact formatting, which rounds the same way.
+            let mut text = StackText::new();
+            if write!(text, "{abs:.9e}").is_err() {
+                return;
+            }
+            let t = text.bytes();
+            digits[0] = t[0];
+            digits[1..].copy_from_slice(&t[2..11]);
+            std::str::from_utf8(&t[12..])
+                .ok()
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0)
+        }
+    };
     let mut nd: i32 = 10;
     while nd > 1 && digits[(nd - 1) as usize] == b'0' {
         nd -= 1;
@@ -431,6 +443,86 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
             }
         }
     }
+}
+
+const TEN_DIGITS: u128 = 10_000_000_000;
+
+/// `abs` (finite, above zero) rounded to 10 significant digits, ties to
+/// even on its exact binary value, as `{:.9e}` rounds it: the digits as a
+/// number in [10^9, 10^10) and the decimal exponent of the first. Exact
+/// integer arithmetic, which is several times cheaper than the formatting
+/// machinery; `None` for magnitudes whose arithmetic would not fit in 128
+/// bits (below about 1e-13 or above about 1e38), left to `{:.9e}`.
+fn ten_digits(abs: f64) -> Option<(u64, i32)> {
+    let bits = abs.to_bits();
+    let biased = (bits >> 52) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    if biased == 0 {
+        return None; // subnormal
+    }
+    // abs = mantissa * 2^exp2, exactly.
+    let (mantissa, exp2) = (fraction | 1 << 52, biased - 1075);
+    // A guess at the exponent of the first digit, off by one at most near
+    // powers of ten; the digit count corrects it.
+    let mut exp10 = abs.log10().floor() as i32;
+    for _ in 0..3 {
+        let (whole, up) = divide_rounding(mantissa, exp2, exp10 - 9)?;
+        if whole >= TEN_DIGITS {
+            exp10 += 1;
+        } else if whole < TEN_DIGITS / 10 {
+            exp10 -= 1;
+        } else {
+            let rounded = whole + u128::from(up);
+            return Some(if rounded == TEN_DIGITS {
+                (TEN_DIGITS as u64 / 10, exp10 + 1)
+            } else {
+                (rounded as u64, exp10)
+            });
+        }
+    }
+    None
+}
+
+/// mantissa * 2^exp2 / 10^scale: its whole part, and whether rounding it
+/// half to even goes up; `None` when a term does not fit in 128 bits.
+fn divide_rounding(mantissa: u64, exp2: i32, scale: i32) -> Option<(u128, bool)> {
+    // numerator = mantissa * 2^max(exp2, 0) * 10^max(-scale, 0)
+    // denominator = 2^max(-exp2, 0) * 10^max(scale, 0)
+    let mut numerator = u128::from(mantissa);
+    if scale < 0 {
+        numerator = numerator.checked_mul(10u128.checked_pow(scale.unsigned_abs())?)?;
+    }
+    if exp2 > 0 {
+        let shift = exp2.unsigned_abs();
+        if numerator.leading_zeros() <= shift {
+            return None;
+        }
+        numerator <<= shift;
+    }
+    let shift = if exp2 < 0 { exp2.unsigned_abs() } else { 0 };
+    // The whole part, and the remainder and half the divisor on one scale.
+    let (whole, remainder, half) = if scale <= 0 {
+        // A power of two: shifts.
+        if shift == 0 {
+            return Some((numerator, false));
+        }
+        if shift >= 128 {
+            return None;
+        }
+        let half = 1u128 << (shift - 1);
+        (numerator >> shift, numerator & ((half << 1) - 1), half)
+    } else {
+        let power = 10u128.checked_pow(scale.unsigned_abs())?;
+        if shift >= power.leading_zeros() {
+            return None; // the denominator, doubled below, would not fit
+        }
+        let denominator = power << shift;
+        let (whole, remainder) = (numerator / denominator, numerator % denominator);
+        // Twice the remainder against the divisor: no odd bit lost.
+        (whole, remainder * 2, denominator)
+    };
+    let up = remainder > half || (remainder == half && whole & 1 == 1);
+    Some((whole, up))
 }
 
 /// Appends `v` as Go's `encoding/json` writes a float64: the shortest
@@ -505,5 +597,84 @@ pub(crate) fn push_base64(out: &mut Vec<u8>, bytes: &[u8]) {
             ]);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `{:.9e}` of `abs` as [`ten_digits`] gives it, or `None`.
+    fn via_ten_digits(abs: f64) -> Option<String> {
+        let (digits, exp) = ten_digits(abs)?;
+        let digits = digits.to_string();
+        Some(format!("{}.{}e{exp}", &digits[..1], &digits[1..]))
+    }
+
+    fn agrees_with_rust(abs: f64) -> Result<(), TestCaseError> {
+        if let Some(fast) = via_ten_digits(abs) {
+            prop_assert_eq!(fast, format!("{abs:.9e}"), "{:e}", abs);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn ten_digits_round_as_rust_formatting_does(bits in any::<u64>()) {
+            let abs = f64::from_bits(bits).abs();
+            if abs.is_finite() && abs > 0.0 {
+                agrees_with_rust(abs)?;
+            }
+        }
+
+        #[test]
+        fn ten_digits_of_everyday_values(v in 0.0..1e6f64, scale in -12..22i32) {
+            if v > 0.0 {
+                agrees_with_rust(v * 10f64.powi(scale))?;
+            }
+        }
+
+        /// Exact ties (an integer of 11 to 16 digits ending in 5 past the
+        /// tenth) go to the even neighbour.
+        #[test]
+        fn ten_digits_ties_go_to_even(head in 1_000_000_000u64..10_000_000_000, tail in 0..4u32) {
+            let v = (head * 10 + 5) * 10u64.pow(tail);
+            if v < 1 << 53 {
+                agrees_with_rust(v as f64)?;
+            }
+        }
+    }
+
+    #[test]
+    fn ten_digits_cover_the_magnitudes_spans_carry() {
+        for v in [
+            1e-13,
+            1e-7,
+            0.1,
+            0.5,
+            1.0,
+            9.9999999995,
+            99.99999999999,
+            1e9,
+            123.456,
+            1e20,
+            1e37,
+        ] {
+            assert!(via_ten_digits(v).is_some(), "{v:e}");
+        }
+        // Powers of ten, where the exponent guess is most often off.
+        for exp in -12..38 {
+            let v = 10f64.powi(exp);
+            for v in [
+                v,
+                f64::from_bits(v.to_bits() - 1),
+                f64::from_bits(v.to_bits() + 1),
+            ] {
+                assert_eq!(via_ten_digits(v), Some(format!("{v:.9e}")), "{v:e}");
+            }
+        }
     }
 }

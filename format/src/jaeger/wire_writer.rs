@@ -17,11 +17,9 @@
 //!   decoding ingester reports. `each` is never called for such a message,
 //!   so none of its documents can be left in a bulk.
 //! - **Rare encodings** the walk leaves to prost rather than re-implement:
-//!   a singular sub-message sent twice (protobuf merges the two), groups,
-//!   nesting deeper than [`MAX_DEPTH`]. prost decodes the message and the
-//!   reference writer writes it: the same documents, only slower.
-
-use std::ops::Range;
+//!   a singular sub-message sent twice (protobuf merges the two), groups
+//!   (see `otlp::wire`). prost decodes the message and the reference writer
+//!   writes it: the same documents, only slower.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
@@ -38,636 +36,11 @@ use super::writer::{
     REF_TYPE_CHILD_OF,
 };
 use crate::otlp::semconv::{EVENT, NO_SERVICE_NAME, REF_TYPE, SERVICE_NAME};
-use crate::otlp::varint;
-
-/// Deepest nesting the walk follows itself (the request is depth 0, a span
-/// attribute's value depth 5); deeper messages go to prost, whose own limit
-/// is 100.
-pub const MAX_DEPTH: usize = 64;
-
-const VARINT: u8 = 0;
-const I64: u8 = 1;
-const LEN: u8 = 2;
-const I32: u8 = 5;
-
-/// The walk stopped: the message is malformed or encoded in a way left to
-/// prost. Not an error of its own: prost decides which.
-#[derive(Debug)]
-struct Stop;
-
-type Walk<T> = Result<T, Stop>;
-
-/// A range of the message (bytes) or of an arena (entries).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Run {
-    start: usize,
-    end: usize,
-}
-
-impl Run {
-    #[inline]
-    fn of(self, bytes: &[u8]) -> &[u8] {
-        bytes.get(self.start..self.end).unwrap_or_default()
-    }
-
-    #[inline]
-    fn range(self) -> Range<usize> {
-        self.start..self.end
-    }
-
-    #[inline]
-    fn is_empty(self) -> bool {
-        self.start >= self.end
-    }
-}
-
-/// UTF-8 text of the message, checked by the walk.
-#[inline]
-fn text(bytes: &[u8], run: Run) -> &str {
-    std::str::from_utf8(run.of(bytes)).unwrap_or_default()
-}
-
-/// An attribute value, as prost would decode it.
-#[derive(Debug, Clone, Copy)]
-enum Val {
-    /// No value, or the profiling-only string-table index.
-    Empty,
-    Str(Run),
-    Bool(bool),
-    Int(i64),
-    Double(f64),
-    Bytes(Run),
-    /// An `ArrayValue` message, checked.
-    Array(Run),
-    /// A `KeyValueList` message, checked.
-    Kvlist(Run),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Attr {
-    key: Run,
-    value: Val,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct ResourceView {
-    attrs: Run,
-    scopes: Run,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct ScopeView {
-    name: Run,
-    version: Run,
-    spans: Run,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct SpanView {
-    trace_id: Run,
-    span_id: Run,
-    trace_state: Run,
-    parent_span_id: Run,
-    name: Run,
-    kind: i32,
-    start: u64,
-    end: u64,
-    flags: u32,
-    status_code: i32,
-    status_message: Run,
-    attrs: Run,
-    events: Run,
-    links: Run,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct EventView {
-    time: u64,
-    name: Run,
-    attrs: Run,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct LinkView {
-    trace_id: Run,
-    span_id: Run,
-    attrs: Run,
-}
-
-/// Reads the fields of one message. `buf` ends where the message ends, and
-/// every read goes through `get`, so no length can make it panic.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(message: &'a [u8], run: Run) -> Self {
-        Reader {
-            buf: message.get(..run.end).unwrap_or_default(),
-            pos: run.start,
-        }
-    }
-
-    #[inline]
-    fn more(&self) -> bool {
-        self.pos < self.buf.len()
-    }
-
-    #[inline(always)]
-    fn varint(&mut self) -> Walk<u64> {
-        varint::read(self.buf, &mut self.pos).map_err(|_| Stop)
-    }
-
-    /// The next field's number and wire type.
-    #[inline(always)]
-    fn key(&mut self) -> Walk<(u32, u8)> {
-        let key = self.varint()?;
-        let number = key >> 3;
-        if number == 0 || key > u64::from(u32::MAX) {
-            return Err(Stop);
-        }
-        Ok((number as u32, (key & 7) as u8))
-    }
-
-    #[inline]
-    fn take(&mut self, len: u64) -> Walk<Run> {
-        let available = self.buf.len().saturating_sub(self.pos);
-        match usize::try_from(len) {
-            Ok(len) if len <= available => {
-                let start = self.pos;
-                self.pos += len;
-                Ok(Run {
-                    start,
-                    end: self.pos,
-                })
-            }
-            _ => Err(Stop),
-        }
-    }
-
-    /// A length-delimited value (bytes, string or sub-message).
-    #[inline]
-    fn delimited(&mut self, wire_type: u8) -> Walk<Run> {
-        expect(wire_type, LEN)?;
-        let len = self.varint()?;
-        self.take(len)
-    }
-
-    /// A string: length-delimited and UTF-8.
-    #[inline]
-    fn string(&mut self, wire_type: u8) -> Walk<Run> {
-        let run = self.delimited(wire_type)?;
-        std::str::from_utf8(run.of(self.buf)).map_err(|_| Stop)?;
-        Ok(run)
-    }
-
-    #[inline]
-    fn uint(&mut self, wire_type: u8) -> Walk<u64> {
-        expect(wire_type, VARINT)?;
-        self.varint()
-    }
-
-    #[inline]
-    fn fixed64(&mut self, wire_type: u8) -> Walk<u64> {
-        expect(wire_type, I64)?;
-        let run = self.take(8)?;
-        let bytes: [u8; 8] = run.of(self.buf).try_into().map_err(|_| Stop)?;
-        Ok(u64::from_le_bytes(bytes))
-    }
-
-    #[inline]
-    fn fixed32(&mut self, wire_type: u8) -> Walk<u32> {
-        expect(wire_type, I32)?;
-        let run = self.take(4)?;
-        let bytes: [u8; 4] = run.of(self.buf).try_into().map_err(|_| Stop)?;
-        Ok(u32::from_le_bytes(bytes))
-    }
-
-    /// Skips a field this writer does not read. Groups (deprecated, never
-    /// in OTLP) are left to prost.
-    #[inline]
-    fn skip(&mut self, wire_type: u8) -> Walk<()> {
-        match wire_type {
-            VARINT => self.varint().map(drop),
-            I64 => self.take(8).map(drop),
-            LEN => self.delimited(LEN).map(drop),
-            I32 => self.take(4).map(drop),
-            _ => Err(Stop),
-        }
-    }
-}
-
-#[inline(always)]
-fn expect(wire_type: u8, expected: u8) -> Walk<()> {
-    if wire_type == expected {
-        Ok(())
-    } else {
-        Err(Stop)
-    }
-}
-
-/// Reads a `KeyValue` at nesting `depth`.
-fn read_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Attr> {
-    let mut key = Run::default();
-    let mut value = Val::Empty;
-    let mut has_value = false;
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        match number {
-            1 => key = r.string(wire_type)?,
-            2 => {
-                // A second `value` would be merged into the first.
-                if has_value {
-                    return Err(Stop);
-                }
-                has_value = true;
-                let run = r.delimited(wire_type)?;
-                value = read_any_value(message, run, depth + 1)?;
-            }
-            3 => drop(r.uint(wire_type)?),
-            _ => r.skip(wire_type)?,
-        }
-    }
-    Ok(Attr { key, value })
-}
-
-/// Reads an `AnyValue` at nesting `depth`: the last member of its oneof
-/// wins, as in prost, except that an array or list following one of its own
-/// kind would be merged into it (left to prost).
-fn read_any_value(message: &[u8], run: Run, depth: usize) -> Walk<Val> {
-    if depth > MAX_DEPTH {
-        return Err(Stop);
-    }
-    let mut value = Val::Empty;
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        value = match number {
-            1 => Val::Str(r.string(wire_type)?),
-            2 => Val::Bool(r.uint(wire_type)? != 0),
-            3 => Val::Int(r.uint(wire_type)? as i64),
-            4 => Val::Double(f64::from_bits(r.fixed64(wire_type)?)),
-            5 => {
-                if matches!(value, Val::Array(_)) {
-                    return Err(Stop);
-                }
-                let run = r.delimited(wire_type)?;
-                check_list(message, run, depth + 1, false)?;
-                Val::Array(run)
-            }
-            6 => {
-                if matches!(value, Val::Kvlist(_)) {
-                    return Err(Stop);
-                }
-                let run = r.delimited(wire_type)?;
-                check_list(message, run, depth + 1, true)?;
-                Val::Kvlist(run)
-            }
-            7 => Val::Bytes(r.delimited(wire_type)?),
-            8 => {
-                r.uint(wire_type)?;
-                Val::Empty
-            }
-            _ => {
-                r.skip(wire_type)?;
-                value
-            }
-        };
-    }
-    Ok(value)
-}
-
-/// Checks an `ArrayValue` (of `AnyValue`s) or a `KeyValueList` (of
-/// `KeyValue`s) at nesting `depth`.
-fn check_list(message: &[u8], run: Run, depth: usize, key_values: bool) -> Walk<()> {
-    if depth > MAX_DEPTH {
-        return Err(Stop);
-    }
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        if number == 1 {
-            let item = r.delimited(wire_type)?;
-            if key_values {
-                read_key_value(message, item, depth + 1)?;
-            } else {
-                read_any_value(message, item, depth + 1)?;
-            }
-        } else {
-            r.skip(wire_type)?;
-        }
-    }
-    Ok(())
-}
-
-/// Calls `each` with every item of a checked `ArrayValue` or `KeyValueList`.
-fn for_each_item(message: &[u8], run: Run, mut each: impl FnMut(Run)) {
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let Ok((number, wire_type)) = r.key() else {
-            return;
-        };
-        let item = if number == 1 {
-            r.delimited(wire_type).map(Some)
-        } else {
-            r.skip(wire_type).map(|()| None)
-        };
-        match item {
-            Ok(Some(item)) => each(item),
-            Ok(None) => {}
-            Err(Stop) => return,
-        }
-    }
-}
-
-/// The request as ranges of the message, arenas reused from message to
-/// message. Each arena is appended to by one kind of parent only, so the
-/// entries of one parent are contiguous.
-#[derive(Debug, Default)]
-struct View {
-    resources: Vec<ResourceView>,
-    scopes: Vec<ScopeView>,
-    spans: Vec<SpanView>,
-    events: Vec<EventView>,
-    links: Vec<LinkView>,
-    resource_attrs: Vec<Attr>,
-    span_attrs: Vec<Attr>,
-    event_attrs: Vec<Attr>,
-    link_attrs: Vec<Attr>,
-}
-
-fn run_from(start: usize, end: usize) -> Run {
-    Run { start, end }
-}
-
-impl View {
-    fn read(&mut self, message: &[u8]) -> Walk<()> {
-        self.resources.clear();
-        self.scopes.clear();
-        self.spans.clear();
-        self.events.clear();
-        self.links.clear();
-        self.resource_attrs.clear();
-        self.span_attrs.clear();
-        self.event_attrs.clear();
-        self.link_attrs.clear();
-        let mut r = Reader::new(message, run_from(0, message.len()));
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            if number == 1 {
-                let run = r.delimited(wire_type)?;
-                self.read_resource_spans(message, run)?;
-            } else {
-                r.skip(wire_type)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn read_resource_spans(&mut self, message: &[u8], run: Run) -> Walk<()> {
-        let scopes_start = self.scopes.len();
-        let mut attrs: Option<Run> = None;
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => {
-                    if attrs.is_some() {
-                        return Err(Stop);
-                    }
-                    let run = r.delimited(wire_type)?;
-                    attrs = Some(self.read_resource(message, run)?);
-                }
-                2 => {
-                    let run = r.delimited(wire_type)?;
-                    self.read_scope_spans(message, run)?;
-                }
-                3 => drop(r.string(wire_type)?),
-                _ => r.skip(wire_type)?,
-            }
-        }
-        self.resources.push(ResourceView {
-            attrs: attrs.unwrap_or_default(),
-            scopes: run_from(scopes_start, self.scopes.len()),
-        });
-        Ok(())
-    }
-
-    /// A `Resource` (depth 2): its attributes' run.
-    fn read_resource(&mut self, message: &[u8], run: Run) -> Walk<Run> {
-        let start = self.resource_attrs.len();
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => {
-                    let run = r.delimited(wire_type)?;
-                    let attr = read_key_value(message, run, 3)?;
-                    self.resource_attrs.push(attr);
-                }
-                2 => drop(r.uint(wire_type)?),
-                3 => {
-                    let run = r.delimited(wire_type)?;
-                    check_entity_ref(message, run)?;
-                }
-                _ => r.skip(wire_type)?,
-            }
-        }
-        Ok(run_from(start, self.resource_attrs.len()))
-    }
-
-    fn read_scope_spans(&mut self, message: &[u8], run: Run) -> Walk<()> {
-        let spans_start = self.spans.len();
-        let (mut name, mut version) = (Run::default(), Run::default());
-        let mut has_scope = false;
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => {
-                    if has_scope {
-                        return Err(Stop);
-                    }
-                    has_scope = true;
-                    let run = r.delimited(wire_type)?;
-                    (name, version) = read_scope(message, run)?;
-                }
-                2 => {
-                    let run = r.delimited(wire_type)?;
-                    self.read_span(message, run)?;
-                }
-                3 => drop(r.string(wire_type)?),
-                _ => r.skip(wire_type)?,
-            }
-        }
-        self.scopes.push(ScopeView {
-            name,
-            version,
-            spans: run_from(spans_start, self.spans.len()),
-        });
-        Ok(())
-    }
-
-    /// A `Span` (depth 3).
-    fn read_span(&mut self, message: &[u8], run: Run) -> Walk<()> {
-        let attrs_start = self.span_attrs.len();
-        let events_start = self.events.len();
-        let links_start = self.links.len();
-        let mut span = SpanView::default();
-        let mut has_status = false;
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => span.trace_id = r.delimited(wire_type)?,
-                2 => span.span_id = r.delimited(wire_type)?,
-                3 => span.trace_state = r.string(wire_type)?,
-                4 => span.parent_span_id = r.delimited(wire_type)?,
-                5 => span.name = r.string(wire_type)?,
-                6 => span.kind = r.uint(wire_type)? as i32,
-                7 => span.start = r.fixed64(wire_type)?,
-                8 => span.end = r.fixed64(wire_type)?,
-                9 => {
-                    let run = r.delimited(wire_type)?;
-                    let attr = read_key_value(message, run, 4)?;
-                    self.span_attrs.push(attr);
-                }
-                10 | 12 | 14 => drop(r.uint(wire_type)?),
-                11 => {
-                    let run = r.delimited(wire_type)?;
-                    self.read_event(message, run)?;
-                }
-                13 => {
-                    let run = r.delimited(wire_type)?;
-                    self.read_link(message, run)?;
-                }
-                15 => {
-                    if has_status {
-                        return Err(Stop);
-                    }
-                    has_status = true;
-                    let run = r.delimited(wire_type)?;
-                    (span.status_code, span.status_message) = read_status(message, run)?;
-                }
-                16 => span.flags = r.fixed32(wire_type)?,
-                _ => r.skip(wire_type)?,
-            }
-        }
-        span.attrs = run_from(attrs_start, self.span_attrs.len());
-        span.events = run_from(events_start, self.events.len());
-        span.links = run_from(links_start, self.links.len());
-        self.spans.push(span);
-        Ok(())
-    }
-
-    /// An `Event` (depth 4).
-    fn read_event(&mut self, message: &[u8], run: Run) -> Walk<()> {
-        let start = self.event_attrs.len();
-        let (mut time, mut name) = (0, Run::default());
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => time = r.fixed64(wire_type)?,
-                2 => name = r.string(wire_type)?,
-                3 => {
-                    let run = r.delimited(wire_type)?;
-                    let attr = read_key_value(message, run, 5)?;
-                    self.event_attrs.push(attr);
-                }
-                4 => drop(r.uint(wire_type)?),
-                _ => r.skip(wire_type)?,
-            }
-        }
-        self.events.push(EventView {
-            time,
-            name,
-            attrs: run_from(start, self.event_attrs.len()),
-        });
-        Ok(())
-    }
-
-    /// A `Link` (depth 4).
-    fn read_link(&mut self, message: &[u8], run: Run) -> Walk<()> {
-        let start = self.link_attrs.len();
-        let (mut trace_id, mut span_id) = (Run::default(), Run::default());
-        let mut r = Reader::new(message, run);
-        while r.more() {
-            let (number, wire_type) = r.key()?;
-            match number {
-                1 => trace_id = r.delimited(wire_type)?,
-                2 => span_id = r.delimited(wire_type)?,
-                3 => drop(r.string(wire_type)?),
-                4 => {
-                    let run = r.delimited(wire_type)?;
-                    let attr = read_key_value(message, run, 5)?;
-                    self.link_attrs.push(attr);
-                }
-                5 => drop(r.uint(wire_type)?),
-                6 => drop(r.fixed32(wire_type)?),
-                _ => r.skip(wire_type)?,
-            }
-        }
-        self.links.push(LinkView {
-            trace_id,
-            span_id,
-            attrs: run_from(start, self.link_attrs.len()),
-        });
-        Ok(())
-    }
-}
-
-/// An `InstrumentationScope` (depth 3): name and version; its attributes
-/// are checked but not written (the Jaeger translation drops them).
-fn read_scope(message: &[u8], run: Run) -> Walk<(Run, Run)> {
-    let (mut name, mut version) = (Run::default(), Run::default());
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        match number {
-            1 => name = r.string(wire_type)?,
-            2 => version = r.string(wire_type)?,
-            3 => {
-                let run = r.delimited(wire_type)?;
-                read_key_value(message, run, 4)?;
-            }
-            4 => drop(r.uint(wire_type)?),
-            _ => r.skip(wire_type)?,
-        }
-    }
-    Ok((name, version))
-}
-
-/// A `Status` (depth 4): code and message.
-fn read_status(message: &[u8], run: Run) -> Walk<(i32, Run)> {
-    let (mut code, mut text) = (0, Run::default());
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        match number {
-            2 => text = r.string(wire_type)?,
-            3 => code = r.uint(wire_type)? as i32,
-            _ => r.skip(wire_type)?,
-        }
-    }
-    Ok((code, text))
-}
-
-/// An `EntityRef` of a resource: not written, but its strings are checked
-/// as prost checks them.
-fn check_entity_ref(message: &[u8], run: Run) -> Walk<()> {
-    let mut r = Reader::new(message, run);
-    while r.more() {
-        let (number, wire_type) = r.key()?;
-        match number {
-            1..=4 => drop(r.string(wire_type)?),
-            _ => r.skip(wire_type)?,
-        }
-    }
-    Ok(())
-}
+use crate::otlp::span_view::{self, SpanView};
+use crate::otlp::wire::{
+    for_each_item, read_any_value, read_key_value, text, Attr, LinkRuns, RequestRuns, Run,
+    ScopeRuns, SpanRuns, Val,
+};
 
 /// Output buffers, reused from span to span (see [`SpanDocWriter`]).
 #[derive(Debug)]
@@ -687,7 +60,7 @@ struct Render {
 /// per worker and reuse it.
 #[derive(Debug)]
 pub struct WireDocWriter {
-    view: View,
+    view: RequestRuns,
     render: Render,
     /// Writes what prost decoded, for the encodings the walk leaves to it.
     reference: SpanDocWriter,
@@ -711,7 +84,7 @@ impl WireDocWriter {
             .is_enabled()
             .then(|| Box::new(FieldMap::new(config.clone())));
         WireDocWriter {
-            view: View::default(),
+            view: RequestRuns::default(),
             render: Render {
                 json: Vec::with_capacity(4096),
                 process: Vec::with_capacity(1024),
@@ -733,11 +106,26 @@ impl WireDocWriter {
     pub fn write_message(
         &mut self,
         message: &[u8],
+        each: impl FnMut(SpanDoc<'_>),
+    ) -> Result<WriteStats, prost::DecodeError> {
+        self.write_message_visiting(message, each, |_| {})
+    }
+
+    /// [`write_message`](Self::write_message), and then `visit` called with
+    /// the [`SpanView`] of every span, in request order, from the same walk
+    /// (spans whose documents were skipped for invalid IDs included). A
+    /// message prost cannot decode calls neither.
+    pub fn write_message_visiting(
+        &mut self,
+        message: &[u8],
         mut each: impl FnMut(SpanDoc<'_>),
+        mut visit: impl FnMut(SpanView<'_>),
     ) -> Result<WriteStats, prost::DecodeError> {
         if self.view.read(message).is_err() {
             let request = ExportTraceServiceRequest::decode(message)?;
-            return Ok(self.reference.write_request(&request, each));
+            let stats = self.reference.write_request(&request, each);
+            span_view::visit_decoded(&mut self.view, &request, &mut visit);
+            return Ok(stats);
         }
         let WireDocWriter { view, render, .. } = self;
         let mut stats = WriteStats::default();
@@ -766,6 +154,7 @@ impl WireDocWriter {
                 }
             }
         }
+        span_view::visit(message, view, &mut visit);
         Ok(stats)
     }
 }
@@ -817,22 +206,22 @@ impl Render {
     fn span(
         &mut self,
         message: &[u8],
-        view: &View,
-        span: &SpanView,
-        scope: &ScopeView,
+        view: &RequestRuns,
+        span: &SpanRuns,
+        scope: &ScopeRuns,
     ) -> Option<u64> {
         let trace_id = ids::trace_id_from_wire(span.trace_id.of(message))?;
         let span_id = ids::span_id_from_wire(span.span_id.of(message))?;
         let parent_id = ids::span_id_from_wire(span.parent_span_id.of(message))?;
         let has_parent = parent_id != [0; 8];
         let links = &view.links[span.links.range()];
-        let link_ids = |link: &LinkView| -> Option<(TraceIdBytes, SpanIdBytes)> {
+        let link_ids = |link: &LinkRuns| -> Option<(TraceIdBytes, SpanIdBytes)> {
             Some((
                 ids::trace_id_from_wire(link.trace_id.of(message))?,
                 ids::span_id_from_wire(link.span_id.of(message))?,
             ))
         };
-        let child_of = |link: &LinkView| {
+        let child_of = |link: &LinkRuns| {
             view.link_attrs[link.attrs.range()]
                 .iter()
                 .find(|a| a.key.of(message) == REF_TYPE.as_bytes())
@@ -1147,13 +536,13 @@ fn push_raw_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    use opentelemetry_proto::tonic::common::v1::{
-        AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    use crate::otlp::test_requests::{
+        damage, edits, reencode, request, spans_of, Ty, PARENT, TRACE,
     };
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
 
@@ -1195,209 +584,13 @@ mod tests {
     /// The wire writer, and whether its walk wrote the documents itself
     /// (rather than leaving the message to prost).
     fn wire(writer: &mut WireDocWriter, message: &[u8]) -> (Outcome, bool) {
-        let fast = View::default().read(message).is_ok();
+        let fast = RequestRuns::default().read(message).is_ok();
         let mut docs = Vec::new();
         let outcome = writer
             .write_message(message, collect(&mut docs))
             .map(|stats| (docs, stats))
             .map_err(|e| e.to_string());
         (outcome, fast)
-    }
-
-    // ---- generated requests -----------------------------------------------
-
-    fn float() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(f64::NEG_INFINITY),
-            Just(0.0),
-            Just(-0.0),
-            Just(1e21),
-            Just(1e-7),
-            any::<f64>(),
-        ]
-    }
-
-    fn text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just(String::new()),
-            "[a-z.]{1,12}",
-            any::<String>(),
-            Just("<a href=\"x\">&\u{2028}\n\u{0}é🎉".to_owned()),
-        ]
-    }
-
-    fn key() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("service.name".to_owned()),
-            Just("event".to_owned()),
-            Just("opentracing.ref_type".to_owned()),
-            Just("http.method".to_owned()),
-            Just("a.b".to_owned()),
-            Just("error".to_owned()),
-            text(),
-        ]
-    }
-
-    fn value() -> impl Strategy<Value = Option<Value>> {
-        let leaf = prop_oneof![
-            Just(None),
-            text().prop_map(|s| Some(Value::StringValue(s))),
-            Just(Some(Value::StringValue("child_of".into()))),
-            any::<bool>().prop_map(|b| Some(Value::BoolValue(b))),
-            any::<i64>().prop_map(|i| Some(Value::IntValue(i))),
-            float().prop_map(|f| Some(Value::DoubleValue(f))),
-            proptest::collection::vec(any::<u8>(), 0..6).prop_map(|b| Some(Value::BytesValue(b))),
-            any::<i32>().prop_map(|i| Some(Value::StringValueStrindex(i))),
-        ];
-        leaf.prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(|values| {
-                    Some(Value::ArrayValue(ArrayValue {
-                        values: values.into_iter().map(|value| AnyValue { value }).collect(),
-                    }))
-                }),
-                proptest::collection::vec((key(), inner), 0..4).prop_map(|entries| {
-                    Some(Value::KvlistValue(KeyValueList {
-                        values: entries
-                            .into_iter()
-                            .map(|(key, value)| KeyValue {
-                                key,
-                                value: Some(AnyValue { value }),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }))
-                }),
-            ]
-        })
-    }
-
-    fn key_value() -> impl Strategy<Value = KeyValue> {
-        (key(), value(), any::<bool>()).prop_map(|(key, value, absent)| KeyValue {
-            key,
-            // An absent AnyValue and one without a member read alike.
-            value: (!absent || value.is_some()).then_some(AnyValue { value }),
-            ..Default::default()
-        })
-    }
-
-    fn attributes(max: usize) -> impl Strategy<Value = Vec<KeyValue>> {
-        proptest::collection::vec(key_value(), 0..max)
-    }
-
-    const TRACE: [u8; 16] = [7; 16];
-    const PARENT: [u8; 8] = [3; 8];
-
-    fn id(len: usize, fill: u8) -> impl Strategy<Value = Vec<u8>> {
-        prop_oneof![
-            8 => Just(vec![fill; len]),
-            1 => Just(Vec::new()),
-            1 => Just(vec![fill; len / 2]),
-        ]
-    }
-
-    fn link() -> impl Strategy<Value = Link> {
-        (
-            prop_oneof![Just(TRACE.to_vec()), id(16, 9)],
-            prop_oneof![Just(PARENT.to_vec()), id(8, 4)],
-            attributes(3),
-            any::<u32>(),
-        )
-            .prop_map(|(trace_id, span_id, attributes, flags)| Link {
-                trace_id,
-                span_id,
-                attributes,
-                flags,
-                ..Default::default()
-            })
-    }
-
-    fn event() -> impl Strategy<Value = Event> {
-        (any::<u64>(), text(), attributes(3)).prop_map(|(time_unix_nano, name, attributes)| Event {
-            time_unix_nano,
-            name,
-            attributes,
-            ..Default::default()
-        })
-    }
-
-    fn span() -> impl Strategy<Value = Span> {
-        (
-            (
-                prop_oneof![Just(TRACE.to_vec()), id(16, 1)],
-                id(8, 2),
-                prop_oneof![Just(PARENT.to_vec()), id(8, 0)],
-                text(),
-                text(),
-                0..7i32,
-                any::<u32>(),
-            ),
-            (
-                any::<u64>(),
-                any::<u64>(),
-                attributes(6),
-                proptest::collection::vec(event(), 0..3),
-                proptest::collection::vec(link(), 0..3),
-                proptest::option::of((0..4i32, text())),
-            ),
-        )
-            .prop_map(
-                |(
-                    (trace_id, span_id, parent_span_id, name, trace_state, kind, flags),
-                    (start, end, attributes, events, links, status),
-                )| Span {
-                    trace_id,
-                    span_id,
-                    parent_span_id,
-                    name,
-                    trace_state,
-                    kind,
-                    flags,
-                    start_time_unix_nano: start,
-                    end_time_unix_nano: end,
-                    attributes,
-                    events,
-                    links,
-                    status: status.map(|(code, message)| Status { code, message }),
-                    ..Default::default()
-                },
-            )
-    }
-
-    fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
-        let scope = proptest::option::of((text(), text(), attributes(2))).prop_map(|scope| {
-            scope.map(|(name, version, attributes)| InstrumentationScope {
-                name,
-                version,
-                attributes,
-                ..Default::default()
-            })
-        });
-        let scope_spans =
-            (scope, proptest::collection::vec(span(), 0..3)).prop_map(|(scope, spans)| {
-                ScopeSpans {
-                    scope,
-                    spans,
-                    ..Default::default()
-                }
-            });
-        let resource = proptest::option::of(attributes(4)).prop_map(|attributes| {
-            attributes.map(|attributes| Resource {
-                attributes,
-                ..Default::default()
-            })
-        });
-        let resource_spans = (resource, proptest::collection::vec(scope_spans, 0..3)).prop_map(
-            |(resource, scope_spans)| ResourceSpans {
-                resource,
-                scope_spans,
-                ..Default::default()
-            },
-        );
-        proptest::collection::vec(resource_spans, 0..3)
-            .prop_map(|resource_spans| ExportTraceServiceRequest { resource_spans })
     }
 
     fn tags_as_fields() -> impl Strategy<Value = TagsAsFields> {
@@ -1415,134 +608,6 @@ mod tests {
                 ..TagsAsFields::default()
             }),
         ]
-    }
-
-    // ---- a re-encoder: the same request in other valid wire forms ----------
-
-    /// The message types of the trace request, to find sub-messages.
-    #[derive(Clone, Copy, PartialEq, Debug)]
-    enum Ty {
-        Request,
-        ResourceSpans,
-        Resource,
-        ScopeSpans,
-        Scope,
-        Span,
-        Event,
-        Link,
-        Status,
-        KeyValue,
-        AnyValue,
-        List,
-        KeyValueList,
-    }
-
-    fn child(ty: Ty, number: u64) -> Option<Ty> {
-        Some(match (ty, number) {
-            (Ty::Request, 1) => Ty::ResourceSpans,
-            (Ty::ResourceSpans, 1) => Ty::Resource,
-            (Ty::ResourceSpans, 2) => Ty::ScopeSpans,
-            (Ty::Resource, 1) | (Ty::Scope, 3) | (Ty::Span, 9) => Ty::KeyValue,
-            (Ty::Event, 3) | (Ty::Link, 4) | (Ty::KeyValueList, 1) => Ty::KeyValue,
-            (Ty::ScopeSpans, 1) => Ty::Scope,
-            (Ty::ScopeSpans, 2) => Ty::Span,
-            (Ty::Span, 11) => Ty::Event,
-            (Ty::Span, 13) => Ty::Link,
-            (Ty::Span, 15) => Ty::Status,
-            (Ty::KeyValue, 2) | (Ty::List, 1) => Ty::AnyValue,
-            (Ty::AnyValue, 5) => Ty::List,
-            (Ty::AnyValue, 6) => Ty::KeyValueList,
-            _ => return None,
-        })
-    }
-
-    /// Re-encodes a valid message of type `ty`: its fields in another order
-    /// (fields of one number keep theirs, which the meaning depends on), an
-    /// unknown field of every wire type here and there, and nested messages
-    /// the same way. prost reads the result as the same request.
-    fn reencode(bytes: &[u8], ty: Ty, seed: &mut u64) -> Vec<u8> {
-        let mut groups: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
-        let mut pos = 0;
-        while pos < bytes.len() {
-            let key = varint::read(bytes, &mut pos).unwrap();
-            let (number, wire_type) = (key >> 3, key & 7);
-            let mut field = Vec::new();
-            varint::put(&mut field, key);
-            match wire_type {
-                0 => {
-                    let start = pos;
-                    varint::read(bytes, &mut pos).unwrap();
-                    field.extend_from_slice(&bytes[start..pos]);
-                }
-                1 => {
-                    field.extend_from_slice(&bytes[pos..pos + 8]);
-                    pos += 8;
-                }
-                5 => {
-                    field.extend_from_slice(&bytes[pos..pos + 4]);
-                    pos += 4;
-                }
-                _ => {
-                    let len = varint::read(bytes, &mut pos).unwrap() as usize;
-                    let value = &bytes[pos..pos + len];
-                    pos += len;
-                    let value = match child(ty, number) {
-                        Some(sub) => reencode(value, sub, seed),
-                        None => value.to_vec(),
-                    };
-                    varint::put(&mut field, value.len() as u64);
-                    field.extend_from_slice(&value);
-                }
-            }
-            match groups.iter_mut().find(|(n, _)| *n == number) {
-                Some((_, fields)) => fields.push(field),
-                None => groups.push((number, vec![field])),
-            }
-        }
-        let mut out = Vec::new();
-        let mut next = || {
-            *seed ^= *seed << 13;
-            *seed ^= *seed >> 7;
-            *seed ^= *seed << 17;
-            *seed
-        };
-        for group in &mut groups {
-            group.1.reverse();
-        }
-        loop {
-            if next() % 3 == 0 {
-                let number = 100 + next() % 50;
-                match next() % 4 {
-                    0 => {
-                        varint::put(&mut out, number << 3);
-                        varint::put(&mut out, next());
-                    }
-                    1 => {
-                        varint::put(&mut out, (number << 3) | 1);
-                        out.extend_from_slice(&next().to_le_bytes());
-                    }
-                    2 => {
-                        varint::put(&mut out, (number << 3) | 2);
-                        out.extend_from_slice(&[3, 0xff, 0xfe, 0x80]);
-                    }
-                    _ => {
-                        varint::put(&mut out, (number << 3) | 5);
-                        out.extend_from_slice(&[1, 2, 3, 4]);
-                    }
-                }
-            }
-            let open: Vec<usize> = (0..groups.len())
-                .filter(|&i| !groups[i].1.is_empty())
-                .collect();
-            if open.is_empty() {
-                break;
-            }
-            let pick = open[(next() % open.len() as u64) as usize];
-            if let Some(field) = groups[pick].1.pop() {
-                out.extend_from_slice(&field);
-            }
-        }
-        out
     }
 
     proptest! {
@@ -1587,24 +652,71 @@ mod tests {
         fn damaged_messages_agree_with_prost(
             request in request(),
             config in tags_as_fields(),
-            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..4u8), 1..4),
+            edits in edits(),
         ) {
             let mut message = request.encode_to_vec();
-            for (at, byte, how) in edits {
-                if message.is_empty() {
-                    break;
-                }
-                let i = at.index(message.len());
-                match how {
-                    0 => message[i] = byte,
-                    1 => message.insert(i, byte),
-                    2 => { message.remove(i); }
-                    _ => message.truncate(i),
-                }
-            }
+            damage(&mut message, edits);
             let mut writer = WireDocWriter::with_tags_as_fields(config.clone());
             let (outcome, _) = wire(&mut writer, &message);
             prop_assert_eq!(outcome, reference(&message, &config));
+        }
+    }
+
+    /// The views `write_message_visiting` hands out, checked against what
+    /// prost decodes: `Ok(spans)` when each is the decoded span, in order.
+    fn visited(writer: &mut WireDocWriter, message: &[u8]) -> Result<usize, String> {
+        let decoded = ExportTraceServiceRequest::decode(message).map_err(|e| e.to_string());
+        let spans = decoded.as_ref().map(spans_of).unwrap_or_default();
+        let (mut at, mut wrong) = (0, None);
+        let written = writer.write_message_visiting(
+            message,
+            |_| {},
+            |view| {
+                match spans.get(at) {
+                    Some(&(resource, scope, span)) if view.same_as(resource, scope, span) => {}
+                    _ => wrong = wrong.or(Some(at)),
+                }
+                at += 1;
+            },
+        );
+        match (written, &decoded, wrong) {
+            (Ok(_), Ok(_), None) if at == spans.len() => Ok(at),
+            (Err(e), Err(expected), None) if at == 0 && e.to_string() == *expected => {
+                Err(expected.clone())
+            }
+            (written, _, wrong) => Err(format!(
+                "visited {at} of {} spans, first wrong {wrong:?}, written {written:?}",
+                spans.len()
+            )),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The walk that writes the documents hands out every span's view,
+        /// in any wire form, and none of a message prost refuses.
+        #[test]
+        fn visits_every_span_as_prost_decodes_it(
+            request in request(),
+            mut seed in 1..u64::MAX,
+            damage in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut writer = WireDocWriter::new();
+            let message = request.encode_to_vec();
+            let spans = request.resource_spans.iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len())
+                .sum::<usize>();
+            prop_assert_eq!(visited(&mut writer, &message), Ok(spans));
+            let mut reencoded = reencode(&message, Ty::Request, &mut seed);
+            prop_assert_eq!(visited(&mut writer, &reencoded), Ok(spans));
+            if let (Some((at, byte)), false) = (damage, reencoded.is_empty()) {
+                let i = at.index(reencoded.len());
+                reencoded[i] = byte;
+                let outcome = visited(&mut writer, &reencoded);
+                prop_assert!(!outcome.as_ref().is_err_and(|e| e.starts_with("visited")), "{:?}", outcome);
+            }
         }
     }
 
@@ -1720,7 +832,10 @@ mod tests {
         message.push(resource_spans.len() as u8);
         message.extend_from_slice(&resource_spans);
 
-        assert!(View::default().read(&message).is_err(), "left to prost");
+        assert!(
+            RequestRuns::default().read(&message).is_err(),
+            "left to prost"
+        );
         let mut writer = WireDocWriter::new();
         let (outcome, _) = wire(&mut writer, &message);
         let (docs, _) = outcome.clone().expect("valid");
@@ -1732,17 +847,32 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_left_to_prost() {
-        let mut value = Value::IntValue(1);
-        for _ in 0..70 {
-            value = Value::ArrayValue(ArrayValue {
-                values: vec![AnyValue { value: Some(value) }],
-            });
+    fn nesting_is_walked_as_deep_as_prost_reads_it() {
+        let nested = |levels: usize| {
+            let mut value = Value::IntValue(1);
+            for _ in 0..levels {
+                value = Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue { value: Some(value) }],
+                });
+            }
+            one_span_request(vec![kv("deep", value)]).encode_to_vec()
+        };
+        // The span attribute's value is at depth 5, each array level adds two.
+        let mut prost_limit_seen = false;
+        for levels in 40..52 {
+            let message = nested(levels);
+            let walked = RequestRuns::default().read(&message).is_ok();
+            let decoded = ExportTraceServiceRequest::decode(&message[..]).is_ok();
+            assert_eq!(walked, decoded, "{levels} levels");
+            prost_limit_seen |= !decoded;
+            let mut writer = WireDocWriter::new();
+            let (outcome, fast) = wire(&mut writer, &message);
+            assert_eq!(fast, decoded);
+            assert_eq!(outcome, reference(&message, &TagsAsFields::default()));
         }
-        let message = one_span_request(vec![kv("deep", value)]).encode_to_vec();
-        assert!(View::default().read(&message).is_err());
-        let mut writer = WireDocWriter::new();
-        let (outcome, _) = wire(&mut writer, &message);
-        assert_eq!(outcome, reference(&message, &TagsAsFields::default()));
+        assert!(
+            prost_limit_seen,
+            "no nesting deep enough for prost to refuse"
+        );
     }
 }

@@ -23,6 +23,7 @@ use ferrotrace_common::log_limit::LogLimiter;
 use ferrotrace_format::jaeger::{
     index, service_doc, SpanDoc, SpanDocWriter, TagsAsFields, WireDocWriter,
 };
+use ferrotrace_format::otlp::SpanView;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -218,10 +219,25 @@ impl BatchBuilder {
         message: MessageRef,
         value: &[u8],
     ) -> Result<usize, prost::DecodeError> {
+        self.add_encoded_visiting(message, value, |_| {})
+    }
+
+    /// [`add_encoded`](Self::add_encoded), and `visit` called with every
+    /// span's view from the same walk of the wire (none for a message that
+    /// does not decode).
+    pub fn add_encoded_visiting(
+        &mut self,
+        message: MessageRef,
+        value: &[u8],
+        visit: impl FnMut(SpanView<'_>),
+    ) -> Result<usize, prost::DecodeError> {
         let started = self.started;
         self.started.get_or_insert_with(Instant::now);
         let (mut docs, writer) = self.docs(message);
-        match writer.wire.write_message(value, |doc| docs.push(doc)) {
+        match writer
+            .wire
+            .write_message_visiting(value, |doc| docs.push(doc), visit)
+        {
             Ok(stats) => {
                 self.batch.messages.push(message);
                 Ok(stats.skipped_invalid_ids)

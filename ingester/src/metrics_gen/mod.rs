@@ -31,11 +31,8 @@ pub mod span_metrics;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ferrotrace_format::otlp::SpanView;
 use metrics::{Counter, Label};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::metrics as m;
 use service_graph::{ServiceGraph, ServiceGraphOptions};
@@ -58,7 +55,7 @@ pub struct Options {
     pub max_span_age: Option<Duration>,
 }
 
-/// The metrics-generator of one ingester: fed every decoded request, swept
+/// The metrics-generator of one ingester: fed every span's view, swept
 /// every [`SWEEP_INTERVAL`].
 pub struct MetricsGenerator {
     service_graph: Option<ServiceGraph>,
@@ -67,6 +64,26 @@ pub struct MetricsGenerator {
     max_span_age_ns: u64,
     /// Registered only when a processor is on.
     too_old: Option<Counter>,
+}
+
+/// The clocks the spans of one message are observed at: the monotonic one
+/// for the service graph's waits, the wall clock (Unix nanoseconds) for
+/// span ages. Read once per message.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedAt {
+    pub now: Instant,
+    pub unix_now_ns: u64,
+}
+
+impl ObservedAt {
+    pub fn now() -> Self {
+        ObservedAt {
+            now: Instant::now(),
+            unix_now_ns: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        }
+    }
 }
 
 /// How often waiting service-graph spans are checked for expiry.
@@ -92,47 +109,30 @@ impl MetricsGenerator {
         self.service_graph.is_some() || self.span_metrics.is_some()
     }
 
-    pub fn observe(&mut self, request: &ExportTraceServiceRequest) {
-        if self.is_enabled() {
-            let unix_now_ns = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            self.observe_at(request, Instant::now(), unix_now_ns);
+    /// Counts one span, read at `at`.
+    pub fn observe(&mut self, span: &SpanView<'_>, at: ObservedAt) {
+        if !self.is_enabled() {
+            return;
         }
-    }
-
-    /// [`observe`](Self::observe) with the clocks given (tests): `now` for
-    /// the service graph's waits, `unix_now_ns` (wall clock) for span ages.
-    pub fn observe_at(
-        &mut self,
-        request: &ExportTraceServiceRequest,
-        now: Instant,
-        unix_now_ns: u64,
-    ) {
         // A span that ended before this is too old; 0 when the guard is off.
         let oldest_end = match self.max_span_age_ns {
             0 => 0,
-            age => unix_now_ns.saturating_sub(age),
+            age => at.unix_now_ns.saturating_sub(age),
         };
-        let fresh = |span: &&Span| span.end_time_unix_nano >= oldest_end;
-        for resource_spans in &request.resource_spans {
-            let resource = resource_spans.resource.as_ref();
-            let service = resource.and_then(service_name).map(label_value);
-            let spans = || resource_spans.scope_spans.iter().flat_map(|s| &s.spans);
-            if let Some(counter) = self.too_old.as_ref().filter(|_| oldest_end > 0) {
-                let too_old = spans().filter(|span| !fresh(span)).count();
-                if too_old > 0 {
-                    counter.increment(too_old as u64);
-                }
+        if span.end_time_unix_nano() < oldest_end {
+            if let Some(counter) = &self.too_old {
+                counter.increment(1);
             }
-            if let Some(span_metrics) = &mut self.span_metrics {
-                span_metrics.observe(service.unwrap_or(""), spans().filter(fresh));
-            }
-            // A span without a service cannot be a node of the graph (Tempo skips it too).
-            let node = service.filter(|s| !s.is_empty());
-            if let (Some(graph), Some(service)) = (&mut self.service_graph, node) {
-                graph.observe(service, resource, spans().filter(fresh), now);
-            }
+            return;
+        }
+        let service = span.service_name().map(label_value);
+        if let Some(span_metrics) = &mut self.span_metrics {
+            span_metrics.observe(service.unwrap_or(""), span);
+        }
+        // A span without a service cannot be a node of the graph (Tempo skips it too).
+        let node = service.filter(|s| !s.is_empty());
+        if let (Some(graph), Some(service)) = (&mut self.service_graph, node) {
+            graph.observe(service, span, at.now);
         }
     }
 
@@ -141,22 +141,6 @@ impl MetricsGenerator {
         if let Some(graph) = &mut self.service_graph {
             graph.expire(now);
         }
-    }
-}
-
-/// The resource's `service.name` (string values only, like the Jaeger translation).
-pub(crate) fn service_name(resource: &Resource) -> Option<&str> {
-    resource
-        .attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(string_value)
-}
-
-fn string_value(kv: &KeyValue) -> Option<&str> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s),
-        _ => None,
     }
 }
 
@@ -188,18 +172,18 @@ fn overflow_labels() -> Vec<Label> {
 }
 
 /// A span's duration in nanoseconds; 0 when it ends before it starts (as Tempo).
-fn duration_nanos(span: &Span) -> u64 {
-    span.end_time_unix_nano
-        .saturating_sub(span.start_time_unix_nano)
+fn duration_nanos(span: &SpanView<'_>) -> u64 {
+    span.end_time_unix_nano()
+        .saturating_sub(span.start_time_unix_nano())
 }
 
 /// [`duration_nanos`] in seconds.
-fn duration_seconds(span: &Span) -> f64 {
+fn duration_seconds(span: &SpanView<'_>) -> f64 {
     duration_nanos(span) as f64 / 1e9
 }
 
-fn failed(span: &Span) -> bool {
-    span.status.as_ref().is_some_and(|s| s.code == 2)
+fn failed(span: &SpanView<'_>) -> bool {
+    span.status_code() == 2
 }
 
 #[cfg(test)]
@@ -209,9 +193,12 @@ pub(crate) mod testing {
 
     use std::collections::HashMap;
 
+    use ferrotrace_format::otlp::for_each_span_of;
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
-    use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Status};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, Span, Status};
 
     use super::*;
     use crate::metrics as m;
@@ -276,6 +263,21 @@ pub(crate) mod testing {
         span
     }
 
+    /// Calls `each` with the view of every span of `request`, as the
+    /// ingester reads them from the wire.
+    pub fn views(request: &ExportTraceServiceRequest, each: impl FnMut(SpanView<'_>)) {
+        for_each_span_of(request, each);
+    }
+
+    /// Every span of `request` through `generator`, at `at`.
+    pub fn observe_request(
+        generator: &mut MetricsGenerator,
+        request: &ExportTraceServiceRequest,
+        at: ObservedAt,
+    ) {
+        views(request, |view| generator.observe(&view, at));
+    }
+
     /// One request with the spans of `service`.
     pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
@@ -299,6 +301,7 @@ mod tests {
     use super::span_metrics::SpanMetricsNames;
     use super::testing::*;
     use super::*;
+    use opentelemetry_proto::tonic::trace::v1::Span;
 
     /// Both processors on, Tempo's names, spans older than `max_span_age` skipped.
     fn generator(max_span_age: Option<Duration>) -> MetricsGenerator {
@@ -346,8 +349,9 @@ mod tests {
                 ],
             );
             let backend = request("backend", vec![aged(trace, 3, Some(2), SERVER, old)]);
-            generator.observe_at(&frontend, now, unix_now_ns);
-            generator.observe_at(&backend, now, unix_now_ns);
+            let at = ObservedAt { now, unix_now_ns };
+            observe_request(generator, &frontend, at);
+            observe_request(generator, &backend, at);
         }
         generator.expire(now + Duration::from_secs(3600));
     }
@@ -458,10 +462,11 @@ mod tests {
                 max_span_age: Some(Duration::from_secs(30)),
             });
             assert!(!generator.is_enabled());
-            generator.observe(&request(
-                "frontend",
-                vec![span(1, 1, None, SERVER, "GET /", 5)],
-            ));
+            observe_request(
+                &mut generator,
+                &request("frontend", vec![span(1, 1, None, SERVER, "GET /", 5)]),
+                ObservedAt::now(),
+            );
             generator.expire(Instant::now() + Duration::from_secs(3600));
         });
         let rendered = render(&recorder);
@@ -484,10 +489,11 @@ mod tests {
                 }),
                 max_span_age: None,
             });
-            generator.observe(&request(
-                "frontend",
-                vec![span(1, 1, None, SERVER, "GET /", 5)],
-            ));
+            observe_request(
+                &mut generator,
+                &request("frontend", vec![span(1, 1, None, SERVER, "GET /", 5)]),
+                ObservedAt::now(),
+            );
         });
         let rendered = render(&recorder);
         assert_eq!(

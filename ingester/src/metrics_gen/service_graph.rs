@@ -33,10 +33,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotrace_format::otlp::{AnyValueView, KeyValueView, SpanView};
 use metrics::{Counter, Gauge, Histogram, Label};
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::{duration_seconds, failed, label_value, labels, overflow_labels};
 use crate::metrics as m;
@@ -310,50 +308,36 @@ impl ServiceGraph {
         }
     }
 
-    /// Pairs the client and server spans of one resource, whose non-empty
+    /// Pairs a client or server span, whose resource's non-empty
     /// `service.name` (already cut to the label length) is `service`.
-    pub fn observe<'a>(
-        &mut self,
-        service: &str,
-        resource: Option<&Resource>,
-        spans: impl Iterator<Item = &'a Span>,
-        now: Instant,
-    ) {
-        let mut node = None;
-        let mut resource_attributes = None;
-        for span in spans {
-            let side = match span.kind {
-                SPAN_KIND_CLIENT | SPAN_KIND_PRODUCER => Side::Client,
-                SPAN_KIND_SERVER | SPAN_KIND_CONSUMER => Side::Server,
-                _ => continue,
-            };
-            let node = *node.get_or_insert_with(|| self.graph.nodes.intern(service));
-            let half = Half {
-                side,
-                node,
-                peer: NO_NODE,
-                seconds: duration_seconds(span),
-                failed: failed(span),
-                messaging: matches!(span.kind, SPAN_KIND_PRODUCER | SPAN_KIND_CONSUMER),
-            };
-            match side {
-                Side::Client => {
-                    let resource = resource_attributes.get_or_insert_with(|| {
-                        Attributes::scan(resource.map_or(&[][..], |r| &r.attributes))
-                    });
-                    self.client(span, half, resource, now);
-                }
-                Side::Server => self.server(span, half, now),
-            }
+    pub fn observe(&mut self, service: &str, span: &SpanView<'_>, now: Instant) {
+        let kind = span.kind();
+        let side = match kind {
+            SPAN_KIND_CLIENT | SPAN_KIND_PRODUCER => Side::Client,
+            SPAN_KIND_SERVER | SPAN_KIND_CONSUMER => Side::Server,
+            _ => return,
+        };
+        let half = Half {
+            side,
+            node: self.graph.nodes.intern(service),
+            peer: NO_NODE,
+            seconds: duration_seconds(span),
+            failed: failed(span),
+            messaging: matches!(kind, SPAN_KIND_PRODUCER | SPAN_KIND_CONSUMER),
+        };
+        match side {
+            Side::Client => self.client(span, half, now),
+            Side::Server => self.server(span, half, now),
         }
     }
 
-    fn client(&mut self, span: &Span, mut half: Half, resource: &Attributes<'_>, now: Instant) {
-        let Some(key) = EdgeKey::new(&span.trace_id, &span.span_id) else {
+    fn client(&mut self, span: &SpanView<'_>, mut half: Half, now: Instant) {
+        let Some(key) = EdgeKey::new(span.trace_id(), span.span_id()) else {
             return;
         };
-        let attributes = Attributes::scan(&span.attributes);
-        if let Some(database) = database_node(resource, &attributes) {
+        let attributes = Attributes::scan(span.attributes());
+        let resource = Attributes::scan(span.resource_attributes());
+        if let Some(database) = database_node(&resource, &attributes) {
             // Tempo completes a database call from the client span alone; a
             // server half already waiting under it is merged in.
             let server = self.graph.nodes.intern(label_value(&database));
@@ -380,11 +364,11 @@ impl ServiceGraph {
         self.pair_or_wait(key, half, now);
     }
 
-    fn server(&mut self, span: &Span, half: Half, now: Instant) {
-        if span.parent_span_id.is_empty() {
+    fn server(&mut self, span: &SpanView<'_>, half: Half, now: Instant) {
+        if span.parent_span_id().is_empty() {
             // Nothing can pair with a root span: its caller is a virtual node
             // right away (Tempo counts it the same once it expires).
-            let attributes = Attributes::scan(&span.attributes);
+            let attributes = Attributes::scan(span.attributes());
             let peer = [
                 attributes.peer_service,
                 attributes.db_name,
@@ -410,7 +394,7 @@ impl ServiceGraph {
             self.graph.record(key, event);
             return;
         }
-        if let Some(key) = EdgeKey::new(&span.trace_id, &span.parent_span_id) {
+        if let Some(key) = EdgeKey::new(span.trace_id(), span.parent_span_id()) {
             self.pair_or_wait(key, half, now);
         }
     }
@@ -520,21 +504,21 @@ fn alone(half: &Half) -> SeriesKey {
 /// The attributes that name peers and databases, first occurrence of each.
 #[derive(Default)]
 struct Attributes<'a> {
-    peer_service: Option<&'a any_value::Value>,
-    db_namespace: Option<&'a any_value::Value>,
-    db_name: Option<&'a any_value::Value>,
-    db_system: Option<&'a any_value::Value>,
-    db_system_name: Option<&'a any_value::Value>,
-    server_address: Option<&'a any_value::Value>,
-    network_peer_address: Option<&'a any_value::Value>,
-    network_peer_port: Option<&'a any_value::Value>,
+    peer_service: Option<AnyValueView<'a>>,
+    db_namespace: Option<AnyValueView<'a>>,
+    db_name: Option<AnyValueView<'a>>,
+    db_system: Option<AnyValueView<'a>>,
+    db_system_name: Option<AnyValueView<'a>>,
+    server_address: Option<AnyValueView<'a>>,
+    network_peer_address: Option<AnyValueView<'a>>,
+    network_peer_port: Option<AnyValueView<'a>>,
 }
 
 impl<'a> Attributes<'a> {
-    fn scan(attributes: &'a [KeyValue]) -> Self {
+    fn scan(attributes: impl Iterator<Item = KeyValueView<'a>>) -> Self {
         let mut found = Self::default();
         for kv in attributes {
-            let slot = match kv.key.as_str() {
+            let slot = match kv.key {
                 "peer.service" => &mut found.peer_service,
                 "db.namespace" => &mut found.db_namespace,
                 "db.name" => &mut found.db_name,
@@ -545,8 +529,8 @@ impl<'a> Attributes<'a> {
                 "network.peer.port" => &mut found.network_peer_port,
                 _ => continue,
             };
-            if slot.is_none() {
-                *slot = kv.value.as_ref().and_then(|v| v.value.as_ref());
+            if slot.is_none() && kv.value != AnyValueView::Empty {
+                *slot = Some(kv.value);
             }
         }
         found
@@ -556,7 +540,7 @@ impl<'a> Attributes<'a> {
 /// The server node of a database call, or None when the client span is not
 /// one. Tempo looks each attribute up in the resource first, then the span.
 fn database_node<'a>(resource: &Attributes<'a>, span: &Attributes<'a>) -> Option<Cow<'a, str>> {
-    let find = |get: fn(&Attributes<'a>) -> Option<&'a any_value::Value>| {
+    let find = |get: fn(&Attributes<'a>) -> Option<AnyValueView<'a>>| {
         get(resource)
             .and_then(text)
             .or_else(|| get(span).and_then(text))
@@ -582,12 +566,12 @@ fn database_node<'a>(resource: &Attributes<'a>, span: &Attributes<'a>) -> Option
 }
 
 /// An attribute value as a label value (Tempo stringifies scalars); None when empty.
-fn text(value: &any_value::Value) -> Option<Cow<'_, str>> {
+fn text(value: AnyValueView<'_>) -> Option<Cow<'_, str>> {
     let text = match value {
-        any_value::Value::StringValue(s) => Cow::Borrowed(s.as_str()),
-        any_value::Value::IntValue(i) => Cow::Owned(i.to_string()),
-        any_value::Value::DoubleValue(d) => Cow::Owned(d.to_string()),
-        any_value::Value::BoolValue(b) => Cow::Owned(b.to_string()),
+        AnyValueView::Str(s) => Cow::Borrowed(s),
+        AnyValueView::Int(i) => Cow::Owned(i.to_string()),
+        AnyValueView::Double(d) => Cow::Owned(d.to_string()),
+        AnyValueView::Bool(b) => Cow::Owned(b.to_string()),
         _ => return None,
     };
     (!text.is_empty()).then_some(text)
@@ -598,6 +582,7 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use metrics_exporter_prometheus::PrometheusRecorder;
+    use opentelemetry_proto::tonic::trace::v1::Span;
     use std::collections::HashMap as Map;
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -611,14 +596,9 @@ mod tests {
     }
 
     fn feed(graph: &mut ServiceGraph, service: &str, spans: Vec<Span>, now: Instant) {
-        let request = request(service, spans);
-        let rs = &request.resource_spans[0];
-        graph.observe(
-            service,
-            rs.resource.as_ref(),
-            rs.scope_spans.iter().flat_map(|s| &s.spans),
-            now,
-        );
+        views(&request(service, spans), |view| {
+            graph.observe(service, &view, now)
+        });
     }
 
     /// Runs `body` with a fresh graph under a local recorder; returns what it rendered.
@@ -964,31 +944,33 @@ mod tests {
 
     #[test]
     fn database_node_falls_back_to_the_network_peer_then_the_database() {
+        let str = |key, value| KeyValueView {
+            key,
+            value: AnyValueView::Str(value),
+        };
+        let scan = |attrs: &[KeyValueView<'static>]| Attributes::scan(attrs.iter().copied());
         let span_attrs = [
-            kv("db.system", "mysql"),
-            KeyValue {
-                key: "network.peer.port".into(),
-                value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
-                    value: Some(any_value::Value::IntValue(3306)),
-                }),
-                ..Default::default()
+            str("db.system", "mysql"),
+            KeyValueView {
+                key: "network.peer.port",
+                value: AnyValueView::Int(3306),
             },
-            kv("network.peer.address", "10.1.2.3"),
+            str("network.peer.address", "10.1.2.3"),
         ];
         let none = Attributes::default();
-        let node = database_node(&none, &Attributes::scan(&span_attrs));
+        let node = database_node(&none, &scan(&span_attrs));
         assert_eq!(node.as_deref(), Some("10.1.2.3:3306"));
-        let only_db = [kv("db.system", "mysql")];
+        let only_db = [str("db.system", "mysql")];
         assert_eq!(
-            database_node(&none, &Attributes::scan(&only_db)).as_deref(),
+            database_node(&none, &scan(&only_db)).as_deref(),
             Some("mysql")
         );
         // The resource wins over the span, as in Tempo.
-        let resource = [kv("db.namespace", "main")];
-        let node = database_node(&Attributes::scan(&resource), &Attributes::scan(&only_db));
+        let resource = [str("db.namespace", "main")];
+        let node = database_node(&scan(&resource), &scan(&only_db));
         assert_eq!(node.as_deref(), Some("main"));
         assert_eq!(
-            database_node(&none, &Attributes::scan(&[kv("peer.service", "x")])),
+            database_node(&none, &scan(&[str("peer.service", "x")])),
             None
         );
     }

@@ -23,8 +23,8 @@
 
 use std::collections::HashMap;
 
+use ferrotrace_format::otlp::SpanView;
 use metrics::{Counter, Gauge, Histogram};
-use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::{duration_nanos, label_value, labels, overflow_labels};
 use crate::metrics as m;
@@ -143,13 +143,9 @@ impl SpanMetrics {
         }
     }
 
-    /// Counts the spans of one resource, whose `service.name` is `service`
+    /// Counts one span, whose resource's `service.name` is `service`
     /// (already cut to the label length; empty when absent).
-    pub fn observe<'a>(&mut self, service: &str, spans: impl Iterator<Item = &'a Span>) {
-        let mut spans = spans.peekable();
-        if spans.peek().is_none() {
-            return;
-        }
+    pub fn observe(&mut self, service: &str, span: &SpanView<'_>) {
         // A service gets its map only together with its first label set, so
         // the map holds no more services than label sets.
         if self.label_sets < self.max_label_sets && !self.services.contains_key(service) {
@@ -164,43 +160,37 @@ impl SpanMetrics {
             overflowed,
             label_sets_gauge,
         } = self;
-        let mut operations = services.get_mut(service);
-        for span in spans {
-            let slot = slot(span);
-            let name = label_value(&span.name);
-            let nanos = duration_nanos(span);
-            let seen = operations
-                .as_deref()
-                .and_then(|ops| ops.get(name))
-                .and_then(|series| series.iter().find(|(s, _)| *s == slot));
-            if let Some((_, series)) = seen {
-                series.record(nanos);
-                continue;
-            }
-            let Some(ops) = operations
-                .as_deref_mut()
-                .filter(|_| *label_sets < *max_label_sets)
-            else {
-                overflowed.increment(1);
-                overflow
-                    .get_or_insert_with(|| Series::register(*names, None))
-                    .record(nanos);
-                continue;
-            };
-            *label_sets += 1;
-            label_sets_gauge.set(*label_sets as f64);
-            let (kind, status) = (
-                slot as usize / STATUSES.len(),
-                slot as usize % STATUSES.len(),
-            );
-            let series =
-                Series::register(*names, Some([service, name, KINDS[kind], STATUSES[status]]));
+        let operations = services.get_mut(service);
+        let slot = slot(span);
+        let name = label_value(span.name());
+        let nanos = duration_nanos(span);
+        let seen = operations
+            .as_deref()
+            .and_then(|ops| ops.get(name))
+            .and_then(|series| series.iter().find(|(s, _)| *s == slot));
+        if let Some((_, series)) = seen {
             series.record(nanos);
-            match ops.get_mut(name) {
-                Some(slots) => slots.push((slot, series)),
-                None => {
-                    ops.insert(name.into(), vec![(slot, series)]);
-                }
+            return;
+        }
+        let Some(ops) = operations.filter(|_| *label_sets < *max_label_sets) else {
+            overflowed.increment(1);
+            overflow
+                .get_or_insert_with(|| Series::register(*names, None))
+                .record(nanos);
+            return;
+        };
+        *label_sets += 1;
+        label_sets_gauge.set(*label_sets as f64);
+        let (kind, status) = (
+            slot as usize / STATUSES.len(),
+            slot as usize % STATUSES.len(),
+        );
+        let series = Series::register(*names, Some([service, name, KINDS[kind], STATUSES[status]]));
+        series.record(nanos);
+        match ops.get_mut(name) {
+            Some(slots) => slots.push((slot, series)),
+            None => {
+                ops.insert(name.into(), vec![(slot, series)]);
             }
         }
     }
@@ -212,13 +202,12 @@ impl SpanMetrics {
 }
 
 /// (kind, status) as one small index.
-fn slot(span: &Span) -> u8 {
-    let kind = usize::try_from(span.kind)
+fn slot(span: &SpanView<'_>) -> u8 {
+    let kind = usize::try_from(span.kind())
         .ok()
         .filter(|k| *k < KINDS.len())
         .unwrap_or(0);
-    let status = span.status.as_ref().map_or(0, |s| s.code);
-    let status = usize::try_from(status)
+    let status = usize::try_from(span.status_code())
         .ok()
         .filter(|s| *s < STATUSES.len())
         .unwrap_or(0);
@@ -229,6 +218,7 @@ fn slot(span: &Span) -> u8 {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use opentelemetry_proto::tonic::trace::v1::Span;
 
     fn options(max_label_sets: usize, names: SpanMetricsNames) -> SpanMetricsOptions {
         SpanMetricsOptions {
@@ -257,8 +247,7 @@ mod tests {
                     span(2, 4, None, SERVER, "GET /api", 5),
                 ],
             );
-            let spans = req.resource_spans[0].scope_spans[0].spans.iter();
-            sm.observe("backend", spans);
+            views(&req, |view| sm.observe("backend", &view));
             assert_eq!(sm.label_sets(), 3);
         });
         let out = render(&recorder);
@@ -299,12 +288,19 @@ mod tests {
     fn observed(names: SpanMetricsNames, max: usize, service: &str, spans: &[Span]) -> Map {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            SpanMetrics::new(options(max, names)).observe(service, spans.iter());
+            feed(&mut SpanMetrics::new(options(max, names)), service, spans);
         });
         render(&recorder)
     }
 
     type Map = std::collections::HashMap<String, f64>;
+
+    /// `spans` (of a resource named `service`) through `sm`, as views.
+    fn feed(sm: &mut SpanMetrics, service: &str, spans: &[Span]) {
+        views(&request(service, spans.to_vec()), |view| {
+            sm.observe(service, &view)
+        });
+    }
 
     #[test]
     fn otel_connector_names_count_by_service_name_in_milliseconds() {
@@ -395,7 +391,7 @@ mod tests {
                 code: 9,
                 ..Default::default()
             });
-            sm.observe("", [odd].iter());
+            feed(&mut sm, "", &[odd]);
         });
         let out = render(&recorder);
         assert_eq!(
@@ -416,11 +412,11 @@ mod tests {
             let spans: Vec<Span> = (0..5)
                 .map(|i| span(1, i, None, SERVER, &format!("op-{i}"), 1))
                 .collect();
-            sm.observe("svc", spans.iter());
+            feed(&mut sm, "svc", &spans);
             // A label set created before the cap keeps counting on its own.
-            sm.observe("svc", spans[..1].iter());
+            feed(&mut sm, "svc", &spans[..1]);
             // A new service beyond the cap gets no map at all.
-            sm.observe("other", spans[..1].iter());
+            feed(&mut sm, "other", &spans[..1]);
             assert_eq!(sm.label_sets(), 2);
             assert_eq!(
                 sm.services.len(),
@@ -489,7 +485,7 @@ mod tests {
                 span(1, 1, None, SERVER, &format!("{base}a"), 1),
                 span(1, 2, None, SERVER, &format!("{base}b"), 1),
             ];
-            sm.observe("svc", spans.iter());
+            feed(&mut sm, "svc", &spans);
             assert_eq!(sm.label_sets(), 1);
         });
     }

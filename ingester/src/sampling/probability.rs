@@ -15,8 +15,7 @@
 //! probabilistically sampled root spans make up the throughput, and
 //! `lowerbound` ones make an operation known with a count of 0.
 
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::Span;
+use ferrotrace_format::otlp::{AnyValueView, SpanView};
 
 /// How a root span was sampled.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,31 +31,31 @@ const THRESHOLD_RANGE: f64 = 72_057_594_037_927_936.0;
 const THRESHOLD_DIGITS: usize = 14;
 
 /// Whether `span` is a root span: no parent, or Jaeger's parent ID 0.
-pub fn is_root(span: &Span) -> bool {
-    span.parent_span_id.iter().all(|&b| b == 0)
+pub fn is_root(span: &SpanView<'_>) -> bool {
+    span.parent_span_id().iter().all(|&b| b == 0)
 }
 
 /// How `span` says it was sampled; `None` when it does not, or says
 /// something unreadable.
-pub fn sampled(span: &Span) -> Option<Sampled> {
+pub fn sampled(span: &SpanView<'_>) -> Option<Sampled> {
     for (type_key, param_key) in [
         ("sampler.type", "sampler.param"),
         ("jaeger.sampler.type", "jaeger.sampler.param"),
     ] {
-        if let Some(kind) = attribute(&span.attributes, type_key) {
-            let probabilistic = match as_str(kind)? {
+        if let Some(kind) = attribute(span, type_key) {
+            let probabilistic = match kind.as_str()? {
                 "probabilistic" => true,
                 "lowerbound" | "ratelimiting" | "const" => false,
                 _ => return None,
             };
-            let param = as_f64(attribute(&span.attributes, param_key)?)?;
+            let param = as_f64(attribute(span, param_key)?)?;
             return Some(Sampled {
                 probabilistic,
                 param,
             });
         }
     }
-    threshold_probability(&span.trace_state).map(|param| Sampled {
+    threshold_probability(span.trace_state()).map(|param| Sampled {
         probabilistic: true,
         param,
     })
@@ -82,26 +81,17 @@ pub fn threshold_probability(trace_state: &str) -> Option<f64> {
     Some(1.0 - threshold as f64 / THRESHOLD_RANGE)
 }
 
-fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-}
-
-fn as_str(value: &any_value::Value) -> Option<&str> {
-    match value {
-        any_value::Value::StringValue(s) => Some(s),
-        _ => None,
-    }
+/// The value of the span's first attribute named `key`, if it has one.
+fn attribute<'a>(span: &SpanView<'a>, key: &str) -> Option<AnyValueView<'a>> {
+    span.attribute(key).filter(|v| *v != AnyValueView::Empty)
 }
 
 /// A number, as a double, an integer or a string (Jaeger accepts all three).
-fn as_f64(value: &any_value::Value) -> Option<f64> {
+fn as_f64(value: AnyValueView<'_>) -> Option<f64> {
     let number = match value {
-        any_value::Value::DoubleValue(d) => *d,
-        any_value::Value::IntValue(i) => *i as f64,
-        any_value::Value::StringValue(s) => s.trim().parse().ok()?,
+        AnyValueView::Double(d) => d,
+        AnyValueView::Int(i) => i as f64,
+        AnyValueView::Str(s) => s.trim().parse().ok()?,
         _ => return None,
     };
     number.is_finite().then_some(number)
@@ -110,7 +100,26 @@ fn as_f64(value: &any_value::Value) -> Option<f64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use ferrotrace_format::otlp::for_each_span_of;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    /// `f` of the view of `span`, read from the wire.
+    fn with_view<R>(span: &Span, f: impl Fn(&SpanView<'_>) -> R) -> R {
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span.clone()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let mut out = None;
+        for_each_span_of(&request, |view| out = Some(f(&view)));
+        out.expect("one span")
+    }
 
     pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue {
@@ -142,7 +151,7 @@ pub(crate) mod tests {
             "",
         );
         assert_eq!(
-            sampled(&s),
+            with_view(&s, sampled),
             Some(Sampled {
                 probabilistic: true,
                 param: 0.25
@@ -157,7 +166,7 @@ pub(crate) mod tests {
             "",
         );
         assert_eq!(
-            sampled(&s),
+            with_view(&s, sampled),
             Some(Sampled {
                 probabilistic: false,
                 param: 0.001
@@ -171,7 +180,7 @@ pub(crate) mod tests {
             "",
         );
         assert_eq!(
-            sampled(&s),
+            with_view(&s, sampled),
             Some(Sampled {
                 probabilistic: false,
                 param: 1.0
@@ -189,7 +198,7 @@ pub(crate) mod tests {
             "",
         );
         assert_eq!(
-            sampled(&s),
+            with_view(&s, sampled),
             Some(Sampled {
                 probabilistic: true,
                 param: 0.5
@@ -221,7 +230,7 @@ pub(crate) mod tests {
         }
         let s = span(vec![], "ot=th:e");
         assert_eq!(
-            sampled(&s),
+            with_view(&s, sampled),
             Some(Sampled {
                 probabilistic: true,
                 param: 0.125
@@ -238,7 +247,7 @@ pub(crate) mod tests {
             ],
             "ot=th:8",
         );
-        assert_eq!(sampled(&s).map(|s| s.param), Some(0.1));
+        assert_eq!(with_view(&s, sampled).map(|s| s.param), Some(0.1));
         let s = span(
             vec![
                 kv("sampler.type", text("probabilistic")),
@@ -246,7 +255,7 @@ pub(crate) mod tests {
             ],
             "",
         );
-        assert_eq!(sampled(&s), None);
+        assert_eq!(with_view(&s, sampled), None);
         let s = span(
             vec![
                 kv("sampler.type", text("remote")),
@@ -254,17 +263,17 @@ pub(crate) mod tests {
             ],
             "",
         );
-        assert_eq!(sampled(&s), None);
-        assert_eq!(sampled(&span(vec![], "")), None);
+        assert_eq!(with_view(&s, sampled), None);
+        assert_eq!(with_view(&span(vec![], ""), sampled), None);
     }
 
     #[test]
     fn roots_have_no_parent() {
         let mut s = span(vec![], "");
-        assert!(is_root(&s));
+        assert!(with_view(&s, is_root));
         s.parent_span_id = vec![0; 8];
-        assert!(is_root(&s));
+        assert!(with_view(&s, is_root));
         s.parent_span_id = vec![0, 0, 0, 0, 0, 0, 0, 1];
-        assert!(!is_root(&s));
+        assert!(!with_view(&s, is_root));
     }
 }

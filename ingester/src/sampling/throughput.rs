@@ -13,10 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ferrotrace_format::jaeger::sampling_store::{probability_key, Member, Throughput};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use ferrotrace_format::otlp::SpanView;
 
 use super::probability;
-use crate::metrics_gen::service_name;
 
 /// Distinct probabilities kept per operation and interval (Jaeger's limit).
 const MAX_PROBABILITIES: usize = 10;
@@ -43,27 +42,17 @@ impl Counts {
         self.operations.is_empty() && self.overflow == 0
     }
 
-    /// Counts the sampled root spans of `request`.
-    pub fn observe(&mut self, request: &ExportTraceServiceRequest) {
-        for resource_spans in &request.resource_spans {
-            let Some(service) = resource_spans
-                .resource
-                .as_ref()
-                .and_then(service_name)
-                .filter(|s| !s.is_empty())
-            else {
-                continue;
-            };
-            let roots = resource_spans
-                .scope_spans
-                .iter()
-                .flat_map(|s| &s.spans)
-                .filter(|span| probability::is_root(span) && !span.name.is_empty());
-            for span in roots {
-                if let Some(sampled) = probability::sampled(span) {
-                    self.record(service, &span.name, sampled.probabilistic, sampled.param);
-                }
-            }
+    /// Counts `span` when it is a sampled root span of a named service
+    /// with a name.
+    pub fn observe(&mut self, span: &SpanView<'_>) {
+        let Some(service) = span.service_name().filter(|s| !s.is_empty()) else {
+            return;
+        };
+        if !probability::is_root(span) || span.name().is_empty() {
+            return;
+        }
+        if let Some(sampled) = probability::sampled(span) {
+            self.record(service, span.name(), sampled.probabilistic, sampled.param);
         }
     }
 
@@ -154,6 +143,8 @@ impl Recorder {
 mod tests {
     use super::*;
     use crate::sampling::probability::tests::kv;
+    use ferrotrace_format::otlp::for_each_span_of;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -177,6 +168,11 @@ mod tests {
         }
     }
 
+    /// Every span of `request` into `counts`, as the ingester reads them.
+    fn observe(counts: &mut Counts, request: &ExportTraceServiceRequest) {
+        for_each_span_of(request, |view| counts.observe(&view));
+    }
+
     fn root(name: &str, trace_state: &str, parent: &[u8]) -> Span {
         Span {
             name: name.into(),
@@ -189,16 +185,19 @@ mod tests {
     #[test]
     fn counts_probabilistic_root_spans_only() {
         let mut counts = Counts::default();
-        counts.observe(&request(
-            "svc",
-            vec![
-                root("GET", "ot=th:8", &[]),
-                root("GET", "ot=th:8", &[]),
-                root("GET", "ot=th:8", &[1; 8]),
-                root("GET", "", &[]),
-                root("", "ot=th:8", &[]),
-            ],
-        ));
+        observe(
+            &mut counts,
+            &request(
+                "svc",
+                vec![
+                    root("GET", "ot=th:8", &[]),
+                    root("GET", "ot=th:8", &[]),
+                    root("GET", "ot=th:8", &[1; 8]),
+                    root("GET", "", &[]),
+                    root("", "ot=th:8", &[]),
+                ],
+            ),
+        );
         counts.record("svc", "PUT", false, 0.002);
         let mut docs = counts.into_throughput();
         docs.sort_by(|a, b| a.operation.cmp(&b.operation));
@@ -217,7 +216,10 @@ mod tests {
         assert_eq!((docs[1].operation.as_str(), docs[1].count), ("PUT", 0));
         // A resource without a service name counts nothing.
         let mut nameless = Counts::default();
-        nameless.observe(&request("", vec![root("GET", "ot=th:8", &[])]));
+        observe(
+            &mut nameless,
+            &request("", vec![root("GET", "ot=th:8", &[])]),
+        );
         assert!(nameless.is_empty());
     }
 
