@@ -24,14 +24,16 @@ test: tools
 
 # Criterion benches of the hot paths, then the pipeline benchmark behind
 # BENCHMARKS.md's tables (scripts/bench-pipeline.sh; results and the latency
-# plot in target/bench-pipeline/), then the collector against the ideal
-# collector of ../shared/limits in the same run (scripts/bench-collector-floor.sh;
-# it says how to build that instrument when it is missing).
+# plot in target/bench-pipeline/), then the collector and the ingester each
+# against its floor of ../shared/limits in the same run
+# (scripts/bench-collector-floor.sh, scripts/bench-ingester-floor.sh; they say
+# how to build those instruments when they are missing).
 bench: tools build-release
 	$(CARGO) bench -p ferrotrace-format --bench hot_paths
 	$(CARGO) bench -p ferrotrace-ingester --bench bulk_body
 	BUILD=0 scripts/bench-pipeline.sh
 	BUILD=0 scripts/bench-collector-floor.sh
+	BUILD=0 scripts/bench-ingester-floor.sh
 
 fmt:
 	$(CARGO) fmt --all

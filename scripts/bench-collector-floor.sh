@@ -33,16 +33,9 @@ LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
 COLLECTOR_ARGS=${COLLECTOR_ARGS:---runtime-threads 1}
 SPANS_PER_REQUEST=100            # grpc_client's reference load: 10 traces x 10 spans
 
-for tool in grpc_server grpc_client; do
-  if [ ! -x "$LIMITS/$tool" ]; then
-    echo "$LIMITS/$tool missing; build the floor instruments: cargo build --release --manifest-path ../shared/limits/Cargo.toml --target-dir ~/.cache/ferrotrace-limits" >&2
-    exit 1
-  fi
-done
-if [ ! -x .tools/bin/tansu ]; then
-  echo ".tools/bin/tansu missing; run 'make tools'" >&2
-  exit 1
-fi
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+require_floor_tools grpc_server grpc_client
 if [ "$BUILD" = 1 ]; then
   cargo build --release -p ferrotrace-collector
 fi
@@ -51,11 +44,6 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-pick_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_tcp() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in USER_HZ (100/s)
-peak_rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 drive() { # port requests
   "$LIMITS/grpc_client" --target "http://127.0.0.1:$1" --requests "$2" --conc "$CONCURRENCY" --conns "$CONNECTIONS" 2>&1

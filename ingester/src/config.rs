@@ -269,6 +269,17 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_KAFKA_PAUSE_AFTER", default_value = "1s", value_parser = parse_duration)]
     pub kafka_pause_after: Duration,
 
+    /// Bytes of messages librdkafka fetches ahead of the consume loop (its
+    /// `queued.max.messages.kbytes`, 64 MiB by default there). With the bulk
+    /// bodies (`--es-bulk-workers` + 1 times `--es-bulk-bytes`) it bounds the
+    /// ingester's memory.
+    #[arg(
+        long,
+        env = "FERROTRACE_KAFKA_PREFETCH_BYTES",
+        default_value_t = 16_000_000
+    )]
+    pub kafka_prefetch_bytes: usize,
+
     /// Bulk requests in flight at once.
     #[arg(long, env = "FERROTRACE_ES_BULK_WORKERS", default_value_t = 4)]
     pub es_bulk_workers: usize,
@@ -488,6 +499,10 @@ pub struct RetentionArgs {
 /// cluster serves, and within what a channel of twice as many holds.
 const MAX_BULK_WORKERS: usize = 4096;
 
+/// librdkafka's range of `queued.max.messages.kbytes` (1 KiB to 2,097,151 KiB), in bytes.
+const MIN_PREFETCH_BYTES: usize = 1024;
+const MAX_PREFETCH_BYTES: usize = 2_097_151 * 1024;
+
 impl Config {
     /// The `--es-url` and connection flags, as the Elasticsearch client takes them.
     pub fn es_connection(&self) -> EsConnection {
@@ -512,6 +527,7 @@ impl Config {
             topic: self.kafka_topic.clone(),
             group: self.kafka_group.clone(),
             metadata_refresh_interval: self.kafka_metadata_refresh_interval,
+            prefetch_bytes: self.kafka_prefetch_bytes,
             security: self.kafka_security.clone(),
             properties: self.kafka_consumer_config.clone(),
         }
@@ -658,6 +674,11 @@ impl Config {
                 "--es-bulk-workers must be at most {MAX_BULK_WORKERS}"
             ));
         }
+        if !(MIN_PREFETCH_BYTES..=MAX_PREFETCH_BYTES).contains(&self.kafka_prefetch_bytes) {
+            return Err(format!(
+                "--kafka-prefetch-bytes must be between {MIN_PREFETCH_BYTES} and {MAX_PREFETCH_BYTES}"
+            ));
+        }
         if self.es_bulk_flush_interval.is_zero() {
             return Err("--es-bulk-flush-interval must be positive".into());
         }
@@ -736,6 +757,22 @@ mod tests {
         );
         assert_eq!(config.es_bulk_flush_interval, Duration::from_millis(200));
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn prefetch_is_bounded_within_what_librdkafka_takes() {
+        assert_eq!(parse(&[]).unwrap().kafka_prefetch_bytes, 16_000_000);
+        for bytes in ["1024", "2147482624"] {
+            let config = parse(&["--kafka-prefetch-bytes", bytes]).unwrap();
+            assert!(config.validate().is_ok(), "{bytes}");
+        }
+        for bytes in ["1023", "2147482625"] {
+            let error = parse(&["--kafka-prefetch-bytes", bytes])
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(error.contains("--kafka-prefetch-bytes"), "{error}");
+        }
     }
 
     #[test]

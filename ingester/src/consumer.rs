@@ -359,6 +359,8 @@ pub struct ConsumerOptions {
     pub group: String,
     /// librdkafka's `topic.metadata.refresh.interval.ms`.
     pub metadata_refresh_interval: Duration,
+    /// librdkafka's `queued.max.messages.kbytes`, in bytes.
+    pub prefetch_bytes: usize,
     pub security: KafkaSecurity,
     /// `--kafka-consumer-config`, applied last: it overrides all of the above.
     pub properties: Vec<(String, String)>,
@@ -394,6 +396,11 @@ pub fn create_consumer(
         .set(
             "topic.metadata.refresh.interval.ms",
             options.metadata_refresh_interval.as_millis().to_string(),
+        )
+        // librdkafka's 64 MiB of prefetched messages would be most of the memory.
+        .set(
+            "queued.max.messages.kbytes",
+            (options.prefetch_bytes / 1024).max(1).to_string(),
         );
     options
         .security
@@ -1083,6 +1090,7 @@ impl IngestLoop {
             return;
         };
         let (es, give_up, max_bytes) = (self.es.clone(), self.give_up.clone(), self.bulk_max_bytes);
+        let bodies = self.builder.body_pool();
         let (dead_letters, topic) = (self.dead_letters.clone(), self.topic.clone());
         let unwritable = std::mem::take(&mut self.unwritable);
         let roots = std::mem::take(&mut self.roots);
@@ -1092,7 +1100,7 @@ impl IngestLoop {
         self.tasks.spawn(async move {
             let messages = std::mem::take(&mut batch.messages);
             let services = std::mem::take(&mut batch.services);
-            let mut outcome = bulk::send(&es, batch, max_bytes, &give_up).await;
+            let mut outcome = bulk::send(&es, batch, max_bytes, &give_up, &bodies).await;
             metrics::gauge!(m::INFLIGHT_BYTES).decrement(bytes);
             // Documents refused for good are moved, not dropped: the messages
             // count as done only once the dead-letter topic has them.

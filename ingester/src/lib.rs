@@ -130,7 +130,13 @@ async fn consume(
     consumer
         .subscribe(&[&config.kafka_topic])
         .context("subscribing to the Kafka topic")?;
-    let builder = BatchBuilder::new(config.index_options().map_err(anyhow::Error::msg)?);
+    // One spare body per bulk worker; a body a large message made much bigger
+    // than --es-bulk-bytes is not kept.
+    let builder = BatchBuilder::new(config.index_options().map_err(anyhow::Error::msg)?)
+        .with_body_pool(
+            config.es_bulk_workers,
+            config.es_bulk_bytes.saturating_mul(2) + (2 << 20),
+        );
     // After SIGTERM, in-flight bulks get `--shutdown-timeout` to finish.
     let give_up = CancellationToken::new();
     let deadline = {

@@ -25,6 +25,10 @@ async fn settings_that_cannot_work_stop_it_with_exit_code_64_naming_the_flag() {
             "--es-bulk-flush-interval",
         ),
         (vec!["--es-bulk-workers", "-1"], "--es-bulk-workers"),
+        (
+            vec!["--kafka-prefetch-bytes", "100"],
+            "--kafka-prefetch-bytes",
+        ),
         (vec!["--es-num-shards", "0"], "--es-num-shards"),
         (
             vec!["--kafka-consumer-config", &misspelled],

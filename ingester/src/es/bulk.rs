@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -155,6 +155,8 @@ pub struct BatchBuilder {
     services_in_batch: HashSet<u64>,
     batch: Batch,
     started: Option<Instant>,
+    /// Bodies of stored batches, emptied, for the next batches.
+    bodies: BodyPool,
 }
 
 /// The span document writers, one per input form.
@@ -182,7 +184,19 @@ impl BatchBuilder {
             services_in_batch: HashSet::new(),
             batch: Batch::default(),
             started: None,
+            bodies: BodyPool::default(),
         }
+    }
+
+    /// Reuses the bodies of stored batches, up to `keep` of them (see [`BodyPool`]).
+    pub fn with_body_pool(mut self, keep: usize, max_capacity: usize) -> Self {
+        self.bodies = BodyPool::new(keep, max_capacity);
+        self
+    }
+
+    /// Where [`send`] hands the bodies of stored batches back.
+    pub fn body_pool(&self) -> BodyPool {
+        self.bodies.clone()
     }
 
     /// Appends every span of `request` (one Kafka message) to the current batch;
@@ -279,7 +293,11 @@ impl BatchBuilder {
         if self.batch.is_empty() {
             return None;
         }
-        Some(std::mem::take(&mut self.batch))
+        let next = Batch {
+            body: self.bodies.take(),
+            ..Batch::default()
+        };
+        Some(std::mem::replace(&mut self.batch, next))
     }
 
     pub fn options(&self) -> &IndexOptions {
@@ -368,6 +386,56 @@ fn service_key(day: u64, service: &str, operation: &str) -> u64 {
     hash
 }
 
+/// Emptied `_bulk` bodies, handed back by [`send`] once Elasticsearch has
+/// answered, for the next batches. A body grows to about `--es-bulk-bytes`;
+/// a fresh one per batch would be grown again (copying what it holds at every
+/// doubling) and its new pages faulted in and zeroed by the kernel. At most
+/// `keep` bodies of at most `max_capacity` bytes wait here, so the bodies in
+/// memory stay bounded by the bulk workers and the bulk size.
+#[derive(Clone, Debug, Default)]
+pub struct BodyPool {
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    keep: usize,
+    max_capacity: usize,
+}
+
+impl BodyPool {
+    pub fn new(keep: usize, max_capacity: usize) -> Self {
+        BodyPool {
+            spare: Arc::default(),
+            keep,
+            max_capacity,
+        }
+    }
+
+    /// A spare body, empty, or a new one when none waits.
+    fn take(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keeps `body` for a next batch when nothing else holds it any more (the
+    /// HTTP client may still, for a moment) and there is room.
+    fn give(&self, body: Bytes) {
+        let Ok(mut body) = body.try_into_mut() else {
+            return;
+        };
+        body.clear();
+        let body = Vec::from(body);
+        if body.capacity() == 0 || body.capacity() > self.max_capacity {
+            return;
+        }
+        if let Ok(mut spare) = self.spare.lock() {
+            if spare.len() < self.keep {
+                spare.push(body);
+            }
+        }
+    }
+}
+
 /// What became of a batch.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -436,16 +504,18 @@ pub fn retry_policy() -> ExponentialBuilder {
 /// Sends `batch` until every document is stored or permanently refused,
 /// in requests of at most `max_bytes` (a hard cap: proxies and hosted
 /// clusters refuse larger bodies with 413). Stops retrying only when
-/// `give_up` is cancelled.
+/// `give_up` is cancelled. The bodies sent go back to `bodies`.
 pub async fn send(
     client: &EsClient,
     batch: Batch,
     max_bytes: usize,
     give_up: &CancellationToken,
+    bodies: &BodyPool,
 ) -> Outcome {
     let chunks = plan_requests(&batch.items, max_bytes);
     if chunks.len() == 1 {
-        return send_request(client, batch.items, Bytes::from(batch.body), give_up).await;
+        let body = Bytes::from(batch.body);
+        return send_request(client, batch.items, body, give_up, bodies).await;
     }
     let (mut spans, mut rejected) = (0, Vec::new());
     for chunk in chunks {
@@ -460,7 +530,7 @@ pub async fn send(
                 ..item.clone()
             });
         }
-        match send_request(client, chunk_items, Bytes::from(body), give_up).await {
+        match send_request(client, chunk_items, Bytes::from(body), give_up, bodies).await {
             Outcome::Stored {
                 spans: s,
                 rejected: r,
@@ -471,6 +541,7 @@ pub async fn send(
             Outcome::Abandoned => return Outcome::Abandoned,
         }
     }
+    bodies.give(Bytes::from(batch.body));
     Outcome::Stored { spans, rejected }
 }
 
@@ -504,6 +575,7 @@ async fn send_request(
     items: Vec<Item>,
     body: Bytes,
     give_up: &CancellationToken,
+    bodies: &BodyPool,
 ) -> Outcome {
     let mut backoff = retry_policy().build();
     let mut pending: Vec<Item> = items;
@@ -563,6 +635,7 @@ async fn send_request(
         if retry.is_empty() {
             metrics::counter!(m::BULK_REQUESTS, "result" => "ok").increment(1);
             metrics::counter!(m::SPANS_INDEXED).increment(stored_spans as u64);
+            bodies.give(body);
             return Outcome::Stored {
                 spans: stored_spans,
                 rejected,
@@ -590,6 +663,30 @@ async fn send_request(
     }
 }
 
+/// True when the response opens with `"errors":false`, as Elasticsearch and
+/// OpenSearch write it: `{"took":N,"errors":false,` or, with `filter_path`,
+/// `{"errors":false,`. Then its items need not be read at all (a JSON parse
+/// would still scan every one of them). Any other form is parsed.
+fn says_no_errors(response: &[u8]) -> bool {
+    let Some(rest) = response.strip_prefix(b"{") else {
+        return false;
+    };
+    let rest = match rest.strip_prefix(br#""took":"#) {
+        Some(took) => {
+            let digits = took.iter().take_while(|b| b.is_ascii_digit()).count();
+            match took[digits..].strip_prefix(b",") {
+                Some(rest) if digits > 0 => rest,
+                _ => return false,
+            }
+        }
+        None => rest,
+    };
+    matches!(
+        rest.strip_prefix(br#""errors":false"#),
+        Some([b',' | b'}', ..])
+    )
+}
+
 struct Classified {
     retry: Vec<Item>,
     stored_spans: usize,
@@ -609,9 +706,12 @@ fn rejection(item: &Item, status: u16, error: String, body: &[u8]) -> Rejected {
 
 /// Splits a bulk response into stored, retryable and permanently rejected items.
 fn classify(items: &[Item], response: &[u8]) -> Result<Classified, String> {
-    let errors: BulkErrors =
-        serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
-    if !errors.errors {
+    let no_errors = says_no_errors(response) || {
+        let errors: BulkErrors =
+            serde_json::from_slice(response).map_err(|e| format!("{e}: {}", snippet(response)))?;
+        !errors.errors
+    };
+    if no_errors {
         let spans = items.iter().filter(|i| i.kind == DocKind::Span).count();
         return Ok(Classified {
             retry: Vec::new(),
@@ -683,6 +783,68 @@ mod tests {
         let c = classify(&items, br#"{"took":3,"errors":false,"items":[]}"#).unwrap();
         assert!(c.retry.is_empty());
         assert_eq!((c.stored_spans, c.rejected.len()), (2, 0));
+    }
+
+    #[test]
+    fn a_response_opening_with_errors_false_is_read_without_its_items() {
+        for clean in [
+            &br#"{"took":3,"errors":false,"items":[{"index":{"status":201}}]}"#[..],
+            br#"{"errors":false,"items":[{"index":{"status":201}}]}"#,
+            br#"{"errors":false}"#,
+        ] {
+            assert!(says_no_errors(clean), "{}", String::from_utf8_lossy(clean));
+        }
+        for other in [
+            &br#"{"took":3,"errors":true,"items":[]}"#[..],
+            br#"{"errors":falsey}"#,
+            br#"{"took":,"errors":false}"#,
+            br#"{ "errors": false }"#,
+            br#"{"items":[{"index":{"error":{"reason":"{\"errors\":false,"}}}],"errors":true}"#,
+            b"",
+        ] {
+            assert!(!says_no_errors(other), "{}", String::from_utf8_lossy(other));
+        }
+        // The other forms are parsed: a clean one with spaces still stores everything.
+        let items = items(&[DocKind::Span]);
+        let c = classify(&items, br#"{ "errors": false, "items": [] }"#).unwrap();
+        assert_eq!((c.stored_spans, c.retry.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_sent_body_is_reused_for_a_later_batch_without_a_copy() {
+        let pool = BodyPool::new(1, 1 << 20);
+        let mut body = Vec::with_capacity(64 << 10);
+        body.extend_from_slice(b"{\"index\":{}}\n{}\n");
+        let address = body.as_ptr();
+        let sent = Bytes::from(body);
+        let held = sent.clone();
+        pool.give(sent);
+        assert_eq!(
+            pool.take().capacity(),
+            0,
+            "a body still held elsewhere is not kept"
+        );
+        pool.give(held);
+        let again = pool.take();
+        assert!(again.is_empty());
+        assert_eq!((again.as_ptr(), again.capacity()), (address, 64 << 10));
+        assert_eq!(pool.take().capacity(), 0, "taken once");
+    }
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_of_bounded_bodies() {
+        let pool = BodyPool::new(2, 1 << 20);
+        pool.give(Bytes::from(Vec::with_capacity(2 << 20)));
+        assert_eq!(
+            pool.take().capacity(),
+            0,
+            "a body over the capacity bound is dropped"
+        );
+        for _ in 0..3 {
+            pool.give(Bytes::from(Vec::with_capacity(1024)));
+        }
+        let kept = std::iter::from_fn(|| Some(pool.take()).filter(|b| b.capacity() > 0)).count();
+        assert_eq!(kept, 2);
     }
 
     #[test]
