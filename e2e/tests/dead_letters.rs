@@ -382,6 +382,10 @@ async fn a_wrong_kafka_encoding_pauses_the_partition_instead_of_emptying_it() {
             &format!("--admin-listen=127.0.0.1:{admin}"),
             "--kafka-encoding=otlp_json",
             "--kafka-encoding-check=10",
+            // It is killed below: the next ingester gets the partition once
+            // the group sees it gone, 6 s instead of librdkafka's 45 s.
+            "--kafka-consumer-config=session.timeout.ms=6000",
+            "--kafka-consumer-config=heartbeat.interval.ms=500",
         ],
     );
     let paused = wait_until(Duration::from_secs(60), || async {

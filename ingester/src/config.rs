@@ -406,7 +406,7 @@ pub enum Command {
 /// Flags of `ferrotrace-ingester dependencies`.
 #[derive(Args, Debug, Clone)]
 pub struct DependenciesArgs {
-    /// The UTC day to read, YYYY-MM-DD; default today.
+    /// The UTC day to read: YYYY-MM-DD, `today` (the default) or `yesterday`.
     #[arg(long, env = "FERROTRACE_DEPENDENCIES_DATE")]
     pub date: Option<String>,
 

@@ -127,11 +127,12 @@ async fn run_dependencies(config: &Config, args: &DependenciesArgs) -> anyhow::R
     if let Err(problem) = config.validate_es() {
         usage(problem);
     }
-    let day = match &args.date {
-        Some(date) => ferrotrace_format::civil_date::parse_date(date, "-")
-            .unwrap_or_else(|| usage(format!("--date {date:?} must be YYYY-MM-DD"))),
-        None => retention::today_utc(),
-    };
+    let date = args.date.as_deref().unwrap_or("today");
+    let day = dependencies::parse_day(date, retention::today_utc()).unwrap_or_else(|| {
+        usage(format!(
+            "--date {date:?} must be YYYY-MM-DD, today or yesterday"
+        ))
+    });
     let mode = match (&args.shard, args.merge) {
         _ if args.from_live => Mode::FromLive,
         (Some(shard), _) => Mode::parse_shard(shard).unwrap_or_else(|p| usage(p)),

@@ -302,6 +302,16 @@ fn target(options: &DependenciesOptions) -> Target {
     }
 }
 
+/// The UTC day `--date` names, in days since 1970-01-01: `YYYY-MM-DD`,
+/// `today` or `yesterday` (what a CronJob just after midnight compacts).
+pub fn parse_day(date: &str, today: i64) -> Option<i64> {
+    match date {
+        "today" => Some(today),
+        "yesterday" => Some(today - 1),
+        _ => ferrotrace_format::civil_date::parse_date(date, "-"),
+    }
+}
+
 fn date_text(options: &DependenciesOptions) -> String {
     store::date_text(options.day)
 }
@@ -607,6 +617,18 @@ async fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_is_a_day_today_or_yesterday() {
+        let today = 20_794; // 2026-12-07
+        assert_eq!(parse_day("today", today), Some(today));
+        assert_eq!(parse_day("yesterday", today), Some(today - 1));
+        assert_eq!(parse_day("2026-12-06", today), Some(today - 1));
+        assert_eq!(parse_day("1970-01-02", today), Some(1));
+        for bad in ["tomorrow", "2026-13-01", "2026/12/06", ""] {
+            assert_eq!(parse_day(bad, today), None, "{bad:?}");
+        }
+    }
 
     fn span(id: &str, service: &str, kind: Option<&str>, refs: &[&str]) -> LinkSpan {
         LinkSpan {
