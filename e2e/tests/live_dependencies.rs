@@ -28,7 +28,8 @@ const DAY: &str = "2026-11-26";
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Flags of an ingester writing its links every second.
-const LIVE: [&str; 3] = [
+const LIVE: [&str; 4] = [
+    "--dependencies-live=true",
     "--dependencies-flush-interval=1s",
     "--dependencies-trace-wait=1s",
     "--metrics-max-span-age=0",

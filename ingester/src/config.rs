@@ -301,8 +301,8 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
-    /// Count Jaeger dependency links (the UI's System Architecture) from the spans being indexed and write them to the dependencies index every --dependencies-flush-interval.
-    #[arg(long, env = "FERROTRACE_DEPENDENCIES_LIVE", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Count Jaeger dependency links (the UI's System Architecture) from the spans being indexed and write them to the dependencies index every --dependencies-flush-interval. Off by default: it costs about half again the CPU per span (BENCHMARKS.md).
+    #[arg(long, env = "FERROTRACE_DEPENDENCIES_LIVE", default_value_t = false, action = clap::ArgAction::Set)]
     pub dependencies_live: bool,
 
     /// How often the live dependency counts are written.
