@@ -13,7 +13,7 @@ use ferrotrace_testkit::unique_name;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::Cluster;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() {
@@ -48,11 +48,12 @@ async fn a_missing_dead_letter_topic_is_named_once_per_interval_not_per_retry() 
         // probably read with the wrong --kafka-encoding, and nothing is sent.
         "--kafka-encoding-check=0",
     ];
-    let (mut ingester, read) = logging_ingester(&cluster, cluster.osmem.url(), &flags);
+    let (mut ingester, output, pipes) = streaming_ingester(&cluster, cluster.osmem.url(), &flags);
     // Past one log interval (10 s), so a later line counts what it held back.
     tokio::time::sleep(Duration::from_secs(14)).await;
     support::terminate(&mut ingester).await;
-    let log = read.await.expect("output read");
+    pipes.await.expect("output read");
+    let log = output.lock().unwrap().clone();
 
     let about_dlq: Vec<&str> = log
         .lines()
@@ -141,34 +142,6 @@ async fn bulk_retries_during_an_outage_are_logged_once_per_interval() {
         "a later line counts the retries it held back:\n{log}"
     );
     cluster.collector_stop.cancel();
-}
-
-/// Starts an ingester logging at info, and a task that returns its whole
-/// output (stdout then stderr) once it exits.
-fn logging_ingester(
-    cluster: &Cluster,
-    es_url: &str,
-    flags: &[&str],
-) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
-    let mut ingester = cluster
-        .ingester_command(es_url, flags)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ingester starts");
-    let mut stdout = ingester.stdout.take().expect("stdout");
-    let mut stderr = ingester.stderr.take().expect("stderr");
-    let read = tokio::spawn(async move {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&err)
-        )
-    });
-    (ingester, read)
 }
 
 /// Starts an ingester logging at info, and tasks that append its output
