@@ -27,10 +27,9 @@ use ferrotrace_testkit::wait_until;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use rand::Rng;
-use support::{kv, terminate, Cluster};
+use support::{kv, resource_spans, terminate, Cluster};
 use tokio_util::sync::CancellationToken;
 
 const REQUESTS_PER_SECOND: f64 = 200_000.0;
@@ -98,17 +97,7 @@ fn root_span(probability: f64, tagging: Tagging) -> Span {
 
 fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", Value::StringValue(service.into()))],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+        resource_spans: vec![resource_spans(service, spans)],
     }
 }
 

@@ -7,12 +7,11 @@ use std::process::Output;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::process::Command;
 
-use super::{kv, workspace_binary, Cluster};
+use super::{kv, resource_spans, workspace_binary, Cluster};
 
 pub const SPANS_PER_TRACE: u64 = 5;
 
@@ -71,17 +70,7 @@ pub fn request(
     ExportTraceServiceRequest {
         resource_spans: by_service
             .into_iter()
-            .map(|(service, spans)| ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", Value::StringValue(service.into()))],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
+            .map(|(service, spans)| resource_spans(service, spans))
             .collect(),
     }
 }
