@@ -272,6 +272,19 @@ async fn wait_for_leader(cluster: &Cluster, hostname: &str) {
     assert!(computing, "{hostname} computes");
 }
 
+/// A service's calculations, oldest first, as `probability@measured rate`.
+fn calculation_path(docs: &[ProbabilitiesDoc], service: &str) -> String {
+    let path: Vec<String> = docs
+        .iter()
+        .filter_map(|d| {
+            let p = probability_in(d, service)?;
+            let qps = d.probabilitiesandqps.qps.get(service)?.get(OPERATION)?;
+            Some(format!("{p:.4e}@{qps:.1}/s"))
+        })
+        .collect();
+    path.join(" → ")
+}
+
 fn probability_in(doc: &ProbabilitiesDoc, service: &str) -> Option<f64> {
     doc.probabilitiesandqps
         .probabilities
@@ -310,9 +323,10 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
         .await;
         assert!(
             converged,
-            "{service} is served {} after {:?}, want {GOAL} ± 20 %",
+            "{service} is served {} after {:?}, want {GOAL} ± 20 %; its calculations: {}",
             served(&serving.url, service).await,
-            started.elapsed()
+            started.elapsed(),
+            calculation_path(&calculations(&cluster).await, service)
         );
         converged_after.push((service, started.elapsed()));
     }
@@ -331,17 +345,9 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
             .filter_map(|d| probability_in(d, service))
             .position(within_band)
             .map_or(0, |i| i + 1);
-        let path: Vec<String> = docs
-            .iter()
-            .filter_map(|d| {
-                let p = probability_in(d, service)?;
-                let qps = d.probabilitiesandqps.qps[*service][OPERATION];
-                Some(format!("{p:.3e}@{qps:.1}/s"))
-            })
-            .collect();
         eprintln!(
-            "convergence: {service} calculations (probability@measured rate): {}",
-            path.join(" → ")
+            "convergence: {service} calculations: {}",
+            calculation_path(&docs, service)
         );
         eprintln!(
             "convergence: {service} within ±20 % of its target after {after:?}, at calculation {first_in_band} that knew it ({}s intervals)",

@@ -133,6 +133,30 @@ fn float_equals(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-10
 }
 
+/// Half a unit of a [`probability_key`]'s last (sixth) decimal.
+const KEY_HALF_UNIT: f64 = 5e-7;
+/// How far a reported probability may be from the served one and still be
+/// it: OpenTelemetry's thresholds (`ot=th:`) encode a probability to a
+/// precision (4 hex digits by default in the SDKs and the Collector's
+/// probabilistic sampler), about 0.02 % of it.
+const REPORTED_RELATIVE_TOLERANCE: f64 = 1e-3;
+
+/// Whether the probability keys counted in an interval say the clients
+/// sample with `probability`. As Jaeger, an exact key matches; but a
+/// probability read back from an OpenTelemetry threshold is the served one
+/// only to the threshold's precision, and a served 0.0004995 read back as
+/// 0.00049949999999998 has the key 0.000499, not 0.000500. Without the
+/// tolerance the calculator takes such a service for one that ignores it,
+/// and keeps its probability for good.
+fn reports_probability(keys: &BTreeSet<String>, probability: f64) -> bool {
+    let tolerance = KEY_HALF_UNIT.max(probability * REPORTED_RELATIVE_TOLERANCE) * (1.0 + 1e-9);
+    keys.contains(&probability_key(probability))
+        || keys
+            .iter()
+            .filter_map(|key| key.parse::<f64>().ok())
+            .any(|reported| (reported - probability).abs() <= tolerance)
+}
+
 impl Calculator {
     pub fn new(options: Options) -> Self {
         Self {
@@ -268,9 +292,7 @@ impl Calculator {
             .and_then(|b| b.throughput.get(service))
             .and_then(|ops| ops.get(operation));
         if let Some(throughput) = latest {
-            return throughput
-                .probabilities
-                .contains(&probability_key(probability));
+            return reports_probability(&throughput.probabilities, probability);
         }
         // Nothing from it this round: as it was the round before.
         self.service_cache
@@ -596,5 +618,44 @@ mod tests {
             values(&[("svc", "op", 1.0)]),
         );
         assert_eq!(calculator.calculate().0, values(&[("svc", "op", 0.05)]));
+    }
+
+    /// The probability a client reports through an OpenTelemetry threshold
+    /// (`ot=th:`, full 14 hex digits) for a served `probability`.
+    fn read_back_from_threshold(probability: f64) -> f64 {
+        let threshold = ((1.0 - probability) * 72_057_594_037_927_936.0).round() as u64;
+        crate::sampling::probability::threshold_probability(&format!("ot=th:{threshold:014x}"))
+            .expect("a threshold")
+    }
+
+    #[test]
+    fn a_probability_read_back_from_a_threshold_is_the_one_served() {
+        let served = 0.0004995;
+        let reported = read_back_from_threshold(served);
+        // The case that kept a service's probability for good: the read-back
+        // rounds to the neighbouring key.
+        assert_eq!(probability_key(served), "0.000500");
+        assert_eq!(probability_key(reported), "0.000499");
+        let mut calculator = Calculator::new(options(0.3, 1));
+        calculator.restore(
+            values(&[("svc", "op", served)]),
+            values(&[("svc", "op", 100.0)]),
+        );
+        calculator.push_bucket(bucket(&[("svc", "op", 600, &["0.000499"])]), MINUTE);
+        let new = calculator.calculate().0["svc"]["op"];
+        assert!((new - served / 10.0).abs() < 1e-12, "{new}");
+    }
+
+    #[test]
+    fn reported_probabilities_match_within_their_precision_only() {
+        let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        assert!(reports_probability(&keys(&["0.001000"]), 0.001));
+        assert!(reports_probability(&keys(&["0.000499"]), 0.0004995));
+        // A 4-hex-digit threshold of 0.3 reads back as 0.30000305.
+        assert!(reports_probability(&keys(&["0.300003"]), 0.3));
+        assert!(!reports_probability(&keys(&["0.000498"]), 0.0004995));
+        assert!(!reports_probability(&keys(&["0.002000"]), 0.001));
+        assert!(!reports_probability(&keys(&["0.301000"]), 0.3));
+        assert!(!reports_probability(&keys(&[]), 0.3));
     }
 }
