@@ -1,8 +1,8 @@
 //! Index retention, like Jaeger's es-index-cleaner: delete the daily indices
-//! `[prefix-]jaeger-{span,service,dependencies}-YYYY-MM-DD` dated before today
-//! (UTC) minus `--keep-days`.
+//! `[prefix-]jaeger-{span,service,dependencies,sampling}-YYYY-MM-DD` dated
+//! before today (UTC) minus `--keep-days`.
 //!
-//! Only names that parse exactly as one of those three, under the configured
+//! Only names that parse exactly as one of those four, under the configured
 //! prefix and date separator, are candidates: foreign indices, rollover
 //! indices (`…-000001`) and malformed dates are left alone. An index behind an
 //! alias ending in `-write` is never deleted, whatever its date, because the
@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use elasticsearch::http::Method;
 use ferrotrace_format::civil_date::{date_string, parse_date};
 use ferrotrace_format::jaeger::index::{index_base, push_prefix, IndexKind};
+use ferrotrace_format::jaeger::sampling_store::SAMPLING_INDEX_BASE;
 use serde::Deserialize;
 
 use crate::es::admin::{
@@ -344,8 +345,7 @@ pub fn plan(indices: &[ListedIndex], options: &RetentionOptions, today: i64) -> 
     let mut old = Vec::new();
     let mut summary = Summary::default();
     for index in indices {
-        let Some((_, day)) = parse_index(&index.name, &options.prefix, &options.date_separator)
-        else {
+        let Some(day) = retained_day(&index.name, &options.prefix, &options.date_separator) else {
             continue;
         };
         if day >= cutoff {
@@ -369,6 +369,20 @@ pub fn parse_index(name: &str, prefix: &str, separator: &str) -> Option<(IndexKi
         let date = name.strip_prefix(index_base(kind, prefix).as_str())?;
         Some((kind, parse_date(date, separator)?))
     })
+}
+
+/// The day of a daily index a run may delete: a span, service or
+/// dependencies index ([`parse_index`]), or adaptive sampling's
+/// `[prefix-]jaeger-sampling-YYYY-MM-DD` (Jaeger's es-index-cleaner deletes
+/// those too).
+fn retained_day(name: &str, prefix: &str, separator: &str) -> Option<i64> {
+    if let Some((_, day)) = parse_index(name, prefix, separator) {
+        return Some(day);
+    }
+    let mut sampling = String::new();
+    push_prefix(&mut sampling, prefix);
+    sampling.push_str(SAMPLING_INDEX_BASE);
+    parse_date(name.strip_prefix(sampling.as_str())?, separator)
 }
 
 /// Today's date in UTC as days since the epoch.
@@ -490,6 +504,9 @@ mod tests {
             listed("p-jaeger-span-2026-11-22", &[]),
             listed("p-jaeger-service-2026-11-22", &["p-jaeger-service-read"]),
             listed("p-jaeger-dependencies-2026-10-01", &[]),
+            listed("p-jaeger-sampling-2026-11-20", &[]),
+            listed("p-jaeger-sampling-2026-11-24", &[]),
+            listed("jaeger-sampling-2020-01-01", &[]),
             listed("p-jaeger-span-2026-11-01", &["p-jaeger-span-write"]),
             listed("p-jaeger-span-000001", &["p-jaeger-span-write"]),
             listed("other-2020-01-01", &[]),
@@ -500,12 +517,13 @@ mod tests {
             summary.deleted,
             [
                 "p-jaeger-dependencies-2026-10-01",
+                "p-jaeger-sampling-2026-11-20",
                 "p-jaeger-service-2026-11-22",
                 "p-jaeger-span-2026-11-22",
             ]
         );
         assert_eq!(summary.kept_for_alias, ["p-jaeger-span-2026-11-01"]);
-        assert_eq!(summary.kept, 2);
+        assert_eq!(summary.kept, 3);
     }
 
     #[test]
