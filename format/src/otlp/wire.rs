@@ -804,10 +804,16 @@ mod tests {
                 encoded("http.method", Some(Value::StringValue("GET".into()))),
                 Val::Str(run_from(17, 20)),
             ),
-            (encoded("ok", Some(Value::BoolValue(false))), Val::Bool(false)),
+            (
+                encoded("ok", Some(Value::BoolValue(false))),
+                Val::Bool(false),
+            ),
             (encoded("n", Some(Value::IntValue(-1))), Val::Int(-1)),
             (encoded("n", Some(Value::IntValue(300))), Val::Int(300)),
-            (encoded("f", Some(Value::DoubleValue(0.5))), Val::Double(0.5)),
+            (
+                encoded("f", Some(Value::DoubleValue(0.5))),
+                Val::Double(0.5),
+            ),
             (
                 encoded("b", Some(Value::BytesValue(vec![0xff]))),
                 Val::Bytes(run_from(7, 8)),
