@@ -138,9 +138,11 @@ impl<'a> SpanView<'a> {
 
     /// The value of the span's first attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<AnyValueView<'a>> {
-        self.attributes()
-            .find(|kv| kv.key == key)
-            .map(|kv| kv.value)
+        // Keys compared as bytes: only the match's value is made a view.
+        self.span_attrs
+            .iter()
+            .find(|attr| attr.key.of(self.message) == key.as_bytes())
+            .map(|attr| AnyValueView::of(self.message, attr.value))
     }
 
     /// Whether the view shows what prost decodes for this span, its

@@ -12,16 +12,25 @@ pub(crate) enum VarintError {
     Overflow,
 }
 
-/// Reads the varint at `*pos` and moves `*pos` past it. Values below 128
-/// take one byte: that common case stays inline.
+/// Reads the varint at `*pos` and moves `*pos` past it. Values below 2^14
+/// take one or two bytes (tags, lengths of strings, attributes and spans):
+/// those common cases stay inline.
 #[inline(always)]
 pub(crate) fn read(buf: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
-    match buf.get(*pos) {
-        Some(&byte) if byte < 0x80 => {
-            *pos += 1;
-            Ok(u64::from(byte))
+    let at = *pos;
+    match buf.get(at) {
+        Some(&low) if low < 0x80 => {
+            *pos = at + 1;
+            Ok(u64::from(low))
         }
-        _ => read_multibyte(buf, pos),
+        Some(&low) => match buf.get(at + 1) {
+            Some(&high) if high < 0x80 => {
+                *pos = at + 2;
+                Ok(u64::from(low & 0x7f) | u64::from(high) << 7)
+            }
+            _ => read_multibyte(buf, pos),
+        },
+        None => Err(VarintError::Truncated),
     }
 }
 
@@ -65,6 +74,45 @@ pub(crate) fn put(buf: &mut Vec<u8>, mut value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The inline one- and two-byte paths read what the general loop
+        /// reads, from any position of any bytes: value or error, and the
+        /// position after.
+        #[test]
+        fn inline_paths_read_as_the_general_loop(
+            bytes in proptest::collection::vec(any::<u8>(), 0..12),
+            start in 0usize..3,
+        ) {
+            let (mut fast, mut general) = (start, start);
+            let read_fast = read(&bytes, &mut fast);
+            let read_general = read_multibyte(&bytes, &mut general);
+            prop_assert_eq!(read_fast, read_general);
+            if read_fast.is_ok() {
+                prop_assert_eq!(fast, general);
+            }
+        }
+    }
+
+    #[test]
+    fn two_byte_varints_at_their_edges() {
+        for (bytes, value) in [
+            (&[0x80, 0x01][..], 128),
+            (&[0xff, 0x7f], 16_383),
+            // Not canonical, but a varint prost reads.
+            (&[0x80, 0x00], 0),
+            (&[0x85, 0x01, 0xff], 133),
+        ] {
+            let mut pos = 0;
+            assert_eq!(read(bytes, &mut pos), Ok(value), "{bytes:?}");
+            assert_eq!(pos, 2, "{bytes:?}");
+        }
+        let mut pos = 0;
+        assert_eq!(read(&[0x80], &mut pos), Err(VarintError::Truncated));
+        let mut pos = 3;
+        assert_eq!(read(&[0x01], &mut pos), Err(VarintError::Truncated));
+    }
 
     #[test]
     fn round_trips_and_sizes_every_length() {

@@ -157,6 +157,16 @@ impl<'a> Reader<'a> {
     /// The next field's number and wire type.
     #[inline(always)]
     pub(crate) fn key(&mut self) -> Walk<(u32, u8)> {
+        // Fields 1 to 15 take one byte: no overflow to check.
+        if let Some(&key) = self.buf.get(self.pos) {
+            if key < 0x80 {
+                if key < 8 {
+                    return Err(Stop);
+                }
+                self.pos += 1;
+                return Ok((u32::from(key >> 3), key & 7));
+            }
+        }
         let key = self.varint()?;
         let number = key >> 3;
         if number == 0 || key > u64::from(u32::MAX) {
@@ -193,7 +203,7 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(crate) fn string(&mut self, wire_type: u8) -> Walk<Run> {
         let run = self.delimited(wire_type)?;
-        std::str::from_utf8(run.of(self.buf)).map_err(|_| Stop)?;
+        check_utf8(run.of(self.buf))?;
         Ok(run)
     }
 
@@ -233,6 +243,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// UTF-8 as prost checks it; ASCII, what nearly every key and value is,
+/// is checked inline.
+#[inline(always)]
+fn check_utf8(bytes: &[u8]) -> Walk<()> {
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+        Ok(())
+    } else {
+        Err(Stop)
+    }
+}
+
 #[inline(always)]
 fn expect(wire_type: u8, expected: u8) -> Walk<()> {
     if wire_type == expected {
@@ -243,7 +264,74 @@ fn expect(wire_type: u8, expected: u8) -> Walk<()> {
 }
 
 /// Reads a `KeyValue` at nesting `depth`.
+#[inline]
 pub(crate) fn read_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Attr> {
+    if depth < MAX_DEPTH {
+        if let Some(attr) = read_usual_key_value(message, run) {
+            return Ok(attr);
+        }
+    }
+    read_any_key_value(message, run, depth)
+}
+
+/// The `KeyValue` every SDK sends, read in one pass over its bytes: the key,
+/// then an `AnyValue` of one scalar member (or none), each length one byte.
+/// `None` for any other encoding, valid or not, which
+/// [`read_any_key_value`] reads: what this one reads, that one reads the
+/// same, so it decides nothing on its own.
+#[inline(always)]
+fn read_usual_key_value(message: &[u8], run: Run) -> Option<Attr> {
+    const KEY: u8 = (1 << 3) | LEN;
+    const VALUE: u8 = (2 << 3) | LEN;
+    const STRING: u8 = (1 << 3) | LEN;
+    const BOOL: u8 = (2 << 3) | VARINT;
+    const INT: u8 = (3 << 3) | VARINT;
+    const DOUBLE: u8 = (4 << 3) | I64;
+    const BYTES: u8 = (7 << 3) | LEN;
+    // Each length must be one byte (below 128) and end where its message
+    // ends, or be the key's, followed by the value.
+    let one_byte = |len: u8, rest: &[u8]| len < 0x80 && usize::from(len) == rest.len();
+    let bytes = run.of(message);
+    let [KEY, key_len, rest @ ..] = bytes else {
+        return None;
+    };
+    let key_len = usize::from(*key_len);
+    if key_len >= 0x80 || key_len > rest.len() {
+        return None;
+    }
+    let (key_bytes, rest) = rest.split_at(key_len);
+    check_utf8(key_bytes).ok()?;
+    let key = run_from(run.start + 2, run.start + 2 + key_len);
+    // The value's bytes, as a run: they end where the `KeyValue` does.
+    let tail = |len: usize| run_from(run.end - len, run.end);
+    let value = match rest {
+        [] => Val::Empty,
+        [VALUE, len, any @ ..] if one_byte(*len, any) => match any {
+            [] => Val::Empty,
+            [STRING, len, text @ ..] if one_byte(*len, text) => {
+                check_utf8(text).ok()?;
+                Val::Str(tail(text.len()))
+            }
+            [BOOL, b] if *b < 0x80 => Val::Bool(*b != 0),
+            [INT, int @ ..] => {
+                let mut pos = 0;
+                let int_value = varint::read(int, &mut pos).ok()?;
+                if pos != int.len() {
+                    return None;
+                }
+                Val::Int(int_value as i64)
+            }
+            [DOUBLE, double @ ..] => Val::Double(f64::from_le_bytes(double.try_into().ok()?)),
+            [BYTES, len, raw @ ..] if one_byte(*len, raw) => Val::Bytes(tail(raw.len())),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(Attr { key, value })
+}
+
+/// Reads a `KeyValue` at nesting `depth`, in any encoding prost reads.
+fn read_any_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Attr> {
     if depth > MAX_DEPTH {
         return Err(Stop);
     }
@@ -645,4 +733,132 @@ fn check_entity_ref(message: &[u8], run: Run) -> Walk<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otlp::test_requests::{damage, edits, key_value, reencode, Ty};
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    /// Equal attributes; doubles by their bits (a NaN is one).
+    fn same(a: &Attr, b: &Attr) -> bool {
+        let bits = |v: Val| match v {
+            Val::Double(d) => format!("Double({})", d.to_bits()),
+            other => format!("{other:?}"),
+        };
+        a.key == b.key && bits(a.value) == bits(b.value)
+    }
+
+    /// What the one-pass reader makes of `bytes`, checked against the
+    /// general reader: whatever it reads, the general one reads the same.
+    fn usual(bytes: &[u8]) -> Result<Option<Attr>, String> {
+        let run = run_from(0, bytes.len());
+        let Some(fast) = read_usual_key_value(bytes, run) else {
+            return Ok(None);
+        };
+        match read_any_key_value(bytes, run, 0) {
+            Ok(general) if same(&fast, &general) => Ok(Some(fast)),
+            general => Err(format!("one pass {fast:?}, general {general:?}")),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Every attribute, as sent, re-encoded and damaged: the one-pass
+        /// reader reads what the general reader reads, or leaves it to it.
+        #[test]
+        fn the_one_pass_attribute_reader_agrees_with_the_general_one(
+            kv in key_value(),
+            mut seed in 1..u64::MAX,
+            edits in edits(),
+        ) {
+            let bytes = kv.encode_to_vec();
+            prop_assert!(usual(&bytes).is_ok(), "{:?}", usual(&bytes));
+            let reencoded = reencode(&bytes, Ty::KeyValue, &mut seed);
+            prop_assert!(usual(&reencoded).is_ok(), "{:?}", usual(&reencoded));
+            let mut damaged = bytes;
+            damage(&mut damaged, edits);
+            prop_assert!(usual(&damaged).is_ok(), "{:?}", usual(&damaged));
+        }
+    }
+
+    fn encoded(key: &str, value: Option<Value>) -> Vec<u8> {
+        KeyValue {
+            key: key.into(),
+            value: value.map(|v| AnyValue { value: Some(v) }),
+            ..KeyValue::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_usual_attributes_are_read_in_one_pass() {
+        let long = "k".repeat(127);
+        for (bytes, expected) in [
+            (
+                encoded("http.method", Some(Value::StringValue("GET".into()))),
+                Val::Str(run_from(17, 20)),
+            ),
+            (
+                encoded("ok", Some(Value::BoolValue(false))),
+                Val::Bool(false),
+            ),
+            (encoded("n", Some(Value::IntValue(-1))), Val::Int(-1)),
+            (encoded("n", Some(Value::IntValue(300))), Val::Int(300)),
+            (
+                encoded("f", Some(Value::DoubleValue(0.5))),
+                Val::Double(0.5),
+            ),
+            (
+                encoded("b", Some(Value::BytesValue(vec![0xff]))),
+                Val::Bytes(run_from(7, 8)),
+            ),
+            (encoded("none", None), Val::Empty),
+            (encoded(&long, None), Val::Empty),
+        ] {
+            let attr = usual(&bytes).expect("agrees").expect("one pass");
+            assert_eq!(format!("{:?}", attr.value), format!("{expected:?}"));
+            assert_eq!(attr.key.start, 2);
+        }
+    }
+
+    #[test]
+    fn other_encodings_are_left_to_the_general_reader() {
+        let long = "k".repeat(128);
+        let mut bad_key = encoded("ab", Some(Value::IntValue(1)));
+        bad_key[2] = 0xff;
+        let mut trailing_int = encoded("n", Some(Value::IntValue(1)));
+        trailing_int.extend_from_slice(&[0x08, 0x01]);
+        let short_double = vec![0x0a, 1, b'f', 0x12, 8, 0x21, 0, 0, 0, 0, 0, 0, 0];
+        let mut bad_text = encoded("s", Some(Value::StringValue("é".into())));
+        *bad_text.last_mut().expect("bytes") = b'A';
+        for (case, bytes) in [
+            ("two-byte key length", encoded(&long, None)),
+            (
+                "two-byte value length",
+                encoded("s", Some(Value::StringValue("v".repeat(200)))),
+            ),
+            ("no key", encoded("", Some(Value::BoolValue(true)))),
+            ("a key not UTF-8", bad_key),
+            ("a field after the value", trailing_int),
+            ("a double cut short", short_double),
+            ("a string cut inside a character", bad_text),
+            (
+                "a nested value",
+                encoded(
+                    "a",
+                    Some(Value::ArrayValue(
+                        opentelemetry_proto::tonic::common::v1::ArrayValue { values: vec![] },
+                    )),
+                ),
+            ),
+        ] {
+            assert_eq!(usual(&bytes).map(|a| a.is_some()), Ok(false), "{case}");
+        }
+    }
 }
