@@ -136,24 +136,69 @@ static ESCAPES: [u8; 256] = {
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
+/// Eight spaces: padding that never needs escaping.
+const SPACES: u64 = LO * 0x20;
 
-/// True when any of the 8 bytes may need escaping: a control character,
-/// `"`, `\`, `<`, `>`, `&`, or a non-ASCII byte (looked at byte by byte for
-/// U+2028/U+2029). Exact "none" answers let plain ASCII text skip 8 bytes
-/// per step.
+/// The high bit of a byte's lane is set where the byte of `v` is zero. Exact
+/// for the lowest such byte; a lane above a zero may be flagged falsely (the
+/// borrow), so a caller acts on the lowest flag only.
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Lanes (high bits) of the ASCII bytes that must be escaped: control
+/// characters, `"`, `\`, `<`, `>`, `&`. Exact for the lowest flagged lane.
+#[inline]
+fn ascii_escapes(w: u64) -> u64 {
+    let below_space = w.wrapping_sub(SPACES) & !w & HI;
+    below_space
+        | zero_bytes(w ^ (LO * u64::from(b'"')))
+        | zero_bytes(w ^ (LO * u64::from(b'\\')))
+        | zero_bytes(w ^ (LO * u64::from(b'<')))
+        | zero_bytes(w ^ (LO * u64::from(b'>')))
+        | zero_bytes(w ^ (LO * u64::from(b'&')))
+}
+
+/// True when any of the 8 bytes may need escaping: one of
+/// [`ascii_escapes`], or a non-ASCII byte (which may start U+2028/U+2029).
+/// Exact "none" answers let plain ASCII text skip 8 bytes per step.
 #[inline]
 fn word_needs_care(w: u64) -> bool {
-    #[inline]
-    fn has_zero(v: u64) -> u64 {
-        v.wrapping_sub(LO) & !v & HI
-    }
-    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    let specials = has_zero(w ^ (LO * u64::from(b'"')))
-        | has_zero(w ^ (LO * u64::from(b'\\')))
-        | has_zero(w ^ (LO * u64::from(b'<')))
-        | has_zero(w ^ (LO * u64::from(b'>')))
-        | has_zero(w ^ (LO * u64::from(b'&')));
-    (below_space | specials | (w & HI)) != 0
+    (ascii_escapes(w) | (w & HI)) != 0
+}
+
+#[inline]
+fn load_word(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The bytes of a string shorter than 8 as a little-endian word, padded
+/// with spaces. Two overlapping loads instead of a byte loop or a
+/// variable-length copy (a `memcpy` call and a store-forwarding stall).
+#[inline]
+fn load_short(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    let word = match len {
+        0 => 0,
+        1..=3 => {
+            u64::from(bytes[0])
+                | u64::from(bytes[len / 2]) << (8 * (len / 2))
+                | u64::from(bytes[len - 1]) << (8 * (len - 1))
+        }
+        _ => {
+            let mut head = [0u8; 4];
+            head.copy_from_slice(&bytes[..4]);
+            let mut tail = [0u8; 4];
+            tail.copy_from_slice(&bytes[len - 4..len]);
+            u64::from(u32::from_le_bytes(head))
+                | u64::from(u32::from_le_bytes(tail)) << (8 * (len - 4))
+        }
+    };
+    let written = (1u64 << (8 * len)) - 1; // the lanes of `bytes`
+    word | (SPACES & !written)
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
@@ -163,105 +208,99 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends UTF-8 `bytes` as a JSON string literal, quotes included.
+///
+/// Nearly every key and value on the wire is plain ASCII with nothing to
+/// escape: one pass checks it 8 bytes at a time and stores each checked word
+/// as it goes (a fixed-size store, no `memcpy` call), and hands over to
+/// [`push_escaped`] at the first word that needs a closer look.
 #[inline]
 pub(crate) fn push_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    // Nearly every key and value on the wire is plain ASCII with nothing to
-    // escape: check 8 bytes at a time and copy it in one go.
-    if !needs_escaping(bytes) {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
+    let len = bytes.len();
+    // Room for the quotes and the last word's overshoot (truncated below).
+    out.reserve(len + 10);
+    out.push(b'"');
+    if len < 8 {
+        let word = load_short(bytes);
+        if word_needs_care(word) {
+            return push_escaped(out, bytes, 0);
+        }
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(out.len() - (8 - len));
         out.push(b'"');
         return;
     }
-    push_json_bytes_escaped(out, bytes);
-}
-
-/// False only when no byte of `bytes` needs escaping (and all are ASCII).
-#[inline]
-fn needs_escaping(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if word_needs_care(u64::from_le_bytes(word)) {
-            return true;
+    let mut at = 0;
+    while at + 8 <= len {
+        let word = load_word(bytes, at);
+        if word_needs_care(word) {
+            return push_escaped(out, bytes, at);
         }
+        out.extend_from_slice(&word.to_le_bytes());
+        at += 8;
     }
-    let rest = chunks.remainder();
-    if rest.is_empty() {
-        return false;
+    if at < len {
+        // The last 8 bytes, overlapping some already written: write them
+        // again over the same place.
+        let word = load_word(bytes, len - 8);
+        if word_needs_care(word) {
+            return push_escaped(out, bytes, at);
+        }
+        out.truncate(out.len() - (8 - (len - at)));
+        out.extend_from_slice(&word.to_le_bytes());
     }
-    if bytes.len() >= 8 {
-        // Re-read the last 8 bytes (overlapping checked ones is harmless):
-        // cheaper than assembling a partial word.
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[bytes.len() - 8..]);
-        return word_needs_care(u64::from_le_bytes(word));
-    }
-    // A short string: pad with spaces, which never need escaping. Built
-    // byte by byte because a variable-length copy into the word would be a
-    // `memcpy` call followed by a store-forwarding stall.
-    let mut word = u64::from_le_bytes([b' '; 8]);
-    for (i, &b) in rest.iter().enumerate() {
-        let shift = 8 * i;
-        word = (word & !(0xff << shift)) | (u64::from(b) << shift);
-    }
-    word_needs_care(word)
+    out.push(b'"');
 }
 
-/// The general path: escapes, non-ASCII text.
+/// The rest of a JSON string from `bytes[from..]` on (what is before is
+/// written already), with escapes or non-ASCII text, and the closing quote.
+/// Words with nothing to escape are skipped 8 bytes at a time, non-ASCII
+/// ones included; in others it jumps to the first byte that is an escape or
+/// may start U+2028/U+2029.
 #[inline(never)]
-fn push_json_bytes_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], from: usize) {
     let len = bytes.len();
-    let mut start = 0; // first byte not yet copied
-    let mut i = 0;
+    let mut start = from; // first byte not yet copied
+    let mut i = from;
     while i < len {
         if i + 8 <= len {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[i..i + 8]);
-            if !word_needs_care(u64::from_le_bytes(word)) {
+            let word = load_word(bytes, i);
+            let care = ascii_escapes(word) | zero_bytes(word ^ (LO * 0xe2));
+            if care == 0 {
                 i += 8;
                 continue;
             }
+            i += (care.trailing_zeros() / 8) as usize;
         }
-        // Something in the next (up to) 8 bytes: go byte by byte over them.
-        let end = (i + 8).min(len);
-        while i < end {
-            let b = bytes[i];
-            match ESCAPES[usize::from(b)] {
-                ESC_NONE => i += 1,
-                ESC_E2 => {
-                    if bytes.get(i + 1) == Some(&0x80)
-                        && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9))
-                    {
-                        out.extend_from_slice(&bytes[start..i]);
-                        out.extend_from_slice(if bytes[i + 2] == 0xa8 {
-                            b"\\u2028"
-                        } else {
-                            b"\\u2029"
-                        });
-                        i += 3;
-                        start = i;
+        let b = bytes[i];
+        match ESCAPES[usize::from(b)] {
+            ESC_NONE => i += 1,
+            ESC_E2 => {
+                if bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9))
+                {
+                    out.extend_from_slice(&bytes[start..i]);
+                    out.extend_from_slice(if bytes[i + 2] == 0xa8 {
+                        b"\\u2028"
                     } else {
-                        i += 1;
-                    }
-                }
-                ESC_UNICODE => {
-                    out.extend_from_slice(&bytes[start..i]);
-                    out.extend_from_slice(b"\\u00");
-                    push_hex(out, &[b]);
-                    i += 1;
+                        b"\\u2029"
+                    });
+                    i += 3;
                     start = i;
-                }
-                short => {
-                    out.extend_from_slice(&bytes[start..i]);
-                    out.extend_from_slice(&[b'\\', short]);
+                } else {
                     i += 1;
-                    start = i;
                 }
+            }
+            ESC_UNICODE => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(b"\\u00");
+                push_hex(out, &[b]);
+                i += 1;
+                start = i;
+            }
+            short => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(&[b'\\', short]);
+                i += 1;
+                start = i;
             }
         }
     }
@@ -371,9 +410,9 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
     let mut digits = [0u8; 10];
     let exp = match ten_digits(abs) {
         Some((mut value, exp)) => {
-            for digit in digits.iter_mut().rev() {
-                *digit = b'0' + (value % 10) as u8;
-                value /= 10;
+            for pair in digits.rchunks_exact_mut(2) {
+                pair.copy_from_slice(&DEC_PAIRS[(value % 100) as usize]);
+                value /= 100;
             }
             exp
         }
@@ -447,6 +486,25 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
 
 const TEN_DIGITS: u128 = 10_000_000_000;
 
+/// Every power of ten that fits in 128 bits: a lookup instead of
+/// `checked_pow`'s loop of 128-bit multiplies.
+static POW10: [u128; 39] = {
+    let mut table = [1u128; 39];
+    let mut i = 1;
+    while i < 39 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// `floor(log10(2^e))` for |e| ≤ 1650, by a multiply and shift (78913 /
+/// 2^18 is log10(2) to 7 digits, close enough over that range).
+#[inline]
+fn floor_log10_pow2(e: i32) -> i32 {
+    (e * 78_913) >> 18
+}
+
 /// `abs` (finite, above zero) rounded to 10 significant digits, ties to
 /// even on its exact binary value, as `{:.9e}` rounds it: the digits as a
 /// number in [10^9, 10^10) and the decimal exponent of the first. Exact
@@ -462,15 +520,16 @@ fn ten_digits(abs: f64) -> Option<(u64, i32)> {
     }
     // abs = mantissa * 2^exp2, exactly.
     let (mantissa, exp2) = (fraction | 1 << 52, biased - 1075);
-    // A guess at the exponent of the first digit, off by one at most near
-    // powers of ten; the digit count corrects it.
-    let mut exp10 = abs.log10().floor() as i32;
+    // abs is in [2^(exp2 + 52), 2^(exp2 + 53)), so the exponent of its first
+    // digit is this or one less; the digit count tells which. (Guessing
+    // high keeps 10^-exponent within 128 bits for the smallest values.)
+    let mut exp10 = floor_log10_pow2(exp2 + 53);
     for _ in 0..3 {
         let (whole, up) = divide_rounding(mantissa, exp2, exp10 - 9)?;
-        if whole >= TEN_DIGITS {
-            exp10 += 1;
-        } else if whole < TEN_DIGITS / 10 {
+        if whole < TEN_DIGITS / 10 {
             exp10 -= 1;
+        } else if whole >= TEN_DIGITS {
+            exp10 += 1; // not reached while the guess holds; kept for safety
         } else {
             let rounded = whole + u128::from(up);
             return Some(if rounded == TEN_DIGITS {
@@ -485,12 +544,13 @@ fn ten_digits(abs: f64) -> Option<(u64, i32)> {
 
 /// mantissa * 2^exp2 / 10^scale: its whole part, and whether rounding it
 /// half to even goes up; `None` when a term does not fit in 128 bits.
+#[inline]
 fn divide_rounding(mantissa: u64, exp2: i32, scale: i32) -> Option<(u128, bool)> {
     // numerator = mantissa * 2^max(exp2, 0) * 10^max(-scale, 0)
     // denominator = 2^max(-exp2, 0) * 10^max(scale, 0)
     let mut numerator = u128::from(mantissa);
     if scale < 0 {
-        numerator = numerator.checked_mul(10u128.checked_pow(scale.unsigned_abs())?)?;
+        numerator = numerator.checked_mul(*POW10.get(scale.unsigned_abs() as usize)?)?;
     }
     if exp2 > 0 {
         let shift = exp2.unsigned_abs();
@@ -512,14 +572,24 @@ fn divide_rounding(mantissa: u64, exp2: i32, scale: i32) -> Option<(u128, bool)>
         let half = 1u128 << (shift - 1);
         (numerator >> shift, numerator & ((half << 1) - 1), half)
     } else {
-        let power = 10u128.checked_pow(scale.unsigned_abs())?;
+        let power = *POW10.get(scale.unsigned_abs() as usize)?;
         if shift >= power.leading_zeros() {
             return None; // the denominator, doubled below, would not fit
         }
         let denominator = power << shift;
-        let (whole, remainder) = (numerator / denominator, numerator % denominator);
         // Twice the remainder against the divisor: no odd bit lost.
-        (whole, remainder * 2, denominator)
+        match (u64::try_from(numerator), u64::try_from(denominator)) {
+            // The common case (below 2^64): one 64-bit division instead of
+            // a call to the 128-bit one.
+            (Ok(n), Ok(d)) if d < 1 << 63 => {
+                let (whole, remainder) = (n / d, n % d);
+                (u128::from(whole), u128::from(remainder * 2), u128::from(d))
+            }
+            _ => {
+                let (whole, remainder) = (numerator / denominator, numerator % denominator);
+                (whole, remainder * 2, denominator)
+            }
+        }
     };
     let up = remainder > half || (remainder == half && whole & 1 == 1);
     Some((whole, up))
@@ -605,6 +675,99 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Go `encoding/json`'s escaping (HTML-safe, as `json.Marshal` writes),
+    /// char by char: the specification the word-at-a-time code must meet.
+    fn go_quoted(text: &str) -> String {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{0}'..='\u{1f}' | '<' | '>' | '&' => {
+                    out.push_str(&format!("\\u{:04x}", u32::from(c)))
+                }
+                '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    /// [`push_json_str`] after a prefix, which must stay as it was.
+    fn quoted(text: &str) -> String {
+        let mut out = b"prefix:".to_vec();
+        push_json_str(&mut out, text);
+        let out = String::from_utf8(out).expect("utf-8");
+        out.strip_prefix("prefix:").expect("prefix kept").to_owned()
+    }
+
+    /// Every ASCII character and a sample of every UTF-8 length (U+2028 /
+    /// U+2029 and their neighbours sharing the 0xE2 lead byte included), at
+    /// every position of strings of every length around the 8-byte words:
+    /// the short path, whole words, the overlapping last word.
+    #[test]
+    fn escapes_every_character_class_at_every_position() {
+        let mut specials: Vec<char> = (0u8..0x80).map(char::from).collect();
+        specials.extend([
+            'é',
+            '\u{7ff}',
+            '\u{800}',
+            '日',
+            '\u{2027}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202a}',
+            '€',
+            '\u{e2}',
+            '\u{fffd}',
+            '🎉',
+            '\u{10ffff}',
+        ]);
+        for len in 0..=26 {
+            for pos in 0..len {
+                for &c in &specials {
+                    let text: String = (0..len)
+                        .map(|i| {
+                            if i == pos {
+                                c
+                            } else {
+                                (b'a' + i as u8 % 26) as char
+                            }
+                        })
+                        .collect();
+                    assert_eq!(quoted(&text), go_quoted(&text), "{text:?}");
+                }
+            }
+            let plain: String = (0..len).map(|i| (b'A' + i as u8 % 26) as char).collect();
+            assert_eq!(quoted(&plain), go_quoted(&plain));
+        }
+        // Two escapes in one word, an escape right after U+2028, runs of
+        // non-ASCII text longer than a word.
+        for text in [
+            "a<b>c&d\"e\\f\n",
+            "\u{2028}<\u{2029}&",
+            "日本語のテキスト<です>",
+            "ééééééééééééé\"",
+            "\u{e2}\u{80}\u{2028}",
+        ] {
+            assert_eq!(quoted(text), go_quoted(text), "{text:?}");
+        }
+    }
+
+    fn text_with_escapes() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            4 => proptest::char::range('a', 'z'),
+            1 => proptest::char::range('\u{0}', '\u{7f}'),
+            1 => prop::sample::select(vec!['<', '>', '&', '"', '\\', '\u{2028}', '\u{2029}', '\u{2027}', '€', 'é', '🎉']),
+            1 => any::<char>(),
+        ];
+        proptest::collection::vec(c, 0..80).prop_map(|chars| chars.into_iter().collect())
+    }
+
     /// `{:.9e}` of `abs` as [`ten_digits`] gives it, or `None`.
     fn via_ten_digits(abs: f64) -> Option<String> {
         let (digits, exp) = ten_digits(abs)?;
@@ -631,6 +794,23 @@ mod tests {
         }
 
         #[test]
+        fn json_strings_are_escaped_as_go_escapes_them(text in text_with_escapes()) {
+            prop_assert_eq!(quoted(&text), go_quoted(&text));
+        }
+
+        #[test]
+        fn json_strings_of_any_text_are_escaped_as_go_escapes_them(text in any::<String>()) {
+            prop_assert_eq!(quoted(&text), go_quoted(&text));
+        }
+
+        /// The magnitudes that divide: 10^10 and above, in 64 bits below
+        /// 2^63 and in 128 bits above.
+        #[test]
+        fn ten_digits_of_large_values(v in 1e9..1e25f64) {
+            agrees_with_rust(v)?;
+        }
+
+        #[test]
         fn ten_digits_of_everyday_values(v in 0.0..1e6f64, scale in -12..22i32) {
             if v > 0.0 {
                 agrees_with_rust(v * 10f64.powi(scale))?;
@@ -645,6 +825,14 @@ mod tests {
             if v < 1 << 53 {
                 agrees_with_rust(v as f64)?;
             }
+        }
+    }
+
+    #[test]
+    fn floor_log10_pow2_is_exact_for_every_binary_exponent() {
+        for e in -1100..=1100 {
+            let exact = (f64::from(e) * std::f64::consts::LOG10_2).floor() as i32;
+            assert_eq!(floor_log10_pow2(e), exact, "2^{e}");
         }
     }
 
@@ -664,6 +852,34 @@ mod tests {
             1e37,
         ] {
             assert!(via_ten_digits(v).is_some(), "{v:e}");
+        }
+        // Just below a rounding to the next power of ten, and powers of two
+        // around where the division leaves 64 bits.
+        for exp in -12..38 {
+            let scale = 10f64.powi(exp);
+            for v in [
+                9.9999999995 * scale,
+                9.999999999499999 * scale,
+                1.0000000005 * scale,
+            ] {
+                for v in [
+                    v,
+                    f64::from_bits(v.to_bits() - 1),
+                    f64::from_bits(v.to_bits() + 1),
+                ] {
+                    assert_eq!(via_ten_digits(v), Some(format!("{v:.9e}")), "{v:e}");
+                }
+            }
+        }
+        for e in 30..=126 {
+            let v = 2f64.powi(e);
+            for v in [
+                v,
+                f64::from_bits(v.to_bits() - 1),
+                f64::from_bits(v.to_bits() + 1),
+            ] {
+                assert_eq!(via_ten_digits(v), Some(format!("{v:.9e}")), "2^{e}");
+            }
         }
         // Powers of ten, where the exponent guess is most often off.
         for exp in -12..38 {
