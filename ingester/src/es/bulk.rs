@@ -11,7 +11,6 @@
 //! - document `_id`s are deterministic, so a replay overwrites instead of
 //!   duplicating.
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +23,7 @@ use ferrotrace_format::jaeger::{
     index, service_doc, SpanDoc, SpanDocWriter, TagsAsFields, WireDocWriter,
 };
 use ferrotrace_format::otlp::SpanView;
+use foldhash::{HashSet, HashSetExt};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;

@@ -29,11 +29,12 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrotrace_format::otlp::{AnyValueView, KeyValueView, SpanView};
+use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram, Label};
 
 use super::{duration_seconds, failed, label_value, labels, overflow_labels};
@@ -283,7 +284,7 @@ pub struct ServiceGraph {
 impl ServiceGraph {
     pub fn new(options: ServiceGraphOptions) -> Self {
         let mut nodes = Nodes {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             names: Vec::new(),
             // A node is in at least one label set; one more for `user`.
             max: options.max_label_sets.saturating_add(1),
@@ -292,13 +293,13 @@ impl ServiceGraph {
         Self {
             wait: options.wait,
             max_items: options.max_items,
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
             deadlines: VecDeque::new(),
             next_seq: 0,
             user,
             graph: GraphSeries {
                 nodes,
-                series: HashMap::new(),
+                series: HashMap::default(),
                 max_label_sets: options.max_label_sets,
                 overflow: EdgeSeries::default(),
                 overflowed: metrics::counter!(m::METRICS_GEN_OVERFLOW, "processor" => "service_graph"),

@@ -21,9 +21,8 @@
 //! `ferrotrace_ingester_metrics_generator_overflow_total`. Label sets already
 //! seen keep counting.
 
-use std::collections::HashMap;
-
 use ferrotrace_format::otlp::SpanView;
+use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram};
 
 use super::{duration_nanos, label_value, labels, overflow_labels};
@@ -133,7 +132,7 @@ pub struct SpanMetrics {
 impl SpanMetrics {
     pub fn new(options: SpanMetricsOptions) -> Self {
         Self {
-            services: HashMap::new(),
+            services: HashMap::default(),
             label_sets: 0,
             max_label_sets: options.max_label_sets,
             names: options.names,
@@ -146,10 +145,23 @@ impl SpanMetrics {
     /// Counts one span, whose resource's `service.name` is `service`
     /// (already cut to the label length; empty when absent).
     pub fn observe(&mut self, service: &str, span: &SpanView<'_>) {
+        let slot = slot(span);
+        let name = label_value(span.name());
+        let nanos = duration_nanos(span);
+        // The common case, a label set already seen: one lookup per level.
+        let seen = self
+            .services
+            .get(service)
+            .and_then(|ops| ops.get(name))
+            .and_then(|series| series.iter().find(|(s, _)| *s == slot));
+        if let Some((_, series)) = seen {
+            series.record(nanos);
+            return;
+        }
         // A service gets its map only together with its first label set, so
         // the map holds no more services than label sets.
         if self.label_sets < self.max_label_sets && !self.services.contains_key(service) {
-            self.services.insert(service.into(), Operations::new());
+            self.services.insert(service.into(), Operations::default());
         }
         let Self {
             services,
@@ -161,17 +173,6 @@ impl SpanMetrics {
             label_sets_gauge,
         } = self;
         let operations = services.get_mut(service);
-        let slot = slot(span);
-        let name = label_value(span.name());
-        let nanos = duration_nanos(span);
-        let seen = operations
-            .as_deref()
-            .and_then(|ops| ops.get(name))
-            .and_then(|series| series.iter().find(|(s, _)| *s == slot));
-        if let Some((_, series)) = seen {
-            series.record(nanos);
-            return;
-        }
         let Some(ops) = operations.filter(|_| *label_sets < *max_label_sets) else {
             overflowed.increment(1);
             overflow
