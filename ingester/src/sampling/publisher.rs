@@ -57,9 +57,6 @@ impl Publisher {
         let record = FutureRecord::to(&self.topic)
             .key(PROBABILITIES_KEY)
             .payload(&value);
-        self.producer
-            .send(record, SEND_TIMEOUT)
-            .await
-            .map(|_| ())
+        self.producer.send(record, SEND_TIMEOUT).await.map(|_| ())
     }
 }
