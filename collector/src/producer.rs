@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::kafka_client::{self, KafkaLogs, LogContext, TopicProblem};
+use ferrotrace_common::kafka_producer::KafkaProducer;
 use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_format::otlp::Split;
 use futures::future::join_all;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::FutureRecord;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::metrics as m;
@@ -170,7 +171,7 @@ pub fn client_config(options: &ProducerOptions) -> Result<ClientConfig, KafkaErr
 }
 
 pub struct Producer {
-    inner: FutureProducer<LogContext>,
+    inner: KafkaProducer,
     topic: String,
     budget: Budget,
     produce_timeout: Duration,
@@ -179,9 +180,11 @@ pub struct Producer {
 impl Producer {
     /// Creates the producer; user properties override ferrotrace's defaults.
     pub fn new(options: &ProducerOptions) -> Result<Self, KafkaError> {
-        let inner = client_config(options)?
-            .create_with_context(LogContext(KafkaLogs::new("producer")))
-            .map_err(kafka_security::redact_error)?;
+        let inner = KafkaProducer::new(
+            &client_config(options)?,
+            LogContext(KafkaLogs::new("producer")),
+        )
+        .map_err(kafka_security::redact_error)?;
         Ok(Self {
             inner,
             topic: options.topic.clone(),

@@ -191,7 +191,7 @@ pub fn side_producer(
     message_timeout: Duration,
     security: &crate::kafka_security::KafkaSecurity,
     extra: &[(String, String)],
-) -> Result<rdkafka::producer::FutureProducer<LogContext>, KafkaError> {
+) -> Result<crate::kafka_producer::KafkaProducer, KafkaError> {
     let mut config = rdkafka::config::ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -207,8 +207,7 @@ pub fn side_producer(
     for (key, value) in extra {
         config.set(key, value);
     }
-    config
-        .create_with_context(LogContext(KafkaLogs::new(label)))
+    crate::kafka_producer::KafkaProducer::new(&config, LogContext(KafkaLogs::new(label)))
         .map_err(crate::kafka_security::redact_error)
 }
 

@@ -13,6 +13,8 @@ pub mod es_scroll;
 #[cfg(feature = "kafka")]
 pub mod kafka_client;
 #[cfg(feature = "kafka")]
+pub mod kafka_producer;
+#[cfg(feature = "kafka")]
 pub mod kafka_security;
 pub mod log_limit;
 pub mod shutdown;

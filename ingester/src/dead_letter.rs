@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use ferrotrace_common::kafka_client::{side_producer, LogContext, Problem};
+use ferrotrace_common::kafka_client::{side_producer, Problem};
+use ferrotrace_common::kafka_producer::KafkaProducer;
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_common::log_limit::LogLimiter;
 use ferrotrace_format::hex;
@@ -29,7 +30,7 @@ use ferrotrace_format::jaeger::writer;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics as m;
@@ -51,7 +52,7 @@ pub struct DeadLetter {
 /// A producer for the dead-letter topic.
 #[derive(Clone)]
 pub struct DeadLetters {
-    producer: FutureProducer<LogContext>,
+    producer: KafkaProducer,
     topic: String,
     /// Failed sends, over every message waiting for the topic.
     retry_log: Arc<LogLimiter>,
@@ -106,7 +107,6 @@ impl DeadLetters {
                 .send(record, Duration::from_secs(30))
                 .await
                 .map(|_| ())
-                .map_err(|(error, _)| error)
         };
         let retry = attempt
             .retry(

@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
-use ferrotrace_common::kafka_client::{side_producer, LogContext};
+use ferrotrace_common::kafka_client::side_producer;
+use ferrotrace_common::kafka_producer::KafkaProducer;
 use ferrotrace_common::kafka_security::KafkaSecurity;
 use ferrotrace_format::jaeger::sampling_store::{
     encode_probabilities, ProbabilitiesDoc, PROBABILITIES_KEY,
 };
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 /// How long one publication may wait for the broker; the next calculation
 /// publishes again anyway.
@@ -20,7 +21,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A producer for the sampling topic.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer<LogContext>,
+    producer: KafkaProducer,
     topic: String,
 }
 
@@ -56,10 +57,6 @@ impl Publisher {
         let record = FutureRecord::to(&self.topic)
             .key(PROBABILITIES_KEY)
             .payload(&value);
-        self.producer
-            .send(record, SEND_TIMEOUT)
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| error)
+        self.producer.send(record, SEND_TIMEOUT).await.map(|_| ())
     }
 }
