@@ -20,6 +20,7 @@ use ferrotrace_loadtest::generator::{self, Shape};
 use ferrotrace_testkit::{parse_metrics, sample, unique_name, Tansu};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use support::{start_collector, topic_keys, unread_metrics};
 
 /// Each client task sends for this long: a little over three ages.
@@ -64,16 +65,7 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
     let addr = collector.grpc;
     let channel = tonic::transport::Endpoint::from_shared(collector.grpc_url())
         .expect("endpoint")
-        .connect_with_connector({
-            let connects = connects.clone();
-            tower::service_fn(move |_: http::Uri| {
-                connects.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let stream = tokio::net::TcpStream::connect(addr).await?;
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-                }
-            })
-        })
+        .connect_with_connector(counting_connector(addr, connects.clone()))
         .await
         .expect("connects");
 
@@ -88,13 +80,6 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
             while started.elapsed() < SENDING {
                 let request =
                     generator::request(&mut rng, 2, Shape::default(), 1_795_651_200_000_000_000);
-                let trace_ids: Vec<Vec<u8>> = request
-                    .resource_spans
-                    .iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .flat_map(|s| &s.spans)
-                    .map(|s| s.trace_id.clone())
-                    .collect();
                 // As OTLP exporters do: retry CANCELLED and UNAVAILABLE. A
                 // tonic client hands a call to a connection that is closing
                 // and gets CANCELLED; grpc-go retries such calls by itself.
@@ -110,7 +95,7 @@ async fn grpc_clients_reconnect_at_the_max_connection_age_and_lose_nothing() {
                         ),
                     }
                 }
-                sent.extend(trace_ids);
+                sent.extend(trace_ids(&request));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             (sent, retries)
@@ -226,16 +211,7 @@ async fn http1_clients_are_told_to_reconnect_at_the_max_connection_age_and_no_re
     // A keep-alive pool whose connector counts the TCP connections it opens.
     let connects = Arc::new(AtomicUsize::new(0));
     let addr = collector.http;
-    let connector = {
-        let connects = connects.clone();
-        tower::service_fn(move |_: http::Uri| {
-            connects.fetch_add(1, Ordering::SeqCst);
-            Box::pin(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            })
-        })
-    };
+    let connector = counting_connector(addr, connects.clone());
     let client: Client<_, Full<Bytes>> =
         Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
     let url = format!("{}/v1/traces", collector.http_url());
@@ -270,14 +246,7 @@ async fn http1_clients_are_told_to_reconnect_at_the_max_connection_age_and_no_re
                     .expect("body")
                     .to_bytes();
                 assert_eq!(status, 200, "task {task}: {body:?}");
-                sent.extend(
-                    request
-                        .resource_spans
-                        .iter()
-                        .flat_map(|r| &r.scope_spans)
-                        .flat_map(|s| &s.spans)
-                        .map(|s| s.trace_id.clone()),
-                );
+                sent.extend(trace_ids(&request));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             sent
@@ -320,6 +289,37 @@ async fn http1_clients_are_told_to_reconnect_at_the_max_connection_age_and_no_re
 /// reached the server, so it is safe to send again. gRPC-Go and gRPC-Java
 /// retry these by themselves; tonic reports them as `CANCELLED`,
 /// `UNAVAILABLE`, or `INTERNAL` carrying the server's `GoAway(NO_ERROR)`.
+/// A TCP connection as hyper and tonic take it, and one being opened.
+type Io = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
+type Connecting = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Io>> + Send>>;
+
+/// A connector to `addr` that counts, in `connects`, the TCP connections
+/// it opens: for tonic's `Endpoint` and hyper's pooling client alike.
+fn counting_connector(
+    addr: std::net::SocketAddr,
+    connects: Arc<AtomicUsize>,
+) -> impl tower::Service<http::Uri, Response = Io, Error = std::io::Error, Future = Connecting> + Clone
+{
+    tower::service_fn(move |_: http::Uri| -> Connecting {
+        connects.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    })
+}
+
+/// The trace IDs of every span in `request`.
+fn trace_ids(request: &ExportTraceServiceRequest) -> Vec<Vec<u8>> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.trace_id.clone())
+        .collect()
+}
+
 fn refused_by_closing(status: &tonic::Status) -> bool {
     match status.code() {
         tonic::Code::Cancelled | tonic::Code::Unavailable => true,
