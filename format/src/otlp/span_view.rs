@@ -452,6 +452,53 @@ impl<'a> Iterator for Attributes<'a> {
 
 impl ExactSizeIterator for Attributes<'_> {}
 
+impl<'a> Attributes<'a> {
+    /// The same attributes with their keys as bytes and their values read
+    /// only when asked: for a scan that looks for a few keys among many,
+    /// which then converts (and checks as UTF-8) nothing it skips.
+    pub fn raw(self) -> RawAttributes<'a> {
+        RawAttributes(self)
+    }
+}
+
+/// [`Attributes::raw`]: the attributes as [`RawKeyValue`]s.
+#[derive(Clone)]
+pub struct RawAttributes<'a>(Attributes<'a>);
+
+impl<'a> Iterator for RawAttributes<'a> {
+    type Item = RawKeyValue<'a>;
+
+    fn next(&mut self) -> Option<RawKeyValue<'a>> {
+        let message = self.0.message;
+        self.0.attrs.next().map(|attr| RawKeyValue { message, attr })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RawAttributes<'_> {}
+
+/// One attribute of [`Attributes::raw`].
+#[derive(Clone, Copy)]
+pub struct RawKeyValue<'a> {
+    message: &'a [u8],
+    attr: &'a Attr,
+}
+
+impl<'a> RawKeyValue<'a> {
+    /// The key's bytes as sent.
+    pub fn key(&self) -> &'a [u8] {
+        self.attr.key.of(self.message)
+    }
+
+    /// The value, as [`KeyValueView::value`] gives it.
+    pub fn value(&self) -> AnyValueView<'a> {
+        AnyValueView::of(self.message, self.attr.value)
+    }
+}
+
 /// Walks encoded requests and hands out their spans' views; keep one and
 /// reuse it, so its arenas are allocated once.
 #[derive(Debug, Default)]
@@ -563,9 +610,15 @@ mod tests {
     fn views_match_decode(message: &[u8]) -> Result<(), String> {
         let decoded = ExportTraceServiceRequest::decode(message);
         let mut views = Vec::new();
+        let mut raw_agrees = true;
         let walked = for_each_span(message, |view| {
             views.push(format!("{view:?}"));
+            raw_agrees &= raw_agrees_with(view.attributes())
+                && raw_agrees_with(view.resource_attributes());
         });
+        if !raw_agrees {
+            return Err("Attributes::raw differs from Attributes".into());
+        }
         match (decoded, walked) {
             (Err(expected), Err(got)) if expected == got => Ok(()),
             (Ok(request), Ok(count)) => {
@@ -587,6 +640,16 @@ mod tests {
             }
             (decoded, walked) => Err(format!("prost {decoded:?}, walk {walked:?}")),
         }
+    }
+
+    /// Whether [`Attributes::raw`] gives the keys and values of `attributes`.
+    fn raw_agrees_with(attributes: Attributes<'_>) -> bool {
+        // Values compared as Debug text: NaN is not equal to itself.
+        let raw = attributes
+            .clone()
+            .raw()
+            .map(|kv| (kv.key(), format!("{:?}", kv.value())));
+        raw.eq(attributes.map(|kv| (kv.key.as_bytes(), format!("{:?}", kv.value))))
     }
 
     proptest! {

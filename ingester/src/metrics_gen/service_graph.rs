@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrotrace_format::otlp::{AnyValueView, KeyValueView, SpanView};
+use ferrotrace_format::otlp::{span_view, AnyValueView, SpanView};
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram, Label};
 
@@ -516,22 +516,27 @@ struct Attributes<'a> {
 }
 
 impl<'a> Attributes<'a> {
-    fn scan(attributes: impl Iterator<Item = KeyValueView<'a>>) -> Self {
+    /// Keys compared as bytes: only the values of the keys looked for are
+    /// read (a client span carries tens of other attributes).
+    fn scan(attributes: span_view::Attributes<'a>) -> Self {
         let mut found = Self::default();
-        for kv in attributes {
-            let slot = match kv.key {
-                "peer.service" => &mut found.peer_service,
-                "db.namespace" => &mut found.db_namespace,
-                "db.name" => &mut found.db_name,
-                "db.system" => &mut found.db_system,
-                "db.system.name" => &mut found.db_system_name,
-                "server.address" => &mut found.server_address,
-                "network.peer.address" => &mut found.network_peer_address,
-                "network.peer.port" => &mut found.network_peer_port,
+        for kv in attributes.raw() {
+            let slot = match kv.key() {
+                b"peer.service" => &mut found.peer_service,
+                b"db.namespace" => &mut found.db_namespace,
+                b"db.name" => &mut found.db_name,
+                b"db.system" => &mut found.db_system,
+                b"db.system.name" => &mut found.db_system_name,
+                b"server.address" => &mut found.server_address,
+                b"network.peer.address" => &mut found.network_peer_address,
+                b"network.peer.port" => &mut found.network_peer_port,
                 _ => continue,
             };
-            if slot.is_none() && kv.value != AnyValueView::Empty {
-                *slot = Some(kv.value);
+            if slot.is_none() {
+                let value = kv.value();
+                if value != AnyValueView::Empty {
+                    *slot = Some(value);
+                }
             }
         }
         found
