@@ -26,7 +26,11 @@
 #   ROUNDS=1 SPANS=200000 scripts/bench-ingester-floor.sh
 #   INGESTER_ARGS="--service-graph false --span-metrics false" ...   (ingester flags)
 #   BUILD=0 BIN=target/release ...                        (use the binaries in $BIN as they are)
-#   PERF_DIR=/tmp/perf ...                                (also perf record -g the ingester)
+#   BEFORE_BIN=/tmp/old [BEFORE_ARGS=...] ...             (also run the ingester in BEFORE_BIN, with
+#                                                          BEFORE_ARGS, every round: a before/after
+#                                                          pair measured in the same run)
+#   PERF_DIR=/tmp/perf ...                                (also perf record the ingester)
+#   PERF_ARGS="--call-graph dwarf,16384" ...              (perf record's stack flags; -g by default)
 #
 # Kafka is tansu with SQLite storage in /dev/shm (TANSU_DIR), for the floor
 # and the ingester alike: tansu's memory engine loses the rest of a record
@@ -43,6 +47,8 @@ BIN=${BIN:-target/release}
 BUILD=${BUILD:-1}
 LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
 INGESTER_ARGS=${INGESTER_ARGS:-}
+BEFORE_BIN=${BEFORE_BIN:-}
+BEFORE_ARGS=${BEFORE_ARGS:-}
 SPANS_PER_TRACE=10
 TRACES_PER_REQUEST=10
 BULK_DOCS=1000                   # documents per _bulk body of the bulk floor (the ingester's --es-bulk-actions default)
@@ -105,23 +111,25 @@ wait_indexed() {
   done
 }
 
-run_ferrotrace() { # round
-  local round=$1 es sink ingester t rss counts docs distinct perf_pid=
+run_ferrotrace() { # round [label bin args]: label "ferrotrace" (the binaries in BIN) or "before"
+  local round=$1 label=${2:-ferrotrace} bin=${3:-$BIN} args=${4-$INGESTER_ARGS}
+  local es sink ingester t rss counts docs distinct perf_pid=
   es=$(pick_port)
   "$LIMITS/es_sink" --listen "127.0.0.1:$es" > "$work/es_sink.log" 2>&1 &
   sink=$!; pids+=("$sink")
   wait_tcp "$es"
-  # shellcheck disable=SC2086 # INGESTER_ARGS is a list of flags
-  "$BIN/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --kafka-group "bench-$round" \
-    --es-url "http://127.0.0.1:$es" --es-num-replicas 0 --admin-listen '' $INGESTER_ARGS \
-    > "$work/ingester-$round.log" 2>&1 &
+  # shellcheck disable=SC2086 # args is a list of flags
+  "$bin/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --kafka-group "bench-$label-$round" \
+    --es-url "http://127.0.0.1:$es" --es-num-replicas 0 --admin-listen '' $args \
+    > "$work/ingester-$label-$round.log" 2>&1 &
   ingester=$!; pids+=("$ingester")
-  if [ -n "${PERF_DIR:-}" ]; then
+  if [ -n "${PERF_DIR:-}" ] && [ "$label" = ferrotrace ]; then
     mkdir -p "$PERF_DIR"
-    perf record -g -p "$ingester" -o "$PERF_DIR/ingester-$round.data" > /dev/null 2>&1 &
+    # shellcheck disable=SC2086 # PERF_ARGS is a list of flags
+    perf record ${PERF_ARGS:--g} -p "$ingester" -o "$PERF_DIR/ingester-$round.data" > /dev/null 2>&1 &
     perf_pid=$!
   fi
-  wait_indexed "$es" "$SPANS" || { tail -5 "$work/ingester-$round.log" >&2; exit 1; }
+  wait_indexed "$es" "$SPANS" || { tail -5 "$work/ingester-$label-$round.log" >&2; exit 1; }
   # From start-up (group join, templates) to the last span stored.
   t=$(ticks "$ingester"); rss=$(peak_rss_mib "$ingester")
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
@@ -129,11 +137,11 @@ run_ferrotrace() { # round
   counts=$(curl -sf "http://127.0.0.1:$es/_es_sink")
   stop "$sink"
   docs=$(json_field "$counts" span_docs); distinct=$(json_field "$counts" distinct_span_docs)
-  echo "  ferrotrace round $round: cpu ticks $t, peak RSS $rss MiB; es_sink: $docs span documents, $distinct distinct" >&2
+  echo "  $label round $round: cpu ticks $t, peak RSS $rss MiB; es_sink: $docs span documents, $distinct distinct" >&2
   if [ "$docs" != "$SPANS" ] || [ "$distinct" != "$SPANS" ]; then
     echo "es_sink saw $docs span documents ($distinct distinct) for $SPANS spans: lost or duplicated" >&2; exit 1
   fi
-  echo "ferrotrace $round $(awk -v t="$t" -v n="$SPANS" 'BEGIN {printf "%.3f", t * 10000 / n}') $rss" >> "$results"
+  echo "$label $round $(awk -v t="$t" -v n="$SPANS" 'BEGIN {printf "%.3f", t * 10000 / n}') $rss" >> "$results"
 }
 
 run_floor() { # round
@@ -153,8 +161,14 @@ run_floor() { # round
   echo "floor $round $(us_per_span "$consume") $(us_per_span "$wire") $(us_per_span "$bulk")" >> "$results"
 }
 
+run_ingesters() { # round: the ingester, and the one in BEFORE_BIN when given (alternating which goes first)
+  if [ -z "$BEFORE_BIN" ]; then run_ferrotrace "$1"
+  elif [ $(($1 % 2)) = 1 ]; then run_ferrotrace "$1" before "$BEFORE_BIN" "$BEFORE_ARGS"; run_ferrotrace "$1"
+  else run_ferrotrace "$1"; run_ferrotrace "$1" before "$BEFORE_BIN" "$BEFORE_ARGS"; fi
+}
+
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then run_floor "$round"; run_ferrotrace "$round"; else run_ferrotrace "$round"; run_floor "$round"; fi
+  if [ $((round % 2)) = 1 ]; then run_floor "$round"; run_ingesters "$round"; else run_ingesters "$round"; run_floor "$round"; fi
 done
 
 python3 - "$results" "$SPANS" <<'PY'
@@ -166,15 +180,25 @@ for line in open(sys.argv[1]):
     rounds.setdefault(int(rnd), {})[system] = [float(f) for f in figures]
 print(f"\n{spans:,} spans per round; CPU (user+sys) per span: the ingester's whole process from start-up to the last span stored,")
 print("the floor's instruments as they print it (kafka_consume: its process; json-wire: one thread; bulk_http: the client)")
-print(f"{'round':>5} {'consume':>8} {'json-wire':>9} {'bulk':>6} {'floor':>6} {'ferrotrace':>10} {'RSS MiB':>7} {'floor/ferrotrace':>16}")
-ratios, floors, ours, rss = [], [], [], []
+systems = [s for s in ("before", "ferrotrace") if any(s in r for r in rounds.values())]
+head = f"{'round':>5} {'consume':>8} {'json-wire':>9} {'bulk':>6} {'floor':>6}"
+for system in systems:
+    head += f" {system:>10} {'RSS MiB':>7} {'floor/' + system:>16}"
+print(head)
+ratios, floors, ours, rss = {s: [] for s in systems}, [], {s: [] for s in systems}, {s: [] for s in systems}
 for rnd in sorted(rounds):
     consume, wire, bulk = rounds[rnd]["floor"]
-    us, peak = rounds[rnd]["ferrotrace"]
     floor = consume + wire + bulk
-    ratios.append(floor / us); floors.append(floor); ours.append(us); rss.append(peak)
-    print(f"{rnd:>5} {consume:8.2f} {wire:9.2f} {bulk:6.2f} {floor:6.2f} {us:10.2f} {peak:7.1f} {floor / us:16.2f}")
-print(f"median: floor {statistics.median(floors):.2f} us/span, ferrotrace {statistics.median(ours):.2f} us/span "
-      f"({1e6 / statistics.median(ours):,.0f} spans/CPU-s), ratio {statistics.median(ratios):.2f}x "
-      f"(spread {min(ratios):.2f}-{max(ratios):.2f}), ferrotrace peak RSS {max(rss):.1f} MiB")
+    floors.append(floor)
+    line = f"{rnd:>5} {consume:8.2f} {wire:9.2f} {bulk:6.2f} {floor:6.2f}"
+    for system in systems:
+        us, peak = rounds[rnd][system]
+        ratios[system].append(floor / us); ours[system].append(us); rss[system].append(peak)
+        line += f" {us:10.2f} {peak:7.1f} {floor / us:16.2f}"
+    print(line)
+for system in systems:
+    median = statistics.median(ours[system])
+    print(f"median: floor {statistics.median(floors):.2f} us/span, {system} {median:.2f} us/span "
+          f"({1e6 / median:,.0f} spans/CPU-s), ratio {statistics.median(ratios[system]):.2f}x "
+          f"(spread {min(ratios[system]):.2f}-{max(ratios[system]):.2f}), {system} peak RSS {max(rss[system]):.1f} MiB")
 PY

@@ -102,9 +102,10 @@ fn bulk_body(c: &mut Criterion) {
     assert_eq!(bodies[0], bodies[1], "the wire writer's body differs");
 
     println!(
-        "bulk_body input: {spans} spans in {} messages, {} bytes/span",
+        "bulk_body input: {spans} spans in {} messages, {} bytes/span; _bulk body {} bytes/span",
         messages.len(),
-        message_bytes / spans as usize
+        message_bytes / spans as usize,
+        bodies[1].len() / spans as usize
     );
 
     let mut group = c.benchmark_group("bulk_body");
