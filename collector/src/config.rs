@@ -283,7 +283,6 @@ const MAX_INFLIGHT_BYTES: usize = tokio::sync::Semaphore::MAX_PERMITS;
 const MAX_CONNECTIONS: usize = 1 << 24;
 const MAX_UDP_QUEUE: usize = 1 << 24;
 const MAX_UDP_WORKERS: usize = 4096;
-const MAX_RUNTIME_THREADS: usize = 1024;
 /// librdkafka's largest `message.timeout.ms` (a 32-bit count of ms, about 24 days).
 const MAX_PRODUCE_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 /// Bounds `--grpc-max-connection-age`, `--http-max-connection-age` and their graces, so timer arithmetic cannot overflow.
@@ -362,11 +361,7 @@ impl Config {
                 "--max-connections must be at most {MAX_CONNECTIONS} (0: no limit)"
             ));
         }
-        if self.runtime_threads > MAX_RUNTIME_THREADS {
-            return Err(format!(
-                "--runtime-threads must be at most {MAX_RUNTIME_THREADS} (0: one per core)"
-            ));
-        }
+        ferrotrace_common::runtime::check_threads(self.runtime_threads)?;
         if self.read_timeout.is_zero() {
             return Err("--read-timeout must be positive".into());
         }

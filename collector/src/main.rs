@@ -9,7 +9,7 @@ use ferrotrace_collector::receivers::{auth::TokensError, tls::TlsError};
 use ferrotrace_collector::sampling::StrategiesError;
 use ferrotrace_collector::{config::Config, metrics, Collector};
 use ferrotrace_common::config::{exit_usage, parse_args_or_exit};
-use ferrotrace_common::{shutdown, telemetry};
+use ferrotrace_common::{runtime, shutdown, telemetry};
 
 const NAME: &str = "ferrotrace-collector";
 
@@ -22,24 +22,7 @@ fn main() -> anyhow::Result<()> {
     if let Err(problem) = config.validate() {
         exit_usage(NAME, &problem);
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    runtime(config.runtime_threads, cpus)?.block_on(run(config))
-}
-
-/// The async runtime `--runtime-threads` asks for: 1 is a current-thread
-/// runtime (no work stealing, no cross-thread wake-ups), 0 one worker per
-/// CPU the process may use (`cpus`), which is the current-thread runtime
-/// when that is one.
-fn runtime(threads: usize, cpus: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let threads = if threads == 0 { cpus.max(1) } else { threads };
-    let mut builder = match threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    if threads > 1 {
-        builder.worker_threads(threads);
-    }
-    builder.enable_all().build()
+    runtime::build(config.runtime_threads, runtime::available_cpus())?.block_on(run(config))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -144,17 +127,6 @@ mod tests {
         assert_eq!(fds_needed(usize::MAX, 5), Some(u64::MAX));
     }
 
-    #[test]
-    fn runtime_threads_choose_the_runtime_flavour() {
-        use tokio::runtime::RuntimeFlavor;
-        let flavour = |threads, cpus| runtime(threads, cpus).unwrap().handle().runtime_flavor();
-        assert_eq!(flavour(1, 4), RuntimeFlavor::CurrentThread);
-        assert_eq!(flavour(0, 1), RuntimeFlavor::CurrentThread);
-        assert_eq!(flavour(0, 2), RuntimeFlavor::MultiThread);
-        assert_eq!(flavour(3, 1), RuntimeFlavor::MultiThread);
-        assert_eq!(runtime(3, 1).unwrap().metrics().num_workers(), 3);
-        assert_eq!(runtime(0, 2).unwrap().metrics().num_workers(), 2);
-    }
 
     #[test]
     fn tcp_receivers_counts_only_enabled_tcp_listeners() {

@@ -17,6 +17,7 @@ pub mod kafka_producer;
 #[cfg(feature = "kafka")]
 pub mod kafka_security;
 pub mod log_limit;
+pub mod runtime;
 pub mod shutdown;
 #[cfg(feature = "admin")]
 pub mod telemetry;

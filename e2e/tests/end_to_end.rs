@@ -203,10 +203,12 @@ async fn killing_the_ingester_mid_stream_loses_and_duplicates_nothing() {
 
     // Small bulks so that the kill lands between commits; a short session
     // timeout so the restarted member does not wait 45 s for the dead one.
+    // The single-threaded runtime the k8s manifests run.
     let small = [
         "--es-bulk-actions=100",
         "--es-bulk-workers=2",
         "--kafka-consumer-config=session.timeout.ms=6000;heartbeat.interval.ms=1000",
+        "--runtime-threads=1",
     ];
     let mut ingester = cluster.ingester(&small);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -252,7 +254,8 @@ async fn sigterm_drains_commits_and_exits_zero() {
     let request = generator::request(&mut rng, 25, shape, AFTER_MIDNIGHT_NS);
     grpc.export(request).await.expect("export");
 
-    let mut ingester = cluster.ingester(&[]);
+    // The single-threaded runtime the k8s manifests run drains as well.
+    let mut ingester = cluster.ingester(&["--runtime-threads=1"]);
     assert_eq!(
         cluster.wait_for_spans(100, Duration::from_secs(120)).await,
         100

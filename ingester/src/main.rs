@@ -4,7 +4,7 @@
 //! instead and exit.
 
 use ferrotrace_common::config::{exit_usage, parse_args_or_exit};
-use ferrotrace_common::{shutdown, telemetry};
+use ferrotrace_common::{runtime, shutdown, telemetry};
 use ferrotrace_ingester::config::{
     Command, Config, DependenciesArgs, RetentionArgs, RolloverAction, RolloverArgs,
 };
@@ -45,10 +45,16 @@ fn disable_transparent_huge_pages() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     disable_transparent_huge_pages();
     let config: Config = parse_args_or_exit();
+    if let Err(problem) = runtime::check_threads(config.runtime_threads) {
+        exit_usage(NAME, &problem);
+    }
+    runtime::build(config.runtime_threads, runtime::available_cpus())?.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(Command::Retention(args)) = &config.command {
         return run_retention(&config, args).await;
     }
