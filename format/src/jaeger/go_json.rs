@@ -458,28 +458,23 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
         push_u64(out, u64::from(e));
     } else {
         // %f with max(prec - dp, 0) fraction digits, prec = nd when the
-        // digits reach past the decimal point.
-        let prec = if PREC > dp { nd } else { PREC };
-        let frac = (prec - dp).max(0);
-        if dp > 0 {
-            let int_digits = dp.min(nd) as usize;
-            out.extend_from_slice(&digits[..int_digits]);
-            for _ in nd..dp {
-                out.push(b'0');
-            }
-        } else {
-            out.push(b'0');
-        }
-        if frac > 0 {
+        // digits reach past the decimal point (dp < 10 here). So exactly the
+        // significant digits, with the point among them or zeros around them.
+        let nd = nd as usize;
+        if dp <= 0 {
+            // 0.000ddd: -dp is at most 4 (x < -4 took %e).
+            out.extend_from_slice(b"0.");
+            out.extend_from_slice(&b"0000"[..dp.unsigned_abs() as usize]);
+            out.extend_from_slice(&digits[..nd]);
+        } else if (dp as usize) < nd {
+            let dp = dp as usize;
+            out.extend_from_slice(&digits[..dp]);
             out.push(b'.');
-            for i in 1..=frac {
-                let j = dp + i - 1;
-                out.push(if (0..nd).contains(&j) {
-                    digits[j as usize]
-                } else {
-                    b'0'
-                });
-            }
+            out.extend_from_slice(&digits[dp..nd]);
+        } else {
+            // ddd000: at most 10 figures (x >= 10 took %e).
+            out.extend_from_slice(&digits[..nd]);
+            out.extend_from_slice(&b"000000000"[..dp as usize - nd]);
         }
     }
 }
@@ -782,8 +777,86 @@ mod tests {
         Ok(())
     }
 
+    /// Go's `strconv.FormatFloat(v, 'g', 10, 64)` spelled out over Rust's
+    /// `{:.9e}` (which rounds the same way), as plainly as possible: the
+    /// specification [`push_go_float_g10`] must meet.
+    fn go_g10(v: f64) -> String {
+        if v.is_nan() {
+            return "NaN".into();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+        }
+        let sign = if v.is_sign_negative() { "-" } else { "" };
+        if v == 0.0 {
+            return format!("{sign}0");
+        }
+        let text = format!("{:.9e}", v.abs());
+        let (mantissa, exp) = text.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let digits = mantissa.replace('.', "");
+        let digits = digits.trim_end_matches('0');
+        let (nd, dp) = (digits.len() as i32, exp + 1);
+        let eprec = if 10 > nd && nd >= dp { nd } else { 10 };
+        if exp < -4 || exp >= eprec {
+            let fraction = if digits.len() > 1 {
+                format!(".{}", &digits[1..])
+            } else {
+                String::new()
+            };
+            let esign = if exp < 0 { '-' } else { '+' };
+            return format!("{sign}{}{fraction}e{esign}{:02}", &digits[..1], exp.abs());
+        }
+        let prec = if 10 > dp { nd } else { 10 };
+        let fraction_digits = (prec - dp).max(0);
+        // The digits placed around the point, zeros where there are none.
+        let digit = |at: i32| {
+            if (0..nd).contains(&at) {
+                digits.as_bytes()[at as usize] as char
+            } else {
+                '0'
+            }
+        };
+        let whole: String = if dp > 0 { (0..dp).map(digit).collect() } else { "0".into() };
+        let fraction: String = (dp..dp + fraction_digits).map(digit).collect();
+        if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        }
+    }
+
+    fn g10(v: f64) -> String {
+        let mut out = Vec::new();
+        push_go_float_g10(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn g10_writes_go_forms_at_every_boundary() {
+        for v in [
+            0.0, -0.0, 1.0, 0.5, 1e-4, 1.5e-4, 9.99999999999e-5, 1e-5, 123.456, 1e9,
+            1_234_567_890.0, 9_999_999_999.0, 9_999_999_999.5, 1e10, 12_345_678_901.0, 100.0,
+            1e21, 5e-324, f64::MAX, f64::NAN, f64::INFINITY, -f64::INFINITY, -2.5,
+        ] {
+            assert_eq!(g10(v), go_g10(v), "{v:e}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn g10_is_go_formatting_for_any_float(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assert_eq!(g10(v), go_g10(v), "{:e}", v);
+        }
+
+        #[test]
+        fn g10_is_go_formatting_for_everyday_values(v in -1e6..1e6f64, scale in -8..14i32) {
+            let v = v * 10f64.powi(scale);
+            prop_assert_eq!(g10(v), go_g10(v), "{:e}", v);
+        }
 
         #[test]
         fn ten_digits_round_as_rust_formatting_does(bits in any::<u64>()) {
