@@ -24,7 +24,9 @@
 #
 #   scripts/bench-ingester-floor.sh                       (3 rounds over 1,000,000 spans)
 #   ROUNDS=1 SPANS=200000 scripts/bench-ingester-floor.sh
-#   INGESTER_ARGS="--service-graph false --span-metrics false" ...   (ingester flags)
+#   INGESTER_ARGS="--service-graph false --span-metrics false" ...   (ingester flags; it runs with
+#                                                          FERROTRACE_RUNTIME_THREADS=1, as k8s/ deploys it,
+#                                                          unless INGESTER_ARGS sets --runtime-threads)
 #   BUILD=0 BIN=target/release ...                        (use the binaries in $BIN as they are)
 #   BEFORE_BIN=/tmp/old [BEFORE_ARGS=...] ...             (also run the ingester in BEFORE_BIN, with
 #                                                          BEFORE_ARGS, every round: a before/after
@@ -113,13 +115,13 @@ wait_indexed() {
 
 run_ferrotrace() { # round [label bin args]: label "ferrotrace" (the binaries in BIN) or "before"
   local round=$1 label=${2:-ferrotrace} bin=${3:-$BIN} args=${4-$INGESTER_ARGS}
-  local es sink ingester t rss counts docs distinct perf_pid=
+  local es sink ingester t rss threads counts docs distinct perf_pid=
   es=$(pick_port)
   "$LIMITS/es_sink" --listen "127.0.0.1:$es" > "$work/es_sink.log" 2>&1 &
   sink=$!; pids+=("$sink")
   wait_tcp "$es"
   # shellcheck disable=SC2086 # args is a list of flags
-  "$bin/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --kafka-group "bench-$label-$round" \
+  FERROTRACE_RUNTIME_THREADS=1 "$bin/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --kafka-group "bench-$label-$round" \
     --es-url "http://127.0.0.1:$es" --es-num-replicas 0 --admin-listen '' $args \
     > "$work/ingester-$label-$round.log" 2>&1 &
   ingester=$!; pids+=("$ingester")
@@ -131,13 +133,14 @@ run_ferrotrace() { # round [label bin args]: label "ferrotrace" (the binaries in
   fi
   wait_indexed "$es" "$SPANS" || { tail -5 "$work/ingester-$label-$round.log" >&2; exit 1; }
   # From start-up (group join, templates) to the last span stored.
-  t=$(ticks "$ingester"); rss=$(peak_rss_mib "$ingester")
+  t=$(ticks "$ingester"); rss=$(peak_rss_mib "$ingester"); threads=$(thread_us_per_span "$ingester" "$SPANS")
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   stop "$ingester"   # it drains and commits: anything sent after now would be a duplicate
   counts=$(curl -sf "http://127.0.0.1:$es/_es_sink")
   stop "$sink"
   docs=$(json_field "$counts" span_docs); distinct=$(json_field "$counts" distinct_span_docs)
   echo "  $label round $round: cpu ticks $t, peak RSS $rss MiB; es_sink: $docs span documents, $distinct distinct" >&2
+  echo "    us/span by thread: $threads" >&2
   if [ "$docs" != "$SPANS" ] || [ "$distinct" != "$SPANS" ]; then
     echo "es_sink saw $docs span documents ($distinct distinct) for $SPANS spans: lost or duplicated" >&2; exit 1
   fi
