@@ -507,6 +507,9 @@ fn floor_log10_pow2(e: i32) -> i32 {
 /// machinery; `None` for magnitudes whose arithmetic would not fit in 128
 /// bits (below about 1e-13 or above about 1e38), left to `{:.9e}`.
 fn ten_digits(abs: f64) -> Option<(u64, i32)> {
+    if let Some(digits) = ten_digits_by_multiply(abs) {
+        return Some(digits);
+    }
     let bits = abs.to_bits();
     let biased = (bits >> 52) as i32;
     let fraction = bits & ((1 << 52) - 1);
@@ -535,6 +538,43 @@ fn ten_digits(abs: f64) -> Option<(u64, i32)> {
         }
     }
     None
+}
+
+/// Powers of ten that are exact as `f64`, for [`ten_digits_by_multiply`].
+const POW10_F64: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// [`ten_digits`] for the magnitudes spans usually carry, [1e-4, 1e10), by
+/// one `f64` multiply: `abs × 10^k` (10^k exact) is within 2^-53 of its
+/// exact value relative to it, under 1.2e-6 below 1e10, which decides the
+/// rounding to a whole number unless the exact value lies within that of a
+/// half. Those rare values (exact ties among them) are left to the exact
+/// arithmetic: `None`.
+#[inline]
+fn ten_digits_by_multiply(abs: f64) -> Option<(u64, i32)> {
+    if !(1e-4..1e10).contains(&abs) {
+        return None;
+    }
+    // abs is in [2^e, 2^(e+1)), so its first digit's exponent is this or one more.
+    let exp2 = (abs.to_bits() >> 52) as i32 - 1023;
+    let mut exp10 = floor_log10_pow2(exp2);
+    let mut scaled = abs * POW10_F64[(9 - exp10) as usize];
+    if scaled >= 1e10 {
+        exp10 += 1;
+        scaled = abs * POW10_F64[(9 - exp10) as usize];
+    }
+    let whole = scaled.trunc();
+    let fraction = scaled - whole; // exact: scaled is below 2^34
+    if (fraction - 0.5).abs() < 4e-6 {
+        return None;
+    }
+    let rounded = whole as u64 + u64::from(fraction > 0.5);
+    Some(if rounded >= TEN_DIGITS as u64 {
+        (TEN_DIGITS as u64 / 10, exp10 + 1)
+    } else {
+        (rounded, exp10)
+    })
 }
 
 /// mantissa * 2^exp2 / 10^scale: its whole part, and whether rounding it
@@ -888,6 +928,22 @@ mod tests {
             if v > 0.0 {
                 agrees_with_rust(v * 10f64.powi(scale))?;
             }
+        }
+
+        /// The magnitudes [`ten_digits_by_multiply`] takes, spread evenly
+        /// over their decades.
+        #[test]
+        fn ten_digits_of_multiplied_magnitudes(mantissa in 1.0..10.0f64, exp in -4..10i32) {
+            agrees_with_rust(mantissa * 10f64.powi(exp))?;
+        }
+
+        /// Values at and next to a half past the tenth digit, where the
+        /// multiply cannot decide and the exact arithmetic does.
+        #[test]
+        fn ten_digits_next_to_halves(head in 1_000_000_000u64..10_000_000_000, ulps in -3..=3i64, exp in -13..=0i32) {
+            let half = (head as f64 + 0.5) * 10f64.powi(exp);
+            let v = f64::from_bits((half.to_bits() as i64 + ulps) as u64);
+            agrees_with_rust(v)?;
         }
 
         /// Exact ties (an integer of 11 to 16 digits ending in 5 past the
