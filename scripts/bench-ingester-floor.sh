@@ -28,6 +28,8 @@
 #                                                          FERROTRACE_RUNTIME_THREADS=1, as k8s/ deploys it,
 #                                                          unless INGESTER_ARGS sets --runtime-threads)
 #   BUILD=0 BIN=target/release ...                        (use the binaries in $BIN as they are)
+#   LOAD_ARGS="--double-attributes false --error-rate 0" ...   (loadtest flags: here the attribute mix
+#                                                          of the floor's own generator)
 #   BEFORE_BIN=/tmp/old [BEFORE_ARGS=...] ...             (also run the ingester in BEFORE_BIN, with
 #                                                          BEFORE_ARGS, every round: a before/after
 #                                                          pair measured in the same run)
@@ -49,6 +51,7 @@ BIN=${BIN:-target/release}
 BUILD=${BUILD:-1}
 LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
 INGESTER_ARGS=${INGESTER_ARGS:-}
+LOAD_ARGS=${LOAD_ARGS:-}
 BEFORE_BIN=${BEFORE_BIN:-}
 BEFORE_ARGS=${BEFORE_ARGS:-}
 SPANS_PER_TRACE=10
@@ -85,9 +88,10 @@ grpc=$(pick_port)
 collector=$!; pids+=("$collector")
 wait_tcp "$grpc"
 echo "bench-ingester-floor: filling otlp_spans with $SPANS spans through the collector" >&2
+# shellcheck disable=SC2086 # LOAD_ARGS is a list of flags
 "$BIN/ferrotrace-loadtest" --endpoint "http://127.0.0.1:$grpc" --protocol grpc --traces $((SPANS / SPANS_PER_TRACE)) \
   --spans-per-trace "$SPANS_PER_TRACE" --traces-per-request "$TRACES_PER_REQUEST" --attributes 20 \
-  --concurrency 8 --report-interval 0 --json > "$work/load.json" 2> "$work/loadtest.err" \
+  --concurrency 8 --report-interval 0 --json $LOAD_ARGS > "$work/load.json" 2> "$work/loadtest.err" \
   || { echo "the loadtest failed:" >&2; tail -5 "$work/loadtest.err" >&2; exit 1; }
 stop "$collector"
 load=$(cat "$work/load.json")

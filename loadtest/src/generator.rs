@@ -30,6 +30,9 @@ pub struct Shape {
     /// Length of every string attribute value; 0 keeps the natural short
     /// values (`value-123456`). The knob for payload size.
     pub string_value_bytes: usize,
+    /// Attribute types cycle string, int, bool, double; without doubles,
+    /// string, int, bool (the shape of `../shared/limits`' reference load).
+    pub double_attributes: bool,
 }
 
 impl Default for Shape {
@@ -40,6 +43,7 @@ impl Default for Shape {
             error_rate: 0.01,
             events_per_span: 0,
             string_value_bytes: 0,
+            double_attributes: true,
         }
     }
 }
@@ -143,7 +147,7 @@ pub fn trace(rng: &mut impl Rng, shape: Shape, now_unix_nanos: u64) -> Vec<(usiz
             kind: kind as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: start + duration,
-            attributes: attributes(rng, shape.attributes_per_span, shape.string_value_bytes),
+            attributes: attributes(rng, shape),
             events: events(i == 0, start, duration, shape.events_per_span),
             status: Some(Status {
                 code: if error {
@@ -203,15 +207,18 @@ fn events(root: bool, start: u64, duration: u64, extra: usize) -> Vec<span::Even
     events
 }
 
-/// `n` attributes of mixed types (strings, ints, bools, doubles); string
-/// values padded to `string_bytes` when that is not 0.
-fn attributes(rng: &mut impl Rng, n: usize, string_bytes: usize) -> Vec<KeyValue> {
+/// The shape's attributes of mixed types (strings, ints, bools and, unless
+/// turned off, doubles); string values padded to `string_value_bytes` when
+/// that is not 0.
+fn attributes(rng: &mut impl Rng, shape: Shape) -> Vec<KeyValue> {
+    let (n, string_bytes) = (shape.attributes_per_span, shape.string_value_bytes);
+    let types = if shape.double_attributes { 4 } else { 3 };
     (0..n)
         .map(|i| {
             let key = ATTRIBUTE_KEYS
                 .get(i)
                 .map_or_else(|| format!("attr.{i:02}"), |k| k.to_string());
-            let value = match i % 4 {
+            let value = match i % types {
                 0 => {
                     let mut value = format!("value-{}", rng.random_range(0..1_000_000u32));
                     if string_bytes > 0 {
@@ -294,6 +301,34 @@ mod tests {
                 .all(|e| e.time_unix_nano >= span.start_time_unix_nano
                     && e.time_unix_nano <= span.end_time_unix_nano));
         }
+    }
+
+    #[test]
+    fn doubles_can_be_left_out_of_the_attribute_mix() {
+        let mut rng = rand::rng();
+        let mut types = |double_attributes| {
+            let shape = Shape {
+                spans_per_trace: 2,
+                attributes_per_span: 8,
+                double_attributes,
+                ..Default::default()
+            };
+            let spans = trace(&mut rng, shape, 1_700_000_000_000_000_000);
+            spans[1]
+                .1
+                .attributes
+                .iter()
+                .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(_)) => 's',
+                    Some(any_value::Value::IntValue(_)) => 'i',
+                    Some(any_value::Value::BoolValue(_)) => 'b',
+                    Some(any_value::Value::DoubleValue(_)) => 'd',
+                    _ => '?',
+                })
+                .collect::<String>()
+        };
+        assert_eq!(types(true), "sibdsibd");
+        assert_eq!(types(false), "sibsibsi");
     }
 
     #[test]

@@ -77,6 +77,9 @@ struct Args {
         default_value_t = 0
     )]
     string_value_bytes: usize,
+    /// Whether every fourth attribute is a float64; false cycles string, int, bool (the shape of the floor instruments' reference load).
+    #[arg(long, env = "FERROTRACE_LOADTEST_DOUBLE_ATTRIBUTES", default_value_t = true, action = clap::ArgAction::Set)]
+    double_attributes: bool,
     /// Fraction of spans with an error status, 0 to 1.
     #[arg(long, env = "FERROTRACE_LOADTEST_ERROR_RATE", default_value_t = 0.01)]
     error_rate: f64,
@@ -203,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
             error_rate: args.error_rate.clamp(0.0, 1.0),
             events_per_span: args.events_per_span,
             string_value_bytes: args.string_value_bytes,
+            double_attributes: args.double_attributes,
         },
         rate: args.rate.max(0.0),
         concurrency,
