@@ -47,6 +47,8 @@ use crate::otlp::wire::{
 struct Render {
     json: Vec<u8>,
     process: Vec<u8>,
+    /// The `process` of recent resources, by their encoded bytes.
+    processes: ProcessCache,
     /// JSON text of an array / key-value-list value.
     text: Vec<u8>,
     /// Per nesting depth, the entries of a key-value list being sorted.
@@ -88,6 +90,7 @@ impl WireDocWriter {
             render: Render {
                 json: Vec::with_capacity(4096),
                 process: Vec::with_capacity(1024),
+                processes: ProcessCache::default(),
                 text: Vec::new(),
                 key_order: Vec::new(),
                 doc_id: [b'0'; DOC_ID_LEN],
@@ -134,8 +137,11 @@ impl WireDocWriter {
             if scopes.iter().all(|s| s.spans.is_empty()) {
                 continue;
             }
-            let service_name =
-                render.process(message, &view.resource_attrs[resource.attrs.range()]);
+            let service_name = render.process(
+                message,
+                resource.raw.of(message),
+                &view.resource_attrs[resource.attrs.range()],
+            );
             for scope in scopes {
                 for span in &view.spans[scope.spans.range()] {
                     let Some(start_time_micros) = render.span(message, view, span, scope) else {
@@ -159,24 +165,84 @@ impl WireDocWriter {
     }
 }
 
+/// The service name of a resource with these attributes, as Jaeger's
+/// translator names it (the rules of [`SpanDocWriter`]'s `render_process`).
+fn service_name<'m>(message: &'m [u8], attrs: &[Attr]) -> &'m str {
+    if attrs.is_empty() {
+        return NO_SERVICE_NAME;
+    }
+    let name = match attrs
+        .iter()
+        .find(|a| a.key.of(message) == SERVICE_NAME.as_bytes())
+        .map(|a| a.value)
+    {
+        Some(Val::Str(run)) => text(message, run),
+        _ => "",
+    };
+    if name.is_empty() {
+        EMPTY_SERVICE_NAME
+    } else {
+        name
+    }
+}
+
+/// The `process` text of the last few resources, keyed by their encoded
+/// bytes, replaced in turn. Resources larger than [`MAX_KEY_BYTES`] are
+/// rendered every time, so the cache stays a few kilobytes.
+#[derive(Debug, Default)]
+struct ProcessCache {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    next: usize,
+}
+
+impl ProcessCache {
+    const ENTRIES: usize = 16;
+    const MAX_KEY_BYTES: usize = 1024;
+
+    fn get(&self, raw: &[u8]) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(key, _)| key.as_slice() == raw)
+            .map(|(_, rendered)| rendered.as_slice())
+    }
+
+    fn insert(&mut self, raw: &[u8], rendered: &[u8]) {
+        if raw.len() > Self::MAX_KEY_BYTES {
+            return;
+        }
+        if self.entries.len() < Self::ENTRIES {
+            self.entries.push((raw.to_vec(), rendered.to_vec()));
+            return;
+        }
+        let (key, text) = &mut self.entries[self.next];
+        key.clear();
+        key.extend_from_slice(raw);
+        text.clear();
+        text.extend_from_slice(rendered);
+        self.next = (self.next + 1) % Self::ENTRIES;
+    }
+}
+
 impl Render {
-    /// `,"process":{…}}` of a resource; returns the service name (the rules
-    /// of [`SpanDocWriter`]'s `render_process`).
-    fn process<'m>(&mut self, message: &'m [u8], attrs: &[Attr]) -> &'m str {
+    /// `,"process":{…}}` of a resource, `raw` its encoded bytes and `attrs`
+    /// its attributes; returns the service name (the rules of
+    /// [`SpanDocWriter`]'s `render_process`). A resource whose bytes equal
+    /// one rendered recently (messages of the same services repeat them)
+    /// takes that rendering: the same attributes give the same text.
+    fn process<'m>(&mut self, message: &'m [u8], raw: &[u8], attrs: &[Attr]) -> &'m str {
+        let service_name = service_name(message, attrs);
+        if let Some(rendered) = self.processes.get(raw) {
+            self.process.clear();
+            self.process.extend_from_slice(rendered);
+            return service_name;
+        }
+        self.render_process(message, attrs, service_name);
+        self.processes.insert(raw, &self.process);
+        service_name
+    }
+
+    fn render_process(&mut self, message: &[u8], attrs: &[Attr], service_name: &str) {
         let is_service = |a: &&Attr| a.key.of(message) == SERVICE_NAME.as_bytes();
-        let service_name = if attrs.is_empty() {
-            NO_SERVICE_NAME
-        } else {
-            let name = match attrs.iter().find(is_service).map(|a| a.value) {
-                Some(Val::Str(run)) => text(message, run),
-                _ => "",
-            };
-            if name.is_empty() {
-                EMPTY_SERVICE_NAME
-            } else {
-                name
-            }
-        };
         let out = &mut self.process;
         out.clear();
         out.extend_from_slice(b",\"process\":{\"serviceName\":");
@@ -197,7 +263,6 @@ impl Render {
             fields.finish(out);
         }
         out.extend_from_slice(b"}}");
-        service_name
     }
 
     /// The document of one span into `json`, its id into `doc_id`; the start
@@ -624,7 +689,11 @@ mod tests {
             let mut writer = WireDocWriter::with_tags_as_fields(config.clone());
             let (outcome, fast) = wire(&mut writer, &message);
             prop_assert!(fast, "the walk left a prost encoding to prost");
-            prop_assert_eq!(outcome, reference(&message, &config));
+            let expected = reference(&message, &config);
+            prop_assert_eq!(&outcome, &expected);
+            // Again with the same writer: every resource's process now comes
+            // from its cache.
+            prop_assert_eq!(wire(&mut writer, &message).0, expected);
         }
 
         /// The same request in any field order, with unknown fields of every
@@ -769,6 +838,26 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+        }
+    }
+
+    /// Resources that differ in one byte of one value, more of them than
+    /// the process cache holds, each written several times by one writer:
+    /// every document carries its own resource's process.
+    #[test]
+    fn each_resource_keeps_its_own_process_through_the_cache() {
+        let mut writer = WireDocWriter::new();
+        for round in 0..3 {
+            for host in 0..20 {
+                let mut request = one_span_request(Vec::new());
+                let resource = request.resource_spans[0].resource.as_mut().expect("resource");
+                let host = Value::StringValue(format!("host-{host:02}"));
+                resource.attributes.push(kv("host.name", host));
+                let message = request.encode_to_vec();
+                let (outcome, _) = wire(&mut writer, &message);
+                let expected = reference(&message, &TagsAsFields::default());
+                assert_eq!(outcome, expected, "round {round}");
+            }
         }
     }
 

@@ -86,6 +86,8 @@ pub(crate) struct Attr {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResourceRuns {
+    /// The encoded `Resource` message (empty when absent): equal bytes, equal attributes.
+    pub(crate) raw: Run,
     pub(crate) attrs: Run,
     pub(crate) scopes: Run,
 }
@@ -495,6 +497,7 @@ impl RequestRuns {
     fn read_resource_spans(&mut self, message: &[u8], run: Run) -> Walk<()> {
         let scopes_start = self.scopes.len();
         let mut attrs: Option<Run> = None;
+        let mut raw = Run::default();
         let mut r = Reader::new(message, run);
         while r.more() {
             let (number, wire_type) = r.key()?;
@@ -503,8 +506,8 @@ impl RequestRuns {
                     if attrs.is_some() {
                         return Err(Stop);
                     }
-                    let run = r.delimited(wire_type)?;
-                    attrs = Some(self.read_resource(message, run)?);
+                    raw = r.delimited(wire_type)?;
+                    attrs = Some(self.read_resource(message, raw)?);
                 }
                 2 => {
                     let run = r.delimited(wire_type)?;
@@ -515,6 +518,7 @@ impl RequestRuns {
             }
         }
         self.resources.push(ResourceRuns {
+            raw,
             attrs: attrs.unwrap_or_default(),
             scopes: run_from(scopes_start, self.scopes.len()),
         });
