@@ -588,6 +588,7 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use metrics_exporter_prometheus::PrometheusRecorder;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
     use opentelemetry_proto::tonic::trace::v1::Span;
     use std::collections::HashMap as Map;
 
@@ -948,37 +949,53 @@ mod tests {
         assert_eq!(sample(&out, &requests("backend", "cache", "database")), 1.0);
     }
 
+    /// `database_node` of a span with `span_attrs` under a resource with
+    /// `service.name` and `resource_attrs`, scanned from the wire.
+    fn database_of(resource_attrs: Vec<KeyValue>, span_attrs: Vec<KeyValue>) -> Option<String> {
+        let span = Span {
+            attributes: span_attrs,
+            ..span(1, 2, Some(1), CLIENT, "query", 1)
+        };
+        let mut request = request("backend", vec![span]);
+        if let Some(resource) = request.resource_spans[0].resource.as_mut() {
+            resource.attributes.extend(resource_attrs);
+        }
+        let mut node = None;
+        views(&request, |view| {
+            let resource = Attributes::scan(view.resource_attributes());
+            let attributes = Attributes::scan(view.attributes());
+            node = database_node(&resource, &attributes).map(Cow::into_owned);
+        });
+        node
+    }
+
     #[test]
     fn database_node_falls_back_to_the_network_peer_then_the_database() {
-        let str = |key, value| KeyValueView {
-            key,
-            value: AnyValueView::Str(value),
+        let port = KeyValue {
+            key: "network.peer.port".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::IntValue(3306)),
+            }),
+            ..Default::default()
         };
-        let scan = |attrs: &[KeyValueView<'static>]| Attributes::scan(attrs.iter().copied());
-        let span_attrs = [
-            str("db.system", "mysql"),
-            KeyValueView {
-                key: "network.peer.port",
-                value: AnyValueView::Int(3306),
-            },
-            str("network.peer.address", "10.1.2.3"),
+        let span_attrs = vec![
+            kv("db.system", "mysql"),
+            port,
+            kv("network.peer.address", "10.1.2.3"),
         ];
-        let none = Attributes::default();
-        let node = database_node(&none, &scan(&span_attrs));
-        assert_eq!(node.as_deref(), Some("10.1.2.3:3306"));
-        let only_db = [str("db.system", "mysql")];
         assert_eq!(
-            database_node(&none, &scan(&only_db)).as_deref(),
-            Some("mysql")
+            database_of(vec![], span_attrs).as_deref(),
+            Some("10.1.2.3:3306")
         );
+        let only_db = || vec![kv("db.system", "mysql")];
+        assert_eq!(database_of(vec![], only_db()).as_deref(), Some("mysql"));
         // The resource wins over the span, as in Tempo.
-        let resource = [str("db.namespace", "main")];
-        let node = database_node(&scan(&resource), &scan(&only_db));
-        assert_eq!(node.as_deref(), Some("main"));
-        assert_eq!(
-            database_node(&none, &scan(&[str("peer.service", "x")])),
-            None
-        );
+        let resource = vec![kv("db.namespace", "main")];
+        assert_eq!(database_of(resource, only_db()).as_deref(), Some("main"));
+        assert_eq!(database_of(vec![], vec![kv("peer.service", "x")]), None);
+        // Keys are matched whole: a longer or shorter key is not one of them.
+        let near = vec![kv("db.systems", "mysql"), kv("db.syste", "mysql")];
+        assert_eq!(database_of(vec![], near), None);
     }
 
     #[test]
