@@ -68,7 +68,7 @@ async fn send(
             ),
         ));
     }
-    Ok((status.as_u16(), answer))
+    Ok((status.as_u16(), answer.to_vec()))
 }
 
 /// `GET path` parsed into `T`; `None` when the answer is empty or its status

@@ -293,7 +293,7 @@ impl EsClient {
         path: &str,
         content_type: &'static str,
         body: Option<Bytes>,
-    ) -> Result<(StatusCode, Vec<u8>), EsError> {
+    ) -> Result<(StatusCode, Bytes), EsError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let response = self
@@ -312,7 +312,7 @@ impl EsClient {
                 snippet(&bytes)
             )));
         }
-        Ok((status, bytes.to_vec()))
+        Ok((status, bytes))
     }
 
     /// Asks `GET /` which server this is.
