@@ -127,7 +127,6 @@ mod tests {
         assert_eq!(fds_needed(usize::MAX, 5), Some(u64::MAX));
     }
 
-
     #[test]
     fn tcp_receivers_counts_only_enabled_tcp_listeners() {
         let all = Config::try_parse_from(["ferrotrace-collector"]).unwrap();

@@ -302,7 +302,12 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Threads of the async runtime that runs the consume loop, the bulk requests and the jobs. 1 is a single-threaded runtime: the documents are sent from the core that wrote them, with no wake-ups across threads, for less CPU per span (BENCHMARKS.md), for deployments that scale by replicas of about one CPU each (the k8s manifests set it). 0 (the default) = one thread per CPU the process may use (cgroup quota included), and a single-threaded runtime when that is one; N = a multi-thread runtime with N threads. librdkafka's own threads come on top.
-    #[arg(long, env = "FERROTRACE_RUNTIME_THREADS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "FERROTRACE_RUNTIME_THREADS",
+        default_value_t = 0,
+        global = true
+    )]
     pub runtime_threads: usize,
 
     /// Count Jaeger dependency links (the UI's System Architecture) from the spans being indexed and write them to the dependencies index every --dependencies-flush-interval. Off by default: it costs about half again the CPU per span (BENCHMARKS.md).

@@ -318,13 +318,15 @@ mod tests {
                 .1
                 .attributes
                 .iter()
-                .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                    Some(any_value::Value::StringValue(_)) => 's',
-                    Some(any_value::Value::IntValue(_)) => 'i',
-                    Some(any_value::Value::BoolValue(_)) => 'b',
-                    Some(any_value::Value::DoubleValue(_)) => 'd',
-                    _ => '?',
-                })
+                .map(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(_)) => 's',
+                        Some(any_value::Value::IntValue(_)) => 'i',
+                        Some(any_value::Value::BoolValue(_)) => 'b',
+                        Some(any_value::Value::DoubleValue(_)) => 'd',
+                        _ => '?',
+                    },
+                )
                 .collect::<String>()
         };
         assert_eq!(types(true), "sibdsibd");

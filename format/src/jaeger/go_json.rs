@@ -857,7 +857,11 @@ mod tests {
                 '0'
             }
         };
-        let whole: String = if dp > 0 { (0..dp).map(digit).collect() } else { "0".into() };
+        let whole: String = if dp > 0 {
+            (0..dp).map(digit).collect()
+        } else {
+            "0".into()
+        };
         let fraction: String = (dp..dp + fraction_digits).map(digit).collect();
         if fraction.is_empty() {
             format!("{sign}{whole}")
@@ -875,9 +879,29 @@ mod tests {
     #[test]
     fn g10_writes_go_forms_at_every_boundary() {
         for v in [
-            0.0, -0.0, 1.0, 0.5, 1e-4, 1.5e-4, 9.99999999999e-5, 1e-5, 123.456, 1e9,
-            1_234_567_890.0, 9_999_999_999.0, 9_999_999_999.5, 1e10, 12_345_678_901.0, 100.0,
-            1e21, 5e-324, f64::MAX, f64::NAN, f64::INFINITY, -f64::INFINITY, -2.5,
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            1e-4,
+            1.5e-4,
+            9.99999999999e-5,
+            1e-5,
+            123.456,
+            1e9,
+            1_234_567_890.0,
+            9_999_999_999.0,
+            9_999_999_999.5,
+            1e10,
+            12_345_678_901.0,
+            100.0,
+            1e21,
+            5e-324,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            -2.5,
         ] {
             assert_eq!(g10(v), go_g10(v), "{v:e}");
         }

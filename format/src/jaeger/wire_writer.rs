@@ -850,7 +850,10 @@ mod tests {
         for round in 0..3 {
             for host in 0..20 {
                 let mut request = one_span_request(Vec::new());
-                let resource = request.resource_spans[0].resource.as_mut().expect("resource");
+                let resource = request.resource_spans[0]
+                    .resource
+                    .as_mut()
+                    .expect("resource");
                 let host = Value::StringValue(format!("host-{host:02}"));
                 resource.attributes.push(kv("host.name", host));
                 let message = request.encode_to_vec();

@@ -470,7 +470,10 @@ impl<'a> Iterator for RawAttributes<'a> {
 
     fn next(&mut self) -> Option<RawKeyValue<'a>> {
         let message = self.0.message;
-        self.0.attrs.next().map(|attr| RawKeyValue { message, attr })
+        self.0
+            .attrs
+            .next()
+            .map(|attr| RawKeyValue { message, attr })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -613,8 +616,8 @@ mod tests {
         let mut raw_agrees = true;
         let walked = for_each_span(message, |view| {
             views.push(format!("{view:?}"));
-            raw_agrees &= raw_agrees_with(view.attributes())
-                && raw_agrees_with(view.resource_attributes());
+            raw_agrees &=
+                raw_agrees_with(view.attributes()) && raw_agrees_with(view.resource_attributes());
         });
         if !raw_agrees {
             return Err("Attributes::raw differs from Attributes".into());
