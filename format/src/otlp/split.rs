@@ -39,7 +39,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::varint::{self, VarintError};
+use super::varint::{self, tag, VarintError, I32, I64, LEN, VARINT};
 use crate::translate::{Refusal, Refusals, TimeProblem, TimeWindow};
 
 /// Kafka key and value of every message cut from one request. The values live
@@ -188,11 +188,6 @@ pub fn split_by_trace_within(
 // ---------------------------------------------------------------------------
 // Protobuf wire walking
 
-const VARINT: u8 = 0;
-const I64: u8 = 1;
-const LEN: u8 = 2;
-const I32: u8 = 5;
-
 const REQUEST: &str = "ExportTraceServiceRequest";
 const RESOURCE_SPANS: &str = "ResourceSpans";
 const SCOPE_SPANS: &str = "ScopeSpans";
@@ -202,17 +197,17 @@ const LINK: &str = "Link";
 /// Tags written in front of the ranges: field 1 (`resource_spans`) of the
 /// request, field 2 (`scope_spans`) of ResourceSpans, field 2 (`spans`) of
 /// ScopeSpans, all length-delimited.
-const RESOURCE_SPANS_TAG: u8 = (1 << 3) | LEN;
-const SCOPE_SPANS_TAG: u8 = (2 << 3) | LEN;
-const SPAN_TAG: u8 = (2 << 3) | LEN;
+const RESOURCE_SPANS_TAG: u8 = tag(1, LEN);
+const SCOPE_SPANS_TAG: u8 = tag(2, LEN);
+const SPAN_TAG: u8 = tag(2, LEN);
 
 /// Tags of the Span fields the walk reads (one byte each).
-const TRACE_ID_TAG: u8 = (1 << 3) | LEN;
-const SPAN_ID_TAG: u8 = (2 << 3) | LEN;
-const PARENT_SPAN_ID_TAG: u8 = (4 << 3) | LEN;
-const START_TAG: u8 = (7 << 3) | I64;
-const END_TAG: u8 = (8 << 3) | I64;
-const LINKS_TAG: u8 = (13 << 3) | LEN;
+const TRACE_ID_TAG: u8 = tag(1, LEN);
+const SPAN_ID_TAG: u8 = tag(2, LEN);
+const PARENT_SPAN_ID_TAG: u8 = tag(4, LEN);
+const START_TAG: u8 = tag(7, I64);
+const END_TAG: u8 = tag(8, I64);
+const LINKS_TAG: u8 = tag(13, LEN);
 
 /// Name and wire type of every Span field in trace.proto, by field number,
 /// so that a span we pass on is one prost would also accept at its top level.

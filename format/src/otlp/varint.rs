@@ -1,7 +1,20 @@
 //! Protobuf base-128 varints, read and written the way prost does (at most
-//! ten bytes, the tenth carrying only bit 63). One home for the wire-level
+//! ten bytes, the tenth carrying only bit 63), and the wire types and
+//! one-byte tags around them. One home for the wire-level
 //! readers of OTLP: the split ([`super::split`]) and the Jaeger document
 //! writer that works from the wire (`jaeger::wire_writer`).
+
+/// Protobuf wire types, the low three bits of a field's tag.
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const I64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const I32: u8 = 5;
+
+/// The one-byte tag of field `number` (below 16) with `wire_type`.
+pub(crate) const fn tag(number: u8, wire_type: u8) -> u8 {
+    assert!(number < 16, "a one-byte tag holds fields 1 to 15");
+    (number << 3) | wire_type
+}
 
 /// Why a varint could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,18 +12,13 @@
 
 use std::ops::Range;
 
-use super::varint;
+use super::varint::{self, tag, I32, I64, LEN, VARINT};
 
 /// Deepest nesting of a message the walk reads (the request is depth 0, a
 /// span attribute's value depth 5): prost's recursion limit, so that the
 /// walk refuses exactly the nesting prost refuses, and every message prost
 /// accepts re-encodes to one the walk reads.
 pub(crate) const MAX_DEPTH: usize = 100;
-
-const VARINT: u8 = 0;
-const I64: u8 = 1;
-const LEN: u8 = 2;
-const I32: u8 = 5;
 
 /// The walk stopped: the message is malformed or encoded in a way left to
 /// prost. Not an error of its own: prost decides which.
@@ -283,13 +278,13 @@ pub(crate) fn read_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Att
 /// same, so it decides nothing on its own.
 #[inline(always)]
 fn read_usual_key_value(message: &[u8], run: Run) -> Option<Attr> {
-    const KEY: u8 = (1 << 3) | LEN;
-    const VALUE: u8 = (2 << 3) | LEN;
-    const STRING: u8 = (1 << 3) | LEN;
-    const BOOL: u8 = (2 << 3) | VARINT;
-    const INT: u8 = (3 << 3) | VARINT;
-    const DOUBLE: u8 = (4 << 3) | I64;
-    const BYTES: u8 = (7 << 3) | LEN;
+    const KEY: u8 = tag(1, LEN);
+    const VALUE: u8 = tag(2, LEN);
+    const STRING: u8 = tag(1, LEN);
+    const BOOL: u8 = tag(2, VARINT);
+    const INT: u8 = tag(3, VARINT);
+    const DOUBLE: u8 = tag(4, I64);
+    const BYTES: u8 = tag(7, LEN);
     // Each length must be one byte (below 128) and end where its message
     // ends, or be the key's, followed by the value.
     let one_byte = |len: u8, rest: &[u8]| len < 0x80 && usize::from(len) == rest.len();
