@@ -49,6 +49,9 @@ struct Render {
     process: Vec<u8>,
     /// The `process` of recent resources, by their encoded bytes.
     processes: ProcessCache,
+    /// The slot of `processes` holding the current resource's text; `None`
+    /// for a resource too large to cache, whose text is in `process`.
+    process_slot: Option<usize>,
     /// JSON text of an array / key-value-list value.
     text: Vec<u8>,
     /// Per nesting depth, the entries of a key-value list being sorted.
@@ -91,6 +94,7 @@ impl WireDocWriter {
                 json: Vec::with_capacity(4096),
                 process: Vec::with_capacity(1024),
                 processes: ProcessCache::default(),
+                process_slot: None,
                 text: Vec::new(),
                 key_order: Vec::new(),
                 doc_id: [b'0'; DOC_ID_LEN],
@@ -199,27 +203,35 @@ impl ProcessCache {
     const ENTRIES: usize = 16;
     const MAX_KEY_BYTES: usize = 1024;
 
-    fn get(&self, raw: &[u8]) -> Option<&[u8]> {
+    /// The slot holding the text of a resource encoded as `raw`.
+    fn find(&self, raw: &[u8]) -> Option<usize> {
         self.entries
             .iter()
-            .find(|(key, _)| key.as_slice() == raw)
-            .map(|(_, rendered)| rendered.as_slice())
+            .position(|(key, _)| key.as_slice() == raw)
     }
 
-    fn insert(&mut self, raw: &[u8], rendered: &[u8]) {
+    fn text(&self, slot: usize) -> &[u8] {
+        &self.entries[slot].1
+    }
+
+    /// Keeps `rendered` for resources encoded as `raw`; `None` for a
+    /// resource too large to keep.
+    fn insert(&mut self, raw: &[u8], rendered: &[u8]) -> Option<usize> {
         if raw.len() > Self::MAX_KEY_BYTES {
-            return;
+            return None;
         }
         if self.entries.len() < Self::ENTRIES {
             self.entries.push((raw.to_vec(), rendered.to_vec()));
-            return;
+            return Some(self.entries.len() - 1);
         }
-        let (key, text) = &mut self.entries[self.next];
+        let slot = self.next;
+        let (key, text) = &mut self.entries[slot];
         key.clear();
         key.extend_from_slice(raw);
         text.clear();
         text.extend_from_slice(rendered);
         self.next = (self.next + 1) % Self::ENTRIES;
+        Some(slot)
     }
 }
 
@@ -231,13 +243,11 @@ impl Render {
     /// takes that rendering: the same attributes give the same text.
     fn process<'m>(&mut self, message: &'m [u8], raw: &[u8], attrs: &[Attr]) -> &'m str {
         let service_name = service_name(message, attrs);
-        if let Some(rendered) = self.processes.get(raw) {
-            self.process.clear();
-            self.process.extend_from_slice(rendered);
-            return service_name;
+        self.process_slot = self.processes.find(raw);
+        if self.process_slot.is_none() {
+            self.render_process(message, attrs, service_name);
+            self.process_slot = self.processes.insert(raw, &self.process);
         }
-        self.render_process(message, attrs, service_name);
-        self.processes.insert(raw, &self.process);
         service_name
     }
 
@@ -392,7 +402,11 @@ impl Render {
             out.extend_from_slice(b"]}");
         }
         out.push(b']');
-        out.extend_from_slice(&self.process);
+        let process = match self.process_slot {
+            Some(slot) => self.processes.text(slot),
+            None => &self.process,
+        };
+        out.extend_from_slice(process);
 
         self.trace_id = trace_id;
         write_doc_id(&mut self.doc_id, &trace_id, &span_id, &self.json);
@@ -861,6 +875,26 @@ mod tests {
                 let expected = reference(&message, &TagsAsFields::default());
                 assert_eq!(outcome, expected, "round {round}");
             }
+        }
+    }
+
+    /// A resource too large for the process cache, between cached ones:
+    /// rendered each time, and no cached text taken for it or after it.
+    #[test]
+    fn a_resource_too_large_to_cache_keeps_its_own_process() {
+        let mut writer = WireDocWriter::new();
+        for host in ["small", &"x".repeat(2000), "small", &"y".repeat(2000)] {
+            let mut request = one_span_request(Vec::new());
+            let resource = request.resource_spans[0]
+                .resource
+                .as_mut()
+                .expect("resource");
+            resource
+                .attributes
+                .push(kv("host.name", Value::StringValue(host.to_owned())));
+            let message = request.encode_to_vec();
+            let (outcome, _) = wire(&mut writer, &message);
+            assert_eq!(outcome, reference(&message, &TagsAsFields::default()));
         }
     }
 
