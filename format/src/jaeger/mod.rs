@@ -56,5 +56,5 @@ pub mod writer;
 pub use index::{dependencies_index, service_index, span_index, IndexKind, IndexNamer};
 pub use service_doc::{service_doc_hash, service_doc_id, write_service_doc};
 pub use tags_as_fields::TagsAsFields;
-pub use wire_writer::WireDocWriter;
+pub use wire_writer::{DocDestination, WireDocWriter, WrittenDoc};
 pub use writer::{SpanDoc, SpanDocWriter, WriteStats, EMPTY_SERVICE_NAME};

@@ -11,11 +11,15 @@
 //! reference: for every input the two give byte-identical documents, ids and
 //! routing values (`wire_writer`'s property tests compare them).
 //!
+//! [`WireDocWriter::write_message_into`] writes each document straight into
+//! a [`DocDestination`]'s buffer, e.g. a `_bulk` body after the document's
+//! action line, so a document is written once and never copied.
+//!
 //! Two outcomes besides the fast path, both through prost:
 //! - **Malformed input**: the walk stops before any document is handed out;
 //!   prost then decodes the message to give the error, word for word what a
-//!   decoding ingester reports. `each` is never called for such a message,
-//!   so none of its documents can be left in a bulk.
+//!   decoding ingester reports. No document of such a message is written, so
+//!   none can be left in a bulk.
 //! - **Rare encodings** the walk leaves to prost rather than re-implement:
 //!   a singular sub-message sent twice (protobuf merges the two), groups
 //!   (see `otlp::wire`). prost decodes the message and the reference writer
@@ -42,10 +46,72 @@ use crate::otlp::wire::{
     ScopeRuns, SpanRuns, Val,
 };
 
+/// Where [`WireDocWriter::write_message_into`] writes span documents.
+pub trait DocDestination {
+    /// Called before each document with its span's start time (µs since the
+    /// Unix epoch); returns the buffer the document is appended to (after
+    /// whatever the destination puts before it).
+    fn begin(&mut self, start_time_micros: u64) -> &mut Vec<u8>;
+
+    /// Called once the document has been appended to the buffer [`begin`](Self::begin) returned.
+    fn end(&mut self, doc: WrittenDoc<'_>);
+
+    /// Appends a whole document written elsewhere (by the reference writer).
+    fn push(&mut self, doc: SpanDoc<'_>) {
+        self.begin(doc.start_time_micros)
+            .extend_from_slice(doc.json);
+        self.end(WrittenDoc {
+            doc_id: doc.doc_id,
+            trace_id: doc.trace_id,
+            start_time_micros: doc.start_time_micros,
+            service_name: doc.service_name,
+            operation_name: doc.operation_name,
+        });
+    }
+}
+
+/// A [`SpanDoc`] whose JSON is already in its destination's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct WrittenDoc<'a> {
+    /// The document `_id`, [`DOC_ID_LEN`] ASCII characters.
+    pub doc_id: &'a str,
+    /// The trace ID's 16 raw bytes (all zero for an empty OTLP trace ID).
+    pub trace_id: &'a [u8],
+    /// Span start, µs since the Unix epoch: picks the daily index.
+    pub start_time_micros: u64,
+    /// `process.serviceName` as written in the document.
+    pub service_name: &'a str,
+    /// `operationName` as written in the document.
+    pub operation_name: &'a str,
+}
+
+/// Hands each document to a closure as a [`SpanDoc`], from a buffer of its own.
+struct EachDoc<'b, F> {
+    json: &'b mut Vec<u8>,
+    each: F,
+}
+
+impl<F: FnMut(SpanDoc<'_>)> DocDestination for EachDoc<'_, F> {
+    fn begin(&mut self, _start_time_micros: u64) -> &mut Vec<u8> {
+        self.json.clear();
+        self.json
+    }
+
+    fn end(&mut self, doc: WrittenDoc<'_>) {
+        (self.each)(SpanDoc {
+            json: self.json,
+            doc_id: doc.doc_id,
+            trace_id: doc.trace_id,
+            start_time_micros: doc.start_time_micros,
+            service_name: doc.service_name,
+            operation_name: doc.operation_name,
+        });
+    }
+}
+
 /// Output buffers, reused from span to span (see [`SpanDocWriter`]).
 #[derive(Debug)]
 struct Render {
-    json: Vec<u8>,
     process: Vec<u8>,
     /// The `process` of recent resources, by their encoded bytes.
     processes: ProcessCache,
@@ -67,6 +133,8 @@ struct Render {
 pub struct WireDocWriter {
     view: RequestRuns,
     render: Render,
+    /// The document [`write_message`](Self::write_message) hands out.
+    json: Vec<u8>,
     /// Writes what prost decoded, for the encodings the walk leaves to it.
     reference: SpanDocWriter,
 }
@@ -90,8 +158,8 @@ impl WireDocWriter {
             .then(|| Box::new(FieldMap::new(config.clone())));
         WireDocWriter {
             view: RequestRuns::default(),
+            json: Vec::with_capacity(4096),
             render: Render {
-                json: Vec::with_capacity(4096),
                 process: Vec::with_capacity(1024),
                 processes: ProcessCache::default(),
                 process_slot: None,
@@ -125,12 +193,32 @@ impl WireDocWriter {
     pub fn write_message_visiting(
         &mut self,
         message: &[u8],
-        mut each: impl FnMut(SpanDoc<'_>),
+        each: impl FnMut(SpanDoc<'_>),
+        visit: impl FnMut(SpanView<'_>),
+    ) -> Result<WriteStats, prost::DecodeError> {
+        let mut json = std::mem::take(&mut self.json);
+        let mut destination = EachDoc {
+            json: &mut json,
+            each,
+        };
+        let written = self.write_message_into(message, &mut destination, visit);
+        self.json = json;
+        written
+    }
+
+    /// [`write_message_visiting`](Self::write_message_visiting), with each
+    /// document written into `destination`'s buffer rather than handed out.
+    pub fn write_message_into(
+        &mut self,
+        message: &[u8],
+        destination: &mut impl DocDestination,
         mut visit: impl FnMut(SpanView<'_>),
     ) -> Result<WriteStats, prost::DecodeError> {
         if self.view.read(message).is_err() {
             let request = ExportTraceServiceRequest::decode(message)?;
-            let stats = self.reference.write_request(&request, each);
+            let stats = self
+                .reference
+                .write_request(&request, |doc| destination.push(doc));
             span_view::visit_decoded(&mut self.view, &request, &mut visit);
             return Ok(stats);
         }
@@ -148,13 +236,14 @@ impl WireDocWriter {
             );
             for scope in scopes {
                 for span in &view.spans[scope.spans.range()] {
-                    let Some(start_time_micros) = render.span(message, view, span, scope) else {
+                    let Some(start_time_micros) =
+                        render.span(destination, message, view, span, scope)
+                    else {
                         stats.skipped_invalid_ids += 1;
                         continue;
                     };
                     stats.spans += 1;
-                    each(SpanDoc {
-                        json: &render.json,
+                    destination.end(WrittenDoc {
                         doc_id: std::str::from_utf8(&render.doc_id).unwrap_or_default(),
                         trace_id: &render.trace_id,
                         start_time_micros,
@@ -275,11 +364,13 @@ impl Render {
         out.extend_from_slice(b"}}");
     }
 
-    /// The document of one span into `json`, its id into `doc_id`; the start
-    /// time in µs, or `None` (nothing written) when an ID has an impossible
-    /// length (the rules of [`SpanDocWriter`]'s `render_span`).
+    /// The document of one span into `destination`'s buffer, its id into
+    /// `doc_id`; the start time in µs, or `None` (nothing written, `begin`
+    /// not called) when an ID has an impossible length (the rules of
+    /// [`SpanDocWriter`]'s `render_span`).
     fn span(
         &mut self,
+        destination: &mut impl DocDestination,
         message: &[u8],
         view: &RequestRuns,
         span: &SpanRuns,
@@ -315,7 +406,8 @@ impl Render {
         let start_time_micros = span.start / 1_000;
         let duration_micros = span.end.saturating_sub(span.start) / 1_000;
 
-        let out = &mut self.json;
+        let out = destination.begin(start_time_micros);
+        let doc_start = out.len();
         push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_bytes(out, span.name.of(message));
@@ -409,7 +501,7 @@ impl Render {
         out.extend_from_slice(process);
 
         self.trace_id = trace_id;
-        write_doc_id(&mut self.doc_id, &trace_id, &span_id, &self.json);
+        write_doc_id(&mut self.doc_id, &trace_id, &span_id, &out[doc_start..]);
         Some(start_time_micros)
     }
 }
@@ -614,6 +706,8 @@ fn push_raw_json(
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
+
     use super::*;
     use crate::otlp::test_requests::{
         damage, edits, reencode, request, spans_of, Ty, PARENT, TRACE,
@@ -742,6 +836,86 @@ mod tests {
             let mut writer = WireDocWriter::with_tags_as_fields(config.clone());
             let (outcome, _) = wire(&mut writer, &message);
             prop_assert_eq!(outcome, reference(&message, &config));
+        }
+
+        /// Documents written into a destination's own buffer, after text of
+        /// its own, are the documents handed out one by one, ids included:
+        /// from the walk, and from prost for what the walk leaves to it.
+        #[test]
+        fn documents_written_into_a_destination_are_those_handed_out(
+            request in request(),
+            config in tags_as_fields(),
+            edits in edits(),
+            damaged in any::<bool>(),
+        ) {
+            let mut message = request.encode_to_vec();
+            if damaged {
+                damage(&mut message, edits);
+            }
+            let expected = wire(&mut WireDocWriter::with_tags_as_fields(config.clone()), &message).0;
+            let mut framed = Framed::default();
+            let outcome = WireDocWriter::with_tags_as_fields(config)
+                .write_message_into(&message, &mut framed, |_| {})
+                .map(|stats| (framed.docs(), stats))
+                .map_err(|e| e.to_string());
+            prop_assert_eq!(outcome, expected);
+        }
+    }
+
+    /// A destination that frames each document: `<start time>` before it,
+    /// `|` and its id after it.
+    #[derive(Default)]
+    struct Framed {
+        out: Vec<u8>,
+        /// Each document's place in `out`, and what `end` was told of it.
+        docs: Vec<(Range<usize>, Written)>,
+        doc_start: usize,
+    }
+
+    impl DocDestination for Framed {
+        fn begin(&mut self, start_time_micros: u64) -> &mut Vec<u8> {
+            self.out
+                .extend_from_slice(format!("<{start_time_micros}>").as_bytes());
+            self.doc_start = self.out.len();
+            &mut self.out
+        }
+
+        fn end(&mut self, doc: WrittenDoc<'_>) {
+            let range = self.doc_start..self.out.len();
+            self.docs.push((
+                range,
+                Written {
+                    json: String::new(),
+                    doc_id: doc.doc_id.to_owned(),
+                    trace_id: doc.trace_id.to_vec(),
+                    start_time_micros: doc.start_time_micros,
+                    service_name: doc.service_name.to_owned(),
+                    operation_name: doc.operation_name.to_owned(),
+                },
+            ));
+            self.out.push(b'|');
+            self.out.extend_from_slice(doc.doc_id.as_bytes());
+        }
+    }
+
+    impl Framed {
+        /// The documents, read back from the buffer, each checked to sit in its frame.
+        fn docs(&self) -> Vec<Written> {
+            let mut at = 0;
+            self.docs
+                .iter()
+                .map(|(range, written)| {
+                    let prefix = format!("<{}>", written.start_time_micros);
+                    assert_eq!(&self.out[at..range.start], prefix.as_bytes());
+                    let suffix = format!("|{}", written.doc_id);
+                    at = range.end + suffix.len();
+                    assert_eq!(&self.out[range.end..at], suffix.as_bytes());
+                    Written {
+                        json: String::from_utf8(self.out[range.clone()].to_vec()).expect("utf-8"),
+                        ..written.clone()
+                    }
+                })
+                .collect()
         }
     }
 

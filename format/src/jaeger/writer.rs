@@ -285,6 +285,7 @@ impl SpanDocWriter {
             / 1_000;
 
         let out = &mut self.json;
+        out.clear();
         push_doc_head(out, &trace_id, &span_id, span.flags);
         out.extend_from_slice(b",\"operationName\":");
         push_json_str(out, &span.name);
@@ -418,7 +419,8 @@ pub(crate) fn push_reference(
     out.extend_from_slice(b"\"}");
 }
 
-/// `{"traceID":…,"spanID":…` and `"flags"`: the start of a span document.
+/// `{"traceID":…,"spanID":…` and `"flags"`: the start of a span document,
+/// appended to `out`.
 ///
 /// `parentSpanID` is not written: Jaeger 1.x leaves it out, and Jaeger v2
 /// readers fall back to the first CHILD_OF reference. `flags` are the W3C
@@ -432,7 +434,6 @@ pub(crate) fn push_doc_head(
     span_id: &SpanIdBytes,
     otlp_flags: u32,
 ) {
-    out.clear();
     out.extend_from_slice(b"{\"traceID\":\"");
     ids::push_jaeger_trace_id(out, trace_id);
     out.extend_from_slice(b"\",\"spanID\":\"");

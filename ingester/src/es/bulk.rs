@@ -19,8 +19,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use elasticsearch::http::Method;
 use ferrotrace_common::log_limit::LogLimiter;
+use ferrotrace_format::jaeger::doc_id::DOC_ID_LEN;
 use ferrotrace_format::jaeger::{
-    index, service_doc, SpanDoc, SpanDocWriter, TagsAsFields, WireDocWriter,
+    index, service_doc, DocDestination, SpanDocWriter, TagsAsFields, WireDocWriter, WrittenDoc,
 };
 use ferrotrace_format::otlp::SpanView;
 use foldhash::{HashSet, HashSetExt};
@@ -234,10 +235,7 @@ impl BatchBuilder {
         let started = self.started;
         self.started.get_or_insert_with(Instant::now);
         let (mut docs, writer) = self.docs(message);
-        match writer
-            .wire
-            .write_message_visiting(value, |doc| docs.push(doc), visit)
-        {
+        match writer.wire.write_message_into(value, &mut docs, visit) {
             Ok(stats) => {
                 self.batch.messages.push(message);
                 Ok(stats.skipped_invalid_ids)
@@ -259,6 +257,8 @@ impl BatchBuilder {
             service_indices: &mut self.service_indices,
             services_seen: &self.services_seen,
             services_in_batch: &mut self.services_in_batch,
+            started_at: 0,
+            id_at: 0,
         };
         (sink, &mut self.writers)
     }
@@ -306,7 +306,9 @@ impl BatchBuilder {
 }
 
 /// Appends the span documents of one Kafka message, and the service
-/// documents not yet written, to a batch.
+/// documents not yet written, to a batch. The writer writes each span
+/// document straight into the body, after an action line whose `_id` is
+/// filled in once the document, which it hashes, is written.
 struct DocSink<'b> {
     message: MessageRef,
     batch: &'b mut Batch,
@@ -314,20 +316,31 @@ struct DocSink<'b> {
     service_indices: &'b mut IndexTarget,
     services_seen: &'b HashSet<u64>,
     services_in_batch: &'b mut HashSet<u64>,
+    /// Where the current span document's action line starts in the body.
+    started_at: usize,
+    /// Where its `_id` goes.
+    id_at: usize,
 }
 
-impl DocSink<'_> {
-    fn push(&mut self, doc: SpanDoc<'_>) {
+impl DocDestination for DocSink<'_> {
+    fn begin(&mut self, start_time_micros: u64) -> &mut Vec<u8> {
+        let index_name = self.span_indices.name_for(start_time_micros);
+        let body = &mut self.batch.body;
+        self.started_at = body.len();
+        self.id_at = push_action(body, index_name, &[b'0'; DOC_ID_LEN]);
+        body
+    }
+
+    fn end(&mut self, doc: WrittenDoc<'_>) {
         let (batch, message) = (&mut *self.batch, self.message);
-        let index_name = self.span_indices.name_for(doc.start_time_micros);
-        push_doc(
-            batch,
+        let id = self.id_at..self.id_at + DOC_ID_LEN;
+        batch.body.splice(id, doc.doc_id.bytes());
+        batch.body.push(b'\n');
+        batch.items.push(Item {
+            range: self.started_at..batch.body.len(),
+            kind: DocKind::Span,
             message,
-            DocKind::Span,
-            index_name,
-            doc.doc_id,
-            doc.json,
-        );
+        });
         batch.spans += 1;
 
         let day = doc.start_time_micros / MICROS_PER_DAY;
@@ -339,35 +352,30 @@ impl DocSink<'_> {
             let mut json =
                 Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
             service_doc::write_service_doc(&mut json, doc.service_name, doc.operation_name);
-            push_doc(batch, message, DocKind::Service, index_name, &id, &json);
+            let start = batch.body.len();
+            push_action(&mut batch.body, index_name, id.as_bytes());
+            batch.body.extend_from_slice(&json);
+            batch.body.push(b'\n');
+            batch.items.push(Item {
+                range: start..batch.body.len(),
+                kind: DocKind::Service,
+                message,
+            });
         }
     }
 }
 
 const MICROS_PER_DAY: u64 = 86_400_000_000;
 
-fn push_doc(
-    batch: &mut Batch,
-    message: MessageRef,
-    kind: DocKind,
-    index_name: &str,
-    id: &str,
-    json: &[u8],
-) {
-    let start = batch.body.len();
-    let body = &mut batch.body;
+/// Appends the action line `{"index":{"_index":…,"_id":…}}`; returns where the `_id` starts.
+fn push_action(body: &mut Vec<u8>, index_name: &str, id: &[u8]) -> usize {
     body.extend_from_slice(br#"{"index":{"_index":""#);
     body.extend_from_slice(index_name.as_bytes());
     body.extend_from_slice(br#"","_id":""#);
-    body.extend_from_slice(id.as_bytes());
+    let id_at = body.len();
+    body.extend_from_slice(id);
     body.extend_from_slice(b"\"}}\n");
-    body.extend_from_slice(json);
-    body.push(b'\n');
-    batch.items.push(Item {
-        range: start..batch.body.len(),
-        kind,
-        message,
-    });
+    id_at
 }
 
 /// FNV-1a over day, service and operation: a cheap key for the seen-set.
@@ -968,6 +976,29 @@ mod tests {
         let batch = builder.take().expect("the good message");
         assert_eq!(batch.messages, vec![message(0)]);
         assert_eq!((batch.spans, batch.docs()), (3, 6), "3 spans, 3 operations");
+        // Each span document follows an action line with its own `_id`.
+        let mut ids = Vec::new();
+        SpanDocWriter::new().write_request(&request, |doc| {
+            ids.push((doc.doc_id.to_owned(), doc.json.to_vec()))
+        });
+        let lines: Vec<&[u8]> = batch.body().split(|&b| b == b'\n').collect();
+        let span_docs: Vec<(String, Vec<u8>)> = lines
+            .chunks_exact(2)
+            .filter_map(|pair| {
+                let action: serde_json::Value = serde_json::from_slice(pair[0]).expect("action");
+                let index = &action["index"];
+                index["_index"]
+                    .as_str()?
+                    .starts_with("jaeger-span-")
+                    .then(|| {
+                        (
+                            index["_id"].as_str().expect("_id").to_owned(),
+                            pair[1].to_vec(),
+                        )
+                    })
+            })
+            .collect();
+        assert_eq!(span_docs, ids);
         // The same documents as the decoding path writes.
         builder.add(message(0), &request);
         assert_eq!(builder.take().expect("batch").body(), batch.body());
