@@ -433,7 +433,7 @@ impl ServiceGraph {
 
     fn wait(&mut self, key: EdgeKey, half: Half, now: Instant) {
         if self.waiting.len() >= self.max_items {
-            self.expire(now);
+            self.expire_due(now);
         }
         if self.waiting.len() >= self.max_items {
             self.graph.record(alone(&half), Event::Dropped);
@@ -453,8 +453,16 @@ impl ServiceGraph {
     }
 
     /// Counts every half whose deadline passed as unpaired (or as a call to
-    /// the virtual node its `peer.service` names).
+    /// the virtual node its `peer.service` names), and sets the gauge of the
+    /// halves still waiting.
     pub fn expire(&mut self, now: Instant) {
+        self.expire_due(now);
+        self.waiting_gauge.set(self.waiting.len() as f64);
+    }
+
+    /// [`expire`](Self::expire) without the gauge: a full store tries it
+    /// before every new half.
+    fn expire_due(&mut self, now: Instant) {
         while let Some(&(deadline, key, seq)) = self.deadlines.front() {
             if deadline > now {
                 break;
@@ -480,7 +488,6 @@ impl ServiceGraph {
                 self.graph.record(alone(&half), Event::Unpaired);
             }
         }
-        self.waiting_gauge.set(self.waiting.len() as f64);
     }
 
     /// Halves waiting for their other half.
