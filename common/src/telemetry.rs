@@ -1,6 +1,7 @@
 //! Process telemetry: `tracing` logs and the Prometheus metrics recorder.
 //!
-//! Both binaries call [`init_logs`] and [`init_metrics`] once at start.
+//! Both binaries call [`init_logs`] and [`init_metrics_with`] (or its
+//! shorter forms) once at start.
 //! [`render_metrics`] renders `/metrics`; build information is published as
 //! `ferrotrace_build_info{component,version}` so dashboards can tell versions
 //! apart during a rollout. Gauges named as removable at start can lose a
@@ -9,7 +10,7 @@
 //! by our own recorder layer rather than the exporter ([`MetricsLayout`],
 //! [`LayeredRecorder`]): recording one is a few relaxed atomic adds, cheap
 //! enough for the ingester's per-span metrics; they render exactly as the
-//! exporter would render them.
+//! exporter would render them. Their series are never removed.
 
 mod bucketed;
 mod owned;

@@ -44,10 +44,14 @@ impl<T, S> NamedSeries<T, S> {
     /// The series of `key`, created by `make` the first time.
     pub(super) fn get_or_insert_with(&self, key: &Key, make: impl FnOnce() -> T) -> Arc<T> {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        series
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(make()))
-            .clone()
+        // Looked up first: a macro call registers on every call, and the
+        // key is cloned only for a new series.
+        if let Some(existing) = series.get(key) {
+            return existing.clone();
+        }
+        let created = Arc::new(make());
+        series.insert(key.clone(), created.clone());
+        created
     }
 
     /// Keeps only the series for which `keep` is true.

@@ -24,7 +24,9 @@
 //! `{metric_overflow="true"}`; the service graph holds at most
 //! `--service-graph-max-items` spans waiting for their other half. Series
 //! handles are registered once per label set, so a span of a label set
-//! already seen costs a map lookup and atomic adds, no allocation.
+//! already seen costs a map lookup and atomic adds, no allocation: the
+//! recorder keeps these histograms and counters as plain atomics
+//! ([`crate::metrics::LAYOUT`]).
 
 pub mod service_graph;
 pub mod span_metrics;
