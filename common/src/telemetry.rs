@@ -1,16 +1,25 @@
 //! Process telemetry: `tracing` logs and the Prometheus metrics recorder.
 //!
-//! Both binaries call [`init_logs`] and [`init_metrics`] once at start.
+//! Both binaries call [`init_logs`] and [`init_metrics_with`] (or its
+//! shorter forms) once at start.
 //! [`render_metrics`] renders `/metrics`; build information is published as
 //! `ferrotrace_build_info{component,version}` so dashboards can tell versions
 //! apart during a rollout. Gauges named as removable at start can lose a
 //! series again ([`remove_gauges`]), e.g. the lag of a revoked partition.
+//! Histograms given buckets at start and counters named as plain are kept
+//! by our own recorder layer rather than the exporter ([`MetricsLayout`],
+//! [`LayeredRecorder`]): recording one is a few relaxed atomic adds, cheap
+//! enough for the ingester's per-span metrics; they render exactly as the
+//! exporter would render them. Their series are never removed.
 
-mod removable;
+mod bucketed;
+mod owned;
+mod recorder;
 
 use std::sync::{Arc, OnceLock};
 
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
+pub use recorder::LayeredRecorder;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
 /// Log output format.
@@ -76,39 +85,58 @@ pub enum MetricsError {
     AlreadyInstalled,
 }
 
-/// [`init_metrics`], plus histograms whose buckets are given with their name
-/// (e.g. the ingester's Tempo-compatible metrics, which keep Tempo's buckets),
-/// and the gauges whose series [`remove_gauges`] can remove.
-///
-/// Also starts a thread that runs the recorder's upkeep every
-/// [`UPKEEP_INTERVAL`]: histogram samples are buffered until they are folded
-/// into buckets, which otherwise only a scrape does, so an ingester nobody
-/// scrapes would grow without bound.
+/// Which metrics get which treatment; every other metric is the exporter's
+/// default (histograms without buckets are summaries).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricsLayout<'a> {
+    /// Histograms with [`LATENCY_BUCKETS_SECONDS`].
+    pub latency_histograms: &'a [&'a str],
+    /// Histograms with buckets of their own (e.g. the ingester's
+    /// Tempo-compatible metrics, which keep Tempo's buckets), counted straight
+    /// into their buckets by this process rather than the exporter: cheap
+    /// enough to record per span. Their series are never removed.
+    pub bucketed_histograms: &'a [(&'a str, &'a [f64])],
+    /// Gauges whose series [`remove_gauges`] can remove.
+    pub removable_gauges: &'a [&'a str],
+    /// Counters kept as a bare atomic each rather than by the exporter: for
+    /// counters incremented per span. Their series are never removed.
+    pub plain_counters: &'a [&'a str],
+}
+
+/// [`init_metrics_with`] without plain counters.
 pub fn init_metrics_with_buckets(
     component: &'static str,
     histograms_seconds: &[&str],
     buckets: &[(&str, &[f64])],
     removable_gauges: &[&str],
 ) -> Result<PrometheusHandle, MetricsError> {
-    let mut builder = PrometheusBuilder::new();
-    let latency = histograms_seconds
-        .iter()
-        .map(|name| (*name, LATENCY_BUCKETS_SECONDS));
-    for (name, values) in latency.chain(buckets.iter().copied()) {
-        builder = builder.set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full(name.to_string()),
-            values,
-        )?;
-    }
-    let prometheus = builder.build_recorder();
-    let handle = prometheus.handle();
-    let removable = Arc::new(removable::RemovableGauges::new(removable_gauges));
-    metrics::set_global_recorder(removable::WithRemovableGauges {
-        prometheus,
-        removable: removable.clone(),
-    })
-    .map_err(|_| MetricsError::AlreadyInstalled)?;
-    let _ = REMOVABLE.set(removable);
+    init_metrics_with(
+        component,
+        &MetricsLayout {
+            latency_histograms: histograms_seconds,
+            bucketed_histograms: buckets,
+            removable_gauges,
+            plain_counters: &[],
+        },
+    )
+}
+
+/// Installs the global recorder for `layout` ([`LayeredRecorder`]) and
+/// returns the exporter's handle, which [`render_metrics`] takes.
+///
+/// Also starts a thread that runs the exporter's upkeep every
+/// [`UPKEEP_INTERVAL`]: the exporter's histogram samples are buffered until
+/// they are folded into buckets, which otherwise only a scrape does, so an
+/// ingester nobody scrapes would grow without bound.
+pub fn init_metrics_with(
+    component: &'static str,
+    layout: &MetricsLayout<'_>,
+) -> Result<PrometheusHandle, MetricsError> {
+    let recorder = LayeredRecorder::new(layout)?;
+    let handle = recorder.handle();
+    let owned = recorder.owned();
+    metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
+    let _ = OWNED.set(owned);
     let upkeep = handle.clone();
     // Not spawning is harmless: scrapes still fold the samples in.
     let _ = std::thread::Builder::new()
@@ -125,23 +153,24 @@ pub fn init_metrics_with_buckets(
     Ok(handle)
 }
 
-/// The removable gauges of the installed recorder; unset until [`init_metrics`].
-static REMOVABLE: OnceLock<Arc<removable::RemovableGauges>> = OnceLock::new();
+/// The series the installed recorder keeps outside the exporter; unset
+/// until [`init_metrics_with`].
+static OWNED: OnceLock<Arc<recorder::OwnedSeries>> = OnceLock::new();
 
 /// Removes the series of the removable gauge `name` whose labels include
 /// every `(key, value)` of `labels` (all of them when `labels` is empty). A
 /// later `metrics::gauge!` of the same series creates it again.
 pub fn remove_gauges(name: &str, labels: &[(&str, &str)]) {
-    if let Some(removable) = REMOVABLE.get() {
-        removable.remove(name, labels);
+    if let Some(owned) = OWNED.get() {
+        owned.remove_gauges(name, labels);
     }
 }
 
-/// `/metrics`: the exporter's text, then the removable gauges'.
+/// `/metrics`: the exporter's text, then the series the recorder keeps itself.
 pub fn render_metrics(handle: &PrometheusHandle) -> String {
     let mut text = handle.render();
-    if let Some(removable) = REMOVABLE.get() {
-        removable.render(&mut text);
+    if let Some(owned) = OWNED.get() {
+        owned.render(&mut text);
     }
     text
 }

@@ -1,8 +1,8 @@
 //! CPU per span of the metrics-generator on the consumer's hot path: span
 //! metrics, service graph, and both, over 100-span requests of 10 traces
 //! (each a frontend → backend → db call chain with a message queue hop and
-//! 20 attributes per span), with the real Prometheus recorder installed and
-//! its upkeep (folding histogram samples into buckets) counted in. The
+//! 20 attributes per span), with the recorder the ingester installs and the
+//! exporter's upkeep (folding its histogram samples into buckets) counted in. The
 //! generator reads the spans' views from a walk of the encoded request;
 //! `walk_only` is that walk alone (in the ingester it is the walk that
 //! writes the documents), to subtract.
@@ -13,12 +13,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrotrace_common::telemetry;
 use ferrotrace_format::otlp::SpanWalker;
 use ferrotrace_ingester::metrics as m;
 use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
 use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use ferrotrace_ingester::metrics_gen::{MetricsGenerator, ObservedAt, Options};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -112,14 +113,9 @@ fn request() -> ExportTraceServiceRequest {
     ExportTraceServiceRequest { resource_spans }
 }
 
+/// The recorder the ingester installs, with its upkeep thread.
 fn install_recorder() -> PrometheusHandle {
-    let mut builder = PrometheusBuilder::new();
-    for (name, buckets) in m::HISTOGRAM_BUCKETS {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
-            .expect("buckets");
-    }
-    builder.install_recorder().expect("recorder installed")
+    telemetry::init_metrics_with("ingester", &m::LAYOUT).expect("recorder installed")
 }
 
 fn metrics_gen(c: &mut Criterion) {

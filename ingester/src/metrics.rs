@@ -1,6 +1,7 @@
 //! Names and descriptions of the ingester's metrics, in one place, and the
 //! series that exist from start-up ([`register`]).
 
+use ferrotrace_common::telemetry::MetricsLayout;
 use ferrotrace_format::kafka_codec::{CodecError, Encoding};
 use metrics::{describe_counter, describe_histogram, Unit};
 
@@ -145,15 +146,35 @@ pub const CONNECTOR_BUCKETS_MS: &[f64] = &[
 /// partition's lag when it is revoked and at shutdown.
 pub const REMOVABLE_GAUGES: &[&str] = &[CONSUMER_LAG];
 
+/// How the recorder treats the metrics above (see `telemetry::MetricsLayout`):
+/// the binary installs it and the metrics-generator's tests and benchmark
+/// use it.
+pub const LAYOUT: MetricsLayout<'static> = MetricsLayout {
+    latency_histograms: HISTOGRAMS,
+    bucketed_histograms: HISTOGRAM_BUCKETS,
+    removable_gauges: REMOVABLE_GAUGES,
+    plain_counters: PER_SPAN_COUNTERS,
+};
+
 /// Histograms with the common latency buckets.
 pub const HISTOGRAMS: &[&str] = &[BULK_DURATION];
-/// Histograms with buckets of their own (Tempo's).
+/// Histograms with buckets of their own (Tempo's), counted straight into
+/// their buckets: the metrics-generator records them per span.
 pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SG_SERVER_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SG_CLIENT_SECONDS, SERVICE_GRAPH_BUCKETS),
     (SPANMETRICS_LATENCY, SPAN_METRICS_BUCKETS),
     (CONNECTOR_DURATION, CONNECTOR_BUCKETS_MS),
     (TAIL_SAMPLING_DECISION_LATENCY, TAIL_SAMPLING_BUCKETS),
+];
+
+/// Counters the metrics-generator increments per span (or per pair of
+/// spans), kept as bare atomics.
+pub const PER_SPAN_COUNTERS: &[&str] = &[
+    SG_REQUESTS,
+    SG_REQUESTS_FAILED,
+    SPANMETRICS_CALLS,
+    CONNECTOR_CALLS,
 ];
 
 /// Decision latencies sit at `decision_wait` (30 s by default, often 5-60 s)

@@ -24,7 +24,9 @@
 //! `{metric_overflow="true"}`; the service graph holds at most
 //! `--service-graph-max-items` spans waiting for their other half. Series
 //! handles are registered once per label set, so a span of a label set
-//! already seen costs a map lookup and atomic adds, no allocation.
+//! already seen costs a map lookup and atomic adds, no allocation: the
+//! recorder keeps these histograms and counters as plain atomics
+//! ([`crate::metrics::LAYOUT`]).
 
 pub mod service_graph;
 pub mod span_metrics;
@@ -193,8 +195,8 @@ pub(crate) mod testing {
 
     use std::collections::HashMap;
 
+    use ferrotrace_common::telemetry::LayeredRecorder;
     use ferrotrace_format::otlp::for_each_span_of;
-    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
     use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -203,19 +205,14 @@ pub(crate) mod testing {
     use super::*;
     use crate::metrics as m;
 
-    pub fn recorder() -> PrometheusRecorder {
-        let mut builder = PrometheusBuilder::new();
-        for (name, buckets) in m::HISTOGRAM_BUCKETS {
-            builder = builder
-                .set_buckets_for_metric(Matcher::Full((*name).to_string()), buckets)
-                .expect("buckets");
-        }
-        builder.build_recorder()
+    /// The recorder the binary installs, not installed.
+    pub fn recorder() -> LayeredRecorder {
+        LayeredRecorder::new(&m::LAYOUT).expect("the ingester's metrics layout")
     }
 
     /// Every sample, keyed by the series as printed.
-    pub fn render(recorder: &PrometheusRecorder) -> HashMap<String, f64> {
-        ferrotrace_testkit::parse_metrics(&recorder.handle().render())
+    pub fn render(recorder: &LayeredRecorder) -> HashMap<String, f64> {
+        ferrotrace_testkit::parse_metrics(&recorder.render())
     }
 
     pub use ferrotrace_testkit::sample;

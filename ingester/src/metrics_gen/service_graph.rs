@@ -594,7 +594,6 @@ fn text(value: AnyValueView<'_>) -> Option<Cow<'_, str>> {
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use metrics_exporter_prometheus::PrometheusRecorder;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
     use opentelemetry_proto::tonic::trace::v1::Span;
     use std::collections::HashMap as Map;
@@ -621,7 +620,7 @@ mod tests {
         max_label_sets: usize,
         body: impl FnOnce(&mut ServiceGraph, Instant),
     ) -> Map<String, f64> {
-        let recorder: PrometheusRecorder = recorder();
+        let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
             let mut g = graph(max_items, max_label_sets);
             body(&mut g, Instant::now());
