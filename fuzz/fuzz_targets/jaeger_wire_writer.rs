@@ -8,15 +8,16 @@
 //! gives exactly the decoding writer's documents, ids and counts.
 #![no_main]
 
+use ferrotrace_format::jaeger::doc_id::DOC_ID_LEN;
 use ferrotrace_format::jaeger::{SpanDoc, SpanDocWriter, TagsAsFields, WireDocWriter};
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-fn owned(doc: SpanDoc<'_>) -> (Vec<u8>, String, u64, String, String) {
+fn owned(doc: SpanDoc<'_>) -> (Vec<u8>, [u8; DOC_ID_LEN], u64, String, String) {
     (
         doc.json.to_vec(),
-        doc.doc_id.to_owned(),
+        *doc.doc_id,
         doc.start_time_micros,
         doc.service_name.to_owned(),
         doc.operation_name.to_owned(),

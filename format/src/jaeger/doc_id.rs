@@ -12,6 +12,14 @@ use crate::hex::encode_hex_into;
 /// Length of a span document `_id`: 32 + 1 + 16 + 1 + 16.
 pub const DOC_ID_LEN: usize = 66;
 
+/// A span document `_id`: [`DOC_ID_LEN`] ASCII characters.
+pub type DocId = [u8; DOC_ID_LEN];
+
+/// `id` as text.
+pub fn doc_id_text(id: &DocId) -> &str {
+    std::str::from_utf8(id).unwrap_or_default()
+}
+
 /// Writes the `_id` of the span document `document` into `out`.
 #[inline]
 pub fn write_doc_id(

@@ -324,8 +324,9 @@ static DEC_PAIRS: [[u8; 2]; 100] = {
 /// Appends `value` in decimal.
 #[inline]
 pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+    let len = value.checked_ilog10().map_or(1, |log| log as usize + 1);
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let mut i = len;
     while value >= 100 {
         let pair = DEC_PAIRS[(value % 100) as usize];
         value /= 100;
@@ -333,13 +334,22 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
         buf[i..i + 2].copy_from_slice(&pair);
     }
     if value >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DEC_PAIRS[value as usize]);
+        buf[..2].copy_from_slice(&DEC_PAIRS[value as usize]);
     } else {
-        i -= 1;
-        buf[i] = b'0' + value as u8;
+        buf[0] = b'0' + value as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    push_head(out, &buf, len);
+}
+
+/// Appends the first `len` bytes of `bytes`, a small stack buffer, as a copy
+/// of the whole buffer cut back to `len`: a copy of a fixed size compiles to
+/// a few moves, where one of a variable length calls `memmove`, which costs
+/// more than these few bytes.
+#[inline(always)]
+fn push_head<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(bytes);
+    out.truncate(at + len);
 }
 
 #[inline]
@@ -443,38 +453,53 @@ pub(crate) fn push_go_float_g10(out: &mut Vec<u8>, v: f64) {
     }
     let x = dp - 1;
     if x < -4 || x >= eprec {
-        // %e with nd - 1 fraction digits.
-        out.push(digits[0]);
+        // %e with nd - 1 fraction digits: d.ddddddddde-308 at the longest.
+        let mut text = [0u8; 16];
+        text[0] = digits[0];
+        let mut len = 1;
         if nd > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..nd as usize]);
+            text[1] = b'.';
+            text[2..11].copy_from_slice(&digits[1..]);
+            len = nd as usize + 1;
         }
-        out.push(b'e');
-        out.push(if x < 0 { b'-' } else { b'+' });
-        let e = x.unsigned_abs();
-        if e < 10 {
-            out.push(b'0');
+        text[len] = b'e';
+        text[len + 1] = if x < 0 { b'-' } else { b'+' };
+        // At least two exponent digits, as Go writes them.
+        let e = x.unsigned_abs() as usize;
+        if e >= 100 {
+            text[len + 2] = b'0' + (e / 100) as u8;
+            text[len + 3..len + 5].copy_from_slice(&DEC_PAIRS[e % 100]);
+            len += 5;
+        } else {
+            text[len + 2..len + 4].copy_from_slice(&DEC_PAIRS[e]);
+            len += 4;
         }
-        push_u64(out, u64::from(e));
+        push_head(out, &text, len);
     } else {
         // %f with max(prec - dp, 0) fraction digits, prec = nd when the
         // digits reach past the decimal point (dp < 10 here). So exactly the
         // significant digits, with the point among them or zeros around them.
+        // The digits past `nd` are zeros (trailing zeros were cut).
         let nd = nd as usize;
         if dp <= 0 {
             // 0.000ddd: -dp is at most 4 (x < -4 took %e).
-            out.extend_from_slice(b"0.");
-            out.extend_from_slice(&b"0000"[..dp.unsigned_abs() as usize]);
-            out.extend_from_slice(&digits[..nd]);
+            let zeros = dp.unsigned_abs() as usize;
+            let mut text = [b'0'; 16];
+            text[1] = b'.';
+            text[2 + zeros..12 + zeros].copy_from_slice(&digits);
+            push_head(out, &text, 2 + zeros + nd);
         } else if (dp as usize) < nd {
-            let dp = dp as usize;
-            out.extend_from_slice(&digits[..dp]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[dp..nd]);
+            // ddd.ddd: the point goes in at byte dp of the digits, read as
+            // one little-endian number.
+            let mut wide = [0u8; 16];
+            wide[..10].copy_from_slice(&digits);
+            let wide = u128::from_le_bytes(wide);
+            let below = (1u128 << (8 * dp)) - 1;
+            let text = (wide & below) | (u128::from(b'.') << (8 * dp)) | ((wide & !below) << 8);
+            push_head(out, &text.to_le_bytes(), nd + 1);
         } else {
             // ddd000: at most 10 figures (x >= 10 took %e).
-            out.extend_from_slice(&digits[..nd]);
-            out.extend_from_slice(&b"000000000"[..dp as usize - nd]);
+            push_head(out, &digits, dp as usize);
         }
     }
 }
@@ -904,6 +929,26 @@ mod tests {
             -2.5,
         ] {
             assert_eq!(g10(v), go_g10(v), "{v:e}");
+        }
+    }
+
+    /// Integers as Rust prints them, at every digit count and its edges.
+    #[test]
+    fn integers_are_written_in_decimal() {
+        let mut values = vec![0, u64::MAX, i64::MAX as u64];
+        for digits in 1..20u32 {
+            let power = 10u64.pow(digits);
+            values.extend([power - 1, power, power + 1, power / 3 * 2]);
+        }
+        for value in values {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, value);
+            assert_eq!(out, format!("x{value}").as_bytes());
+            for signed in [value as i64, (value as i64).wrapping_neg(), i64::MIN] {
+                let mut out = Vec::new();
+                push_i64(&mut out, signed);
+                assert_eq!(out, signed.to_string().as_bytes());
+            }
         }
     }
 

@@ -28,7 +28,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 
-use super::doc_id::{write_doc_id, DOC_ID_LEN};
+use super::doc_id::{write_doc_id, DocId, DOC_ID_LEN};
 use super::go_json::{
     push_base64, push_go_float_g10, push_go_json_float, push_i64, push_json_bytes, push_u64,
 };
@@ -73,8 +73,8 @@ pub trait DocDestination {
 /// A [`SpanDoc`] whose JSON is already in its destination's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct WrittenDoc<'a> {
-    /// The document `_id`, [`DOC_ID_LEN`] ASCII characters.
-    pub doc_id: &'a str,
+    /// The document `_id`.
+    pub doc_id: &'a DocId,
     /// The trace ID's 16 raw bytes (all zero for an empty OTLP trace ID).
     pub trace_id: &'a [u8],
     /// Span start, µs since the Unix epoch: picks the daily index.
@@ -244,7 +244,7 @@ impl WireDocWriter {
                     };
                     stats.spans += 1;
                     destination.end(WrittenDoc {
-                        doc_id: std::str::from_utf8(&render.doc_id).unwrap_or_default(),
+                        doc_id: &render.doc_id,
                         trace_id: &render.trace_id,
                         start_time_micros,
                         service_name,
@@ -709,6 +709,7 @@ mod tests {
     use std::ops::Range;
 
     use super::*;
+    use crate::jaeger::doc_id::doc_id_text;
     use crate::otlp::test_requests::{
         damage, edits, reencode, request, spans_of, Ty, PARENT, TRACE,
     };
@@ -736,7 +737,7 @@ mod tests {
         |doc| {
             docs.push(Written {
                 json: String::from_utf8(doc.json.to_vec()).expect("utf-8 json"),
-                doc_id: doc.doc_id.to_owned(),
+                doc_id: doc_id_text(doc.doc_id).to_owned(),
                 trace_id: doc.trace_id.to_vec(),
                 start_time_micros: doc.start_time_micros,
                 service_name: doc.service_name.to_owned(),
@@ -886,7 +887,7 @@ mod tests {
                 range,
                 Written {
                     json: String::new(),
-                    doc_id: doc.doc_id.to_owned(),
+                    doc_id: doc_id_text(doc.doc_id).to_owned(),
                     trace_id: doc.trace_id.to_vec(),
                     start_time_micros: doc.start_time_micros,
                     service_name: doc.service_name.to_owned(),
@@ -894,7 +895,7 @@ mod tests {
                 },
             ));
             self.out.push(b'|');
-            self.out.extend_from_slice(doc.doc_id.as_bytes());
+            self.out.extend_from_slice(doc.doc_id);
         }
     }
 

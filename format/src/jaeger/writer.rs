@@ -36,7 +36,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Link;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::doc_id::{write_doc_id, DOC_ID_LEN};
+use super::doc_id::{write_doc_id, DocId, DOC_ID_LEN};
 use super::go_json::{
     push_go_float_g10, push_i64, push_json_bytes, push_json_str, push_raw_json, push_u64, Scratch,
 };
@@ -63,8 +63,8 @@ pub(crate) const TRACE_FLAGS_MASK: u32 = 0xff;
 pub struct SpanDoc<'a> {
     /// The document, compact JSON.
     pub json: &'a [u8],
-    /// The document `_id`, [`DOC_ID_LEN`] ASCII characters.
-    pub doc_id: &'a str,
+    /// The document `_id`.
+    pub doc_id: &'a DocId,
     /// The trace ID's 16 raw bytes (all zero for an empty OTLP trace ID).
     pub trace_id: &'a [u8],
     /// Span start, µs since the Unix epoch: picks the daily index.
@@ -214,7 +214,7 @@ impl SpanDocWriter {
                     stats.spans += 1;
                     each(SpanDoc {
                         json: &self.json,
-                        doc_id: std::str::from_utf8(&self.doc_id).unwrap_or_default(),
+                        doc_id: &self.doc_id,
                         trace_id: &self.trace_id,
                         start_time_micros,
                         service_name,
@@ -590,6 +590,7 @@ fn push_attribute_tag(out: &mut Vec<u8>, scratch: &mut Scratch, kv: &KeyValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jaeger::doc_id::doc_id_text;
     use crate::jaeger::model::{self, RefType, ValueType};
     use crate::otlp::attributes::kv;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList};
@@ -679,7 +680,7 @@ mod tests {
         let stats = writer.write_request(req, |doc| {
             docs.push(Written {
                 json: String::from_utf8(doc.json.to_vec()).expect("utf-8 json"),
-                doc_id: doc.doc_id.to_owned(),
+                doc_id: doc_id_text(doc.doc_id).to_owned(),
                 trace_id: doc.trace_id.to_vec(),
                 start_time_micros: doc.start_time_micros,
                 service_name: doc.service_name.to_owned(),

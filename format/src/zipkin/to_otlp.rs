@@ -1182,7 +1182,10 @@ mod tests {
         let mut docs = Vec::new();
         let stats = writer.write_request(&request.request, |doc| {
             let parsed: jaeger::Span = serde_json::from_slice(doc.json).unwrap();
-            docs.push((doc.doc_id.to_owned(), parsed));
+            docs.push((
+                crate::jaeger::doc_id::doc_id_text(doc.doc_id).to_owned(),
+                parsed,
+            ));
         });
         assert_eq!(stats.spans as u64, request.spans);
         docs

@@ -333,8 +333,7 @@ impl DocDestination for DocSink<'_> {
 
     fn end(&mut self, doc: WrittenDoc<'_>) {
         let (batch, message) = (&mut *self.batch, self.message);
-        let id = self.id_at..self.id_at + DOC_ID_LEN;
-        batch.body.splice(id, doc.doc_id.bytes());
+        batch.body[self.id_at..self.id_at + DOC_ID_LEN].copy_from_slice(doc.doc_id);
         batch.body.push(b'\n');
         batch.items.push(Item {
             range: self.started_at..batch.body.len(),
@@ -979,7 +978,10 @@ mod tests {
         // Each span document follows an action line with its own `_id`.
         let mut ids = Vec::new();
         SpanDocWriter::new().write_request(&request, |doc| {
-            ids.push((doc.doc_id.to_owned(), doc.json.to_vec()))
+            ids.push((
+                String::from_utf8(doc.doc_id.to_vec()).expect("ascii"),
+                doc.json.to_vec(),
+            ))
         });
         let lines: Vec<&[u8]> = batch.body().split(|&b| b == b'\n').collect();
         let span_docs: Vec<(String, Vec<u8>)> = lines
