@@ -173,6 +173,8 @@ pub const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
 pub const PER_SPAN_COUNTERS: &[&str] = &[
     SG_REQUESTS,
     SG_REQUESTS_FAILED,
+    SG_UNPAIRED_SPANS,
+    SG_DROPPED_SPANS,
     SPANMETRICS_CALLS,
     CONNECTOR_CALLS,
 ];

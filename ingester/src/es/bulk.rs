@@ -11,6 +11,7 @@
 //! - document `_id`s are deterministic, so a replay overwrites instead of
 //!   duplicating.
 
+use std::hash::BuildHasher as _;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -377,20 +378,10 @@ fn push_action(body: &mut Vec<u8>, index_name: &str, id: &[u8]) -> usize {
     id_at
 }
 
-/// FNV-1a over day, service and operation: a cheap key for the seen-set.
+/// A key for the seen-set of day, service and operation (kept in memory
+/// only): foldhash reads 8 bytes a step where FNV-1a took one.
 fn service_key(day: u64, service: &str, operation: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(&day.to_le_bytes());
-    feed(service.as_bytes());
-    feed(&[0xff]);
-    feed(operation.as_bytes());
-    hash
+    foldhash::fast::FixedState::default().hash_one((day, service, operation))
 }
 
 /// Emptied `_bulk` bodies, handed back by [`send`] once Elasticsearch has
