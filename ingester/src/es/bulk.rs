@@ -349,12 +349,9 @@ impl DocDestination for DocSink<'_> {
             batch.services.push(key);
             let index_name = self.service_indices.name_for(doc.start_time_micros);
             let id = service_doc::service_doc_id(doc.service_name, doc.operation_name);
-            let mut json =
-                Vec::with_capacity(64 + doc.service_name.len() + doc.operation_name.len());
-            service_doc::write_service_doc(&mut json, doc.service_name, doc.operation_name);
             let start = batch.body.len();
             push_action(&mut batch.body, index_name, id.as_bytes());
-            batch.body.extend_from_slice(&json);
+            service_doc::write_service_doc(&mut batch.body, doc.service_name, doc.operation_name);
             batch.body.push(b'\n');
             batch.items.push(Item {
                 range: start..batch.body.len(),
