@@ -31,11 +31,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     raise_fd_limit(&config);
-    let metrics = telemetry::init_metrics_with_buckets(
+    let metrics = telemetry::init_metrics(
         "collector",
-        metrics::HISTOGRAMS,
-        &[],
-        metrics::REMOVABLE_GAUGES,
+        &telemetry::MetricsLayout {
+            latency_histograms: metrics::HISTOGRAMS,
+            removable_gauges: metrics::REMOVABLE_GAUGES,
+            ..telemetry::MetricsLayout::default()
+        },
     )?;
     let collector = match Collector::bind(config, metrics).await {
         Ok(collector) => collector,

@@ -1,7 +1,6 @@
 //! Process telemetry: `tracing` logs and the Prometheus metrics recorder.
 //!
-//! Both binaries call [`init_logs`] and [`init_metrics_with`] (or its
-//! shorter forms) once at start.
+//! Both binaries call [`init_logs`] and [`init_metrics`] once at start.
 //! [`render_metrics`] renders `/metrics`; build information is published as
 //! `ferrotrace_build_info{component,version}` so dashboards can tell versions
 //! apart during a rollout. Gauges named as removable at start can lose a
@@ -65,17 +64,6 @@ fn colour_logs() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-/// Installs the global Prometheus recorder and returns the handle that renders it.
-///
-/// Histograms named in `histograms_seconds` are exported as real histograms
-/// (buckets suited to request latencies) instead of summaries.
-pub fn init_metrics(
-    component: &'static str,
-    histograms_seconds: &[&str],
-) -> Result<PrometheusHandle, MetricsError> {
-    init_metrics_with_buckets(component, histograms_seconds, &[], &[])
-}
-
 /// Why the metrics recorder was not installed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -103,24 +91,6 @@ pub struct MetricsLayout<'a> {
     pub plain_counters: &'a [&'a str],
 }
 
-/// [`init_metrics_with`] without plain counters.
-pub fn init_metrics_with_buckets(
-    component: &'static str,
-    histograms_seconds: &[&str],
-    buckets: &[(&str, &[f64])],
-    removable_gauges: &[&str],
-) -> Result<PrometheusHandle, MetricsError> {
-    init_metrics_with(
-        component,
-        &MetricsLayout {
-            latency_histograms: histograms_seconds,
-            bucketed_histograms: buckets,
-            removable_gauges,
-            plain_counters: &[],
-        },
-    )
-}
-
 /// Installs the global recorder for `layout` ([`LayeredRecorder`]) and
 /// returns the exporter's handle, which [`render_metrics`] takes.
 ///
@@ -128,7 +98,7 @@ pub fn init_metrics_with_buckets(
 /// [`UPKEEP_INTERVAL`]: the exporter's histogram samples are buffered until
 /// they are folded into buckets, which otherwise only a scrape does, so an
 /// ingester nobody scrapes would grow without bound.
-pub fn init_metrics_with(
+pub fn init_metrics(
     component: &'static str,
     layout: &MetricsLayout<'_>,
 ) -> Result<PrometheusHandle, MetricsError> {
@@ -154,7 +124,7 @@ pub fn init_metrics_with(
 }
 
 /// The series the installed recorder keeps outside the exporter; unset
-/// until [`init_metrics_with`].
+/// until [`init_metrics`].
 static OWNED: OnceLock<Arc<recorder::OwnedSeries>> = OnceLock::new();
 
 /// Removes the series of the removable gauge `name` whose labels include

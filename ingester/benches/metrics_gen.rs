@@ -115,7 +115,7 @@ fn request() -> ExportTraceServiceRequest {
 
 /// The recorder the ingester installs, with its upkeep thread.
 fn install_recorder() -> PrometheusHandle {
-    telemetry::init_metrics_with("ingester", &m::LAYOUT).expect("recorder installed")
+    telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed")
 }
 
 fn metrics_gen(c: &mut Criterion) {

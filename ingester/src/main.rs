@@ -71,7 +71,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(warning) = config.kafka_security.warning() {
         tracing::warn!("{warning}");
     }
-    let metrics = telemetry::init_metrics_with("ingester", &metrics::LAYOUT)?;
+    let metrics = telemetry::init_metrics("ingester", &metrics::LAYOUT)?;
     let shutdown = shutdown::on_signal();
     let ingester = Ingester::bind(config, metrics).await?;
     ingester.run(shutdown).await

@@ -88,7 +88,7 @@ impl OwnedSeries {
     }
 }
 
-/// The Prometheus exporter's recorder with the series of [`OwnedSeries`]
+/// The Prometheus exporter's recorder with the series of `OwnedSeries`
 /// taken out of it.
 #[derive(Debug)]
 pub struct LayeredRecorder {
@@ -98,7 +98,7 @@ pub struct LayeredRecorder {
 
 impl LayeredRecorder {
     /// A recorder for `layout`, not installed: the binaries install theirs
-    /// with [`super::init_metrics_with`]; tests use one locally
+    /// with [`super::init_metrics`]; tests use one locally
     /// (`metrics::with_local_recorder`) and read [`LayeredRecorder::render`].
     pub fn new(layout: &MetricsLayout<'_>) -> Result<Self, MetricsError> {
         let mut builder = PrometheusBuilder::new();
