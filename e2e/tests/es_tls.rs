@@ -49,8 +49,10 @@ impl Ingester {
         self.output.lock().unwrap().clone()
     }
 
+    /// Waits up to 60 s: on a loaded machine one attempt can hang until
+    /// `--es-timeout` before the next names the failure.
     async fn wait_for_output(&self, text: &str) -> bool {
-        wait_until(Duration::from_secs(20), || async {
+        wait_until(Duration::from_secs(60), || async {
             self.output().contains(text)
         })
         .await
@@ -320,7 +322,9 @@ async fn mutual_tls_needs_the_client_certificate_signed_by_the_ca() {
     .into_iter()
     .enumerate()
     {
-        let mut ingester = Ingester::start(&cluster, &proxy.url(), &flags, "warn");
+        // A short timeout, so an attempt that hangs is retried in the wait.
+        let ingester_flags = [flags.as_slice(), &["--es-timeout=5s"]].concat();
+        let mut ingester = Ingester::start(&cluster, &proxy.url(), &ingester_flags, "warn");
         assert!(
             wait_until(Duration::from_secs(20), || async {
                 proxy.handshake_failures() > round as u64
@@ -330,7 +334,8 @@ async fn mutual_tls_needs_the_client_certificate_signed_by_the_ca() {
         );
         assert!(
             ingester.wait_for_output(alert).await,
-            "{flags:?}: output:\n{}",
+            "{flags:?}: the proxy saw {:?}; output:\n{}",
+            proxy.handshake_errors(),
             ingester.output()
         );
         assert!(
