@@ -56,7 +56,7 @@ BEFORE_BIN=${BEFORE_BIN:-}
 BEFORE_ARGS=${BEFORE_ARGS:-}
 SPANS_PER_TRACE=10
 TRACES_PER_REQUEST=10
-BULK_DOCS=1000                   # documents per _bulk body of the bulk floor (the ingester's --es-bulk-actions default)
+BULK_DOCS=1000                   # documents per _bulk body of the bulk floor (Jaeger's es.bulk.actions; the ingester's default is 250)
 
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
