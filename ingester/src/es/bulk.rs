@@ -335,12 +335,7 @@ impl DocDestination for DocSink<'_> {
     fn end(&mut self, doc: WrittenDoc<'_>) {
         let (batch, message) = (&mut *self.batch, self.message);
         batch.body[self.id_at..self.id_at + DOC_ID_LEN].copy_from_slice(doc.doc_id);
-        batch.body.push(b'\n');
-        batch.items.push(Item {
-            range: self.started_at..batch.body.len(),
-            kind: DocKind::Span,
-            message,
-        });
+        end_doc(batch, self.started_at, DocKind::Span, message);
         batch.spans += 1;
 
         let day = doc.start_time_micros / MICROS_PER_DAY;
@@ -352,12 +347,7 @@ impl DocDestination for DocSink<'_> {
             let start = batch.body.len();
             push_action(&mut batch.body, index_name, id.as_bytes());
             service_doc::write_service_doc(&mut batch.body, doc.service_name, doc.operation_name);
-            batch.body.push(b'\n');
-            batch.items.push(Item {
-                range: start..batch.body.len(),
-                kind: DocKind::Service,
-                message,
-            });
+            end_doc(batch, start, DocKind::Service, message);
         }
     }
 }
@@ -373,6 +363,17 @@ fn push_action(body: &mut Vec<u8>, index_name: &str, id: &[u8]) -> usize {
     body.extend_from_slice(id);
     body.extend_from_slice(b"\"}}\n");
     id_at
+}
+
+/// Ends the document whose action line starts at `start` in the body, and
+/// records it as an item of `message`.
+fn end_doc(batch: &mut Batch, start: usize, kind: DocKind, message: MessageRef) {
+    batch.body.push(b'\n');
+    batch.items.push(Item {
+        range: start..batch.body.len(),
+        kind,
+        message,
+    });
 }
 
 /// A key for the seen-set of day, service and operation (kept in memory
