@@ -8,12 +8,18 @@
 //! The services are simulated clients with a fixed request rate: each 100 ms
 //! they send, as root spans, their requests times the probability they are
 //! served now (fractions carried over, so the rate is exact). They start
-//! with Jaeger's default probability, 0.001, and 800 000 requests per
-//! second: 800 sampled traces per second, 20× the target of 40 per second.
+//! with Jaeger's default probability, 0.001, and 200 000 requests per
+//! second: 200 sampled traces per second, 5× the target of 40 per second.
 //! A 2 s bucket then holds some 80 spans, which measure the rate to about
 //! ±11 % (one standard deviation; Jaeger's defaults, 1 per second over
 //! 1 minute, hold 60). With a target of 10 a bucket held 20, ±22 %, and a
 //! recalculation after converging could land 1.6× off the goal.
+//!
+//! The load is kept small: throughput is counted when spans are stored, so
+//! an ingester that falls behind counts the backlog it drains rather than
+//! what the clients send. At 20× (2,400 spans per second from three
+//! services) a debug ingester and osmem on a busy 2-core machine fell some
+//! 16 s behind, and the probabilities followed the drain.
 //!
 //! The clients start once the leader has made its first (empty)
 //! calculation: spans sent before an ingester joins are stored in a burst
@@ -34,7 +40,7 @@ use rand::Rng;
 use support::{kv, resource_spans, terminate, Cluster};
 use tokio_util::sync::CancellationToken;
 
-const REQUESTS_PER_SECOND: f64 = 800_000.0;
+const REQUESTS_PER_SECOND: f64 = 200_000.0;
 const TARGET: f64 = 40.0;
 const OPERATION: &str = "GET /checkout";
 const INTERVAL_SECS: u64 = 2;
@@ -274,6 +280,24 @@ async fn wait_for_leader(cluster: &Cluster, hostname: &str) {
     assert!(computing, "{hostname} computes");
 }
 
+/// Whether `service` has settled: it is served a probability within the
+/// band, and so were its last two calculations. One calculation in the band
+/// is not enough: the bucket after it still holds spans sampled with the
+/// previous probability, and the calculation from it overshoots (Jaeger's
+/// algorithm, docs/adaptive-sampling.md).
+async fn settled(cluster: &Cluster, url: &str, service: &str) -> bool {
+    let docs = calculations(cluster).await;
+    let last: Vec<f64> = docs
+        .iter()
+        .filter_map(|d| probability_in(d, service))
+        .rev()
+        .take(2)
+        .collect();
+    last.len() == 2
+        && last.iter().all(|p| within_band(*p))
+        && within_band(served(url, service).await)
+}
+
 /// A service's calculations, oldest first, as `probability@measured rate`.
 fn calculation_path(docs: &[ProbabilitiesDoc], service: &str) -> String {
     let path: Vec<String> = docs
@@ -296,7 +320,7 @@ fn probability_in(doc: &ProbabilitiesDoc, service: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
+async fn a_service_sending_five_times_its_target_is_brought_to_it() {
     let (cluster, topic) = sampling_cluster(1).await;
     let mut ingester = start_ingester(&cluster, &topic, "ingester-a");
     let stop = CancellationToken::new();
@@ -319,10 +343,7 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
     }
     let mut converged_after = Vec::new();
     for (service, _) in services {
-        let converged = wait_until(TIMEOUT, || async {
-            within_band(served(&serving.url, service).await)
-        })
-        .await;
+        let converged = wait_until(TIMEOUT, || settled(&cluster, &serving.url, service)).await;
         assert!(
             converged,
             "{service} is served {} after {:?}, want {GOAL} ± 20 %; its calculations: {}",
@@ -336,11 +357,15 @@ async fn a_service_sending_twenty_times_its_target_is_brought_to_it() {
     // 2 s bucket of 80 spans measures the rate to some ±11 %, so a
     // recalculation may land just outside the band, not far).
     tokio::time::sleep(Duration::from_secs(2 * INTERVAL_SECS)).await;
+    let docs = calculations(&cluster).await;
     for (service, _) in services {
         let p = served(&serving.url, service).await;
-        assert!((p / GOAL - 1.0).abs() <= 0.5, "{service}: {p}");
+        assert!(
+            (p / GOAL - 1.0).abs() <= 0.5,
+            "{service} is served {p} after converging, want {GOAL} ± 50 %; its calculations: {}",
+            calculation_path(&docs, service)
+        );
     }
-    let docs = calculations(&cluster).await;
     for (service, after) in &converged_after {
         let first_in_band = docs
             .iter()
