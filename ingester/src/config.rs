@@ -337,7 +337,7 @@ pub struct Config {
     #[arg(long, env = "FERROTRACE_SERVICE_GRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub service_graph: bool,
 
-    /// Client or server spans waiting for their other half; beyond it new ones are dropped and counted (Tempo's `max_items`).
+    /// Client or server spans waiting for their other half; when full, the one that waited longest is dropped and counted (Tempo's `max_items`).
     #[arg(
         long,
         env = "FERROTRACE_SERVICE_GRAPH_MAX_ITEMS",

@@ -20,8 +20,9 @@
 //! side's span duration; the missing side of a virtual node observes 0, as in
 //! Tempo.
 //!
-//! Bounds: at most `max_items` halves wait; a new one beyond that (after
-//! expired ones are evicted) is dropped and counted in
+//! Bounds: at most `max_items` halves wait; when a new one finds the store
+//! full (after expired ones are evicted), the half that has waited longest
+//! makes room and is counted in
 //! `traces_service_graph_dropped_spans_total{client|server}`. A half alone
 //! for `wait` expires into `traces_service_graph_unpaired_spans_total`.
 //! Node names are interned, and label sets created, only up to the series cap;
@@ -436,6 +437,9 @@ impl ServiceGraph {
             self.expire_due(now);
         }
         if self.waiting.len() >= self.max_items {
+            self.drop_oldest();
+        }
+        if self.waiting.len() >= self.max_items {
             self.graph.record(alone(&half), Event::Dropped);
             return;
         }
@@ -449,6 +453,24 @@ impl ServiceGraph {
             let waiting = &self.waiting;
             self.deadlines
                 .retain(|(_, key, seq)| waiting.get(key).is_some_and(|w| w.seq == *seq));
+        }
+    }
+
+    /// Makes room in a full store by dropping the half that has waited
+    /// longest. The halves of one trace come in one message (the spans topic
+    /// is keyed by trace ID), so a pair forms within moments or rarely at
+    /// all: the newest halves are the ones worth keeping. Dropping new ones
+    /// instead would leave the store full of halves that never pair, and no
+    /// request would be counted until they expired.
+    fn drop_oldest(&mut self) {
+        while let Some((_, key, seq)) = self.deadlines.pop_front() {
+            if let Entry::Occupied(waiting) = self.waiting.entry(key) {
+                if waiting.get().seq == seq {
+                    let half = waiting.remove().half;
+                    self.graph.record(alone(&half), Event::Dropped);
+                    return;
+                }
+            }
         }
     }
 
@@ -1005,37 +1027,49 @@ mod tests {
     }
 
     #[test]
-    fn new_halves_beyond_max_items_are_dropped() {
+    fn a_full_store_drops_the_half_that_waited_longest() {
+        let client = |t: u8| span(t, 2, Some(1), CLIENT, "call", 1);
+        let server = |t: u8| span(t, 3, Some(2), SERVER, "serve", 1);
         let out = run(2, 100, |g, now| {
-            let clients = (1..=3)
-                .map(|t| span(t, 2, Some(1), CLIENT, "call", 1))
-                .collect();
-            feed(g, "frontend", clients, now);
-            feed(
-                g,
-                "backend",
-                vec![span(4, 3, Some(2), SERVER, "serve", 1)],
-                now,
-            );
+            feed(g, "frontend", (1..=3).map(client).collect(), now);
             assert_eq!(g.waiting(), 2);
-            // Expired halves make room before anything is dropped.
-            feed(
-                g,
-                "backend",
-                vec![span(5, 3, Some(2), SERVER, "serve", 1)],
-                now + WAIT,
-            );
+            // A pair arriving while the store is full still pairs: its
+            // client makes room by dropping trace 2's.
+            feed(g, "frontend", vec![client(4)], now);
+            feed(g, "backend", vec![server(4)], now);
+            assert_eq!(g.waiting(), 1);
+            // Expired halves make room before a waiting one is dropped.
+            feed(g, "backend", vec![server(5)], now);
+            assert_eq!(g.waiting(), 2);
+            feed(g, "backend", vec![server(6)], now + WAIT);
             assert_eq!(g.waiting(), 1);
         });
         let dropped = "traces_service_graph_dropped_spans_total";
         assert_eq!(
             sample(&out, &series(dropped, "frontend", "", "")),
-            1.0,
+            2.0,
             "{out:#?}"
         );
-        assert_eq!(sample(&out, &series(dropped, "", "backend", "")), 1.0);
+        assert_eq!(sample(&out, &series(dropped, "", "backend", "")), 0.0);
+        assert_eq!(sample(&out, &requests("frontend", "backend", "")), 1.0);
         let unpaired = "traces_service_graph_unpaired_spans_total";
-        assert_eq!(sample(&out, &series(unpaired, "frontend", "", "")), 2.0);
+        assert_eq!(sample(&out, &series(unpaired, "frontend", "", "")), 1.0);
+        assert_eq!(sample(&out, &series(unpaired, "", "backend", "")), 1.0);
+    }
+
+    #[test]
+    fn a_store_of_no_items_drops_every_half() {
+        let out = run(0, 100, |g, now| {
+            feed(
+                g,
+                "frontend",
+                vec![span(1, 2, Some(1), CLIENT, "call", 1)],
+                now,
+            );
+            assert_eq!(g.waiting(), 0);
+        });
+        let dropped = "traces_service_graph_dropped_spans_total";
+        assert_eq!(sample(&out, &series(dropped, "frontend", "", "")), 1.0);
     }
 
     #[test]
