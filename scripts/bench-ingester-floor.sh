@@ -35,6 +35,8 @@
 #                                                          pair measured in the same run)
 #   PERF_DIR=/tmp/perf ...                                (also perf record the ingester)
 #   PERF_ARGS="--call-graph dwarf,16384" ...              (perf record's stack flags; -g by default)
+#   METRICS_DIR=/tmp/m ...                                (each ingester serves /metrics, saved there as
+#                                                          <label>-<round>.prom once it stored every span)
 #
 # Kafka is tansu with SQLite storage in /dev/shm (TANSU_DIR), for the floor
 # and the ingester alike: tansu's memory engine loses the rest of a record
@@ -119,17 +121,18 @@ wait_indexed() {
 
 run_ferrotrace() { # round [label bin args]: label "ferrotrace" (the binaries in BIN) or "before"
   local round=$1 label=${2:-ferrotrace} bin=${3:-$BIN} args=${4-$INGESTER_ARGS}
-  local es sink ingester t rss threads counts docs distinct perf_pid=
+  local es sink ingester t rss threads counts docs distinct perf_pid= admin=''
   es=$(pick_port)
   "$LIMITS/es_sink" --listen "127.0.0.1:$es" > "$work/es_sink.log" 2>&1 &
   sink=$!; pids+=("$sink")
   wait_tcp "$es"
+  if [ -n "${METRICS_DIR:-}" ]; then admin="127.0.0.1:$(pick_port)"; mkdir -p "$METRICS_DIR"; fi
   # shellcheck disable=SC2086 # args is a list of flags
   # Every span counts in the metrics generator: the topic was filled before the
   # rounds, and by default spans that ended over 30 s before they are read are
   # left out, which would measure a backlog drain rather than live traffic.
   FERROTRACE_RUNTIME_THREADS=1 FERROTRACE_METRICS_MAX_SPAN_AGE=0 "$bin/ferrotrace-ingester" --kafka-brokers "127.0.0.1:$kafka" --kafka-group "bench-$label-$round" \
-    --es-url "http://127.0.0.1:$es" --es-num-replicas 0 --admin-listen '' $args \
+    --es-url "http://127.0.0.1:$es" --es-num-replicas 0 --admin-listen "$admin" $args \
     > "$work/ingester-$label-$round.log" 2>&1 &
   ingester=$!; pids+=("$ingester")
   if [ -n "${PERF_DIR:-}" ] && [ "$label" = ferrotrace ]; then
@@ -142,6 +145,7 @@ run_ferrotrace() { # round [label bin args]: label "ferrotrace" (the binaries in
   # From start-up (group join, templates) to the last span stored.
   t=$(ticks "$ingester"); rss=$(peak_rss_mib "$ingester"); threads=$(thread_us_per_span "$ingester" "$SPANS")
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+  if [ -n "$admin" ]; then curl -sf "http://$admin/metrics" > "$METRICS_DIR/$label-$round.prom" || true; fi
   stop "$ingester"   # it drains and commits: anything sent after now would be a duplicate
   counts=$(curl -sf "http://127.0.0.1:$es/_es_sink")
   stop "$sink"
