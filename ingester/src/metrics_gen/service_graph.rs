@@ -31,6 +31,7 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -228,19 +229,23 @@ impl GraphSeries {
     }
 }
 
+/// Where a half waits: a 64-bit hash of (trace ID, span ID) under a seed
+/// drawn at start-up. At the default 10,000 waiting halves, two distinct
+/// spans meet under one key with a chance of about 5 × 10⁻¹⁶ per half, and
+/// would count one request on a wrong edge. A third of the size of the IDs
+/// themselves, it keeps the store small enough to stay in cache longer
+/// (this is looked up for every client and server span).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct EdgeKey {
-    trace_id: [u8; 16],
-    span_id: [u8; 8],
-}
+struct EdgeKey(u64);
 
-impl EdgeKey {
+struct EdgeKeys(foldhash::quality::RandomState);
+
+impl EdgeKeys {
     /// None for IDs of the wrong length (such spans are not indexed either).
-    fn new(trace_id: &[u8], span_id: &[u8]) -> Option<Self> {
-        Some(Self {
-            trace_id: trace_id.try_into().ok()?,
-            span_id: span_id.try_into().ok()?,
-        })
+    fn key(&self, trace_id: &[u8], span_id: &[u8]) -> Option<EdgeKey> {
+        let trace_id: &[u8; 16] = trace_id.try_into().ok()?;
+        let span_id: &[u8; 8] = span_id.try_into().ok()?;
+        Some(EdgeKey(self.0.hash_one((trace_id, span_id))))
     }
 }
 
@@ -250,7 +255,7 @@ enum Side {
     Server,
 }
 
-/// One span waiting for its other half.
+/// A client or server span, as it waits for its other half.
 #[derive(Debug, Clone, Copy)]
 struct Half {
     side: Side,
@@ -261,22 +266,21 @@ struct Half {
     failed: bool,
     /// PRODUCER or CONSUMER.
     messaging: bool,
-}
-
-struct Waiting {
-    half: Half,
-    /// Tells this entry's deadline from one of an earlier entry under the same key.
-    seq: u64,
+    /// Set when it waits: tells its deadline from one of an earlier half
+    /// under the same key (a wrap takes 2³² halves, long after that
+    /// deadline was passed).
+    seq: u32,
 }
 
 pub struct ServiceGraph {
     wait: Duration,
     max_items: usize,
-    waiting: HashMap<EdgeKey, Waiting>,
+    keys: EdgeKeys,
+    waiting: HashMap<EdgeKey, Half>,
     /// In arrival order, hence in deadline order; entries that paired stay
     /// until they reach the front or a compaction.
-    deadlines: VecDeque<(Instant, EdgeKey, u64)>,
-    next_seq: u64,
+    deadlines: VecDeque<(Instant, EdgeKey, u32)>,
+    next_seq: u32,
     user: NodeId,
     graph: GraphSeries,
     waiting_gauge: Gauge,
@@ -294,6 +298,7 @@ impl ServiceGraph {
         Self {
             wait: options.wait,
             max_items: options.max_items,
+            keys: EdgeKeys(foldhash::quality::RandomState::default()),
             waiting: HashMap::default(),
             deadlines: VecDeque::new(),
             next_seq: 0,
@@ -326,6 +331,7 @@ impl ServiceGraph {
             seconds: duration_seconds(span),
             failed: failed(span),
             messaging: matches!(kind, SPAN_KIND_PRODUCER | SPAN_KIND_CONSUMER),
+            seq: 0,
         };
         match side {
             Side::Client => self.client(span, half, now),
@@ -334,7 +340,7 @@ impl ServiceGraph {
     }
 
     fn client(&mut self, span: &SpanView<'_>, mut half: Half, now: Instant) {
-        let Some(key) = EdgeKey::new(span.trace_id(), span.span_id()) else {
+        let Some(key) = self.keys.key(span.trace_id(), span.span_id()) else {
             return;
         };
         let attributes = Attributes::scan(span.attributes());
@@ -345,7 +351,7 @@ impl ServiceGraph {
             let server = self.graph.nodes.intern(label_value(&database));
             let mut failed = half.failed;
             if let Some(other) = self.waiting.remove(&key) {
-                failed |= other.half.side == Side::Server && other.half.failed;
+                failed |= other.side == Side::Server && other.failed;
             }
             let key = SeriesKey {
                 client: half.node,
@@ -396,15 +402,15 @@ impl ServiceGraph {
             self.graph.record(key, event);
             return;
         }
-        if let Some(key) = EdgeKey::new(span.trace_id(), span.parent_span_id()) {
+        if let Some(key) = self.keys.key(span.trace_id(), span.parent_span_id()) {
             self.pair_or_wait(key, half, now);
         }
     }
 
     fn pair_or_wait(&mut self, key: EdgeKey, half: Half, now: Instant) {
         match self.waiting.entry(key) {
-            Entry::Occupied(waiting) if waiting.get().half.side != half.side => {
-                let other = waiting.remove().half;
+            Entry::Occupied(waiting) if waiting.get().side != half.side => {
+                let other = waiting.remove();
                 let (client, server) = match half.side {
                     Side::Client => (half, other),
                     Side::Server => (other, half),
@@ -413,7 +419,10 @@ impl ServiceGraph {
             }
             // The same side again (a message read twice): the latest wins,
             // the deadline stays.
-            Entry::Occupied(mut waiting) => waiting.get_mut().half = half,
+            Entry::Occupied(mut waiting) => {
+                let seq = waiting.get().seq;
+                *waiting.get_mut() = Half { seq, ..half };
+            }
             Entry::Vacant(_) => self.wait(key, half, now),
         }
     }
@@ -432,7 +441,7 @@ impl ServiceGraph {
         self.graph.record(key, event);
     }
 
-    fn wait(&mut self, key: EdgeKey, half: Half, now: Instant) {
+    fn wait(&mut self, key: EdgeKey, mut half: Half, now: Instant) {
         if self.waiting.len() >= self.max_items {
             self.expire_due(now);
         }
@@ -443,16 +452,16 @@ impl ServiceGraph {
             self.graph.record(alone(&half), Event::Dropped);
             return;
         }
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        self.waiting.insert(key, Waiting { half, seq });
-        self.deadlines.push_back((now + self.wait, key, seq));
+        self.next_seq = self.next_seq.wrapping_add(1);
+        half.seq = self.next_seq;
+        self.waiting.insert(key, half);
+        self.deadlines.push_back((now + self.wait, key, half.seq));
         // Paired entries leave their deadline behind; drop those before the
         // queue outgrows the store, so memory follows max_items, not the rate.
         if self.deadlines.len() > self.max_items.saturating_mul(2).max(1024) {
             let waiting = &self.waiting;
             self.deadlines
-                .retain(|(_, key, seq)| waiting.get(key).is_some_and(|w| w.seq == *seq));
+                .retain(|(_, key, seq)| waiting.get(key).is_some_and(|h| h.seq == *seq));
         }
     }
 
@@ -466,7 +475,7 @@ impl ServiceGraph {
         while let Some((_, key, seq)) = self.deadlines.pop_front() {
             if let Entry::Occupied(waiting) = self.waiting.entry(key) {
                 if waiting.get().seq == seq {
-                    let half = waiting.remove().half;
+                    let half = waiting.remove();
                     self.graph.record(alone(&half), Event::Dropped);
                     return;
                 }
@@ -491,7 +500,7 @@ impl ServiceGraph {
             }
             self.deadlines.pop_front();
             let half = match self.waiting.entry(key) {
-                Entry::Occupied(waiting) if waiting.get().seq == seq => waiting.remove().half,
+                Entry::Occupied(waiting) if waiting.get().seq == seq => waiting.remove(),
                 _ => continue,
             };
             if half.side == Side::Client && half.peer != NO_NODE {
