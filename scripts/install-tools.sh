@@ -2,7 +2,8 @@
 # Installs the local test servers once per machine and links them into .tools/:
 #   tansu        Kafka-compatible broker (crates.io), built with cargo (~12 min the first time)
 #   osmem-server OpenSearch-compatible server (PyPI), in a Python venv
-#   prometheus   Debian's package (2.42), which runs Jaeger's Monitor-tab queries in the tests
+#   prometheus   Debian's package (2.42), which runs Jaeger's Monitor-tab queries in the tests,
+#                and its promtool, which checks and unit-tests deploy/prometheus/alerts.yaml
 #   sampling-clients-python  a Python venv with jaeger-client (its remote sampler) and grpcio-tools
 #                (stubs from Jaeger's sampling.proto), for collector/tests/sampling.rs
 # They live in a cache outside the clone ($FERROTRACE_CACHE, default ~/.cache/ferrotrace)
@@ -53,6 +54,7 @@ if ! command -v prometheus >/dev/null; then
   if [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
 fi
 ln -sfn "$(command -v prometheus)" "$cache/bin/prometheus"
+ln -sfn "$(command -v promtool)" "$cache/bin/promtool"
 
 tansu_root="$cache/tansu-$TANSU_VERSION"
 if [ ! -x "$tansu_root/bin/tansu" ]; then
@@ -89,5 +91,6 @@ if [ ! -e "$here/.tools" ] || [ -L "$here/.tools" ]; then ln -sfn "$cache" "$her
 "$here/.tools/bin/tansu" --version >/dev/null 2>&1 || "$here/.tools/bin/tansu" --help >/dev/null
 "$here/.tools/bin/osmem-server" -version >/dev/null
 "$here/.tools/bin/prometheus" --version >/dev/null 2>&1
+"$here/.tools/bin/promtool" --version >/dev/null 2>&1
 "$here/.tools/bin/sampling-clients-python" -c "import jaeger_client, grpc_tools"
-echo "install-tools: tansu, osmem-server, prometheus and sampling-clients-python ready in $here/.tools/bin" >&2
+echo "install-tools: tansu, osmem-server, prometheus, promtool and sampling-clients-python ready in $here/.tools/bin" >&2
