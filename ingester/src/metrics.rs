@@ -76,6 +76,8 @@ pub const METRICS_GEN_SPANS_SKIPPED: &str =
     "ferrotrace_ingester_metrics_generator_spans_skipped_total";
 /// Client or server spans waiting for their other half in the service graph.
 pub const SG_WAITING: &str = "ferrotrace_ingester_service_graph_waiting_spans";
+/// `--service-graph-max-items`, so that a rule can tell a full store.
+pub const SG_MAX_WAITING: &str = "ferrotrace_ingester_service_graph_max_waiting_spans";
 
 /// Adaptive sampling calculations run (on the leader, the owner of partition 0).
 pub const SAMPLING_CALCULATIONS: &str = "ferrotrace_ingester_sampling_calculations_total";
@@ -426,6 +428,11 @@ pub fn describe() {
         Unit::Count,
         "Client or server spans waiting for their other half (at most --service-graph-max-items)."
     );
+    metrics::describe_gauge!(
+        SG_MAX_WAITING,
+        Unit::Count,
+        "--service-graph-max-items: when this many spans wait, the one that waited longest is dropped for each new one."
+    );
     describe_counter!(
         SG_REQUESTS,
         Unit::Count,
@@ -454,7 +461,7 @@ pub fn describe() {
     describe_counter!(
         SG_DROPPED_SPANS,
         Unit::Count,
-        "Client or server spans not paired because --service-graph-max-items spans were waiting (Tempo service graph)."
+        "Client or server spans dropped unpaired from a full store of --service-graph-max-items (Tempo service graph)."
     );
     describe_counter!(
         SPANMETRICS_CALLS,

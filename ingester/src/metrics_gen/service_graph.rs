@@ -295,6 +295,7 @@ impl ServiceGraph {
             max: options.max_label_sets.saturating_add(1),
         };
         let user = nodes.intern("user");
+        metrics::gauge!(m::SG_MAX_WAITING).set(options.max_items as f64);
         Self {
             wait: options.wait,
             max_items: options.max_items,
