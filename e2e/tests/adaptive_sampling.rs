@@ -377,7 +377,7 @@ async fn a_service_sending_five_times_its_target_is_brought_to_it() {
             calculation_path(&docs, service)
         );
         eprintln!(
-            "convergence: {service} within ±20 % of its target after {after:?}, at calculation {first_in_band} that knew it ({}s intervals)",
+            "convergence: {service} first within ±20 % of its target at calculation {first_in_band} that knew it, settled after {after:?} ({}s intervals)",
             INTERVAL_SECS
         );
     }

@@ -467,20 +467,26 @@ impl ServiceGraph {
     }
 
     /// Makes room in a full store by dropping the half that has waited
-    /// longest. The halves of one trace come in one message (the spans topic
-    /// is keyed by trace ID), so a pair forms within moments or rarely at
-    /// all: the newest halves are the ones worth keeping. Dropping new ones
-    /// instead would leave the store full of halves that never pair, and no
-    /// request would be counted until they expired.
+    /// longest. Halves that will pair mostly do so within the exporters'
+    /// batching delay, while a store that fills up is full of halves that
+    /// never pair: keeping the newest halves keeps pairs forming. Dropping
+    /// new ones instead would count no request until the old ones expired.
     fn drop_oldest(&mut self) {
         while let Some((_, key, seq)) = self.deadlines.pop_front() {
-            if let Entry::Occupied(waiting) = self.waiting.entry(key) {
-                if waiting.get().seq == seq {
-                    let half = waiting.remove();
-                    self.graph.record(alone(&half), Event::Dropped);
-                    return;
-                }
+            if let Some(half) = self.take_waiting(key, seq) {
+                self.graph.record(alone(&half), Event::Dropped);
+                return;
             }
+        }
+    }
+
+    /// The half waiting under `key`, removed, if it is the one the deadline
+    /// entry `seq` was queued for (not one that paired since, nor a later
+    /// half under the same key).
+    fn take_waiting(&mut self, key: EdgeKey, seq: u32) -> Option<Half> {
+        match self.waiting.entry(key) {
+            Entry::Occupied(waiting) if waiting.get().seq == seq => Some(waiting.remove()),
+            _ => None,
         }
     }
 
@@ -500,9 +506,8 @@ impl ServiceGraph {
                 break;
             }
             self.deadlines.pop_front();
-            let half = match self.waiting.entry(key) {
-                Entry::Occupied(waiting) if waiting.get().seq == seq => waiting.remove(),
-                _ => continue,
+            let Some(half) = self.take_waiting(key, seq) else {
+                continue;
             };
             if half.side == Side::Client && half.peer != NO_NODE {
                 let key = SeriesKey {
