@@ -263,12 +263,21 @@ fn expect(wire_type: u8, expected: u8) -> Walk<()> {
 /// Reads a `KeyValue` at nesting `depth`.
 #[inline]
 pub(crate) fn read_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Attr> {
-    if depth < MAX_DEPTH {
-        if let Some(attr) = read_usual_key_value(message, run) {
-            return Ok(attr);
-        }
+    match usual_key_value(message, run, depth) {
+        Some(attr) => Ok(attr),
+        None => read_any_key_value(message, run, depth),
     }
-    read_any_key_value(message, run, depth)
+}
+
+/// The usual encoding's `KeyValue` ([`read_usual_key_value`]), tried only
+/// below the nesting limit.
+#[inline(always)]
+fn usual_key_value(message: &[u8], run: Run, depth: usize) -> Option<Attr> {
+    if depth < MAX_DEPTH {
+        read_usual_key_value(message, run)
+    } else {
+        None
+    }
 }
 
 /// Reads a `KeyValue` at nesting `depth` onto the end of `attrs`. The usual
@@ -279,13 +288,13 @@ pub(crate) fn read_key_value(message: &[u8], run: Run, depth: usize) -> Walk<Att
 /// the ingester's profile; the gain measured is small, BENCHMARKS.md).
 #[inline(always)]
 fn push_key_value(attrs: &mut Vec<Attr>, message: &[u8], run: Run, depth: usize) -> Walk<()> {
-    if depth < MAX_DEPTH {
-        if let Some(attr) = read_usual_key_value(message, run) {
+    match usual_key_value(message, run, depth) {
+        Some(attr) => {
             attrs.push(attr);
-            return Ok(());
+            Ok(())
         }
+        None => push_any_key_value(attrs, message, run, depth),
     }
-    push_any_key_value(attrs, message, run, depth)
 }
 
 /// [`push_key_value`] for the encodings the usual reader leaves: kept out

@@ -446,10 +446,8 @@ impl ServiceGraph {
         if self.waiting.len() >= self.max_items {
             self.expire_due(now);
         }
-        if self.waiting.len() >= self.max_items {
-            self.drop_oldest();
-        }
-        if self.waiting.len() >= self.max_items {
+        // Nothing to drop for room only in a store of no items.
+        if self.waiting.len() >= self.max_items && !self.drop_oldest() {
             self.graph.record(alone(&half), Event::Dropped);
             return;
         }
@@ -471,13 +469,15 @@ impl ServiceGraph {
     /// batching delay, while a store that fills up is full of halves that
     /// never pair: keeping the newest halves keeps pairs forming. Dropping
     /// new ones instead would count no request until the old ones expired.
-    fn drop_oldest(&mut self) {
+    /// False when no half waits.
+    fn drop_oldest(&mut self) -> bool {
         while let Some((_, key, seq)) = self.deadlines.pop_front() {
             if let Some(half) = self.take_waiting(key, seq) {
                 self.graph.record(alone(&half), Event::Dropped);
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// The half waiting under `key`, removed, if it is the one the deadline
