@@ -28,9 +28,10 @@
 //! Node names are interned, and label sets created, only up to the series cap;
 //! beyond it requests count under `{metric_overflow="true"}`.
 
+mod waiting;
+
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ use metrics::{Counter, Gauge, Histogram, Label};
 
 use super::{duration_seconds, failed, label_value, labels, overflow_labels};
 use crate::metrics as m;
+use waiting::Waiting;
 
 #[derive(Debug, Clone)]
 pub struct ServiceGraphOptions {
@@ -266,21 +268,13 @@ struct Half {
     failed: bool,
     /// PRODUCER or CONSUMER.
     messaging: bool,
-    /// Set when it waits: tells its deadline from one of an earlier half
-    /// under the same key (a wrap takes 2³² halves, long after that
-    /// deadline was passed).
-    seq: u32,
 }
 
 pub struct ServiceGraph {
     wait: Duration,
     max_items: usize,
     keys: EdgeKeys,
-    waiting: HashMap<EdgeKey, Half>,
-    /// In arrival order, hence in deadline order; entries that paired stay
-    /// until they reach the front or a compaction.
-    deadlines: VecDeque<(Instant, EdgeKey, u32)>,
-    next_seq: u32,
+    waiting: Waiting,
     user: NodeId,
     graph: GraphSeries,
     waiting_gauge: Gauge,
@@ -300,9 +294,7 @@ impl ServiceGraph {
             wait: options.wait,
             max_items: options.max_items,
             keys: EdgeKeys(foldhash::quality::RandomState::default()),
-            waiting: HashMap::default(),
-            deadlines: VecDeque::new(),
-            next_seq: 0,
+            waiting: Waiting::new(),
             user,
             graph: GraphSeries {
                 nodes,
@@ -332,7 +324,6 @@ impl ServiceGraph {
             seconds: duration_seconds(span),
             failed: failed(span),
             messaging: matches!(kind, SPAN_KIND_PRODUCER | SPAN_KIND_CONSUMER),
-            seq: 0,
         };
         match side {
             Side::Client => self.client(span, half, now),
@@ -351,7 +342,7 @@ impl ServiceGraph {
             // server half already waiting under it is merged in.
             let server = self.graph.nodes.intern(label_value(&database));
             let mut failed = half.failed;
-            if let Some(other) = self.waiting.remove(&key) {
+            if let Some(other) = self.waiting.take(key) {
                 failed |= other.side == Side::Server && other.failed;
             }
             let key = SeriesKey {
@@ -409,23 +400,22 @@ impl ServiceGraph {
     }
 
     fn pair_or_wait(&mut self, key: EdgeKey, half: Half, now: Instant) {
-        match self.waiting.entry(key) {
-            Entry::Occupied(waiting) if waiting.get().side != half.side => {
-                let other = waiting.remove();
-                let (client, server) = match half.side {
-                    Side::Client => (half, other),
-                    Side::Server => (other, half),
-                };
-                self.complete(client, server);
-            }
+        let Some(at) = self.waiting.find(key) else {
+            return self.wait(key, half, now);
+        };
+        let waiting = self.waiting.at_mut(at);
+        if waiting.side == half.side {
             // The same side again (a message read twice): the latest wins,
             // the deadline stays.
-            Entry::Occupied(mut waiting) => {
-                let seq = waiting.get().seq;
-                *waiting.get_mut() = Half { seq, ..half };
-            }
-            Entry::Vacant(_) => self.wait(key, half, now),
+            *waiting = half;
+            return;
         }
+        let other = self.waiting.take_at(key, at);
+        let (client, server) = match half.side {
+            Side::Client => (half, other),
+            Side::Server => (other, half),
+        };
+        self.complete(client, server);
     }
 
     fn complete(&mut self, client: Half, server: Half) {
@@ -442,7 +432,7 @@ impl ServiceGraph {
         self.graph.record(key, event);
     }
 
-    fn wait(&mut self, key: EdgeKey, mut half: Half, now: Instant) {
+    fn wait(&mut self, key: EdgeKey, half: Half, now: Instant) {
         if self.waiting.len() >= self.max_items {
             self.expire_due(now);
         }
@@ -451,17 +441,11 @@ impl ServiceGraph {
             self.graph.record(alone(&half), Event::Dropped);
             return;
         }
-        self.next_seq = self.next_seq.wrapping_add(1);
-        half.seq = self.next_seq;
-        self.waiting.insert(key, half);
-        self.deadlines.push_back((now + self.wait, key, half.seq));
-        // Paired entries leave their deadline behind; drop those before the
+        self.waiting.push(key, half, now + self.wait);
+        // Paired halves leave their slots behind; drop those before the
         // queue outgrows the store, so memory follows max_items, not the rate.
-        if self.deadlines.len() > self.max_items.saturating_mul(2).max(1024) {
-            let waiting = &self.waiting;
-            self.deadlines
-                .retain(|(_, key, seq)| waiting.get(key).is_some_and(|h| h.seq == *seq));
-        }
+        self.waiting
+            .compact_beyond(self.max_items.saturating_mul(2).max(1024));
     }
 
     /// Makes room in a full store by dropping the half that has waited
@@ -471,23 +455,13 @@ impl ServiceGraph {
     /// new ones instead would count no request until the old ones expired.
     /// False when no half waits.
     fn drop_oldest(&mut self) -> bool {
-        while let Some((_, key, seq)) = self.deadlines.pop_front() {
-            if let Some(half) = self.take_waiting(key, seq) {
+        while let Some(slot) = self.waiting.pop_front() {
+            if let Some(half) = slot {
                 self.graph.record(alone(&half), Event::Dropped);
                 return true;
             }
         }
         false
-    }
-
-    /// The half waiting under `key`, removed, if it is the one the deadline
-    /// entry `seq` was queued for (not one that paired since, nor a later
-    /// half under the same key).
-    fn take_waiting(&mut self, key: EdgeKey, seq: u32) -> Option<Half> {
-        match self.waiting.entry(key) {
-            Entry::Occupied(waiting) if waiting.get().seq == seq => Some(waiting.remove()),
-            _ => None,
-        }
     }
 
     /// Counts every half whose deadline passed as unpaired (or as a call to
@@ -501,12 +475,8 @@ impl ServiceGraph {
     /// [`expire`](Self::expire) without the gauge: a full store tries it
     /// before every new half.
     fn expire_due(&mut self, now: Instant) {
-        while let Some(&(deadline, key, seq)) = self.deadlines.front() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            let Some(half) = self.take_waiting(key, seq) else {
+        while self.waiting.front_deadline().is_some_and(|due| due <= now) {
+            let Some(Some(half)) = self.waiting.pop_front() else {
                 continue;
             };
             if half.side == Side::Client && half.peer != NO_NODE {
@@ -1197,7 +1167,7 @@ mod tests {
                 feed(g, "a", vec![client], now);
                 feed(g, "b", vec![server], now);
             }
-            assert!(g.deadlines.len() <= 1025, "{}", g.deadlines.len());
+            assert!(g.waiting.queued() <= 1025, "{}", g.waiting.queued());
             assert_eq!(g.waiting(), 0);
         });
     }
