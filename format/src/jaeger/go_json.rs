@@ -323,7 +323,14 @@ static DEC_PAIRS: [[u8; 2]; 100] = {
 
 /// Appends `value` in decimal.
 #[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, value: u64) {
+    let (digits, len) = decimal(value);
+    push_head(out, &digits, len);
+}
+
+/// `value` in decimal: its digits, at the start of the buffer, and how many.
+#[inline]
+pub(crate) fn decimal(mut value: u64) -> ([u8; 20], usize) {
     let len = value.checked_ilog10().map_or(1, |log| log as usize + 1);
     let mut buf = [0u8; 20];
     let mut i = len;
@@ -338,7 +345,7 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
     } else {
         buf[0] = b'0' + value as u8;
     }
-    push_head(out, &buf, len);
+    (buf, len)
 }
 
 /// Appends the first `len` bytes of `bytes`, a small stack buffer, as a copy
@@ -346,7 +353,7 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut value: u64) {
 /// a few moves, where one of a variable length calls `memmove`, which costs
 /// more than these few bytes.
 #[inline(always)]
-fn push_head<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+pub(crate) fn push_head<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
     let at = out.len();
     out.extend_from_slice(bytes);
     out.truncate(at + len);

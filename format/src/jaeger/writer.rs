@@ -38,7 +38,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::doc_id::{write_doc_id, DocId, DOC_ID_LEN};
 use super::go_json::{
-    push_go_float_g10, push_i64, push_json_bytes, push_json_str, push_raw_json, push_u64, Scratch,
+    decimal, push_go_float_g10, push_head, push_i64, push_json_bytes, push_json_str, push_raw_json,
+    push_u64, Scratch,
 };
 use super::ids::{self, SpanIdBytes, TraceIdBytes};
 use super::tags_as_fields::{FieldMap, TagsAsFields};
@@ -449,10 +450,16 @@ pub(crate) fn push_doc_head(
 /// `],"startTime":…,"startTimeMillis":…,"duration":…`: closes the
 /// references.
 pub(crate) fn push_times(out: &mut Vec<u8>, start_time_micros: u64, duration_micros: u64) {
+    let (start, len) = decimal(start_time_micros);
     out.extend_from_slice(b"],\"startTime\":");
-    push_u64(out, start_time_micros);
+    push_head(out, &start, len);
     out.extend_from_slice(b",\"startTimeMillis\":");
-    push_u64(out, start_time_micros / 1_000);
+    // start / 1000: the same digits without the last three.
+    if len > 3 {
+        push_head(out, &start, len - 3);
+    } else {
+        out.push(b'0');
+    }
     out.extend_from_slice(b",\"duration\":");
     push_u64(out, duration_micros);
 }
@@ -605,6 +612,26 @@ mod tests {
     ];
     const SPAN: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
     const PARENT: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73];
+    /// `startTimeMillis` is `startTime / 1000` at every digit count and
+    /// its edges (it is written from `startTime`'s digits).
+    #[test]
+    fn start_time_millis_is_the_start_time_divided_by_a_thousand() {
+        let mut starts = vec![0, 1, u64::MAX];
+        for digits in 1..20u32 {
+            let power = 10u64.pow(digits);
+            starts.extend([power - 1, power, power + 1, power / 3 * 2]);
+        }
+        for start in starts {
+            let mut out = Vec::new();
+            push_times(&mut out, start, 7);
+            let want = format!(
+                "],\"startTime\":{start},\"startTimeMillis\":{},\"duration\":7",
+                start / 1000
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
     const LINKED_TRACE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff];
     const LINKED_SPAN: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0xfe];
     /// 2017-01-26T21:46:31.639875123Z
