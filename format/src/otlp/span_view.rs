@@ -83,6 +83,12 @@ impl<'a> SpanView<'a> {
         text(self.message, self.span.name)
     }
 
+    /// The span's name as sent: the bytes of [`name`](Self::name), for a
+    /// lookup that need not check them as UTF-8 again.
+    pub fn name_bytes(&self) -> &'a [u8] {
+        self.span.name.of(self.message)
+    }
+
     /// `SpanKind` as its protobuf number (0 unspecified … 5 consumer).
     pub fn kind(&self) -> i32 {
         self.span.kind

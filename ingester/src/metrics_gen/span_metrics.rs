@@ -25,7 +25,7 @@ use ferrotrace_format::otlp::SpanView;
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram};
 
-use super::{duration_nanos, label_value, labels, overflow_labels};
+use super::{duration_nanos, label_value, labels, overflow_labels, MAX_LABEL_VALUE_BYTES};
 use crate::metrics as m;
 
 const KINDS: [&str; 6] = [
@@ -67,8 +67,9 @@ pub struct SpanMetricsOptions {
     pub names: SpanMetricsNames,
 }
 
-/// Per service, per span name: the series of each (kind, status) seen, by [`slot`].
-type Operations = HashMap<Box<str>, Vec<(u8, Series)>>;
+/// Per service, per span name (its bytes, cut to the label length): the
+/// series of each (kind, status) seen, by [`slot`].
+type Operations = HashMap<Box<[u8]>, Vec<(u8, Series)>>;
 
 /// The handles of one label set, under each name in use.
 struct Series {
@@ -146,7 +147,12 @@ impl SpanMetrics {
     /// (already cut to the label length; empty when absent).
     pub fn observe(&mut self, service: &str, span: &SpanView<'_>) {
         let slot = slot(span);
-        let name = label_value(span.name());
+        // Looked up by its bytes, checked as UTF-8 by the walk already; a
+        // name longer than a label value (rare) by its cut text's.
+        let name = match span.name_bytes() {
+            name if name.len() <= MAX_LABEL_VALUE_BYTES => name,
+            _ => label_value(span.name()).as_bytes(),
+        };
         let nanos = duration_nanos(span);
         // The common case, a label set already seen: one lookup per level.
         let seen = self
@@ -186,7 +192,11 @@ impl SpanMetrics {
             slot as usize / STATUSES.len(),
             slot as usize % STATUSES.len(),
         );
-        let series = Series::register(*names, Some([service, name, KINDS[kind], STATUSES[status]]));
+        let label = label_value(span.name());
+        let series = Series::register(
+            *names,
+            Some([service, label, KINDS[kind], STATUSES[status]]),
+        );
         series.record(nanos);
         match ops.get_mut(name) {
             Some(slots) => slots.push((slot, series)),
