@@ -7,6 +7,12 @@
 //! `walk_only` is that walk alone (in the ingester it is the walk that
 //! writes the documents), to subtract.
 //!
+//! `service_graph_store_full` feeds the service graph the load tester's
+//! traces instead, one per message as the collector writes them, each with
+//! its own trace ID: about four of every ten halves never pair (its `route`
+//! spans), so the store of waiting halves stays full and every new half
+//! evicts the oldest, as in `scripts/bench-ingester-floor.sh`.
+//!
 //! Run: `cargo bench -p ferrotrace-ingester --bench metrics_gen`
 
 use std::hint::black_box;
@@ -19,11 +25,13 @@ use ferrotrace_ingester::metrics as m;
 use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
 use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use ferrotrace_ingester::metrics_gen::{MetricsGenerator, ObservedAt, Options};
+use ferrotrace_loadtest::generator::{self, Shape as TraceShape};
 use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use rand::SeedableRng;
 
 const TRACES: u8 = 10;
 const SPANS: u64 = 100;
@@ -183,5 +191,51 @@ fn metrics_gen(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, metrics_gen);
+/// Distinct traces cycled through: their unpaired halves (about four per
+/// trace) are twice what the store holds, so a trace's halves are evicted
+/// before it comes round again.
+const STORE_FULL_TRACES: usize = 5_000;
+
+fn service_graph_store_full(c: &mut Criterion) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let messages: Vec<Vec<u8>> = (0..STORE_FULL_TRACES)
+        .map(|_| {
+            let trace = generator::request(
+                &mut rng,
+                1,
+                TraceShape::default(),
+                1_795_651_200_000_000_000,
+            );
+            prost::Message::encode_to_vec(&trace)
+        })
+        .collect();
+    let mut generator = MetricsGenerator::new(&Options {
+        service_graph: Some(ServiceGraphOptions {
+            max_items: 10_000,
+            wait: Duration::from_secs(10),
+            max_label_sets: 10_000,
+        }),
+        span_metrics: None,
+        max_span_age: None,
+    });
+    let mut walker = SpanWalker::new();
+    let spans_per_message = TraceShape::default().spans_per_trace as u64;
+    let mut group = c.benchmark_group("metrics_gen");
+    group.throughput(Throughput::Elements(spans_per_message));
+    let mut next = 0;
+    group.bench_function("service_graph_store_full", |b| {
+        b.iter(|| {
+            let at = ObservedAt::now();
+            walker
+                .for_each_span(black_box(&messages[next]), |span| {
+                    generator.observe(&span, at)
+                })
+                .expect("walks");
+            next = (next + 1) % messages.len();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, metrics_gen, service_graph_store_full);
 criterion_main!(benches);
