@@ -511,6 +511,11 @@ pub struct RetentionArgs {
 /// cluster serves, and within what a channel of twice as many holds.
 const MAX_BULK_WORKERS: usize = 4096;
 
+/// Service-graph halves waiting at once: about 100 bytes each with their
+/// queue and index, so 10 GB; the store tells its halves apart by 32-bit
+/// positions.
+const MAX_SERVICE_GRAPH_ITEMS: usize = 100_000_000;
+
 /// librdkafka's range of `queued.max.messages.kbytes` (1 KiB to 2,097,151 KiB), in bytes.
 const MIN_PREFETCH_BYTES: usize = 1024;
 const MAX_PREFETCH_BYTES: usize = 2_097_151 * 1024;
@@ -696,6 +701,11 @@ impl Config {
         }
         if self.service_graph_wait.is_zero() {
             return Err("--service-graph-wait must be positive".into());
+        }
+        if self.service_graph_max_items > MAX_SERVICE_GRAPH_ITEMS {
+            return Err(format!(
+                "--service-graph-max-items must be at most {MAX_SERVICE_GRAPH_ITEMS}"
+            ));
         }
         if self.dependencies_flush_interval < Duration::from_secs(1) {
             return Err("--dependencies-flush-interval must be at least 1s".into());
@@ -1012,6 +1022,20 @@ mod tests {
         ));
         assert!(parse(&["retention"]).is_err(), "--keep-days is required");
         assert!(parse(&["retention", "--keep-days=-1"]).is_err());
+    }
+
+    #[test]
+    fn service_graph_max_items_is_bounded() {
+        let problem = parse(&["--service-graph-max-items=100000001"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            problem.starts_with("--service-graph-max-items must be at most 100000000"),
+            "{problem}"
+        );
+        let config = parse(&["--service-graph-max-items=100000000"]).unwrap();
+        assert_eq!(config.validate(), Ok(()));
     }
 
     #[test]

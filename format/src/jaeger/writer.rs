@@ -612,26 +612,6 @@ mod tests {
     ];
     const SPAN: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
     const PARENT: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73];
-    /// `startTimeMillis` is `startTime / 1000` at every digit count and
-    /// its edges (it is written from `startTime`'s digits).
-    #[test]
-    fn start_time_millis_is_the_start_time_divided_by_a_thousand() {
-        let mut starts = vec![0, 1, u64::MAX];
-        for digits in 1..20u32 {
-            let power = 10u64.pow(digits);
-            starts.extend([power - 1, power, power + 1, power / 3 * 2]);
-        }
-        for start in starts {
-            let mut out = Vec::new();
-            push_times(&mut out, start, 7);
-            let want = format!(
-                "],\"startTime\":{start},\"startTimeMillis\":{},\"duration\":7",
-                start / 1000
-            );
-            assert_eq!(String::from_utf8(out).unwrap(), want);
-        }
-    }
-
     const LINKED_TRACE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff];
     const LINKED_SPAN: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0xfe];
     /// 2017-01-26T21:46:31.639875123Z
@@ -1636,5 +1616,25 @@ mod tests {
         let golden = std::fs::read_to_string(GOLDEN).expect("golden fixture present");
         assert_eq!(minify(&golden), doc.json);
         assert_eq!(pretty(&doc.json), golden);
+    }
+
+    /// `startTimeMillis` is `startTime / 1000` at every digit count and
+    /// its edges (it is written from `startTime`'s digits).
+    #[test]
+    fn start_time_millis_is_the_start_time_divided_by_a_thousand() {
+        let mut starts = vec![0, 1, u64::MAX];
+        for digits in 1..20u32 {
+            let power = 10u64.pow(digits);
+            starts.extend([power - 1, power, power + 1, power / 3 * 2]);
+        }
+        for start in starts {
+            let mut out = Vec::new();
+            push_times(&mut out, start, 7);
+            let want = format!(
+                "],\"startTime\":{start},\"startTimeMillis\":{},\"duration\":7",
+                start / 1000
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 }

@@ -27,7 +27,10 @@ struct Slot {
 
 pub(super) struct Waiting {
     queue: VecDeque<Slot>,
-    /// The position of `queue[0]`; positions count up (wrapping) from there.
+    /// The position of `queue[0]`; positions count up (wrapping) from there,
+    /// and tell slots apart while the queue holds fewer than 2³² of them
+    /// (it holds at most twice `--service-graph-max-items`, which the
+    /// configuration bounds far below that).
     front: u32,
     /// The position of every live half, hashed by its key (already a seeded
     /// 64-bit hash, so used as it is).
@@ -125,10 +128,11 @@ impl Waiting {
         }
     }
 
-    /// Drops the slots of halves no longer waiting, once they outnumber
-    /// `live_limit`, so memory follows the halves waiting, not the rate.
-    pub(super) fn compact_beyond(&mut self, live_limit: usize) {
-        if self.queue.len() <= live_limit {
+    /// Drops the slots of halves no longer waiting once the queue holds
+    /// more than `max_slots`, so memory follows the halves waiting, not the
+    /// rate.
+    pub(super) fn compact_beyond(&mut self, max_slots: usize) {
+        if self.queue.len() <= max_slots {
             return;
         }
         self.queue.retain(|slot| slot.half.is_some());
