@@ -17,7 +17,7 @@ use hashbrown::HashTable;
 
 use super::{EdgeKey, Half};
 
-/// A half in the queue; `None` once it paired, was taken or replaced (it
+/// A half in the queue; `None` once it paired or was taken (the slot
 /// leaves when it reaches the front, or at a compaction).
 struct Slot {
     deadline: Instant,
@@ -71,8 +71,7 @@ impl Waiting {
 
     /// The half at position `at`, which [`find`](Self::find) gave.
     pub(super) fn at_mut(&mut self, at: u32) -> &mut Half {
-        let slot = &mut self.queue[at.wrapping_sub(self.front) as usize];
-        slot.half
+        self.half_at(at)
             .as_mut()
             .expect("a position find gave holds a half")
     }
@@ -80,8 +79,14 @@ impl Waiting {
     /// The half at position `at`, queued under `key`, removed.
     pub(super) fn take_at(&mut self, key: EdgeKey, at: u32) -> Half {
         self.unindex(key, at);
-        let slot = &mut self.queue[at.wrapping_sub(self.front) as usize];
-        slot.half.take().expect("a position find gave holds a half")
+        self.half_at(at)
+            .take()
+            .expect("a position find gave holds a half")
+    }
+
+    /// The slot's half at position `at` (`None` once it left).
+    fn half_at(&mut self, at: u32) -> &mut Option<Half> {
+        &mut self.queue[at.wrapping_sub(self.front) as usize].half
     }
 
     /// The half waiting under `key`, removed.
