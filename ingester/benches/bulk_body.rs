@@ -10,11 +10,20 @@
 //! --span-metrics=false`), and the ingester's default: documents from the
 //! wire and the metrics generator (service graph + span metrics, Tempo's
 //! names, the default limits) fed each span's view from the same walk
-//! (`wire_write_and_metrics`), with the Prometheus recorder installed as in
+//! (`wire_write_and_metrics`), with the recorder installed as in
 //! the ingester.
 //!
 //! Times are the CPU time of the benchmark thread (`CLOCK_THREAD_CPUTIME_ID`), so
 //! they compare with the floor instruments' CPU figures on a busy machine.
+//!
+//! `bulk_body_distinct_traces` runs the last two paths the way the ingester
+//! meets spans: 5,000 distinct traces, one per message, 25 messages (250
+//! documents, `--es-bulk-actions`' default) per body, so the input, the body
+//! and the generator's state are as large as in production and each span's
+//! generator work comes between documents that push it out of the nearest
+//! caches. About four halves per trace never pair (the load tester's `route`
+//! spans), so the service graph's store stays full, as at any high rate with
+//! some unpaired spans. The generator's share is the difference of the two.
 //!
 //! Run: `cargo bench -p ferrotrace-ingester --bench bulk_body`
 //! The batch builder is reused across iterations, as in the ingester, and
@@ -24,15 +33,18 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrotrace_common::telemetry;
 use ferrotrace_format::otlp::split_by_trace;
 use ferrotrace_ingester::dependencies::live::{link_span, BatchSpans, LiveLinks, LiveOptions};
 use ferrotrace_ingester::dependencies::store::Target;
 use ferrotrace_ingester::dependencies::window::WindowOptions;
 use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
+use ferrotrace_ingester::metrics as m;
 use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
 use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
 use ferrotrace_ingester::metrics_gen::{self, MetricsGenerator, ObservedAt};
 use ferrotrace_loadtest::generator::{self, Shape};
+use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use rand::SeedableRng;
@@ -61,9 +73,7 @@ fn default_metrics_generator() -> MetricsGenerator {
 }
 
 fn bulk_body(c: &mut Criterion) {
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .expect("recorder installed");
+    let prometheus = install_recorder();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let shape = Shape::default();
     let request = generator::request(&mut rng, TRACES, shape, 1_795_651_200_000_000_000);
@@ -197,6 +207,77 @@ fn bulk_body(c: &mut Criterion) {
     group.finish();
 }
 
+/// Distinct traces cycled through by `bulk_body_distinct_traces`.
+const DISTINCT_TRACES: usize = 5_000;
+/// Messages (one trace each) per `_bulk` body: 250 documents.
+const MESSAGES_PER_BODY: usize = 25;
+
+fn bulk_body_distinct_traces(c: &mut Criterion) {
+    let prometheus = install_recorder();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let shape = Shape::default();
+    let messages: Vec<Vec<u8>> = (0..DISTINCT_TRACES)
+        .map(|_| generator::request(&mut rng, 1, shape, 1_795_651_200_000_000_000).encode_to_vec())
+        .collect();
+    let mut builder = BatchBuilder::new(IndexOptions {
+        date_separator: "-".into(),
+        ..IndexOptions::default()
+    });
+    let mut generator = default_metrics_generator();
+    let mut next = 0;
+    // One body's messages, the next ones in turn; the generator sees every
+    // span when `generator` is given.
+    let mut body = |builder: &mut BatchBuilder, generator: Option<&mut MetricsGenerator>| {
+        let at = ObservedAt::now();
+        let mut generator = generator;
+        for _ in 0..MESSAGES_PER_BODY {
+            let value = black_box(messages[next].as_slice());
+            let message = message_ref(next);
+            let _ = match generator.as_deref_mut() {
+                Some(generator) => builder
+                    .add_encoded_visiting(message, value, |span| generator.observe(&span, at)),
+                None => builder.add_encoded(message, value),
+            };
+            next = (next + 1) % messages.len();
+        }
+        builder.take().map_or(0, |batch| batch.body_len())
+    };
+    let spans = (MESSAGES_PER_BODY * shape.spans_per_trace) as u64;
+    let mut group = c.benchmark_group("bulk_body_distinct_traces");
+    group.throughput(Throughput::Elements(spans));
+    group.bench_function("wire_write", |b| {
+        b.iter_custom(|iterations| cpu_time(iterations, || body(&mut builder, None)))
+    });
+    let mut bodies = 0u32;
+    group.bench_function("wire_write_and_metrics", |b| {
+        b.iter_custom(|iterations| {
+            cpu_time(iterations, || {
+                let written = body(&mut builder, Some(&mut generator));
+                // The ingester runs the sweep every second and folds
+                // histogram samples every 5 s; here every 100 bodies.
+                bodies = bodies.wrapping_add(1);
+                if bodies % 100 == 0 {
+                    generator.expire(std::time::Instant::now());
+                    prometheus.run_upkeep();
+                }
+                written
+            })
+        })
+    });
+    group.finish();
+}
+
+/// The recorder the ingester installs (its own histograms and counters for
+/// the generator's series), with its upkeep handle.
+fn install_recorder() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed")
+        })
+        .clone()
+}
+
 fn message_ref(offset: usize) -> MessageRef {
     MessageRef {
         partition: 0,
@@ -229,5 +310,5 @@ fn thread_cpu() -> Duration {
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
-criterion_group!(benches, bulk_body);
+criterion_group!(benches, bulk_body, bulk_body_distinct_traces);
 criterion_main!(benches);

@@ -1,0 +1,101 @@
+//! The metrics generator's cost on the ingest path, counted rather than
+//! timed, for changes smaller than this machine's noise (criterion's figures
+//! move by 10-20 % between runs of the same code here).
+//!
+//! It runs a fixed amount of the ingester's work: `BODIES` `_bulk` bodies of
+//! 250 documents written from the wire, over 5,000 distinct traces of the
+//! load tester, one per message, as `bulk_body_distinct_traces` does; with
+//! `metrics` also the default metrics generator (service graph and span
+//! metrics) fed every span, the sweep and the recorder's upkeep every 100
+//! bodies. Run each way under cachegrind, with a 1 MiB last-level cache
+//! (this machine's L2, the cache the documents stream through); the
+//! generator's share is the difference of the two runs' counts, per span:
+//!
+//! ```text
+//! cargo bench -p ferrotrace-ingester --bench generator_cost --no-run
+//! for mode in plain metrics; do
+//!   valgrind --tool=cachegrind --cache-sim=yes --LL=1048576,16,64 --cachegrind-out-file=/dev/null \
+//!     target/release/deps/generator_cost-<hash> $mode 400
+//! done
+//! ```
+//!
+//! The setup (generating and encoding the traces) is the same in both runs
+//! and cancels out.
+
+use std::time::{Duration, Instant};
+
+use ferrotrace_common::telemetry;
+use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
+use ferrotrace_ingester::metrics as m;
+use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
+use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
+use ferrotrace_ingester::metrics_gen::{self, MetricsGenerator, ObservedAt};
+use ferrotrace_loadtest::generator::{self, Shape};
+use prost::Message;
+use rand::SeedableRng;
+
+/// The allocator the ingester binary runs on.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TRACES: usize = 5_000;
+const MESSAGES_PER_BODY: usize = 25;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mode = args.next().unwrap_or_default();
+    let bodies: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let with_metrics = match mode.as_str() {
+        "metrics" => true,
+        "plain" => false,
+        // `cargo bench` runs every bench target with no arguments: nothing to do.
+        _ => return eprintln!("generator_cost: give plain|metrics and a number of bodies"),
+    };
+    let prometheus = telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let shape = Shape::default();
+    let messages: Vec<Vec<u8>> = (0..TRACES)
+        .map(|_| generator::request(&mut rng, 1, shape, 1_795_651_200_000_000_000).encode_to_vec())
+        .collect();
+    let mut builder = BatchBuilder::new(IndexOptions {
+        date_separator: "-".into(),
+        ..IndexOptions::default()
+    });
+    let mut generator = MetricsGenerator::new(&metrics_gen::Options {
+        service_graph: Some(ServiceGraphOptions {
+            max_items: 10_000,
+            wait: Duration::from_secs(10),
+            max_label_sets: 10_000,
+        }),
+        span_metrics: Some(SpanMetricsOptions {
+            max_label_sets: 10_000,
+            names: SpanMetricsNames::Tempo,
+        }),
+        max_span_age: None,
+    });
+    let (mut next, mut spans, mut bytes) = (0, 0, 0);
+    for body in 1..=bodies {
+        let at = ObservedAt::now();
+        for _ in 0..MESSAGES_PER_BODY {
+            let message = MessageRef {
+                partition: 0,
+                offset: next as i64,
+                epoch: 0,
+            };
+            let value = messages[next].as_slice();
+            let written = if with_metrics {
+                builder.add_encoded_visiting(message, value, |span| generator.observe(&span, at))
+            } else {
+                builder.add_encoded(message, value)
+            };
+            spans += written.map_or(0, |_| shape.spans_per_trace);
+            next = (next + 1) % messages.len();
+        }
+        if with_metrics && body % 100 == 0 {
+            generator.expire(Instant::now());
+            prometheus.run_upkeep();
+        }
+        bytes += builder.take().map_or(0, |batch| batch.body_len());
+    }
+    println!("generator_cost: {mode}, {spans} spans, {bytes} body bytes");
+}
