@@ -186,10 +186,11 @@ impl WireDocWriter {
         self.write_message_visiting(message, each, |_| {})
     }
 
-    /// [`write_message`](Self::write_message), and then `visit` called with
-    /// the [`SpanView`] of every span, in request order, from the same walk
-    /// (spans whose documents were skipped for invalid IDs included). A
-    /// message prost cannot decode calls neither.
+    /// [`write_message`](Self::write_message), with `visit` called first
+    /// with the [`SpanView`] of every span, in request order, from the same
+    /// walk (spans whose documents are skipped for invalid IDs included),
+    /// while what the walk read is still in the nearest cache. A message
+    /// prost cannot decode calls neither.
     pub fn write_message_visiting(
         &mut self,
         message: &[u8],
@@ -216,13 +217,14 @@ impl WireDocWriter {
     ) -> Result<WriteStats, prost::DecodeError> {
         if self.view.read(message).is_err() {
             let request = ExportTraceServiceRequest::decode(message)?;
+            span_view::visit_decoded(&mut self.view, &request, &mut visit);
             let stats = self
                 .reference
                 .write_request(&request, |doc| destination.push(doc));
-            span_view::visit_decoded(&mut self.view, &request, &mut visit);
             return Ok(stats);
         }
         let WireDocWriter { view, render, .. } = self;
+        span_view::visit(message, view, &mut visit);
         let mut stats = WriteStats::default();
         for resource in &view.resources {
             let scopes = &view.scopes[resource.scopes.range()];
@@ -253,7 +255,6 @@ impl WireDocWriter {
                 }
             }
         }
-        span_view::visit(message, view, &mut visit);
         Ok(stats)
     }
 }

@@ -224,9 +224,9 @@ impl BatchBuilder {
         self.add_encoded_visiting(message, value, |_| {})
     }
 
-    /// [`add_encoded`](Self::add_encoded), and `visit` called with every
-    /// span's view from the same walk of the wire (none for a message that
-    /// does not decode).
+    /// [`add_encoded`](Self::add_encoded), with `visit` called first with
+    /// every span's view from the same walk of the wire (none for a message
+    /// that does not decode).
     pub fn add_encoded_visiting(
         &mut self,
         message: MessageRef,
