@@ -83,13 +83,13 @@ impl FieldMap {
     }
 
     /// Takes a string tag when the configuration says so.
-    pub(crate) fn take_string(&mut self, key: &str, value: &str) -> bool {
+    pub(crate) fn take_string(&mut self, key: &str, value: &[u8]) -> bool {
         if !self.config.takes(key, false) {
             return false;
         }
         let name = self.push_name(key);
         let start = self.buf.len();
-        push_json_str(&mut self.buf, value);
+        push_json_bytes(&mut self.buf, value);
         self.entries.push((name, start..self.buf.len()));
         true
     }

@@ -434,7 +434,7 @@ impl Render {
                 out,
                 fields.as_deref_mut(),
                 "otel.scope.name",
-                text(message, scope.name),
+                scope.name.of(message),
             );
         }
         if !scope.version.is_empty() {
@@ -442,7 +442,7 @@ impl Render {
                 out,
                 fields.as_deref_mut(),
                 "otel.scope.version",
-                text(message, scope.version),
+                scope.version.of(message),
             );
         }
         for attr in &view.span_attrs[span.attrs.range()] {
@@ -461,7 +461,7 @@ impl Render {
                 out,
                 fields.as_deref_mut(),
                 "otel.status_description",
-                text(message, span.status_message),
+                span.status_message.of(message),
             );
         }
         if !span.trace_state.is_empty() {
@@ -469,7 +469,7 @@ impl Render {
                 out,
                 fields.as_deref_mut(),
                 "w3c.tracestate",
-                text(message, span.trace_state),
+                span.trace_state.of(message),
             );
         }
         out.push(b']');
@@ -487,7 +487,7 @@ impl Render {
             if !event.name.is_empty()
                 && !attrs.iter().any(|a| a.key.of(message) == EVENT.as_bytes())
             {
-                push_string_tag(out, EVENT, text(message, event.name));
+                push_string_tag(out, EVENT, event.name.of(message));
             }
             for attr in attrs {
                 push_attribute_tag(out, &mut self.text, &mut self.key_order, message, attr);

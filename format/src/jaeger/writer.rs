@@ -313,14 +313,19 @@ impl SpanDocWriter {
         out.extend_from_slice(b",\"tags\":[");
         if let Some(scope) = scope {
             if !scope.name.is_empty() {
-                emit_string(out, self.fields.as_deref_mut(), SCOPE_NAME, &scope.name);
+                emit_string(
+                    out,
+                    self.fields.as_deref_mut(),
+                    SCOPE_NAME,
+                    scope.name.as_bytes(),
+                );
             }
             if !scope.version.is_empty() {
                 emit_string(
                     out,
                     self.fields.as_deref_mut(),
                     SCOPE_VERSION,
-                    &scope.version,
+                    scope.version.as_bytes(),
                 );
             }
         }
@@ -337,7 +342,7 @@ impl SpanDocWriter {
                 out,
                 self.fields.as_deref_mut(),
                 STATUS_DESCRIPTION,
-                status_message,
+                status_message.as_bytes(),
             );
         }
         if !span.trace_state.is_empty() {
@@ -345,7 +350,7 @@ impl SpanDocWriter {
                 out,
                 self.fields.as_deref_mut(),
                 TRACE_STATE,
-                &span.trace_state,
+                span.trace_state.as_bytes(),
             );
         }
         out.push(b']');
@@ -364,7 +369,7 @@ impl SpanDocWriter {
             push_u64(out, event.time_unix_nano / 1_000);
             out.extend_from_slice(b",\"fields\":[");
             if !event.name.is_empty() && !event.attributes.iter().any(|kv| kv.key == EVENT) {
-                push_string_tag(out, EVENT, &event.name);
+                push_string_tag(out, EVENT, event.name.as_bytes());
             }
             for kv in &event.attributes {
                 push_attribute_tag(out, &mut self.scratch, kv);
@@ -485,12 +490,12 @@ pub(crate) fn emit_kind_and_status(
     status_code: i32,
 ) {
     if let Some(kind) = span_kind_tag(kind) {
-        emit_string(out, fields.as_deref_mut(), SPAN_KIND, kind);
+        emit_string(out, fields.as_deref_mut(), SPAN_KIND, kind.as_bytes());
     }
     match status_code {
-        1 => emit_string(out, fields, STATUS_CODE, "OK"),
+        1 => emit_string(out, fields, STATUS_CODE, b"OK"),
         2 => {
-            emit_string(out, fields.as_deref_mut(), STATUS_CODE, "ERROR");
+            emit_string(out, fields.as_deref_mut(), STATUS_CODE, b"ERROR");
             if !fields.is_some_and(|f| f.take_bool(ERROR, true)) {
                 push_separator(out);
                 out.extend_from_slice(b"{\"key\":\"error\",\"type\":\"bool\",\"value\":\"true\"}");
@@ -507,7 +512,7 @@ pub(crate) fn emit_string(
     out: &mut Vec<u8>,
     fields: Option<&mut FieldMap>,
     key: &str,
-    value: &str,
+    value: &[u8],
 ) {
     if !fields.is_some_and(|f| f.take_string(key, value)) {
         push_string_tag(out, key, value);
@@ -528,12 +533,12 @@ fn emit_attribute(
     }
 }
 
-pub(crate) fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+pub(crate) fn push_string_tag(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     push_separator(out);
     out.extend_from_slice(b"{\"key\":");
     push_json_str(out, key);
     out.extend_from_slice(b",\"type\":\"string\",\"value\":");
-    push_json_str(out, value);
+    push_json_bytes(out, value);
     out.push(b'}');
 }
 
