@@ -9,16 +9,21 @@
 //! - an ingester killed with SIGKILL and a successor reading the whole
 //!   topic again (from the protobuf wire, where the first read decoded
 //!   requests) leave the counts as they were;
-//! - two ingesters sharing the partitions count what one ingester counts.
+//! - two ingesters sharing the partitions count what one ingester counts;
+//! - in rollover mode (`--es-use-aliases`) the links go through the
+//!   dependencies' write alias, and an ingester refuses to start while that
+//!   alias is missing.
 
 mod support;
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
+use serde_json::json;
 use support::topology::{
     expected, job, ok, request, stored_docs, ui_links, Links, SPANS_PER_TRACE,
 };
@@ -232,4 +237,107 @@ async fn two_ingesters_count_what_one_counts() {
     assert_eq!(two, expected(30));
     one.kill().await.ok();
     single.collector_stop.cancel();
+}
+
+/// The first index of `kind`'s set behind its write and read aliases, as
+/// `rollover init` creates it.
+async fn first_rollover_index(cluster: &Cluster, kind: &str) {
+    let prefix = &cluster.prefix;
+    let aliases = json!({"aliases": {
+        format!("{prefix}-jaeger-{kind}-write"): {},
+        format!("{prefix}-jaeger-{kind}-read"): {},
+    }});
+    cluster
+        .osmem
+        .create_index(&format!("{prefix}-jaeger-{kind}-000001"), aliases)
+        .await
+        .expect("first index created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_rollover_mode_the_links_go_through_the_dependencies_alias() {
+    let cluster = Cluster::start(2).await;
+    let prefix = cluster.prefix.clone();
+    first_rollover_index(&cluster, "span").await;
+    first_rollover_index(&cluster, "service").await;
+    let mut flags = LIVE.to_vec();
+    flags.push("--es-use-aliases");
+
+    // As after `rollover init --skip-dependencies`: a live link written to
+    // the missing alias would create a plain index by its name and block the
+    // alias for good, so the ingester stops first and says why.
+    let mut refused = cluster.ingester_command(cluster.osmem.url(), &flags);
+    refused
+        .arg("--admin-listen=")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = tokio::time::timeout(Duration::from_secs(30), refused.output())
+        .await
+        .expect("exits")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{prefix}-jaeger-dependencies-write does not exist"
+        )) && stderr.contains("--skip-dependencies"),
+        "{stderr}"
+    );
+
+    first_rollover_index(&cluster, "dependencies").await;
+    let mut ingester = cluster.ingester(&flags);
+    send(&cluster, 0..20, AFTER_MIDNIGHT_NS).await;
+    let spans = 20 * SPANS_PER_TRACE;
+    assert_eq!(cluster.wait_for_spans(spans, WAIT).await, spans);
+    // The day's links, summed over the documents the read alias shows (one
+    // per partition), as jaeger-query reads them in rollover mode.
+    let read_alias = format!("{prefix}-jaeger-dependencies-read");
+    let links = || async {
+        let docs = cluster
+            .osmem
+            .all_docs(&read_alias)
+            .await
+            .unwrap_or_default();
+        let mut total = Links::new();
+        for (_, doc) in docs.iter().filter(|(_, doc)| {
+            doc["timestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(DAY)
+        }) {
+            for (pair, count) in support::topology::links_of(doc) {
+                *total.entry(pair).or_default() += count;
+            }
+        }
+        total
+    };
+    let counted = wait_until(WAIT, || async { links().await == expected(20) }).await;
+    assert!(counted, "{:?}", links().await);
+    let stored = cluster
+        .osmem
+        .all_docs(&format!("{prefix}-jaeger-dependencies-000001"))
+        .await
+        .expect("the set's first index");
+    assert!(!stored.is_empty(), "written through the write alias");
+    let (_, indices) = cluster
+        .osmem
+        .get(&format!(
+            "/_cat/indices/{prefix}-jaeger-dependencies*?format=json"
+        ))
+        .await
+        .expect("indices");
+    let names: Vec<_> = indices
+        .as_array()
+        .expect("index list")
+        .iter()
+        .map(|i| i["index"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("{prefix}-jaeger-dependencies-000001")],
+        "no daily index and no index named like an alias"
+    );
+    ingester.kill().await.ok();
+    cluster.collector_stop.cancel();
 }

@@ -323,12 +323,25 @@ pub async fn prepare_elasticsearch(
     }
     if config.es_use_aliases {
         let options = config.index_options().map_err(anyhow::Error::msg)?;
-        for kind in [IndexKind::Span, IndexKind::Service] {
+        // Live dependencies write through their alias too: a write to a
+        // missing alias would create a plain index by its name, which
+        // blocks the alias for good.
+        let dependencies = config.dependencies_live.then_some(IndexKind::Dependencies);
+        for kind in [IndexKind::Span, IndexKind::Service]
+            .into_iter()
+            .chain(dependencies)
+        {
             let alias = options.write_alias(kind);
             let found = !es::admin::aliased(es, &alias).await?.is_empty();
+            let why = match kind {
+                IndexKind::Dependencies => {
+                    " (without --skip-dependencies: --dependencies-live writes through it)"
+                }
+                _ => "",
+            };
             anyhow::ensure!(
                 found,
-                "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first"
+                "--es-use-aliases: the alias {alias} does not exist; run `ferrotrace-ingester rollover init` first{why}"
             );
         }
     }
