@@ -83,10 +83,7 @@ fn bulk_body(c: &mut Criterion) {
     let spans = split.accepted_spans;
     let message_bytes: usize = messages.iter().map(Vec::len).sum();
 
-    let mut builder = BatchBuilder::new(IndexOptions {
-        date_separator: "-".into(),
-        ..IndexOptions::default()
-    });
+    let mut builder = batch_builder();
     // Both paths write the same body, byte for byte.
     let bodies: Vec<Vec<u8>> = (0..2)
         .map(|path| {
@@ -130,13 +127,13 @@ fn bulk_body(c: &mut Criterion) {
             };
             builder.add(message_ref(offset), &request);
         }
-        builder.take().map_or(0, |batch| batch.body_len())
+        take_and_recycle(builder)
     };
     let wire_write = |builder: &mut BatchBuilder| {
         for (offset, value) in messages.iter().enumerate() {
             let _ = builder.add_encoded(message_ref(offset), black_box(value.as_slice()));
         }
-        builder.take().map_or(0, |batch| batch.body_len())
+        take_and_recycle(builder)
     };
     let mut generator = default_metrics_generator();
     let mut batches = 0u32;
@@ -155,7 +152,7 @@ fn bulk_body(c: &mut Criterion) {
         if batches % 100 == 0 {
             prometheus.run_upkeep();
         }
-        builder.take().map_or(0, |batch| batch.body_len())
+        take_and_recycle(builder)
     };
     let name = |path: &str| format!("{path}_{}_messages_{spans}_spans", messages.len());
     group.bench_function(name("decode_and_write"), |b| {
@@ -199,7 +196,7 @@ fn bulk_body(c: &mut Criterion) {
         }
         live.stored(spans_of_batch.take(), &[(0, messages.len() as i64)]);
         live.finish_idle(Instant::now() + Duration::from_secs(3600));
-        builder.take().map_or(0, |batch| batch.body_len())
+        take_and_recycle(builder)
     };
     group.bench_function(name("wire_write_and_live_links"), |b| {
         b.iter_custom(|iterations| cpu_time(iterations, || wire_write_and_link(&mut builder)))
@@ -219,10 +216,7 @@ fn bulk_body_distinct_traces(c: &mut Criterion) {
     let messages: Vec<Vec<u8>> = (0..DISTINCT_TRACES)
         .map(|_| generator::request(&mut rng, 1, shape, 1_795_651_200_000_000_000).encode_to_vec())
         .collect();
-    let mut builder = BatchBuilder::new(IndexOptions {
-        date_separator: "-".into(),
-        ..IndexOptions::default()
-    });
+    let mut builder = batch_builder();
     let mut generator = default_metrics_generator();
     let mut next = 0;
     // One body's messages, the next ones in turn; the generator sees every
@@ -240,7 +234,7 @@ fn bulk_body_distinct_traces(c: &mut Criterion) {
             };
             next = (next + 1) % messages.len();
         }
-        builder.take().map_or(0, |batch| batch.body_len())
+        take_and_recycle(builder)
     };
     let spans = (MESSAGES_PER_BODY * shape.spans_per_trace) as u64;
     let mut group = c.benchmark_group("bulk_body_distinct_traces");
@@ -276,6 +270,28 @@ fn install_recorder() -> PrometheusHandle {
             telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed")
         })
         .clone()
+}
+
+/// A batch builder whose bodies are reused as the ingester reuses them (its
+/// pool's sizes at the default flags).
+fn batch_builder() -> BatchBuilder {
+    BatchBuilder::new(IndexOptions {
+        date_separator: "-".into(),
+        ..IndexOptions::default()
+    })
+    .with_body_pool(4, 12 << 20)
+}
+
+/// Takes the batch written, as the ingester does to send it, and gives its
+/// body back to the pool, as the ingester's send does once it is stored;
+/// returns the body's length.
+fn take_and_recycle(builder: &mut BatchBuilder) -> usize {
+    let Some(batch) = builder.take() else {
+        return 0;
+    };
+    let len = batch.body_len();
+    builder.body_pool().recycle(batch);
+    len
 }
 
 fn message_ref(offset: usize) -> MessageRef {

@@ -45,6 +45,9 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mode = args.next().unwrap_or_default();
     let bodies: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    // `floor-mix`: the attribute mix of `../shared/limits`' own load (no
+    // doubles, no errors), to compare with `split_bench --mode json-wire`.
+    let floor_mix = args.next().as_deref() == Some("floor-mix");
     let with_metrics = match mode.as_str() {
         "metrics" => true,
         "plain" => false,
@@ -53,14 +56,25 @@ fn main() {
     };
     let prometheus = telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let shape = Shape::default();
+    let shape = if floor_mix {
+        Shape {
+            double_attributes: false,
+            error_rate: 0.0,
+            ..Shape::default()
+        }
+    } else {
+        Shape::default()
+    };
     let messages: Vec<Vec<u8>> = (0..TRACES)
         .map(|_| generator::request(&mut rng, 1, shape, 1_795_651_200_000_000_000).encode_to_vec())
         .collect();
+    // Bodies reused as the ingester reuses them once sent (its pool's sizes).
     let mut builder = BatchBuilder::new(IndexOptions {
         date_separator: "-".into(),
         ..IndexOptions::default()
-    });
+    })
+    .with_body_pool(4, 12 << 20);
+    let bodies_sent = builder.body_pool();
     let mut generator = MetricsGenerator::new(&metrics_gen::Options {
         service_graph: Some(ServiceGraphOptions {
             max_items: 10_000,
@@ -95,7 +109,10 @@ fn main() {
             generator.expire(Instant::now());
             prometheus.run_upkeep();
         }
-        bytes += builder.take().map_or(0, |batch| batch.body_len());
+        if let Some(batch) = builder.take() {
+            bytes += batch.body_len();
+            bodies_sent.recycle(batch);
+        }
     }
     println!("generator_cost: {mode}, {spans} spans, {bytes} body bytes");
 }
