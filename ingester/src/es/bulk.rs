@@ -836,6 +836,42 @@ mod tests {
     }
 
     #[test]
+    fn a_recycled_batch_body_is_the_next_batch_body() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let mut builder = BatchBuilder::new(IndexOptions::default()).with_body_pool(1, 1 << 20);
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let message = MessageRef {
+            partition: 0,
+            offset: 0,
+            epoch: 0,
+        };
+        builder.add(message, &request);
+        let first = builder.take().expect("a batch");
+        let address = first.body().as_ptr();
+        builder.body_pool().recycle(first);
+        // The builder took its next body when it handed out the first: the
+        // recycled one is the body after that.
+        builder.add(message, &request);
+        builder.take().expect("a second batch");
+        builder.add(message, &request);
+        let third = builder.take().expect("a third batch");
+        assert_eq!(third.body().as_ptr(), address);
+        assert!(third.body().starts_with(b"{\"index\""), "written afresh");
+    }
+
+    #[test]
     fn the_pool_keeps_a_bounded_number_of_bounded_bodies() {
         let pool = BodyPool::new(2, 1 << 20);
         pool.give(Bytes::from(Vec::with_capacity(2 << 20)));
