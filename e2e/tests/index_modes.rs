@@ -107,15 +107,7 @@ async fn alias_mode_refuses_to_start_without_its_aliases_then_writes_through_the
 
     // What `rollover init` sets up: the first index of each set behind both aliases.
     for kind in ["span", "service"] {
-        let aliases = json!({"aliases": {
-            format!("{prefix}-jaeger-{kind}-write"): {},
-            format!("{prefix}-jaeger-{kind}-read"): {},
-        }});
-        cluster
-            .osmem
-            .create_index(&format!("{prefix}-jaeger-{kind}-000001"), aliases)
-            .await
-            .expect("first index created");
+        cluster.first_rollover_index(kind).await;
     }
     let mut ingester = cluster.ingester(&["--es-use-aliases"]);
     let sent = cluster.send_traces(SPANS as usize / 10).await;
@@ -139,17 +131,7 @@ async fn alias_mode_refuses_to_start_without_its_aliases_then_writes_through_the
         .await
         .expect("service docs through the read alias");
     assert!(!services.is_empty());
-    let (_, indices) = cluster
-        .osmem
-        .get(&format!("/_cat/indices/{prefix}-*?format=json"))
-        .await
-        .expect("indices");
-    let names: Vec<_> = indices
-        .as_array()
-        .expect("index list")
-        .iter()
-        .map(|i| i["index"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let names = cluster.index_names(&format!("{prefix}-*")).await;
     assert_eq!(
         names.len(),
         2,

@@ -23,7 +23,6 @@ use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
-use serde_json::json;
 use support::topology::{
     expected, job, ok, request, stored_docs, ui_links, Links, SPANS_PER_TRACE,
 };
@@ -239,27 +238,12 @@ async fn two_ingesters_count_what_one_counts() {
     single.collector_stop.cancel();
 }
 
-/// The first index of `kind`'s set behind its write and read aliases, as
-/// `rollover init` creates it.
-async fn first_rollover_index(cluster: &Cluster, kind: &str) {
-    let prefix = &cluster.prefix;
-    let aliases = json!({"aliases": {
-        format!("{prefix}-jaeger-{kind}-write"): {},
-        format!("{prefix}-jaeger-{kind}-read"): {},
-    }});
-    cluster
-        .osmem
-        .create_index(&format!("{prefix}-jaeger-{kind}-000001"), aliases)
-        .await
-        .expect("first index created");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_rollover_mode_the_links_go_through_the_dependencies_alias() {
     let cluster = Cluster::start(2).await;
     let prefix = cluster.prefix.clone();
-    first_rollover_index(&cluster, "span").await;
-    first_rollover_index(&cluster, "service").await;
+    cluster.first_rollover_index("span").await;
+    cluster.first_rollover_index("service").await;
     let mut flags = LIVE.to_vec();
     flags.push("--es-use-aliases");
 
@@ -285,7 +269,7 @@ async fn in_rollover_mode_the_links_go_through_the_dependencies_alias() {
         "{stderr}"
     );
 
-    first_rollover_index(&cluster, "dependencies").await;
+    cluster.first_rollover_index("dependencies").await;
     let mut ingester = cluster.ingester(&flags);
     send(&cluster, 0..20, AFTER_MIDNIGHT_NS).await;
     let spans = 20 * SPANS_PER_TRACE;
@@ -320,19 +304,9 @@ async fn in_rollover_mode_the_links_go_through_the_dependencies_alias() {
         .await
         .expect("the set's first index");
     assert!(!stored.is_empty(), "written through the write alias");
-    let (_, indices) = cluster
-        .osmem
-        .get(&format!(
-            "/_cat/indices/{prefix}-jaeger-dependencies*?format=json"
-        ))
-        .await
-        .expect("indices");
-    let names: Vec<_> = indices
-        .as_array()
-        .expect("index list")
-        .iter()
-        .map(|i| i["index"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let names = cluster
+        .index_names(&format!("{prefix}-jaeger-dependencies*"))
+        .await;
     assert_eq!(
         names,
         [format!("{prefix}-jaeger-dependencies-000001")],

@@ -33,44 +33,28 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferrotrace_common::telemetry;
 use ferrotrace_format::otlp::split_by_trace;
 use ferrotrace_ingester::dependencies::live::{link_span, BatchSpans, LiveLinks, LiveOptions};
 use ferrotrace_ingester::dependencies::store::Target;
 use ferrotrace_ingester::dependencies::window::WindowOptions;
-use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
-use ferrotrace_ingester::metrics as m;
-use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
-use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
-use ferrotrace_ingester::metrics_gen::{self, MetricsGenerator, ObservedAt};
+use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions};
+use ferrotrace_ingester::metrics_gen::{MetricsGenerator, ObservedAt};
 use ferrotrace_loadtest::generator::{self, Shape};
-use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use rand::SeedableRng;
+
+mod support;
+
+use support::{
+    batch_builder, default_metrics_generator, install_recorder, message_ref, take_and_recycle,
+};
 
 const TRACES: usize = 10;
 
 /// The allocator the ingester binary runs on.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The ingester's default metrics generator: both processors, the default
-/// limits; every span counts however old (the generated ones are dated).
-fn default_metrics_generator() -> MetricsGenerator {
-    MetricsGenerator::new(&metrics_gen::Options {
-        service_graph: Some(ServiceGraphOptions {
-            max_items: 10_000,
-            wait: Duration::from_secs(10),
-            max_label_sets: 10_000,
-        }),
-        span_metrics: Some(SpanMetricsOptions {
-            max_label_sets: 10_000,
-            names: SpanMetricsNames::Tempo,
-        }),
-        max_span_age: None,
-    })
-}
 
 fn bulk_body(c: &mut Criterion) {
     let prometheus = install_recorder();
@@ -259,47 +243,6 @@ fn bulk_body_distinct_traces(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// The recorder the ingester installs (its own histograms and counters for
-/// the generator's series), with its upkeep handle.
-fn install_recorder() -> PrometheusHandle {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed")
-        })
-        .clone()
-}
-
-/// A batch builder whose bodies are reused as the ingester reuses them (its
-/// pool's sizes at the default flags).
-fn batch_builder() -> BatchBuilder {
-    BatchBuilder::new(IndexOptions {
-        date_separator: "-".into(),
-        ..IndexOptions::default()
-    })
-    .with_body_pool(4, 12 << 20)
-}
-
-/// Takes the batch written, as the ingester does to send it, and gives its
-/// body back to the pool, as the ingester's send does once it is stored;
-/// returns the body's length.
-fn take_and_recycle(builder: &mut BatchBuilder) -> usize {
-    let Some(batch) = builder.take() else {
-        return 0;
-    };
-    let len = batch.body_len();
-    builder.body_pool().recycle(batch);
-    len
-}
-
-fn message_ref(offset: usize) -> MessageRef {
-    MessageRef {
-        partition: 0,
-        offset: offset as i64,
-        epoch: 0,
-    }
 }
 
 /// CPU time of this thread running `routine` `iterations` times: what

@@ -22,17 +22,17 @@
 //! The setup (generating and encoding the traces) is the same in both runs
 //! and cancels out.
 
-use std::time::{Duration, Instant};
+mod support;
 
-use ferrotrace_common::telemetry;
-use ferrotrace_ingester::es::bulk::{BatchBuilder, IndexOptions, MessageRef};
-use ferrotrace_ingester::metrics as m;
-use ferrotrace_ingester::metrics_gen::service_graph::ServiceGraphOptions;
-use ferrotrace_ingester::metrics_gen::span_metrics::{SpanMetricsNames, SpanMetricsOptions};
-use ferrotrace_ingester::metrics_gen::{self, MetricsGenerator, ObservedAt};
+use std::time::Instant;
+
+use ferrotrace_ingester::metrics_gen::ObservedAt;
 use ferrotrace_loadtest::generator::{self, Shape};
 use prost::Message;
 use rand::SeedableRng;
+use support::{
+    batch_builder, default_metrics_generator, install_recorder, message_ref, take_and_recycle,
+};
 
 /// The allocator the ingester binary runs on.
 #[global_allocator]
@@ -54,7 +54,7 @@ fn main() {
         // `cargo bench` runs every bench target with no arguments: nothing to do.
         _ => return eprintln!("generator_cost: give plain|metrics and a number of bodies"),
     };
-    let prometheus = telemetry::init_metrics("ingester", &m::LAYOUT).expect("recorder installed");
+    let prometheus = install_recorder();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let shape = if floor_mix {
         Shape {
@@ -68,34 +68,13 @@ fn main() {
     let messages: Vec<Vec<u8>> = (0..TRACES)
         .map(|_| generator::request(&mut rng, 1, shape, 1_795_651_200_000_000_000).encode_to_vec())
         .collect();
-    // Bodies reused as the ingester reuses them once sent (its pool's sizes).
-    let mut builder = BatchBuilder::new(IndexOptions {
-        date_separator: "-".into(),
-        ..IndexOptions::default()
-    })
-    .with_body_pool(4, 12 << 20);
-    let bodies_sent = builder.body_pool();
-    let mut generator = MetricsGenerator::new(&metrics_gen::Options {
-        service_graph: Some(ServiceGraphOptions {
-            max_items: 10_000,
-            wait: Duration::from_secs(10),
-            max_label_sets: 10_000,
-        }),
-        span_metrics: Some(SpanMetricsOptions {
-            max_label_sets: 10_000,
-            names: SpanMetricsNames::Tempo,
-        }),
-        max_span_age: None,
-    });
+    let mut builder = batch_builder();
+    let mut generator = default_metrics_generator();
     let (mut next, mut spans, mut bytes) = (0, 0, 0);
     for body in 1..=bodies {
         let at = ObservedAt::now();
         for _ in 0..MESSAGES_PER_BODY {
-            let message = MessageRef {
-                partition: 0,
-                offset: next as i64,
-                epoch: 0,
-            };
+            let message = message_ref(next);
             let value = messages[next].as_slice();
             let written = if with_metrics {
                 builder.add_encoded_visiting(message, value, |span| generator.observe(&span, at))
@@ -109,10 +88,8 @@ fn main() {
             generator.expire(Instant::now());
             prometheus.run_upkeep();
         }
-        if let Some(batch) = builder.take() {
-            bytes += batch.body_len();
-            bodies_sent.recycle(batch);
-        }
+        // The body given back, as the ingester's send does once stored.
+        bytes += take_and_recycle(&mut builder);
     }
     println!("generator_cost: {mode}, {spans} spans, {bytes} body bytes");
 }

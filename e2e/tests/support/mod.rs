@@ -203,6 +203,36 @@ impl Cluster {
         }
         count
     }
+
+    /// Creates the first index of `kind`'s set (`span`, `service`,
+    /// `dependencies`) behind its write and read aliases, as `rollover init`
+    /// does.
+    pub async fn first_rollover_index(&self, kind: &str) {
+        let prefix = &self.prefix;
+        let aliases = serde_json::json!({"aliases": {
+            format!("{prefix}-jaeger-{kind}-write"): {},
+            format!("{prefix}-jaeger-{kind}-read"): {},
+        }});
+        self.osmem
+            .create_index(&format!("{prefix}-jaeger-{kind}-000001"), aliases)
+            .await
+            .expect("first index created");
+    }
+
+    /// The names of the indices matching `pattern` (`_cat/indices`).
+    pub async fn index_names(&self, pattern: &str) -> Vec<String> {
+        let (_, indices) = self
+            .osmem
+            .get(&format!("/_cat/indices/{pattern}?format=json"))
+            .await
+            .expect("indices");
+        indices
+            .as_array()
+            .expect("index list")
+            .iter()
+            .map(|i| i["index"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
 }
 
 /// Sends `traces` ten-span traces (dated [`AFTER_MIDNIGHT_NS`]) over `grpc`,

@@ -835,23 +835,43 @@ mod tests {
         assert_eq!(pool.take().capacity(), 0, "taken once");
     }
 
-    #[test]
-    fn a_recycled_batch_body_is_the_next_batch_body() {
+    /// One span of service `frontend`, named `GET /`, of 2026-11-26.
+    fn one_span_request() -> ExportTraceServiceRequest {
+        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-        let mut builder = BatchBuilder::new(IndexOptions::default()).with_body_pool(1, 1 << 20);
-        let request = ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("frontend".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
                 scope_spans: vec![ScopeSpans {
                     spans: vec![Span {
                         trace_id: vec![1; 16],
                         span_id: vec![2; 8],
+                        name: "GET /".into(),
+                        start_time_unix_nano: 1_795_651_200_000_000_000,
+                        end_time_unix_nano: 1_795_651_200_001_000_000,
                         ..Default::default()
                     }],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn a_recycled_batch_body_is_the_next_batch_body() {
+        let mut builder = BatchBuilder::new(IndexOptions::default()).with_body_pool(1, 1 << 20);
+        let request = one_span_request();
         let message = MessageRef {
             partition: 0,
             offset: 0,
@@ -1044,35 +1064,7 @@ mod tests {
 
     #[test]
     fn a_service_pair_is_remembered_only_after_its_batch_is_stored() {
-        use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-        use opentelemetry_proto::tonic::resource::v1::Resource;
-        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![KeyValue {
-                        key: "service.name".into(),
-                        value: Some(AnyValue {
-                            value: Some(any_value::Value::StringValue("frontend".into())),
-                        }),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![Span {
-                        trace_id: vec![1; 16],
-                        span_id: vec![2; 8],
-                        name: "GET /".into(),
-                        start_time_unix_nano: 1_795_651_200_000_000_000,
-                        end_time_unix_nano: 1_795_651_200_001_000_000,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
+        let request = one_span_request();
         let message = MessageRef {
             partition: 0,
             offset: 0,
