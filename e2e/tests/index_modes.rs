@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 use support::Cluster;
-use tokio::process::Command;
 
 const SPANS: u64 = 100;
 
@@ -84,21 +82,7 @@ async fn alias_mode_refuses_to_start_without_its_aliases_then_writes_through_the
 
     // Without `rollover init`, Elasticsearch would create a plain index named
     // like the alias and block the alias for good: the ingester stops first.
-    let output = Command::new(support::workspace_binary("ferrotrace-ingester"))
-        .arg(format!("--kafka-brokers={}", cluster.tansu.brokers()))
-        .arg(format!("--kafka-topic={}", cluster.topic))
-        .arg(format!("--es-url={}", cluster.osmem.url()))
-        .arg(format!("--es-index-prefix={prefix}"))
-        .args(["--es-use-aliases", "--admin-listen="])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(30), output)
-        .await
-        .expect("exits")
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = cluster.refused_ingester(&["--es-use-aliases"]).await;
     assert!(
         stderr.contains(&format!("{prefix}-jaeger-span-write does not exist"))
             && stderr.contains("rollover init"),

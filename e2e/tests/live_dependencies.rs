@@ -16,7 +16,6 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use ferrotrace_testkit::{free_port, sample, scrape_metrics, wait_until};
@@ -250,18 +249,7 @@ async fn in_rollover_mode_the_links_go_through_the_dependencies_alias() {
     // As after `rollover init --skip-dependencies`: a live link written to
     // the missing alias would create a plain index by its name and block the
     // alias for good, so the ingester stops first and says why.
-    let mut refused = cluster.ingester_command(cluster.osmem.url(), &flags);
-    refused
-        .arg("--admin-listen=")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let output = tokio::time::timeout(Duration::from_secs(30), refused.output())
-        .await
-        .expect("exits")
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = cluster.refused_ingester(&flags).await;
     assert!(
         stderr.contains(&format!(
             "{prefix}-jaeger-dependencies-write does not exist"

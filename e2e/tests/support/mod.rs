@@ -204,6 +204,24 @@ impl Cluster {
         count
     }
 
+    /// Runs an ingester with `extra` flags that must refuse to start:
+    /// waits up to 30 s for it to exit, checks that it failed, and returns
+    /// what it wrote to stderr.
+    pub async fn refused_ingester(&self, extra: &[&str]) -> String {
+        let mut command = self.ingester_command(self.osmem.url(), extra);
+        command
+            .arg("--admin-listen=")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("exits")
+            .expect("runs");
+        assert!(!output.status.success(), "started: {output:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
     /// Creates the first index of `kind`'s set (`span`, `service`,
     /// `dependencies`) behind its write and read aliases, as `rollover init`
     /// does.
