@@ -2,25 +2,29 @@
 //! timed, for changes smaller than this machine's noise (criterion's figures
 //! move by 10-20 % between runs of the same code here).
 //!
-//! It runs a fixed amount of the ingester's work: `BODIES` `_bulk` bodies of
-//! 250 documents written from the wire, over 5,000 distinct traces of the
-//! load tester, one per message, as `bulk_body_distinct_traces` does; with
-//! `metrics` also the default metrics generator (service graph and span
-//! metrics) fed every span, the sweep and the recorder's upkeep every 100
-//! bodies. Run each way under cachegrind, with a 1 MiB last-level cache
-//! (this machine's L2, the cache the documents stream through); the
-//! generator's share is the difference of the two runs' counts, per span:
+//! It runs a fixed amount of the ingester's work, the number of `_bulk`
+//! bodies given (250 documents each, written from the wire), over 5,000
+//! distinct traces of the load tester, one per message, as
+//! `bulk_body_distinct_traces` does. With `metrics`, the default metrics
+//! generator (service graph and span metrics) is fed every span, and the
+//! sweep and the recorder's upkeep run every 100 bodies; with `plain`, it
+//! is not. A third argument, `floor-mix`, takes the attribute mix of
+//! `../shared/limits`' own load (no doubles, no errors), to compare with
+//! `split_bench --mode json-wire` counted the same way. Run under
+//! cachegrind with a 1 MiB last-level cache (this machine's L2, the cache
+//! the documents stream through); a run with 0 bodies counts the setup
+//! (generating and encoding the traces) alone, to subtract:
 //!
 //! ```text
 //! cargo bench -p ferrotrace-ingester --bench generator_cost --no-run
-//! for mode in plain metrics; do
-//!   valgrind --tool=cachegrind --cache-sim=yes --LL=1048576,16,64 --cachegrind-out-file=/dev/null \
-//!     target/release/deps/generator_cost-<hash> $mode 400
+//! for run in "plain 0" "plain 400" "metrics 400"; do
+//!   valgrind --tool=cachegrind --cache-sim=yes --LL=1048576,16,64 \
+//!     target/release/deps/generator_cost-<hash> $run
 //! done
 //! ```
 //!
-//! The setup (generating and encoding the traces) is the same in both runs
-//! and cancels out.
+//! Per span: (`plain 400` − `plain 0`) / 100,000 is the writer path, and
+//! (`metrics 400` − `plain 400`) / 100,000 the generator's share.
 
 mod support;
 

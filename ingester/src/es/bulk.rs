@@ -869,7 +869,7 @@ mod tests {
     }
 
     #[test]
-    fn a_recycled_batch_body_is_the_next_batch_body() {
+    fn a_recycled_batch_body_is_reused_by_a_later_batch() {
         let mut builder = BatchBuilder::new(IndexOptions::default()).with_body_pool(1, 1 << 20);
         let request = one_span_request();
         let message = MessageRef {
