@@ -12,11 +12,13 @@
 //! exporter would render them. Their series are never removed.
 
 mod bucketed;
+mod local;
 mod owned;
 mod recorder;
 
 use std::sync::{Arc, OnceLock};
 
+pub use local::LocalHistogram;
 use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
 pub use recorder::LayeredRecorder;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};

@@ -236,7 +236,7 @@ fn bulk_body_distinct_traces(c: &mut Criterion) {
                 // histogram samples every 5 s; here every 100 bodies.
                 bodies = bodies.wrapping_add(1);
                 if bodies % 100 == 0 {
-                    generator.expire(std::time::Instant::now());
+                    generator.sweep(std::time::Instant::now());
                     prometheus.run_upkeep();
                 }
                 written

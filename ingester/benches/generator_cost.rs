@@ -89,7 +89,7 @@ fn main() {
             next = (next + 1) % messages.len();
         }
         if with_metrics && body % 100 == 0 {
-            generator.expire(Instant::now());
+            generator.sweep(Instant::now());
             prometheus.run_upkeep();
         }
         // The body given back, as the ingester's send does once stored.

@@ -599,7 +599,7 @@ pub async fn run(
                     ingest.try_flush();
                 }
             }
-            _ = sweep_tick.tick() => ingest.metrics_gen.expire(Instant::now()),
+            _ = sweep_tick.tick() => ingest.metrics_gen.sweep(Instant::now()),
             _ = tail_tick.tick(), if ingest.tail.is_some() => ingest.release_decided(options),
             _ = sleep_until_some(pause_at), if pause_at.is_some() => ingest.pause(),
             received = consumer.recv(), if waiting_since.is_none() || ingest.paused => {

@@ -38,8 +38,9 @@ impl BucketedHistogram {
     }
 }
 
-impl HistogramFn for BucketedHistogram {
-    fn record(&self, value: f64) {
+impl BucketedHistogram {
+    /// Adds `count` values of `value`: to its bucket, and `value × count` to the sum.
+    fn add(&self, value: f64, count: u64) {
         // A handful of bounds: a scan is as fast as a search and, like the
         // exporter's, needs no order.
         let bucket = self
@@ -47,10 +48,11 @@ impl HistogramFn for BucketedHistogram {
             .iter()
             .position(|&bound| value <= bound)
             .unwrap_or(self.bounds.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.counts[bucket].fetch_add(count, Ordering::Relaxed);
+        let added = value * count as f64;
         let mut current = self.sum.load(Ordering::Relaxed);
         loop {
-            let next = (f64::from_bits(current) + value).to_bits();
+            let next = (f64::from_bits(current) + added).to_bits();
             match self.sum.compare_exchange_weak(
                 current,
                 next,
@@ -61,6 +63,17 @@ impl HistogramFn for BucketedHistogram {
                 Err(actual) => current = actual,
             }
         }
+    }
+}
+
+impl HistogramFn for BucketedHistogram {
+    fn record(&self, value: f64) {
+        self.add(value, 1);
+    }
+
+    /// One add for all of them (the default records `count` times).
+    fn record_many(&self, value: f64, count: usize) {
+        self.add(value, count as u64);
     }
 }
 

@@ -24,9 +24,11 @@
 //! `{metric_overflow="true"}`; the service graph holds at most
 //! `--service-graph-max-items` spans waiting for their other half. Series
 //! handles are registered once per label set, so a span of a label set
-//! already seen costs a map lookup and atomic adds, no allocation: the
-//! recorder keeps these histograms and counters as plain atomics
-//! ([`crate::metrics::LAYOUT`]).
+//! already seen costs a map lookup and a few adds, no allocation. Span
+//! metrics and the service graph count in their own buckets, with no
+//! atomics, and add them to their series at each sweep (every
+//! [`SWEEP_INTERVAL`]). The recorder keeps these
+//! histograms and counters as plain atomics ([`crate::metrics::LAYOUT`]).
 
 pub mod service_graph;
 pub mod span_metrics;
@@ -58,7 +60,7 @@ pub struct Options {
 }
 
 /// The metrics-generator of one ingester: fed every span's view, swept
-/// every [`SWEEP_INTERVAL`].
+/// every [`SWEEP_INTERVAL`] ([`sweep`](Self::sweep)).
 pub struct MetricsGenerator {
     service_graph: Option<ServiceGraph>,
     span_metrics: Option<SpanMetrics>,
@@ -88,7 +90,8 @@ impl ObservedAt {
     }
 }
 
-/// How often waiting service-graph spans are checked for expiry.
+/// How often span metrics are flushed to their series and waiting
+/// service-graph spans are checked for expiry.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl MetricsGenerator {
@@ -138,10 +141,17 @@ impl MetricsGenerator {
         }
     }
 
-    /// Counts the service-graph spans that waited longer than `--service-graph-wait`.
-    pub fn expire(&mut self, now: Instant) {
+    /// The sweep, every [`SWEEP_INTERVAL`]: counts the service-graph spans
+    /// that waited longer than `--service-graph-wait`, then adds what both
+    /// processors counted since the last sweep to their series. Until a
+    /// sweep, `/metrics` does not show the spans observed since the last one.
+    pub fn sweep(&mut self, now: Instant) {
         if let Some(graph) = &mut self.service_graph {
             graph.expire(now);
+            graph.flush();
+        }
+        if let Some(span_metrics) = &mut self.span_metrics {
+            span_metrics.flush();
         }
     }
 }
@@ -350,7 +360,7 @@ mod tests {
             observe_request(generator, &frontend, at);
             observe_request(generator, &backend, at);
         }
-        generator.expire(now + Duration::from_secs(3600));
+        generator.sweep(now + Duration::from_secs(3600));
     }
 
     #[test]
@@ -464,7 +474,7 @@ mod tests {
                 &request("frontend", vec![span(1, 1, None, SERVER, "GET /", 5)]),
                 ObservedAt::now(),
             );
-            generator.expire(Instant::now() + Duration::from_secs(3600));
+            generator.sweep(Instant::now() + Duration::from_secs(3600));
         });
         let rendered = render(&recorder);
         assert!(rendered.is_empty(), "{rendered:#?}");
@@ -491,6 +501,7 @@ mod tests {
                 &request("frontend", vec![span(1, 1, None, SERVER, "GET /", 5)]),
                 ObservedAt::now(),
             );
+            generator.sweep(Instant::now());
         });
         let rendered = render(&recorder);
         assert_eq!(

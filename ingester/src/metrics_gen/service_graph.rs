@@ -36,6 +36,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrotrace_common::telemetry::LocalHistogram;
 use ferrotrace_format::otlp::{span_view, AnyValueView, SpanView};
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram, Label};
@@ -137,32 +138,53 @@ enum Event {
     Dropped,
 }
 
-/// The handles of one label set, each registered on first use (as Tempo
-/// creates a series on its first sample).
+/// The series of one label set, each registered on its first sample (as
+/// Tempo creates a series on its first sample), and what was counted since
+/// the last [`flush`](Self::flush).
 #[derive(Default)]
 struct EdgeSeries {
-    requests: Option<Counter>,
-    failed: Option<Counter>,
-    server_seconds: Option<Histogram>,
-    client_seconds: Option<Histogram>,
-    unpaired: Option<Counter>,
-    dropped: Option<Counter>,
+    requests: LocalCounter,
+    failed: LocalCounter,
+    server_seconds: Option<(Histogram, LocalHistogram)>,
+    client_seconds: Option<(Histogram, LocalHistogram)>,
+    unpaired: LocalCounter,
+    dropped: LocalCounter,
 }
 
-fn counter<'s>(
-    slot: &'s mut Option<Counter>,
-    name: &'static str,
-    labels: &dyn Fn() -> Vec<Label>,
-) -> &'s Counter {
-    slot.get_or_insert_with(|| metrics::counter!(name, labels()))
+/// A counter registered on its first count, and its counts since the last flush.
+#[derive(Default)]
+struct LocalCounter {
+    handle: Option<Counter>,
+    pending: u64,
+}
+
+impl LocalCounter {
+    fn add(&mut self, name: &'static str, labels: &dyn Fn() -> Vec<Label>) {
+        self.handle
+            .get_or_insert_with(|| metrics::counter!(name, labels()));
+        self.pending += 1;
+    }
+
+    fn flush(&mut self) {
+        if let (Some(handle), pending @ 1..) = (&self.handle, self.pending) {
+            handle.increment(pending);
+            self.pending = 0;
+        }
+    }
 }
 
 fn histogram<'s>(
-    slot: &'s mut Option<Histogram>,
+    slot: &'s mut Option<(Histogram, LocalHistogram)>,
     name: &'static str,
     labels: &dyn Fn() -> Vec<Label>,
-) -> &'s Histogram {
-    slot.get_or_insert_with(|| metrics::histogram!(name, labels()))
+) -> &'s mut LocalHistogram {
+    let (_, pending) = slot.get_or_insert_with(|| {
+        (
+            metrics::histogram!(name, labels()),
+            LocalHistogram::new(m::SERVICE_GRAPH_BUCKETS),
+        )
+    });
+    pending
 }
 
 impl EdgeSeries {
@@ -173,19 +195,35 @@ impl EdgeSeries {
                 client_seconds,
                 server_seconds,
             } => {
-                counter(&mut self.requests, m::SG_REQUESTS, labels).increment(1);
+                self.requests.add(m::SG_REQUESTS, labels);
                 if failed {
-                    counter(&mut self.failed, m::SG_REQUESTS_FAILED, labels).increment(1);
+                    self.failed.add(m::SG_REQUESTS_FAILED, labels);
                 }
                 histogram(&mut self.server_seconds, m::SG_SERVER_SECONDS, labels)
                     .record(server_seconds);
                 histogram(&mut self.client_seconds, m::SG_CLIENT_SECONDS, labels)
                     .record(client_seconds);
             }
-            Event::Unpaired => {
-                counter(&mut self.unpaired, m::SG_UNPAIRED_SPANS, labels).increment(1)
-            }
-            Event::Dropped => counter(&mut self.dropped, m::SG_DROPPED_SPANS, labels).increment(1),
+            Event::Unpaired => self.unpaired.add(m::SG_UNPAIRED_SPANS, labels),
+            Event::Dropped => self.dropped.add(m::SG_DROPPED_SPANS, labels),
+        }
+    }
+
+    /// Adds what was counted since the last flush to the series.
+    fn flush(&mut self) {
+        for counter in [
+            &mut self.requests,
+            &mut self.failed,
+            &mut self.unpaired,
+            &mut self.dropped,
+        ] {
+            counter.flush();
+        }
+        for (handle, pending) in [&mut self.server_seconds, &mut self.client_seconds]
+            .into_iter()
+            .flatten()
+        {
+            pending.flush(handle);
         }
     }
 }
@@ -497,6 +535,13 @@ impl ServiceGraph {
         }
     }
 
+    /// Adds what was counted since the last flush to the series.
+    pub fn flush(&mut self) {
+        let graph = &mut self.graph;
+        graph.series.values_mut().for_each(EdgeSeries::flush);
+        graph.overflow.flush();
+    }
+
     /// Halves waiting for their other half.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
@@ -631,6 +676,7 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             let mut g = graph(max_items, max_label_sets);
             body(&mut g, Instant::now());
+            g.flush();
         });
         render(&recorder)
     }

@@ -21,6 +21,7 @@
 //! `ferrotrace_ingester_metrics_generator_overflow_total`. Label sets already
 //! seen keep counting.
 
+use ferrotrace_common::telemetry::LocalHistogram;
 use ferrotrace_format::otlp::SpanView;
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram};
@@ -71,19 +72,47 @@ pub struct SpanMetricsOptions {
 /// series of each (kind, status) seen, by [`slot`].
 type Operations = HashMap<Box<[u8]>, Vec<(u8, Series)>>;
 
-/// The handles of one label set, under each name in use.
+/// One label set under each name in use: counted here, added to the
+/// exported series at each [`SpanMetrics::flush`].
 struct Series {
-    /// Calls and seconds.
-    tempo: Option<(Counter, Histogram)>,
-    /// Calls and milliseconds.
-    connector: Option<(Counter, Histogram)>,
+    /// Seconds.
+    tempo: Option<Named>,
+    /// Milliseconds.
+    connector: Option<Named>,
+}
+
+/// A label set under one name: its calls counter and latency histogram, and
+/// the latencies counted since the last flush (whose count is the calls').
+struct Named {
+    calls: Counter,
+    latency: Histogram,
+    pending: LocalHistogram,
+    /// Nanoseconds per unit of the histogram.
+    nanos_per_unit: f64,
+}
+
+impl Named {
+    fn record(&mut self, nanos: u64) {
+        self.pending.record(nanos as f64 / self.nanos_per_unit);
+    }
+
+    fn flush(&mut self) {
+        let calls = self.pending.flush(&self.latency);
+        if calls > 0 {
+            self.calls.increment(calls);
+        }
+    }
 }
 
 impl Series {
     /// Registers the series of `(service, span name, kind, status)`; `None`
     /// registers the overflow series.
     fn register(names: SpanMetricsNames, label_set: Option<[&str; 4]>) -> Self {
-        let register = |calls: &'static str, latency: &'static str, service_label: &'static str| {
+        let register = |calls: &'static str,
+                        latency: &'static str,
+                        service_label: &'static str,
+                        bounds: &'static [f64],
+                        nanos_per_unit: f64| {
             let labels = match label_set {
                 Some([service, name, kind, status]) => labels(&[
                     (service_label, service),
@@ -93,30 +122,47 @@ impl Series {
                 ]),
                 None => overflow_labels(),
             };
-            (
-                metrics::counter!(calls, labels.clone()),
-                metrics::histogram!(latency, labels),
-            )
+            Named {
+                calls: metrics::counter!(calls, labels.clone()),
+                latency: metrics::histogram!(latency, labels),
+                pending: LocalHistogram::new(bounds),
+                nanos_per_unit,
+            }
         };
         Self {
-            tempo: names
-                .tempo()
-                .then(|| register(m::SPANMETRICS_CALLS, m::SPANMETRICS_LATENCY, "service")),
-            connector: names
-                .connector()
-                .then(|| register(m::CONNECTOR_CALLS, m::CONNECTOR_DURATION, "service_name")),
+            tempo: names.tempo().then(|| {
+                register(
+                    m::SPANMETRICS_CALLS,
+                    m::SPANMETRICS_LATENCY,
+                    "service",
+                    m::SPAN_METRICS_BUCKETS,
+                    1e9,
+                )
+            }),
+            connector: names.connector().then(|| {
+                register(
+                    m::CONNECTOR_CALLS,
+                    m::CONNECTOR_DURATION,
+                    "service_name",
+                    m::CONNECTOR_BUCKETS_MS,
+                    1e6,
+                )
+            }),
         }
     }
 
-    fn record(&self, nanos: u64) {
-        if let Some((calls, latency)) = &self.tempo {
-            calls.increment(1);
-            latency.record(nanos as f64 / 1e9);
+    fn record(&mut self, nanos: u64) {
+        if let Some(tempo) = &mut self.tempo {
+            tempo.record(nanos);
         }
-        if let Some((calls, duration)) = &self.connector {
-            calls.increment(1);
-            duration.record(nanos as f64 / 1e6);
+        if let Some(connector) = &mut self.connector {
+            connector.record(nanos);
         }
+    }
+
+    fn flush(&mut self) {
+        self.tempo.iter_mut().for_each(Named::flush);
+        self.connector.iter_mut().for_each(Named::flush);
     }
 }
 
@@ -157,9 +203,9 @@ impl SpanMetrics {
         // The common case, a label set already seen: one lookup per level.
         let seen = self
             .services
-            .get(service)
-            .and_then(|ops| ops.get(name))
-            .and_then(|series| series.iter().find(|(s, _)| *s == slot));
+            .get_mut(service)
+            .and_then(|ops| ops.get_mut(name))
+            .and_then(|series| series.iter_mut().find(|(s, _)| *s == slot));
         if let Some((_, series)) = seen {
             series.record(nanos);
             return;
@@ -193,7 +239,7 @@ impl SpanMetrics {
             slot as usize % STATUSES.len(),
         );
         let label = label_value(span.name());
-        let series = Series::register(
+        let mut series = Series::register(
             *names,
             Some([service, label, KINDS[kind], STATUSES[status]]),
         );
@@ -203,6 +249,17 @@ impl SpanMetrics {
             None => {
                 ops.insert(name.into(), vec![(slot, series)]);
             }
+        }
+    }
+
+    /// Adds the spans counted since the last flush to the exported series.
+    pub fn flush(&mut self) {
+        let series = self.services.values_mut().flat_map(|ops| ops.values_mut());
+        for (_, series) in series.flatten() {
+            series.flush();
+        }
+        if let Some(overflow) = &mut self.overflow {
+            overflow.flush();
         }
     }
 
@@ -260,6 +317,7 @@ mod tests {
             );
             views(&req, |view| sm.observe("backend", &view));
             assert_eq!(sm.label_sets(), 3);
+            sm.flush();
         });
         let out = render(&recorder);
         let ok = calls(
@@ -299,7 +357,9 @@ mod tests {
     fn observed(names: SpanMetricsNames, max: usize, service: &str, spans: &[Span]) -> Map {
         let recorder = recorder();
         metrics::with_local_recorder(&recorder, || {
-            feed(&mut SpanMetrics::new(options(max, names)), service, spans);
+            let mut sm = SpanMetrics::new(options(max, names));
+            feed(&mut sm, service, spans);
+            sm.flush();
         });
         render(&recorder)
     }
@@ -403,6 +463,7 @@ mod tests {
                 ..Default::default()
             });
             feed(&mut sm, "", &[odd]);
+            sm.flush();
         });
         let out = render(&recorder);
         assert_eq!(
@@ -434,6 +495,7 @@ mod tests {
                 1,
                 "no map for a service without label sets"
             );
+            sm.flush();
         });
         let out = render(&recorder);
         assert_eq!(
@@ -484,6 +546,38 @@ mod tests {
             .filter(|k| k.starts_with("traces_spanmetrics_calls_total{"))
             .count();
         assert_eq!(series, 3, "two label sets and the overflow: {out:#?}");
+    }
+
+    #[test]
+    fn spans_reach_their_series_at_the_flush() {
+        let recorder = recorder();
+        let series = calls("svc", "op", "SPAN_KIND_SERVER", "STATUS_CODE_UNSET");
+        let count = r#"traces_spanmetrics_latency_count{service="svc",span_name="op",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"}"#;
+        metrics::with_local_recorder(&recorder, || {
+            let mut sm = SpanMetrics::new(options(10, SpanMetricsNames::Tempo));
+            let spans = [
+                span(1, 1, None, SERVER, "op", 1),
+                span(1, 2, None, SERVER, "op", 3),
+            ];
+            feed(&mut sm, "svc", &spans);
+            let out = render(&recorder);
+            assert_eq!(
+                out.get(&series),
+                Some(&0.0),
+                "registered, not yet added: {out:#?}"
+            );
+            sm.flush();
+            let out = render(&recorder);
+            assert_eq!(sample(&out, &series), 2.0, "{out:#?}");
+            assert_eq!(sample(&out, count), 2.0);
+            // A flush adds only what came since the last one.
+            feed(&mut sm, "svc", &spans[..1]);
+            sm.flush();
+            sm.flush();
+        });
+        let out = render(&recorder);
+        assert_eq!(sample(&out, &series), 3.0, "{out:#?}");
+        assert_eq!(sample(&out, count), 3.0);
     }
 
     #[test]
