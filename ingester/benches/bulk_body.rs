@@ -49,6 +49,7 @@ mod support;
 
 use support::{
     batch_builder, default_metrics_generator, install_recorder, message_ref, take_and_recycle,
+    thread_cpu,
 };
 
 const TRACES: usize = 10;
@@ -256,18 +257,6 @@ fn cpu_time(iterations: u64, mut routine: impl FnMut() -> usize) -> Duration {
         black_box(routine());
     }
     thread_cpu().saturating_sub(start)
-}
-
-/// Time this thread has run on a CPU (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec for the call's duration.
-    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(result, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 criterion_group!(benches, bulk_body, bulk_body_distinct_traces);

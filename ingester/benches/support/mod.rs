@@ -72,3 +72,44 @@ pub fn message_ref(offset: usize) -> MessageRef {
         epoch: 0,
     }
 }
+
+/// Time this thread has run on a CPU (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(result, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// This thread's CPU time so far, user and system apart.
+#[derive(Clone, Copy)]
+pub struct ThreadCpu {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl ThreadCpu {
+    pub fn now() -> Self {
+        // SAFETY: an all-zero rusage is valid, and getrusage writes only it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage for the call's duration.
+        let result = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        assert_eq!(result, 0, "getrusage(RUSAGE_THREAD)");
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        Self {
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+        }
+    }
+
+    pub fn since(self, start: Self) -> Self {
+        Self {
+            user: self.user.saturating_sub(start.user),
+            system: self.system.saturating_sub(start.system),
+        }
+    }
+}

@@ -468,7 +468,7 @@ pub struct Rejected {
 /// `errors` flag and each item's status and error (Elasticsearch's and
 /// OpenSearch's `filter_path`), not the index, id, version, shards and
 /// sequence numbers of every document.
-const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*.status,items.*.error";
+pub const BULK_PATH: &str = "/_bulk?filter_path=errors,items.*.status,items.*.error";
 
 /// The `errors` flag alone: the items of a bulk without errors are skipped,
 /// not parsed.
