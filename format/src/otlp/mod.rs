@@ -16,7 +16,7 @@ pub(crate) mod wire;
 
 pub use span_view::{
     for_each_span, for_each_span_of, AnyValueView, ArrayView, Attributes, KeyValueView, KvlistView,
-    SpanView, SpanWalker,
+    ResourceId, SpanView, SpanWalker,
 };
 pub use split::{
     split_by_trace, split_by_trace_within, trace_id_hex, Split, SplitError, TraceMessage,

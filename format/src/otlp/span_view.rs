@@ -33,6 +33,7 @@ use super::wire::{
 #[derive(Clone, Copy)]
 pub struct SpanView<'a> {
     message: &'a [u8],
+    resource: ResourceId,
     service_name: Option<&'a str>,
     resource_attrs: &'a [Attr],
     scope: &'a ScopeRuns,
@@ -124,6 +125,13 @@ impl<'a> SpanView<'a> {
             message: self.message,
             attrs: self.span_attrs.iter(),
         }
+    }
+
+    /// Which resource of which walk the span belongs to: the spans of one
+    /// resource share it, so a reader can work out something of the
+    /// resource once for all of them.
+    pub fn resource_id(&self) -> ResourceId {
+        self.resource
     }
 
     /// The resource's attributes, in order (`service.name` among them).
@@ -571,6 +579,18 @@ pub(crate) fn visit_decoded(
     Some(visit(&canonical, runs, each))
 }
 
+/// A resource of a walked message, told apart from every other resource
+/// this process walked: the walk's number (every [`visit`] takes the next
+/// one) and the resource's place in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceId {
+    walk: u64,
+    index: usize,
+}
+
+/// The number of the next walk (of the process, so two walkers never share one).
+static WALKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Calls `each` with every span of a message `runs` has read; returns the
 /// number of spans.
 pub(crate) fn visit(
@@ -578,8 +598,9 @@ pub(crate) fn visit(
     runs: &RequestRuns,
     each: &mut dyn FnMut(SpanView<'_>),
 ) -> usize {
+    let walk = WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut spans = 0;
-    for resource in &runs.resources {
+    for (index, resource) in runs.resources.iter().enumerate() {
         let resource_attrs = &runs.resource_attrs[resource.attrs.range()];
         let service_name = resource_attrs
             .iter()
@@ -593,6 +614,7 @@ pub(crate) fn visit(
                 spans += 1;
                 each(SpanView {
                     message,
+                    resource: ResourceId { walk, index },
                     service_name,
                     resource_attrs,
                     scope,
@@ -706,6 +728,30 @@ mod tests {
                 ..ResourceSpans::default()
             }],
         }
+    }
+
+    #[test]
+    fn spans_of_one_resource_share_its_id_and_no_other_resource_has_it() {
+        let mut request = request_of(vec![kv_str("service.name", "a")], vec![Span::default(); 2]);
+        request
+            .resource_spans
+            .push(request.resource_spans[0].clone());
+        let message = request.encode_to_vec();
+        let walk = |message: &[u8]| {
+            let mut ids = Vec::new();
+            for_each_span(message, |view| ids.push(view.resource_id())).expect("walked");
+            ids
+        };
+        let first = walk(&message);
+        assert_eq!(first.len(), 4);
+        assert_eq!(first[0], first[1], "one resource");
+        assert_ne!(first[1], first[2], "two resources");
+        assert_eq!(first[2], first[3]);
+        let again = walk(&message);
+        assert!(
+            again.iter().all(|id| !first.contains(id)),
+            "another walk of the same message: {first:?} {again:?}"
+        );
     }
 
     #[test]

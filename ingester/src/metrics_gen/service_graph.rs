@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrotrace_common::telemetry::LocalHistogram;
-use ferrotrace_format::otlp::{span_view, AnyValueView, SpanView};
+use ferrotrace_format::otlp::{span_view, AnyValueView, ResourceId, SpanView};
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram, Label};
 
@@ -314,6 +314,10 @@ pub struct ServiceGraph {
     keys: EdgeKeys,
     waiting: Waiting,
     user: NodeId,
+    /// The last resource scanned for peer and database attributes, and
+    /// whether it held any: its other spans skip the scan when it held none
+    /// (as most resources: these are span attributes).
+    last_resource: Option<(ResourceId, bool)>,
     graph: GraphSeries,
     waiting_gauge: Gauge,
 }
@@ -334,6 +338,7 @@ impl ServiceGraph {
             keys: EdgeKeys(foldhash::quality::RandomState::default()),
             waiting: Waiting::new(),
             user,
+            last_resource: None,
             graph: GraphSeries {
                 nodes,
                 series: HashMap::default(),
@@ -374,7 +379,7 @@ impl ServiceGraph {
             return;
         };
         let attributes = Attributes::scan(span.attributes());
-        let resource = Attributes::scan(span.resource_attributes());
+        let resource = self.resource_attributes(span);
         if let Some(database) = database_node(&resource, &attributes) {
             // Tempo completes a database call from the client span alone; a
             // server half already waiting under it is merged in.
@@ -400,6 +405,17 @@ impl ServiceGraph {
             half.peer = self.graph.nodes.intern(label_value(&peer));
         }
         self.pair_or_wait(key, half, now);
+    }
+
+    /// The peer and database attributes of the span's resource.
+    fn resource_attributes<'a>(&mut self, span: &SpanView<'a>) -> Attributes<'a> {
+        let resource = span.resource_id();
+        if self.last_resource == Some((resource, false)) {
+            return Attributes::default();
+        }
+        let found = Attributes::scan(span.resource_attributes());
+        self.last_resource = Some((resource, found.any()));
+        found
     }
 
     fn server(&mut self, span: &SpanView<'_>, half: Half, now: Instant) {
@@ -599,6 +615,32 @@ impl<'a> Attributes<'a> {
             }
         }
         found
+    }
+
+    /// Whether any of the attributes was found.
+    fn any(&self) -> bool {
+        let Self {
+            peer_service,
+            db_namespace,
+            db_name,
+            db_system,
+            db_system_name,
+            server_address,
+            network_peer_address,
+            network_peer_port,
+        } = self;
+        [
+            peer_service,
+            db_namespace,
+            db_name,
+            db_system,
+            db_system_name,
+            server_address,
+            network_peer_address,
+            network_peer_port,
+        ]
+        .iter()
+        .any(|value| value.is_some())
     }
 }
 
@@ -1006,6 +1048,30 @@ mod tests {
             1.0
         );
         assert_eq!(sample(&out, &requests("backend", "cache", "database")), 1.0);
+    }
+
+    #[test]
+    fn a_resource_is_scanned_for_its_spans_and_never_mistaken_for_another() {
+        // Two requests walked one after the other, of one resource each (the
+        // same place in their messages): the first names no database, the
+        // second does, for both its client spans.
+        let client = |trace| span(trace, 2, Some(1), CLIENT, "query", 1);
+        let plain = request("backend", vec![client(1), client(2)]);
+        let mut database = request("backend", vec![client(3), client(4)]);
+        if let Some(resource) = database.resource_spans[0].resource.as_mut() {
+            resource.attributes.push(kv("db.system", "postgresql"));
+        }
+        let out = run(100, 100, |g, now| {
+            for request in [&plain, &database] {
+                views(request, |view| g.observe("backend", &view, now));
+            }
+            assert_eq!(g.waiting(), 2, "the plain clients wait for their servers");
+        });
+        assert_eq!(
+            sample(&out, &requests("backend", "postgresql", "database")),
+            2.0,
+            "{out:#?}"
+        );
     }
 
     /// `database_node` of a span with `span_attrs` under a resource with
