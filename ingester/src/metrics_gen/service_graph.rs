@@ -318,6 +318,8 @@ pub struct ServiceGraph {
     /// whether it held any: its other spans skip the scan when it held none
     /// (as most resources: these are span attributes).
     last_resource: Option<(ResourceId, bool)>,
+    /// The last resource's service node: its other spans need not intern it again.
+    last_node: Option<(ResourceId, NodeId)>,
     graph: GraphSeries,
     waiting_gauge: Gauge,
 }
@@ -339,6 +341,7 @@ impl ServiceGraph {
             waiting: Waiting::new(),
             user,
             last_resource: None,
+            last_node: None,
             graph: GraphSeries {
                 nodes,
                 series: HashMap::default(),
@@ -360,9 +363,18 @@ impl ServiceGraph {
             SPAN_KIND_SERVER | SPAN_KIND_CONSUMER => Side::Server,
             _ => return,
         };
+        let resource = span.resource_id();
+        let node = match self.last_node {
+            Some((last, node)) if last == resource => node,
+            _ => {
+                let node = self.graph.nodes.intern(service);
+                self.last_node = Some((resource, node));
+                node
+            }
+        };
         let half = Half {
             side,
-            node: self.graph.nodes.intern(service),
+            node,
             peer: NO_NODE,
             seconds: duration_seconds(span),
             failed: failed(span),

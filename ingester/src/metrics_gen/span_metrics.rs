@@ -22,7 +22,7 @@
 //! seen keep counting.
 
 use ferrotrace_common::telemetry::LocalHistogram;
-use ferrotrace_format::otlp::SpanView;
+use ferrotrace_format::otlp::{ResourceId, SpanView};
 use foldhash::HashMap;
 use metrics::{Counter, Gauge, Histogram};
 
@@ -167,7 +167,12 @@ impl Series {
 }
 
 pub struct SpanMetrics {
-    services: HashMap<Box<str>, Operations>,
+    /// Each service's place in `operations`.
+    services: HashMap<Box<str>, usize>,
+    operations: Vec<Operations>,
+    /// The last resource's service, by its place: the spans of a resource
+    /// come together, and need not look their service up again.
+    last_resource: Option<(ResourceId, usize)>,
     label_sets: usize,
     max_label_sets: usize,
     names: SpanMetricsNames,
@@ -180,6 +185,8 @@ impl SpanMetrics {
     pub fn new(options: SpanMetricsOptions) -> Self {
         Self {
             services: HashMap::default(),
+            operations: Vec::new(),
+            last_resource: None,
             label_sets: 0,
             max_label_sets: options.max_label_sets,
             names: options.names,
@@ -200,50 +207,53 @@ impl SpanMetrics {
             _ => label_value(span.name()).as_bytes(),
         };
         let nanos = duration_nanos(span);
-        // The common case, a label set already seen: one lookup per level.
-        let seen = self
-            .services
-            .get_mut(service)
-            .and_then(|ops| ops.get_mut(name))
+        let resource = span.resource_id();
+        let known = match self.last_resource {
+            Some((last, index)) if last == resource => Some(index),
+            _ => {
+                let index = self.services.get(service).copied();
+                self.last_resource = index.map(|index| (resource, index));
+                index
+            }
+        };
+        // The common case, a label set already seen.
+        let seen = known
+            .and_then(|index| self.operations[index].get_mut(name))
             .and_then(|series| series.iter_mut().find(|(s, _)| *s == slot));
         if let Some((_, series)) = seen {
             series.record(nanos);
             return;
         }
-        // A service gets its map only together with its first label set, so
-        // the map holds no more services than label sets.
-        if self.label_sets < self.max_label_sets && !self.services.contains_key(service) {
-            self.services.insert(service.into(), Operations::default());
-        }
-        let Self {
-            services,
-            label_sets,
-            max_label_sets,
-            names,
-            overflow,
-            overflowed,
-            label_sets_gauge,
-        } = self;
-        let operations = services.get_mut(service);
-        let Some(ops) = operations.filter(|_| *label_sets < *max_label_sets) else {
-            overflowed.increment(1);
-            overflow
-                .get_or_insert_with(|| Series::register(*names, None))
+        if self.label_sets >= self.max_label_sets {
+            self.overflowed.increment(1);
+            let names = self.names;
+            self.overflow
+                .get_or_insert_with(|| Series::register(names, None))
                 .record(nanos);
             return;
-        };
-        *label_sets += 1;
-        label_sets_gauge.set(*label_sets as f64);
+        }
+        // A service gets its map only together with its first label set, so
+        // there are no more maps than label sets.
+        let index = known.unwrap_or_else(|| {
+            let index = self.operations.len();
+            self.operations.push(Operations::default());
+            self.services.insert(service.into(), index);
+            self.last_resource = Some((resource, index));
+            index
+        });
+        self.label_sets += 1;
+        self.label_sets_gauge.set(self.label_sets as f64);
         let (kind, status) = (
             slot as usize / STATUSES.len(),
             slot as usize % STATUSES.len(),
         );
         let label = label_value(span.name());
         let mut series = Series::register(
-            *names,
+            self.names,
             Some([service, label, KINDS[kind], STATUSES[status]]),
         );
         series.record(nanos);
+        let ops = &mut self.operations[index];
         match ops.get_mut(name) {
             Some(slots) => slots.push((slot, series)),
             None => {
@@ -254,7 +264,7 @@ impl SpanMetrics {
 
     /// Adds the spans counted since the last flush to the exported series.
     pub fn flush(&mut self) {
-        let series = self.services.values_mut().flat_map(|ops| ops.values_mut());
+        let series = self.operations.iter_mut().flat_map(|ops| ops.values_mut());
         for (_, series) in series.flatten() {
             series.flush();
         }
