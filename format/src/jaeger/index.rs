@@ -77,6 +77,16 @@ pub fn index_base(kind: IndexKind, prefix: &str) -> String {
     name
 }
 
+/// `[prefix-]jaeger-<kind>-write`: the alias rollover mode writes through.
+pub fn write_alias(kind: IndexKind, prefix: &str) -> String {
+    index_base(kind, prefix) + "write"
+}
+
+/// `[prefix-]jaeger-<kind>-read`: the alias rollover mode reads through.
+pub fn read_alias(kind: IndexKind, prefix: &str) -> String {
+    index_base(kind, prefix) + "read"
+}
+
 /// Appends `prefix` and its `-` separator (none for an empty prefix).
 pub fn push_prefix(out: &mut String, prefix: &str) {
     if !prefix.is_empty() {
@@ -154,6 +164,23 @@ mod tests {
             dependencies_index("prod-", "", 1_485_467_191_639_875),
             "prod-jaeger-dependencies-20170126"
         );
+    }
+
+    #[test]
+    fn rollover_aliases_follow_the_index_base() {
+        assert_eq!(
+            write_alias(IndexKind::Span, "prod"),
+            "prod-jaeger-span-write"
+        );
+        assert_eq!(
+            write_alias(IndexKind::Span, "prod-"),
+            "prod-jaeger-span-write"
+        );
+        assert_eq!(
+            read_alias(IndexKind::Dependencies, ""),
+            "jaeger-dependencies-read"
+        );
+        assert_eq!(read_alias(IndexKind::Service, "p"), "p-jaeger-service-read");
     }
 
     #[test]

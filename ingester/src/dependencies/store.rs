@@ -13,7 +13,7 @@
 
 use elasticsearch::http::Method;
 use ferrotrace_format::civil_date::MICROS_PER_DAY;
-use ferrotrace_format::jaeger::index::{index_base, index_name, IndexKind};
+use ferrotrace_format::jaeger::index::{index_name, read_alias, write_alias, IndexKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -38,7 +38,7 @@ impl Target {
     /// Where a new document of `day` is written.
     pub fn write_index(&self, day: i64) -> String {
         if self.use_aliases {
-            index_base(IndexKind::Dependencies, &self.prefix) + "write"
+            write_alias(IndexKind::Dependencies, &self.prefix)
         } else {
             self.daily(day)
         }
@@ -47,7 +47,7 @@ impl Target {
     /// Where the documents of `day` are found.
     pub fn read_index(&self, day: i64) -> String {
         if self.use_aliases {
-            index_base(IndexKind::Dependencies, &self.prefix) + "read"
+            read_alias(IndexKind::Dependencies, &self.prefix)
         } else {
             self.daily(day)
         }

@@ -117,7 +117,7 @@ pub struct IndexOptions {
 impl IndexOptions {
     /// `[prefix-]jaeger-<kind>-write`, the alias rollover mode writes to.
     pub fn write_alias(&self, kind: index::IndexKind) -> String {
-        index::index_base(kind, &self.prefix) + "write"
+        index::write_alias(kind, &self.prefix)
     }
 }
 

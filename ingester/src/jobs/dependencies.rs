@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use elasticsearch::http::Method;
-use ferrotrace_format::jaeger::index::{index_base, index_name, IndexKind};
+use ferrotrace_format::jaeger::index::{index_name, read_alias, IndexKind};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -283,7 +283,7 @@ fn day_micros(options: &DependenciesOptions) -> u64 {
 
 fn span_source(options: &DependenciesOptions) -> String {
     if options.use_aliases {
-        index_base(IndexKind::Span, &options.prefix) + "read"
+        read_alias(IndexKind::Span, &options.prefix)
     } else {
         index_name(
             IndexKind::Span,

@@ -28,7 +28,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use ferrotrace_format::civil_date::{civil_from_days, days_from_civil};
-use ferrotrace_format::jaeger::index::{index_base, IndexKind};
+use ferrotrace_format::jaeger::index::{self, index_base, IndexKind};
 use serde_json::Value;
 
 use crate::es::admin::{
@@ -81,6 +81,8 @@ pub enum RolloverError {
 /// `[prefix-]jaeger-span-write`, `[prefix-]jaeger-span-read`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSet {
+    kind: IndexKind,
+    prefix: String,
     stem: String,
 }
 
@@ -88,15 +90,19 @@ impl IndexSet {
     pub fn new(kind: IndexKind, prefix: &str) -> Self {
         let mut stem = index_base(kind, prefix);
         stem.pop(); // the trailing `-`
-        IndexSet { stem }
+        IndexSet {
+            kind,
+            prefix: prefix.to_string(),
+            stem,
+        }
     }
 
     pub fn write_alias(&self) -> String {
-        format!("{}-write", self.stem)
+        index::write_alias(self.kind, &self.prefix)
     }
 
     pub fn read_alias(&self) -> String {
-        format!("{}-read", self.stem)
+        index::read_alias(self.kind, &self.prefix)
     }
 
     pub fn first_index(&self) -> String {
