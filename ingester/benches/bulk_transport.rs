@@ -14,7 +14,9 @@
 //! second or more for the split to settle (the default 4,000 requests of
 //! 450 KiB, the size of the ingester's 250-document bodies). Rounds
 //! alternate the transports, so a noisy neighbour costs them alike, and
-//! the summary gives each transport's median.
+//! the summary gives each transport's median. Run by `cargo test
+//! --all-targets` (without `--bench`), it sends a few requests through each
+//! transport, which checks that every one is answered, and measures nothing.
 //!
 //! ```text
 //! cargo bench -p ferrotrace-ingester --bench bulk_transport -- [requests per round] [body KiB]
@@ -40,12 +42,20 @@ mod support;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DOCS: usize = 250;
-const ROUNDS: usize = 5;
 const NDJSON: &str = "application/x-ndjson";
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // with no argument: then a few requests of one round check that every
+    // transport is answered, and measure nothing.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rounds = if benching { 5 } else { 1 };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let requests: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(4000);
+    let default_requests = if benching { 4000 } else { 5 };
+    let requests: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default_requests);
     let body_kib: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(450);
     let address = serve();
     let body = Bytes::from(ndjson_body(body_kib << 10));
@@ -73,7 +83,7 @@ fn main() {
         }
     });
     println!(
-        "bulk_transport: {requests} requests of {} KiB per transport per round, {ROUNDS} rounds",
+        "bulk_transport: {requests} requests of {} KiB per transport per round, {rounds} rounds",
         body.len() >> 10
     );
     println!(
@@ -83,7 +93,7 @@ fn main() {
     let kinds = [Kind::Es, Kind::Reqwest, Kind::Hyper];
     let mut user: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
     let mut total: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         for (k, &kind) in kinds.iter().enumerate() {
             runtime.block_on(async {
                 // Warm-up: connections open, pools and buffers grown.
