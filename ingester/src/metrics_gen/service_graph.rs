@@ -629,30 +629,22 @@ impl<'a> Attributes<'a> {
         found
     }
 
-    /// Whether any of the attributes was found.
+    /// Whether any of the attributes was found (the pattern names every
+    /// field, so a new one cannot be left out).
     fn any(&self) -> bool {
-        let Self {
-            peer_service,
-            db_namespace,
-            db_name,
-            db_system,
-            db_system_name,
-            server_address,
-            network_peer_address,
-            network_peer_port,
-        } = self;
-        [
-            peer_service,
-            db_namespace,
-            db_name,
-            db_system,
-            db_system_name,
-            server_address,
-            network_peer_address,
-            network_peer_port,
-        ]
-        .iter()
-        .any(|value| value.is_some())
+        !matches!(
+            self,
+            Self {
+                peer_service: None,
+                db_namespace: None,
+                db_name: None,
+                db_system: None,
+                db_system_name: None,
+                server_address: None,
+                network_peer_address: None,
+                network_peer_port: None,
+            }
+        )
     }
 }
 
