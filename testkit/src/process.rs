@@ -22,14 +22,36 @@ pub fn tool_path(name: &str, env_var: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, never handed out before
+/// in this process.
+///
+/// Ports come from below the kernel's ephemeral range (Linux's
+/// `ip_local_port_range`, 32768–60999 by default), where no outgoing
+/// connection takes one: asking the kernel for port 0 instead gives an
+/// ephemeral port, which a client connection of another test may take
+/// before the server binds it ("Address already in use"). Each process
+/// starts at a place of its own in the range (from its pid) and counts up,
+/// checking each port with a bind.
 pub fn free_port() -> u16 {
-    // Binding port 0 asks the kernel for a free port; the tiny window before the
-    // server binds it is acceptable for tests.
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let below = ephemeral_low().unwrap_or(32_768).max(LOWEST + 1_000);
+    let span = below - LOWEST;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+        let port = (LOWEST + (start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {below}")
+}
+
+/// The lowest port of the kernel's ephemeral range, where Linux tells it.
+fn ephemeral_low() -> Option<u32> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 /// A name unique within this test process run, for topics, groups and index prefixes.
@@ -103,4 +125,21 @@ fn die_with_parent(cmd: &mut tokio::process::Command) {
         });
     }
     cmd.kill_on_drop(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let below = ephemeral_low().unwrap_or(32_768);
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert!(u32::from(port) < below, "{port} is in the ephemeral range");
+            TcpListener::bind(("127.0.0.1", port)).expect("still free");
+        }
+    }
 }
