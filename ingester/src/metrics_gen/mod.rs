@@ -25,10 +25,10 @@
 //! `--service-graph-max-items` spans waiting for their other half. Series
 //! handles are registered once per label set, so a span of a label set
 //! already seen costs a map lookup and a few adds, no allocation. Span
-//! metrics and the service graph count in their own buckets, with no
+//! metrics and the service graph count in buckets of their own, with no
 //! atomics, and add them to their series at each sweep (every
-//! [`SWEEP_INTERVAL`]). The recorder keeps these
-//! histograms and counters as plain atomics ([`crate::metrics::LAYOUT`]).
+//! [`SWEEP_INTERVAL`]); the recorder keeps those series as plain atomics
+//! ([`crate::metrics::LAYOUT`]).
 
 pub mod service_graph;
 pub mod span_metrics;
@@ -90,7 +90,7 @@ impl ObservedAt {
     }
 }
 
-/// How often span metrics are flushed to their series and waiting
+/// How often the processors' counts are added to their series and waiting
 /// service-graph spans are checked for expiry.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
