@@ -49,7 +49,7 @@ mod support;
 
 use support::{
     batch_builder, default_metrics_generator, install_recorder, message_ref, take_and_recycle,
-    thread_cpu,
+    ThreadCpu,
 };
 
 const TRACES: usize = 10;
@@ -252,11 +252,11 @@ fn bulk_body_distinct_traces(c: &mut Criterion) {
 /// of other measuring programs on a machine busy with other work (wall time
 /// would count the time other processes had the core).
 fn cpu_time(iterations: u64, mut routine: impl FnMut() -> usize) -> Duration {
-    let start = thread_cpu();
+    let start = ThreadCpu::now();
     for _ in 0..iterations {
         black_box(routine());
     }
-    thread_cpu().saturating_sub(start)
+    ThreadCpu::now().since(start).total()
 }
 
 criterion_group!(benches, bulk_body, bulk_body_distinct_traces);

@@ -73,19 +73,9 @@ pub fn message_ref(offset: usize) -> MessageRef {
     }
 }
 
-/// Time this thread has run on a CPU (`CLOCK_THREAD_CPUTIME_ID`).
-pub fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec for the call's duration.
-    let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    assert_eq!(result, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
-
-/// This thread's CPU time so far, user and system apart.
+/// This thread's CPU time so far, user and system apart
+/// (`getrusage(RUSAGE_THREAD)`: their sum is the scheduler's exact run
+/// time, in microseconds; the split between them is sampled at clock ticks).
 #[derive(Clone, Copy)]
 pub struct ThreadCpu {
     pub user: Duration,
@@ -104,6 +94,11 @@ impl ThreadCpu {
             user: time(usage.ru_utime),
             system: time(usage.ru_stime),
         }
+    }
+
+    /// User and system together.
+    pub fn total(self) -> Duration {
+        self.user + self.system
     }
 
     pub fn since(self, start: Self) -> Self {

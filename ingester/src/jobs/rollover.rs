@@ -83,18 +83,21 @@ pub enum RolloverError {
 pub struct IndexSet {
     kind: IndexKind,
     prefix: String,
-    stem: String,
 }
 
 impl IndexSet {
     pub fn new(kind: IndexKind, prefix: &str) -> Self {
-        let mut stem = index_base(kind, prefix);
-        stem.pop(); // the trailing `-`
         IndexSet {
             kind,
             prefix: prefix.to_string(),
-            stem,
         }
+    }
+
+    /// `[prefix-]jaeger-span`: the names of the set without their suffix.
+    fn stem(&self) -> String {
+        let mut stem = index_base(self.kind, &self.prefix);
+        stem.pop(); // the trailing `-`
+        stem
     }
 
     pub fn write_alias(&self) -> String {
@@ -106,18 +109,18 @@ impl IndexSet {
     }
 
     pub fn first_index(&self) -> String {
-        format!("{}-000001", self.stem)
+        format!("{}-000001", self.stem())
     }
 
     /// `[prefix-]jaeger-span-*`: the set's numbered indices, among others.
     pub fn pattern(&self) -> String {
-        format!("{}-*", self.stem)
+        format!("{}-*", self.stem())
     }
 
     /// The number of `name` when it is one of the set's numbered indices
     /// (`…-000001`), `None` for any other name.
     pub fn number_of(&self, name: &str) -> Option<u64> {
-        let digits = name.strip_prefix(self.stem.as_str())?.strip_prefix('-')?;
+        let digits = name.strip_prefix(self.stem().as_str())?.strip_prefix('-')?;
         if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
