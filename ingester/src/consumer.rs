@@ -30,6 +30,7 @@ use ferrotrace_common::kafka_security::{self, KafkaSecurity};
 use ferrotrace_common::telemetry;
 use ferrotrace_format::kafka_codec::{self, CodecError, Encoding};
 use ferrotrace_format::otlp::span_view;
+use futures::{FutureExt as _, StreamExt as _};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use rdkafka::config::ClientConfig;
@@ -511,6 +512,10 @@ pub struct LoopOptions {
     pub wedge_after_messages: Option<u64>,
 }
 
+/// Messages the loop reads one after another, at most, before it turns to
+/// its timers and completions again (a full batch ends the run sooner).
+const READ_AHEAD_MAX: usize = 64;
+
 /// Consumes until `shutdown`, then drains in-flight bulks (until `give_up`) and commits.
 pub async fn run(
     options: &LoopOptions,
@@ -586,7 +591,10 @@ pub async fn run(
     // backlog.
     let pause_after = options.pause_after;
     let mut waiting_since: Option<tokio::time::Instant> = None;
-    loop {
+    // One stream for the loop's life: a stream per read would register and
+    // remove its waker under a lock every time.
+    let mut messages = consumer.stream();
+    'consume: loop {
         let pause_at = waiting_since
             .filter(|_| !ingest.paused)
             .map(|since| since + pause_after);
@@ -602,26 +610,44 @@ pub async fn run(
             _ = sweep_tick.tick() => ingest.metrics_gen.sweep(Instant::now()),
             _ = tail_tick.tick(), if ingest.tail.is_some() => ingest.release_decided(options),
             _ = sleep_until_some(pause_at), if pause_at.is_some() => ingest.pause(),
-            received = consumer.recv(), if waiting_since.is_none() || ingest.paused => {
-                ingest.apply_rebalances();
-                match received {
-                    Ok(message) => {
-                        ingest.progress.advanced();
-                        ingest.add(&message);
-                        if let Some(left) = wedge_in.as_mut() {
-                            *left = left.saturating_sub(1);
-                            if *left == 0 {
-                                tracing::warn!("--test-wedge-after-messages: consume loop wedged");
-                                shutdown.cancelled().await;
-                                break;
+            Some(mut received) = messages.next(), if waiting_since.is_none() || ingest.paused => {
+                // The messages librdkafka has already fetched are read here,
+                // one after another, until the batch is full (or
+                // READ_AHEAD_MAX of them), without another turn of the
+                // select: its timers and channels cost more than a read, and
+                // its code would push the writer's out of the cache.
+                let mut read = 0;
+                loop {
+                    ingest.apply_rebalances();
+                    match received {
+                        Ok(message) => {
+                            ingest.progress.advanced();
+                            ingest.add(&message);
+                            if let Some(left) = wedge_in.as_mut() {
+                                *left = left.saturating_sub(1);
+                                if *left == 0 {
+                                    tracing::warn!("--test-wedge-after-messages: consume loop wedged");
+                                    shutdown.cancelled().await;
+                                    break 'consume;
+                                }
                             }
                         }
+                        Err(error) => {
+                            // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
+                            consumer.context().logs.error(&error, "");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue 'consume;
+                        }
                     }
-                    Err(error) => {
-                        // Broker trouble surfaces here repeatedly; librdkafka reconnects by itself.
-                        consumer.context().logs.error(&error, "");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
+                    read += 1;
+                    if read == READ_AHEAD_MAX
+                        || ingest.builder.is_full(options.bulk_actions, options.bulk_bytes)
+                    {
+                        break;
+                    }
+                    match messages.next().now_or_never() {
+                        Some(Some(next)) => received = next,
+                        _ => break,
                     }
                 }
             }
@@ -638,6 +664,7 @@ pub async fn run(
             ingest.resume();
         }
     }
+    drop(messages);
     ingest.drain().await;
 }
 
