@@ -2,12 +2,13 @@
 # The ingester against its floor, in one run. A topic is filled once with
 # SPANS distinct spans of the reference load: ferrotrace-loadtest sends
 # 100-span OTLP/gRPC requests (10 traces of 10 spans, 20 attributes per span)
-# to a release collector, which writes them to Kafka split per trace, as in
+# to the collector (of BIN too), which writes them to Kafka split per trace, as in
 # production. Then, ROUNDS times, each over the same topic (a fresh consumer
 # group reads it from the start):
 #
-#   ferrotrace  the release ferrotrace-ingester, writing to es_sink (a fast
-#               Elasticsearch stand-in that counts distinct span ids), until
+#   ferrotrace  the ferrotrace-ingester built with profile-guided
+#               optimisation (scripts/build-pgo.sh), writing to es_sink (a
+#               fast Elasticsearch stand-in that counts distinct span ids), until
 #               es_sink holds every span; its CPU (user+sys from /proc) and
 #               peak RSS (VmHWM). es_sink must have seen every span exactly
 #               once, or the run fails.
@@ -27,7 +28,8 @@
 #   INGESTER_ARGS="--service-graph false --span-metrics false" ...   (ingester flags; it runs with
 #                                                          FERROTRACE_RUNTIME_THREADS=1, as k8s/ deploys it,
 #                                                          unless INGESTER_ARGS sets --runtime-threads)
-#   BUILD=0 BIN=target/release ...                        (use the binaries in $BIN as they are)
+#   BUILD=0 BIN=target/release ...                        (use the binaries in $BIN as they are; by default
+#                                                          the PGO build of scripts/build-pgo.sh, target/pgo/release)
 #   LOAD_ARGS="--double-attributes false --error-rate 0" ...   (loadtest flags: here the attribute mix
 #                                                          of the floor's own generator)
 #   BEFORE_BIN=/tmp/old [BEFORE_ARGS=...] ...             (also run the ingester in BEFORE_BIN, with
@@ -49,7 +51,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 SPANS=${SPANS:-1000000}
 ROUNDS=${ROUNDS:-3}
-BIN=${BIN:-target/release}
+BIN=${BIN:-target/pgo/release}
 BUILD=${BUILD:-1}
 LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
 INGESTER_ARGS=${INGESTER_ARGS:-}
@@ -64,8 +66,11 @@ BULK_DOCS=1000                   # documents per _bulk body of the bulk floor (J
 . scripts/bench-lib.sh
 require_floor_tools es_sink kafka_consume split_bench bulk_http
 if [ "$BUILD" = 1 ]; then
-  cargo build --release --locked -p ferrotrace-collector -p ferrotrace-ingester -p ferrotrace-loadtest
+  scripts/build-pgo.sh
 fi
+for binary in ferrotrace-collector ferrotrace-ingester ferrotrace-loadtest; do
+  [ -x "$BIN/$binary" ] || { echo "$BIN/$binary is missing: build it (scripts/build-pgo.sh, or make build-release and BIN=target/release)" >&2; exit 1; }
+done
 
 work=$(mktemp -d)
 db_dir=$(mktemp -d "${TANSU_DIR:-/dev/shm}/ferrotrace-bench.XXXXXX")

@@ -28,7 +28,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, body):
-        data = json.dumps(body).encode()
+        data = json.dumps(body, separators=(",", ":")).encode()  # compact, as Elasticsearch writes it
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
