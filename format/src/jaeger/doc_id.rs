@@ -101,7 +101,6 @@ mod tests {
     #[test]
     fn doc_hash_is_stable() {
         // Pinned values: a change here changes every document id.
-        assert_eq!(doc_hash(b""), doc_hash(b""));
         assert_ne!(doc_hash(b"a"), doc_hash(b"b"));
         assert_ne!(doc_hash(b"a"), doc_hash(b"a\0"));
         let long: Vec<u8> = (0..=255).collect();
