@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks the deployment files that cannot be run here (no Docker engine):
-# every file the Dockerfile copies from the build context exists, and its
-# cargo build command is exactly the Makefile's `build-release` recipe with
-# --locked, so the image is built the way the project builds itself; and
+# every file the Dockerfile copies from the build context exists; it installs
+# tansu with scripts/install-tools.sh, copies every script that
+# scripts/build-pgo.sh uses and builds with that script, whose cargo build
+# command is exactly the Makefile's `build-release` recipe with --locked, so
+# the image is built the way the project builds itself; and
 # docker-compose.yml validates against the Compose specification schema and
 # references only files that exist (scripts/check-compose.py); the image gets
 # its binaries through scripts/split-debuginfo.sh (no debug info), and that
@@ -18,7 +20,7 @@ import os, re, shlex, sys
 
 problems = []
 lines = open("Dockerfile").read().replace("\\\n", " ").splitlines()
-builds, splits, shipped = [], [], []
+builds, runs, copied, splits, shipped = [], [], set(), [], []
 for line in lines:
     words = shlex.split(line, comments=True)
     if not words:
@@ -26,10 +28,13 @@ for line in lines:
     op, args = words[0].upper(), words[1:]
     if op == "COPY" and not any(a.startswith("--from") for a in args):
         for src in args[:-1]:
+            copied.add(src)
             if not os.path.exists(src):
                 problems.append(f"Dockerfile copies {src}, which does not exist")
     if op == "RUN" and "cargo" in args and "build" in args:
         builds.append(" ".join(args))
+    if op == "RUN":
+        runs.append(args)
     if op == "RUN" and args and args[0] == "scripts/split-debuginfo.sh":
         splits.append(args[1:])
     if op == "COPY" and "--from=build" in args and args[-1] == "/usr/local/bin/":
@@ -44,8 +49,25 @@ if recipe is None:
     problems.append("the Makefile has no build-release recipe")
 elif "--locked" not in recipe.split():
     problems.append(f"the Makefile's build-release ({recipe}) should use --locked")
-if builds != [recipe]:
-    problems.append(f"Dockerfile builds with {builds}, the Makefile with {recipe!r}")
+# The image's build is scripts/build-pgo.sh's, whose cargo build is the
+# recipe with its own --target-dir; tansu is installed before it runs, and
+# the scripts it calls are in the build context.
+pgo = open("scripts/build-pgo.sh").read()
+pgo_builds = re.findall(r"^[^#\n]*?(cargo build .*)$", pgo, re.M)
+if builds:
+    problems.append(f"the Dockerfile runs cargo build itself ({builds}); it should run scripts/build-pgo.sh")
+if pgo_builds != [f'{recipe} --target-dir "$1"']:
+    problems.append(f"scripts/build-pgo.sh builds with {pgo_builds}, the Makefile with {recipe!r}")
+steps = [" ".join(w for w in args if "=" not in w) for args in runs]
+tansu = next((i for i, step in enumerate(steps) if step == "scripts/install-tools.sh tansu"), None)
+train = [i for i, step in enumerate(steps) if step == "scripts/build-pgo.sh"]
+if len(train) != 1:
+    problems.append("the Dockerfile should run scripts/build-pgo.sh once")
+elif tansu is None or tansu > train[0]:
+    problems.append("the Dockerfile should run scripts/install-tools.sh tansu before scripts/build-pgo.sh")
+for used in sorted(set(re.findall(r"scripts/[\w.-]+", pgo)) - {"scripts/build-pgo.sh"}):
+    if used not in copied and "scripts" not in copied:
+        problems.append(f"scripts/build-pgo.sh uses {used}, which the Dockerfile does not copy")
 
 # The image's binaries are the split ones: no debug info (about 100 MB each).
 if len(splits) != 1 or len(splits[0]) < 2:
@@ -55,7 +77,7 @@ else:
     out = out if out.startswith("/") else "/src/" + out  # the build stage's WORKDIR
     for src in shipped:
         name = os.path.basename(src)
-        if src != f"{out}/bin/{name}" or f"target/release/{name}" not in stripped:
+        if src != f"{out}/bin/{name}" or f"target/pgo/release/{name}" not in stripped:
             problems.append(f"the image gets {src}, not the output of scripts/split-debuginfo.sh")
     if not shipped:
         problems.append("the Dockerfile copies no binary into /usr/local/bin/")
@@ -67,7 +89,7 @@ for name in open(".dockerignore").read().split():
 if problems:
     print("check-deploy: " + "\ncheck-deploy: ".join(problems), file=sys.stderr)
     sys.exit(1)
-print("check-deploy: Dockerfile copies existing files, builds like `make build-release` and ships split binaries")
+print("check-deploy: Dockerfile copies existing files, builds like `make build-release` with scripts/build-pgo.sh and ships split binaries")
 PY
 
 # The split itself, on real binaries: a release build's when there is one
