@@ -2,10 +2,11 @@
 # The collector against its floor, in one run: the ideal collector of
 # ../shared/limits (grpc_server raw-split-kafka: raw gRPC bytes, wire-level
 # split per trace, idempotent acks=all produce, answer after the acks, one
-# current-thread runtime, 1 MiB HTTP/2 frames) and the release
-# ferrotrace-collector take turns receiving the same reference load from the
-# same driver (limits' grpc_client: 100-span OTLP requests, 10 traces of 10
-# spans, 20 attributes per span, about 622 B/span). Each run gets a fresh tansu
+# current-thread runtime, 1 MiB HTTP/2 frames) and ferrotrace-collector (the
+# PGO build of scripts/build-pgo.sh, as the image ships it) take turns
+# receiving the same reference load from the same driver (limits'
+# grpc_client: 100-span OTLP requests, 10 traces of 10 spans, 20 attributes
+# per span, about 622 B/span). Each run gets a fresh tansu
 # (memory storage, 6 partitions), a warm-up, then REQUESTS timed requests; the
 # server's user+sys CPU comes from /proc before and after, peak RSS from
 # VmHWM. The pairs alternate which system goes first; the summary gives each
@@ -13,7 +14,8 @@
 #
 #   scripts/bench-collector-floor.sh                  (3 pairs of 10,000 timed requests, 1M spans, each)
 #   PAIRS=5 REQUESTS=5000 scripts/bench-collector-floor.sh
-#   BUILD=0 BIN=target/release ...                    (use the collector in $BIN as it is)
+#   BUILD=0 BIN=target/release ...                    (use the collector in $BIN as it is; by default
+#                                                      the PGO build, target/pgo/release)
 #   COLLECTOR_ARGS="--runtime-threads 0" ...          (collector flags; default --runtime-threads 1)
 #   PERF_DIR=/tmp/perf ...                            (also perf record -g the collector's timed part)
 #
@@ -27,7 +29,7 @@ REQUESTS=${REQUESTS:-10000}
 WARMUP=${WARMUP:-500}
 CONCURRENCY=${CONCURRENCY:-32}   # unary Export calls in flight
 CONNECTIONS=${CONNECTIONS:-4}    # HTTP/2 connections they are spread over
-BIN=${BIN:-target/release}
+BIN=${BIN:-target/pgo/release}
 BUILD=${BUILD:-1}
 LIMITS=${LIMITS:-$HOME/.cache/ferrotrace-limits/release}
 COLLECTOR_ARGS=${COLLECTOR_ARGS:---runtime-threads 1}
@@ -37,8 +39,9 @@ SPANS_PER_REQUEST=100            # grpc_client's reference load: 10 traces x 10 
 . scripts/bench-lib.sh
 require_floor_tools grpc_server grpc_client
 if [ "$BUILD" = 1 ]; then
-  cargo build --release -p ferrotrace-collector
+  scripts/build-pgo.sh
 fi
+[ -x "$BIN/ferrotrace-collector" ] || { echo "$BIN/ferrotrace-collector is missing: build it (scripts/build-pgo.sh, or make build-release and BIN=target/release)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()
