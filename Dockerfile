@@ -12,7 +12,7 @@
 
 FROM rust:1.95-bookworm AS build
 # librdkafka (bundled by the rdkafka crate) and tansu build with these; the
-# training run needs python3 (scripts/blackhole-es.py) and curl.
+# training run's script needs python3 and curl.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential perl pkg-config zlib1g-dev libssl-dev python3 curl \
  && rm -rf /var/lib/apt/lists/*
@@ -29,7 +29,7 @@ COPY collector collector
 COPY ingester ingester
 COPY loadtest loadtest
 COPY e2e e2e
-COPY scripts/build-pgo.sh scripts/bench-lib.sh scripts/blackhole-es.py scripts/
+COPY scripts/build-pgo.sh scripts/bench-lib.sh scripts/
 RUN scripts/build-pgo.sh
 # The release profile keeps debug info (perf, `make bench`); the image does
 # not need it: /out/bin gets the binaries without it (the symbol table stays,

@@ -7,7 +7,7 @@
 # attributes, 10 traces per request). The phases (PHASES picks some):
 #
 #   throughput  closed loop, SPANS spans as fast as the collector answers,
-#               into the blackhole ES (scripts/blackhole-es.py, which counts
+#               into the blackhole ES (ferrotrace-es-blackhole, which counts
 #               distinct span documents, so lost/duplicated are still exact);
 #               per process: CPU seconds (user+sys from /proc) per million
 #               spans, spans per CPU-second, peak RSS. The loadtest, tansu and
@@ -113,7 +113,7 @@ start_cluster() {
     --advertised-listener-url "tcp://127.0.0.1:$kafka" --storage-engine "$storage") > "$dir/tansu.log" 2>&1 &
   tansu_pid=$!; pids+=("$tansu_pid")
   if [ "$kind" = blackhole ]; then
-    python3 scripts/blackhole-es.py "$es" > "$dir/es.log" 2>&1 &
+    "$BIN/ferrotrace-es-blackhole" --listen "127.0.0.1:$es" > "$dir/es.log" 2>&1 &
   else
     .tools/bin/osmem-server -addr "127.0.0.1:$es" -no-stdin-watch > "$dir/es.log" 2>&1 &
   fi

@@ -10,7 +10,7 @@
 #      SPANS spans (100-span OTLP/gRPC requests, 20 attributes per span) to
 #      ferrotrace-collector, which writes them to tansu (SQLite storage in a
 #      temporary directory); ferrotrace-ingester indexes them into
-#      scripts/blackhole-es.py until it has every one; then each stops and
+#      ferrotrace-es-blackhole until it has every one; then each stops and
 #      writes its profile;
 #   3. llvm-profdata (rustup's llvm-tools component, added when missing)
 #      merges the profiles into target/pgo-profile/merged.profdata;
@@ -64,7 +64,7 @@ pids+=($!)
 wait_tcp "$kafka"
 "$tansu" topic create otlp_spans --partitions 6 --broker "tcp://127.0.0.1:$kafka" > /dev/null
 es=$(pick_port)
-python3 scripts/blackhole-es.py "$es" > "$work/es.log" 2>&1 &
+"$bin/ferrotrace-es-blackhole" --listen "127.0.0.1:$es" > "$work/es.log" 2>&1 &
 pids+=($!)
 wait_tcp "$es"
 # One runtime thread each, as k8s/ deploys them.

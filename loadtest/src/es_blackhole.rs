@@ -1,0 +1,395 @@
+//! A blackhole Elasticsearch for benchmarks of the pipeline, cheap enough
+//! that the ingester, not the stand-in, sets the pace (Vector has a
+//! blackhole sink for the same reason).
+//!
+//! It answers `GET /` as OpenSearch 2, acknowledges every `PUT` (templates,
+//! indices, aliases), and answers every `_bulk` request as Elasticsearch
+//! does when each item was created: `"errors":false` and one item per
+//! action, with its index and id. Nothing is stored. It counts what an
+//! index would hold: documents, span documents (those whose index name
+//! holds `jaeger-span-`), distinct span document ids, and distinct
+//! (trace ID, span ID) pairs among them. `GET /_blackhole` returns the
+//! counts, so a benchmark can tell lost spans from duplicated ones without
+//! a real Elasticsearch. The documents themselves are not checked: that is
+//! what the tests against osmem are for.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+/// What `GET /_blackhole` reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// `_bulk` requests answered.
+    pub requests: u64,
+    /// Bytes of `_bulk` bodies.
+    pub bytes: u64,
+    /// Actions (documents) of all kinds.
+    pub docs: u64,
+    /// Actions on a span index.
+    pub span_docs: u64,
+    /// Distinct `_id`s among the span documents.
+    pub distinct_span_docs: u64,
+    /// Distinct (trace ID, span ID) pairs among the span documents.
+    pub distinct_spans: u64,
+}
+
+/// The counters and the distinct ids seen so far.
+#[derive(Default)]
+struct Seen {
+    counts: Counts,
+    doc_ids: HashSet<SpanDocId>,
+    spans: HashSet<SpanKey>,
+}
+
+/// A span document's `_id`, `{trace id}-{span id}-{hash}` (32, 16 and 16
+/// hex digits), held as numbers: a third of the text's memory. An id of
+/// another form is held as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SpanDocId {
+    Parsed(SpanKey, u64),
+    Other(Box<[u8]>),
+}
+
+/// (trace ID, span ID): one span, whatever its document holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SpanKey {
+    Parsed(u128, u64),
+    /// Another form of `_id`: a hash of the whole id, which then names
+    /// the span.
+    Other(u64),
+}
+
+impl SpanDocId {
+    fn parse(id: &[u8]) -> SpanDocId {
+        let hex = |range: std::ops::Range<usize>| {
+            let digits = std::str::from_utf8(id.get(range)?).ok()?;
+            u128::from_str_radix(digits, 16).ok()
+        };
+        let parsed = (id.len() == 66 && id[32] == b'-' && id[49] == b'-')
+            .then(|| Some((hex(0..32)?, hex(33..49)? as u64, hex(50..66)? as u64)))
+            .flatten();
+        match parsed {
+            Some((trace, span, hash)) => SpanDocId::Parsed(SpanKey::Parsed(trace, span), hash),
+            None => SpanDocId::Other(id.into()),
+        }
+    }
+
+    fn span(&self) -> SpanKey {
+        match self {
+            SpanDocId::Parsed(span, _) => *span,
+            SpanDocId::Other(id) => {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                id.hash(&mut hasher);
+                SpanKey::Other(hasher.finish())
+            }
+        }
+    }
+}
+
+/// The blackhole's shared state.
+#[derive(Clone, Default)]
+pub struct Blackhole {
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Blackhole {
+    /// The counts so far.
+    pub fn counts(&self) -> Counts {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .counts
+    }
+
+    /// Counts one `_bulk` body and returns Elasticsearch's answer to it, or
+    /// the reason it is not a bulk body (Elasticsearch answers 400 then).
+    pub fn bulk(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        let actions = parse_bulk(body)?;
+        let mut answer = Vec::with_capacity(32 + actions.len() * 190);
+        answer.extend_from_slice(b"{\"took\":0,\"errors\":false,\"items\":[");
+        for (n, action) in actions.iter().enumerate() {
+            if n > 0 {
+                answer.push(b',');
+            }
+            write_item(&mut answer, action);
+        }
+        answer.extend_from_slice(b"]}");
+
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = &mut *seen;
+        seen.counts.requests += 1;
+        seen.counts.bytes += body.len() as u64;
+        seen.counts.docs += actions.len() as u64;
+        for action in actions.iter().filter(|a| a.is_span()) {
+            seen.counts.span_docs += 1;
+            let id = SpanDocId::parse(action.id);
+            seen.spans.insert(id.span());
+            seen.doc_ids.insert(id);
+        }
+        seen.counts.distinct_span_docs = seen.doc_ids.len() as u64;
+        seen.counts.distinct_spans = seen.spans.len() as u64;
+        Ok(answer)
+    }
+}
+
+/// One action line of a bulk body: `{"index":{"_index":"…","_id":"…"}}`.
+#[derive(Debug, PartialEq, Eq)]
+struct Action<'a> {
+    kind: &'a [u8],
+    index: &'a [u8],
+    id: &'a [u8],
+}
+
+impl Action<'_> {
+    fn is_span(&self) -> bool {
+        self.kind != b"delete" && contains(self.index, b"jaeger-span-")
+    }
+}
+
+/// The actions of a bulk body. Every action but `delete` is followed by its
+/// document's line, which is skipped unread.
+fn parse_bulk(body: &[u8]) -> Result<Vec<Action<'_>>, String> {
+    let mut actions = Vec::new();
+    let mut lines = body
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty());
+    while let Some((number, line)) = lines.next() {
+        let action = parse_action(line).ok_or_else(|| {
+            format!(
+                "line {}: not a bulk action: {}",
+                number + 1,
+                String::from_utf8_lossy(&line[..line.len().min(120)])
+            )
+        })?;
+        if action.kind != b"delete" && lines.next().is_none() {
+            return Err(format!(
+                "line {}: the {} action has no document line",
+                number + 1,
+                String::from_utf8_lossy(action.kind)
+            ));
+        }
+        actions.push(action);
+    }
+    Ok(actions)
+}
+
+/// `{"KIND":{…"_index":"INDEX"…"_id":"ID"…}}`, read by position: index
+/// names and ids hold no quotes or escapes.
+fn parse_action(line: &[u8]) -> Option<Action<'_>> {
+    let rest = line.strip_prefix(b"{\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let kind = &rest[..end];
+    if !matches!(kind, b"index" | b"create" | b"update" | b"delete") {
+        return None;
+    }
+    let field = |name: &[u8]| {
+        let at = find(line, name)? + name.len();
+        let value = &line[at..];
+        let end = value.iter().position(|b| *b == b'"')?;
+        Some(&value[..end])
+    };
+    Some(Action {
+        kind,
+        index: field(b"\"_index\":\"").unwrap_or_default(),
+        id: field(b"\"_id\":\"").unwrap_or_default(),
+    })
+}
+
+/// One item of the answer, as Elasticsearch writes a created document's.
+fn write_item(out: &mut Vec<u8>, action: &Action) {
+    let (result, status): (&[u8], &[u8]) = match action.kind {
+        b"update" => (b"updated", b"200"),
+        b"delete" => (b"deleted", b"200"),
+        _ => (b"created", b"201"),
+    };
+    for part in [
+        b"{\"".as_slice(),
+        action.kind,
+        b"\":{\"_index\":\"",
+        action.index,
+        b"\",\"_id\":\"",
+        action.id,
+        b"\",\"_version\":1,\"result\":\"",
+        result,
+        b"\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":0,\"_primary_term\":1,\"status\":",
+        status,
+        b"}}",
+    ] {
+        out.extend_from_slice(part);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+/// The HTTP routes; `max_body_bytes` bounds a request body (Elasticsearch's
+/// `http.max_content_length`, 100 MB by default).
+pub fn router(blackhole: Blackhole, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/_blackhole", get(counts))
+        .route("/_bulk", post(bulk))
+        .route("/{index}/_bulk", post(bulk))
+        .fallback(other)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(blackhole)
+}
+
+async fn counts(State(blackhole): State<Blackhole>) -> Response {
+    match serde_json::to_vec(&blackhole.counts()) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+async fn bulk(State(blackhole): State<Blackhole>, body: Bytes) -> Response {
+    match blackhole.bulk(&body) {
+        Ok(answer) => json(StatusCode::OK, answer),
+        Err(reason) => json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({
+                "error": {"type": "illegal_argument_exception", "reason": reason},
+                "status": 400
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+    }
+}
+
+/// `GET /` and any other `GET` as OpenSearch 2's root; every `PUT` (a
+/// template, an index, an alias) acknowledged; anything else an empty
+/// object.
+async fn other(method: Method) -> Response {
+    let body: &[u8] = match method {
+        Method::GET => {
+            br#"{"version":{"distribution":"opensearch","number":"2.19.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#
+        }
+        Method::PUT => br#"{"acknowledged":true}"#,
+        _ => b"{}",
+    };
+    json(StatusCode::OK, body.to_vec())
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+    fn span_action(span: &str, hash: &str) -> String {
+        format!(
+            "{{\"index\":{{\"_index\":\"p-jaeger-span-2026-12-08\",\"_id\":\"{TRACE}-{span}-{hash}\"}}}}\n{{\"traceID\":\"{TRACE}\"}}\n"
+        )
+    }
+
+    #[test]
+    fn counts_documents_spans_and_distinct_ids() {
+        let blackhole = Blackhole::default();
+        let first = [
+            span_action("b7ad6b7169203331", "00000000000000aa"),
+            span_action("b7ad6b7169203331", "00000000000000bb"), // the same span, another document
+            "{\"index\":{\"_index\":\"p-jaeger-service-2026-12-08\",\"_id\":\"svc\"}}\n{}\n".into(),
+        ]
+        .concat();
+        blackhole.bulk(first.as_bytes()).expect("a bulk body");
+        // A replay of the first document and a new span.
+        let second = [
+            span_action("b7ad6b7169203331", "00000000000000aa"),
+            span_action("00f067aa0ba902b7", "00000000000000aa"),
+        ]
+        .concat();
+        blackhole.bulk(second.as_bytes()).expect("a bulk body");
+
+        assert_eq!(
+            blackhole.counts(),
+            Counts {
+                requests: 2,
+                bytes: (first.len() + second.len()) as u64,
+                docs: 5,
+                span_docs: 4,
+                distinct_span_docs: 3,
+                distinct_spans: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn answers_one_created_item_per_action_in_order() {
+        let body = [
+            span_action("b7ad6b7169203331", "00000000000000aa"),
+            "{\"create\":{\"_index\":\"s\",\"_id\":\"x\"}}\n{}\n".into(),
+            "{\"delete\":{\"_index\":\"s\",\"_id\":\"y\"}}\n".into(),
+        ]
+        .concat();
+        let answer = Blackhole::default()
+            .bulk(body.as_bytes())
+            .expect("a bulk body");
+        let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+        assert_eq!(answer["errors"], false);
+        let items = answer["items"].as_array().expect("items");
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[0]["index"]["_id"],
+            format!("{TRACE}-b7ad6b7169203331-00000000000000aa")
+        );
+        assert_eq!(items[0]["index"]["_index"], "p-jaeger-span-2026-12-08");
+        assert_eq!(items[0]["index"]["status"], 201);
+        assert_eq!(items[1]["create"]["_id"], "x");
+        assert_eq!(items[2]["delete"]["status"], 200);
+    }
+
+    #[test]
+    fn an_id_of_another_form_is_still_counted_by_its_text() {
+        let blackhole = Blackhole::default();
+        let body = "{\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"a\"}}\n{}\n\
+                    {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"a\"}}\n{}\n\
+                    {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"b\"}}\n{}\n";
+        blackhole.bulk(body.as_bytes()).expect("a bulk body");
+        let counts = blackhole.counts();
+        assert_eq!(
+            (
+                counts.span_docs,
+                counts.distinct_span_docs,
+                counts.distinct_spans
+            ),
+            (3, 2, 2)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_bulk_body() {
+        let blackhole = Blackhole::default();
+        let error = blackhole
+            .bulk(b"{\"query\":{}}\n")
+            .expect_err("not an action");
+        assert!(error.starts_with("line 1: not a bulk action"), "{error}");
+        let error = blackhole
+            .bulk(b"{\"index\":{\"_index\":\"i\"}}\n")
+            .expect_err("no document");
+        assert!(error.contains("has no document line"), "{error}");
+        assert_eq!(
+            blackhole.counts(),
+            Counts::default(),
+            "a refused body counts nothing"
+        );
+    }
+}
