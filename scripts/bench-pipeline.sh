@@ -274,22 +274,23 @@ if [[ " $PHASES " == *" backlog "* ]]; then
   dir="$work/backlog"; start_cluster blackhole "$dir" no-ingester
   loadtest --traces $((SPANS / SPANS_PER_TRACE)) --report-interval 0 > "$dir/load.json" 2> "$dir/loadtest.err"
   acked=$(json_field "$dir/load.json" 'd["acked_spans"]')
-  start=$(date +%s.%N)
+  start=$(date +%s.%N); es_ticks=$(ticks "$es_pid")
   start_ingester "$dir"
   wait_drained "$acked"
   end=$(date +%s.%N)
   found=$(blackhole_spans); docs=$(blackhole_docs)
-  python3 - "$results" "$acked" "$found" "$docs" "$start" "$end" "$(ticks "$ingester_pid")" "$(peak_rss_mib "$ingester_pid")" <<'PY'
+  python3 - "$results" "$acked" "$found" "$docs" "$start" "$end" "$(ticks "$ingester_pid")" "$(peak_rss_mib "$ingester_pid")" \
+    "$(( $(ticks "$es_pid") - es_ticks ))" <<'PY'
 import sys
 results, acked, found, docs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 start, end, ticks, rss = float(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), sys.argv[8]
-cpu = ticks / 100
+cpu, es_cpu = ticks / 100, int(sys.argv[9]) / 100
 with open(results, "a") as out:
     w = lambda s="": print(s, file=out)
     w(); w(f"## Backlog: the ingester drains {acked:,} spans waiting in Kafka")
     w(); w(f"Drained in {end-start:.1f} s (start-up and group join included) = **{acked/(end-start):,.0f} spans/s**; "
            f"ingester CPU {cpu:.2f} s = {cpu/acked*1e6:.1f} µs/span = **{acked/max(cpu,0.01):,.0f} spans/CPU-s**, peak RSS {rss} MiB; "
-           f"lost {max(acked-found,0)}, duplicated {docs-found}.")
+           f"lost {max(acked-found,0)}, duplicated {docs-found}; the blackhole Elasticsearch {es_cpu/acked*1e6:.2f} µs/span.")
 PY
   stop_cluster
 fi
