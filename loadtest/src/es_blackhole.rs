@@ -55,6 +55,8 @@ struct Seen {
     more_docs: foldhash::HashSet<(SpanKey, u64)>,
     /// Ids of another form, as they are: each a span of its own.
     others: foldhash::HashSet<Box<[u8]>>,
+    /// Documents without an `_id`: Elasticsearch gives each a new one.
+    unnamed: u64,
 }
 
 type SpanKey = (u128, u64);
@@ -72,6 +74,7 @@ impl Seen {
                     }
                 }
             },
+            None if id.is_empty() => self.unnamed += 1,
             None => {
                 if !self.others.contains(id) {
                     self.others.insert(id.into());
@@ -81,11 +84,11 @@ impl Seen {
     }
 
     fn distinct_spans(&self) -> u64 {
-        (self.spans.len() + self.others.len()) as u64
+        (self.spans.len() + self.others.len()) as u64 + self.unnamed
     }
 
     fn distinct_docs(&self) -> u64 {
-        (self.spans.len() + self.more_docs.len() + self.others.len()) as u64
+        (self.spans.len() + self.more_docs.len() + self.others.len()) as u64 + self.unnamed
     }
 }
 
@@ -388,11 +391,13 @@ mod tests {
     }
 
     #[test]
-    fn an_id_of_another_form_is_still_counted_by_its_text() {
+    fn an_id_of_another_form_is_counted_by_its_text_and_no_id_as_a_new_one() {
         let blackhole = Blackhole::default();
         let body = "{\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"a\"}}\n{}\n\
                     {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"a\"}}\n{}\n\
-                    {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"b\"}}\n{}\n";
+                    {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"b\"}}\n{}\n\
+                    {\"index\":{\"_index\":\"jaeger-span-x\"}}\n{}\n\
+                    {\"index\":{\"_index\":\"jaeger-span-x\"}}\n{}\n";
         blackhole.bulk(body.as_bytes()).expect("a bulk body");
         let counts = blackhole.counts();
         assert_eq!(
@@ -401,7 +406,8 @@ mod tests {
                 counts.distinct_span_docs,
                 counts.distinct_spans
             ),
-            (3, 2, 2)
+            (5, 4, 4),
+            "a and b once each, and each document without an id"
         );
     }
 
