@@ -5,7 +5,9 @@
 //! It answers `GET /` as OpenSearch 2, acknowledges every `PUT` (templates,
 //! indices, aliases), and answers every `_bulk` request as Elasticsearch
 //! does when each item was created: `"errors":false` and one item per
-//! action, with its index and id. Nothing is stored. It counts what an
+//! action, with its index and id, cut to the request's `filter_path` as
+//! Elasticsearch cuts it (the ingester asks for each item's status only).
+//! Nothing is stored. It counts what an
 //! index would hold: documents, span documents (those whose index name
 //! holds `jaeger-span-`), distinct span document ids, and distinct
 //! (trace ID, span ID) pairs among them. `GET /_blackhole` returns the
@@ -14,10 +16,11 @@
 //! what the tests against osmem are for.
 
 use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,6 +51,7 @@ pub struct Counts {
 /// the fast `foldhash` serves.
 #[derive(Default)]
 struct Seen {
+    /// The counters; the distinct counts are derived from the sets below.
     counts: Counts,
     /// (trace ID, span ID) → the hash of its first document.
     spans: foldhash::HashMap<SpanKey, u64>,
@@ -118,25 +122,20 @@ pub struct Blackhole {
 impl Blackhole {
     /// The counts so far.
     pub fn counts(&self) -> Counts {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .counts
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        Counts {
+            distinct_span_docs: seen.distinct_docs(),
+            distinct_spans: seen.distinct_spans(),
+            ..seen.counts
+        }
     }
 
-    /// Counts one `_bulk` body and returns Elasticsearch's answer to it, or
+    /// Counts one `_bulk` body and returns Elasticsearch's answer to it,
+    /// cut to `filter_path` (the request's parameter, when it has one), or
     /// the reason it is not a bulk body (Elasticsearch answers 400 then).
-    pub fn bulk(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn bulk(&self, body: &[u8], filter_path: Option<&str>) -> Result<Vec<u8>, String> {
         let actions = parse_bulk(body)?;
-        let mut answer = Vec::with_capacity(32 + actions.len() * 190);
-        answer.extend_from_slice(b"{\"took\":0,\"errors\":false,\"items\":[");
-        for (n, action) in actions.iter().enumerate() {
-            if n > 0 {
-                answer.push(b',');
-            }
-            write_item(&mut answer, action);
-        }
-        answer.extend_from_slice(b"]}");
+        let answer = write_answer(&actions, &Filter::new(filter_path));
 
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let seen = &mut *seen;
@@ -147,8 +146,6 @@ impl Blackhole {
             seen.counts.span_docs += 1;
             seen.add(action.id);
         }
-        seen.counts.distinct_span_docs = seen.distinct_docs();
-        seen.counts.distinct_spans = seen.distinct_spans();
         Ok(answer)
     }
 }
@@ -246,27 +243,142 @@ fn up_to_quote(text: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&text[..end], &text[end + 1..]))
 }
 
-/// One item of the answer, as Elasticsearch writes a created document's.
-fn write_item(out: &mut Vec<u8>, action: &Action) {
+/// The parts of a bulk answer a `filter_path` keeps: the forms the
+/// ingester and common clients send (`errors`, `took`, `items`,
+/// `items.*.FIELD`, comma-separated). Without a `filter_path`, all of it.
+struct Filter<'a> {
+    paths: Option<Vec<&'a str>>,
+}
+
+impl<'a> Filter<'a> {
+    fn new(filter_path: Option<&'a str>) -> Filter<'a> {
+        Filter {
+            paths: filter_path.map(|paths| paths.split(',').map(str::trim).collect()),
+        }
+    }
+
+    fn keeps(&self, top: &str) -> bool {
+        self.paths.as_ref().is_none_or(|paths| {
+            paths.iter().any(|path| {
+                *path == top
+                    || path
+                        .strip_prefix(top)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+        })
+    }
+
+    fn keeps_item_field(&self, field: &str) -> bool {
+        self.paths.as_ref().is_none_or(|paths| {
+            paths.iter().any(|path| {
+                matches!(*path, "items" | "items.*") || path.strip_prefix("items.*.") == Some(field)
+            })
+        })
+    }
+}
+
+/// The answer to `actions`, each created (or updated, or deleted), as
+/// Elasticsearch writes it, cut to `filter`.
+fn write_answer(actions: &[Action], filter: &Filter) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + actions.len() * 190);
+    let mut fields = Fields::open(&mut out);
+    if filter.keeps("took") {
+        fields.raw("took", b"0");
+    }
+    if filter.keeps("errors") {
+        fields.raw("errors", b"false");
+    }
+    if filter.keeps("items") {
+        let out = fields.name("items");
+        out.push(b'[');
+        for (n, action) in actions.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_item(out, action, filter);
+        }
+        out.push(b']');
+    }
+    fields.close();
+    out
+}
+
+/// One item: `{"KIND":{…}}` with the fields `filter` keeps.
+fn write_item(out: &mut Vec<u8>, action: &Action, filter: &Filter) {
     let (result, status): (&[u8], &[u8]) = match action.kind {
         b"update" => (b"updated", b"200"),
         b"delete" => (b"deleted", b"200"),
         _ => (b"created", b"201"),
     };
-    for part in [
-        b"{\"".as_slice(),
-        action.kind,
-        b"\":{\"_index\":\"",
-        action.index,
-        b"\",\"_id\":\"",
-        action.id,
-        b"\",\"_version\":1,\"result\":\"",
-        result,
-        b"\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":0,\"_primary_term\":1,\"status\":",
-        status,
-        b"}}",
-    ] {
-        out.extend_from_slice(part);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(action.kind);
+    out.extend_from_slice(b"\":");
+    let mut fields = Fields::open(out);
+    let all: [(&str, &[u8], bool); 8] = [
+        ("_index", action.index, true),
+        ("_id", action.id, true),
+        ("_version", b"1", false),
+        ("result", result, true),
+        (
+            "_shards",
+            br#"{"total":1,"successful":1,"failed":0}"#,
+            false,
+        ),
+        ("_seq_no", b"0", false),
+        ("_primary_term", b"1", false),
+        ("status", status, false),
+    ];
+    for (name, value, quoted) in all {
+        if filter.keeps_item_field(name) {
+            if quoted {
+                fields.text(name, value);
+            } else {
+                fields.raw(name, value);
+            }
+        }
+    }
+    fields.close();
+    out.push(b'}');
+}
+
+/// A JSON object written field by field, commas between them.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Fields<'a> {
+        out.push(b'{');
+        Fields { out, first: true }
+    }
+
+    /// Writes `"name":` and returns the buffer for the value.
+    fn name(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn raw(&mut self, name: &str, value: &[u8]) {
+        self.name(name).extend_from_slice(value);
+    }
+
+    /// A string value that needs no escaping (index names, ids, results).
+    fn text(&mut self, name: &str, value: &[u8]) {
+        let out = self.name(name);
+        out.push(b'"');
+        out.extend_from_slice(value);
+        out.push(b'"');
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
     }
 }
 
@@ -289,8 +401,12 @@ async fn counts(State(blackhole): State<Blackhole>) -> Response {
     }
 }
 
-async fn bulk(State(blackhole): State<Blackhole>, body: Bytes) -> Response {
-    match blackhole.bulk(&body) {
+async fn bulk(
+    State(blackhole): State<Blackhole>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    match blackhole.bulk(&body, query.get("filter_path").map(String::as_str)) {
         Ok(answer) => json(StatusCode::OK, answer),
         Err(reason) => json(
             StatusCode::BAD_REQUEST,
@@ -343,14 +459,16 @@ mod tests {
             "{\"index\":{\"_index\":\"p-jaeger-service-2026-12-08\",\"_id\":\"svc\"}}\n{}\n".into(),
         ]
         .concat();
-        blackhole.bulk(first.as_bytes()).expect("a bulk body");
+        blackhole.bulk(first.as_bytes(), None).expect("a bulk body");
         // A replay of the first document and a new span.
         let second = [
             span_action("b7ad6b7169203331", "00000000000000aa"),
             span_action("00f067aa0ba902b7", "00000000000000aa"),
         ]
         .concat();
-        blackhole.bulk(second.as_bytes()).expect("a bulk body");
+        blackhole
+            .bulk(second.as_bytes(), None)
+            .expect("a bulk body");
 
         assert_eq!(
             blackhole.counts(),
@@ -374,7 +492,7 @@ mod tests {
         ]
         .concat();
         let answer = Blackhole::default()
-            .bulk(body.as_bytes())
+            .bulk(body.as_bytes(), None)
             .expect("a bulk body");
         let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
         assert_eq!(answer["errors"], false);
@@ -398,7 +516,7 @@ mod tests {
                     {\"index\":{\"_index\":\"jaeger-span-x\",\"_id\":\"b\"}}\n{}\n\
                     {\"index\":{\"_index\":\"jaeger-span-x\"}}\n{}\n\
                     {\"index\":{\"_index\":\"jaeger-span-x\"}}\n{}\n";
-        blackhole.bulk(body.as_bytes()).expect("a bulk body");
+        blackhole.bulk(body.as_bytes(), None).expect("a bulk body");
         let counts = blackhole.counts();
         assert_eq!(
             (
@@ -409,6 +527,37 @@ mod tests {
             (5, 4, 4),
             "a and b once each, and each document without an id"
         );
+    }
+
+    #[test]
+    fn cuts_the_answer_to_the_filter_path_as_elasticsearch_does() {
+        let body = [
+            span_action("b7ad6b7169203331", "00000000000000aa"),
+            "{\"create\":{\"_index\":\"s\",\"_id\":\"x\"}}\n{}\n".into(),
+        ]
+        .concat();
+        let blackhole = Blackhole::default();
+        // The ingester's filter_path.
+        let answer = blackhole
+            .bulk(body.as_bytes(), Some("errors,items.*.status,items.*.error"))
+            .expect("a bulk body");
+        assert_eq!(
+            String::from_utf8(answer).expect("UTF-8"),
+            r#"{"errors":false,"items":[{"index":{"status":201}},{"create":{"status":201}}]}"#
+        );
+        let answer = blackhole
+            .bulk(body.as_bytes(), Some("took,items.*._id"))
+            .expect("a bulk body");
+        assert_eq!(
+            String::from_utf8(answer).expect("UTF-8"),
+            format!(
+                r#"{{"took":0,"items":[{{"index":{{"_id":"{TRACE}-b7ad6b7169203331-00000000000000aa"}}}},{{"create":{{"_id":"x"}}}}]}}"#
+            )
+        );
+        let answer = blackhole
+            .bulk(body.as_bytes(), Some("errors"))
+            .expect("a bulk body");
+        assert_eq!(answer, br#"{"errors":false}"#);
     }
 
     #[test]
@@ -429,11 +578,11 @@ mod tests {
     fn refuses_what_is_not_a_bulk_body() {
         let blackhole = Blackhole::default();
         let error = blackhole
-            .bulk(b"{\"query\":{}}\n")
+            .bulk(b"{\"query\":{}}\n", None)
             .expect_err("not an action");
         assert!(error.starts_with("line 1: not a bulk action"), "{error}");
         let error = blackhole
-            .bulk(b"{\"index\":{\"_index\":\"i\"}}\n")
+            .bulk(b"{\"index\":{\"_index\":\"i\"}}\n", None)
             .expect_err("no document");
         assert!(error.contains("has no document line"), "{error}");
         assert_eq!(
